@@ -1,0 +1,232 @@
+"""Declarative filters: ``all`` / ``any`` / ``not`` over leaf tests on field paths.
+
+Used for a channel's ``filter:`` and each destination's ``when:``. Filters are data, never code:
+YAML text is not evaluated. Regexes compile and paths are checked when the channel loads, so a
+message never meets a broken rule. Evaluating a condition answers ``(passed, reason)``; the reason
+says which rule decided, e.g. ``MSH-9.1 is 'ORU', expected 'ADT'``. Filtering is an outcome, not
+an error.
+
+The hot path calls :meth:`passes` (cheap); :meth:`explain` builds the sentence only when someone
+will read it (a FILTERED message, or a trace).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Protocol
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+)
+
+from conduit.transforms.fieldpath import FieldPath
+
+_SHOWN = 40  # longest value quoted in a reason, so reasons stay short
+
+
+class Fields(Protocol):
+    """What a condition reads: raw field text by path, ``""`` when absent."""
+
+    def get(self, path: str) -> str: ...
+
+
+def _quote(value: str) -> str:
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
+
+
+def _as_text(value: Any) -> Any:
+    """YAML reads ``equals: 1`` as a number; HL7 fields are text, so compare as text."""
+    if isinstance(value, bool):
+        return value  # let pydantic reject it: 'true' is rarely what an analyst meant
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_as_text)]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def passes(self, msg: Fields) -> bool:
+        raise NotImplementedError
+
+    def explain(self, msg: Fields) -> str:
+        raise NotImplementedError
+
+    def evaluate(self, msg: Fields) -> tuple[bool, str]:
+        """``(passed, reason)`` for one message."""
+        return self.passes(msg), self.explain(msg)
+
+
+class Equals(_Rule):
+    """The field's raw text equals a value."""
+
+    field: FieldPath
+    equals: Text = Field(description="The exact text the field must hold.", examples=["ADT"])
+
+    def passes(self, msg: Fields) -> bool:
+        return msg.get(self.field) == self.equals
+
+    def explain(self, msg: Fields) -> str:
+        value = msg.get(self.field)
+        if value == self.equals:
+            return f"{self.field} is {_quote(value)}"
+        return f"{self.field} is {_quote(value)}, expected {_quote(self.equals)}"
+
+
+class In(_Rule):
+    """The field's raw text is one of several values."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    field: FieldPath
+    in_: list[Text] = Field(alias="in", min_length=1, description="The allowed values.",
+                            examples=[["A01", "A04", "A08"]])
+
+    def passes(self, msg: Fields) -> bool:
+        return msg.get(self.field) in self.in_
+
+    def explain(self, msg: Fields) -> str:
+        value = msg.get(self.field)
+        if value in self.in_:
+            return f"{self.field} is {_quote(value)}"
+        allowed = ", ".join(_quote(v) for v in self.in_)
+        return f"{self.field} is {_quote(value)}, expected one of {allowed}"
+
+
+class Matches(_Rule):
+    """The field's raw text matches a regular expression (Python syntax, searched anywhere)."""
+
+    field: FieldPath
+    matches: str = Field(description="A Python regular expression; anchor it with ^ and $ "
+                                     "to match the whole field.", examples=["^A0[1-4]$"])
+    _pattern: re.Pattern[str] = PrivateAttr()
+
+    @field_validator("matches")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._pattern = re.compile(self.matches)
+
+    def passes(self, msg: Fields) -> bool:
+        return self._pattern.search(msg.get(self.field)) is not None
+
+    def explain(self, msg: Fields) -> str:
+        value = msg.get(self.field)
+        if self._pattern.search(value) is not None:
+            return f"{self.field} is {_quote(value)}, matching {self.matches!r}"
+        return f"{self.field} is {_quote(value)}, expected to match {self.matches!r}"
+
+
+class Exists(_Rule):
+    """The field is present and not empty (``exists: true``), or absent/empty (``false``)."""
+
+    field: FieldPath
+    exists: bool = Field(description="true: the field must have a value; false: it must not.")
+
+    def passes(self, msg: Fields) -> bool:
+        return (msg.get(self.field) != "") is self.exists
+
+    def explain(self, msg: Fields) -> str:
+        present = msg.get(self.field) != ""
+        state = "present" if present else "missing"
+        if present is self.exists:
+            return f"{self.field} is {state}"
+        return f"{self.field} is {state}, expected {'present' if self.exists else 'missing'}"
+
+
+class All(_Rule):
+    """Every condition in the list passes."""
+
+    all: list[Condition] = Field(min_length=1, description="Conditions that must all pass.")
+
+    def passes(self, msg: Fields) -> bool:
+        return all(c.passes(msg) for c in self.all)
+
+    def explain(self, msg: Fields) -> str:
+        for condition in self.all:
+            if not condition.passes(msg):
+                return condition.explain(msg)
+        return " and ".join(c.explain(msg) for c in self.all)
+
+
+class Any_(_Rule):
+    """At least one condition in the list passes."""
+
+    any: list[Condition] = Field(min_length=1, description="Conditions of which one must pass.")
+
+    def passes(self, msg: Fields) -> bool:
+        return any(c.passes(msg) for c in self.any)
+
+    def explain(self, msg: Fields) -> str:
+        for condition in self.any:
+            if condition.passes(msg):
+                return condition.explain(msg)
+        return "none passed: " + "; ".join(c.explain(msg) for c in self.any)
+
+
+class Not(_Rule):
+    """The inner condition fails."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    not_: Condition = Field(alias="not", description="A condition that must not pass.")
+
+    def passes(self, msg: Fields) -> bool:
+        return not self.not_.passes(msg)
+
+    def explain(self, msg: Fields) -> str:
+        return f"not ({self.not_.explain(msg)})"
+
+
+_LEAF_OPERATORS = ("equals", "in", "matches", "exists")
+_GROUPS = ("all", "any", "not")
+
+
+def condition_kind(value: Any) -> str | None:
+    """Which rule a mapping is, from its keys; None when it is none or several (an error).
+
+    Tags start with ``@`` so they never collide with YAML keys in error locations.
+    """
+    if isinstance(value, _Rule):
+        return "@" + type(value).__name__.lower().rstrip("_")
+    if not isinstance(value, dict):
+        return None
+    found = [k for k in (*_GROUPS, *_LEAF_OPERATORS) if k in value]
+    return "@" + found[0] if len(found) == 1 else None
+
+
+Condition = Annotated[
+    Annotated[All, Tag("@all")]
+    | Annotated[Any_, Tag("@any")]
+    | Annotated[Not, Tag("@not")]
+    | Annotated[Equals, Tag("@equals")]
+    | Annotated[In, Tag("@in")]
+    | Annotated[Matches, Tag("@matches")]
+    | Annotated[Exists, Tag("@exists")],
+    Discriminator(
+        condition_kind,
+        custom_error_type="condition",
+        custom_error_message="a condition has exactly one of: all, any, not (groups) or "
+                             "field with one of equals, in, matches, exists",
+    ),
+]
+"""A filter: a group (``all``/``any``/``not``) or a leaf test on one field."""
+
+for _model in (All, Any_, Not):
+    _model.model_rebuild()
