@@ -1,0 +1,3 @@
+"""Connectors, one module per protocol. Importing this package registers every one of them."""
+
+from conduit.connectors import file, mllp  # noqa: F401  (registration side effects)

@@ -1,0 +1,197 @@
+"""What every connector offers: the Source and Destination protocols, and the one registry.
+
+A connector is one module in ``conduit/connectors/``: a pydantic config (``type: Literal[...]``,
+``extra="forbid"``) and a class implementing :class:`Source` or :class:`Destination`, registered
+with :func:`source` or :func:`destination` beside its constructor (as Redpanda Connect does).
+The channel model builds its ``source:`` and ``destinations:`` unions from this registry, so a
+new connector needs no change anywhere else but the import list in ``conduit/connectors/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+
+@dataclass(slots=True)
+class Receipt:
+    """What the engine answers a source for one inbound message.
+
+    ``accepted`` is true only once the message is committed to the store and confirmed by the bus
+    (or, with ``ack: after-delivery``, once every destination has finished). ``error`` is a
+    readable reason without message content; ``response`` is the receiver's answer passed back in
+    after-delivery mode.
+    """
+
+    accepted: bool
+    message_id: int | None = None
+    error: str | None = None
+    filtered: bool = False
+    response: bytes | None = None
+
+
+class Inbound(Protocol):
+    """The engine side a source hands messages to."""
+
+    async def receive(self, raw: bytes, meta: dict[str, Any] | None = None) -> Receipt:
+        """Store ``raw`` durably and queue it; answer only when that is done (or failed)."""
+        ...
+
+    async def reject(self, raw: bytes, reason: str, meta: dict[str, Any] | None = None) -> int | None:
+        """Keep a message the source could not accept (status ERROR) so an operator can see it."""
+        ...
+
+
+class Source(Protocol):
+    """A listener or poller that feeds one channel."""
+
+    async def start(self, inbound: Inbound) -> None:
+        """Begin accepting; return once listening (so callers can connect right after)."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    def describe(self) -> str:
+        """Where it listens, for the operator: ``mllp://127.0.0.1:2575``."""
+        ...
+
+
+@dataclass(slots=True)
+class Outbound:
+    """One message as a destination is asked to send it."""
+
+    message_id: int
+    channel: str
+    destination: str
+    content: bytes
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+class Destination(Protocol):
+    """A sender that delivers to one receiver.
+
+    ``send`` returns the receiver's response (or ``b""``) on success and raises
+    :class:`~conduit.engine.errors.RetryableError` or :class:`~conduit.engine.errors.PermanentError`
+    on failure; retries, breakers and bookkeeping are the engine's, not the connector's.
+    """
+
+    async def send(self, out: Outbound) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    kind: str
+    config: type[BaseModel]
+    factory: Callable[..., Any]
+
+
+SOURCES: dict[str, Registration] = {}
+DESTINATIONS: dict[str, Registration] = {}
+
+
+def source(kind: str, config: type[BaseModel]) -> Callable[[Callable[..., Any]], Any]:
+    """Register a source class (constructed as ``cls(config, context)``) under ``type: kind``."""
+
+    def register(factory: Callable[..., Any]) -> Any:
+        SOURCES[kind] = Registration(kind, config, factory)
+        return factory
+
+    return register
+
+
+def destination(kind: str, config: type[BaseModel]) -> Callable[[Callable[..., Any]], Any]:
+    """Register a destination class (constructed as ``cls(config, context)``) under ``type: kind``."""
+
+    def register(factory: Callable[..., Any]) -> Any:
+        DESTINATIONS[kind] = Registration(kind, config, factory)
+        return factory
+
+    return register
+
+
+# --- configuration shared by every connector -------------------------------------------------
+
+from typing import Literal  # noqa: E402
+
+from pydantic import ConfigDict, Field  # noqa: E402
+
+from conduit.engine.duration import Duration  # noqa: E402
+from conduit.transforms.filter import Condition  # noqa: E402
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryPolicy(StrictModel):
+    """How often and how patiently a destination retries a retryable failure."""
+
+    attempts: int = Field(5, ge=1, description="Attempts in all, the first included.",
+                          examples=[8])
+    backoff: Literal["exponential", "fixed"] = Field(
+        "exponential", description="Delay growth between attempts (exponential has jitter).")
+    initial: Duration = Field(1.0, description="Delay before the second attempt.",
+                              examples=["1s", "500ms"])
+    max: Duration = Field(30.0, description="Longest delay between attempts.",
+                          examples=["5m"])
+
+
+class BreakerPolicy(StrictModel):
+    """A circuit breaker: after ``failures`` in a row the destination pauses for ``reset``."""
+
+    failures: int = Field(5, ge=1, description="Consecutive failures that open the breaker.")
+    reset: Duration = Field(60.0, description="How long it stays open before a trial send.",
+                            examples=["60s"])
+
+
+class SourceConfig(StrictModel):
+    """Fields every source has."""
+
+    type: str
+    ack: Literal["after-commit", "after-delivery"] = Field(
+        "after-commit",
+        description="When the sender gets its positive answer: once the message is durable "
+                    "(after-commit), or once every destination has it (after-delivery, passing "
+                    "the receiver's response back).")
+
+
+class DestinationConfig(StrictModel):
+    """Fields every destination has, whatever its type."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                      description="Unique within the channel; names the queue and the store rows.",
+                      examples=["archive", "fhir-repo"])
+    type: str
+    when: Condition | None = Field(
+        None, description="Send only messages that pass this filter; others are FILTERED here.")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy,  # type: ignore[arg-type]
+                               description="Retries of retryable failures.")
+    breaker: BreakerPolicy | None = Field(None, description="Circuit breaker for this receiver.")
+    ordered: bool = Field(False, description="Strict first-in first-out delivery.")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    """What a connector may know of the engine around it (no globals: passed in at build)."""
+
+    channel: str
+    data_dir: Path
+
+
+def build_source(config: SourceConfig, context: ConnectorContext) -> Source:
+    return SOURCES[config.type].factory(config, context)  # type: ignore[no-any-return]
+
+
+def build_destination(config: DestinationConfig, context: ConnectorContext) -> Destination:
+    return DESTINATIONS[config.type].factory(config, context)  # type: ignore[no-any-return]

@@ -1,0 +1,276 @@
+"""HL7 v2 over MLLP: a listener that answers ACKs only for durable messages, and a sender.
+
+The source parses just enough to build the ACK (lazy parse), hands the bytes to the engine, and
+answers ``AA`` only once the engine says the message is committed and queued. Anything that stops
+that is answered ``AE`` (engine unavailable: the sender keeps the message) or ``AR`` (the bytes are
+not HL7), with an ERR segment where an ACK can be built. Framing errors never stop the listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Literal
+
+import structlog
+from pydantic import Field
+
+from conduit.connectors.base import (
+    ConnectorContext,
+    DestinationConfig,
+    Inbound,
+    Outbound,
+    SourceConfig,
+    destination,
+    source,
+)
+from conduit.engine.duration import Duration
+from conduit.engine.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
+from conduit.hl7.ack import build_ack, build_ack_for_unparseable, parse_ack
+from conduit.hl7.message import Message
+
+log = structlog.get_logger(__name__)
+
+
+class MllpSourceConfig(SourceConfig):
+    """Listen for HL7 v2 over MLLP (TCP with 0x0B ... 0x1C 0x0D framing)."""
+
+    type: Literal["mllp"]
+    host: str = Field("0.0.0.0", description="Address to listen on.", examples=["127.0.0.1"])
+    port: int = Field(ge=0, le=65535, description="TCP port to listen on (0 = any free port).",
+                      examples=[2575])
+    max_message_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024,
+        description="Largest message accepted; a larger frame is answered AR and discarded.")
+    idle_timeout: Duration = Field(
+        300.0, description="Close a connection that sends nothing for this long.",
+        examples=["5m"])
+    max_connections: int = Field(1000, ge=1, description="Concurrent connections accepted.")
+
+
+class MllpDestinationConfig(DestinationConfig):
+    """Send HL7 v2 over MLLP and wait for the receiver's ACK."""
+
+    type: Literal["mllp"]
+    host: str = Field(description="Receiver's host.", examples=["10.1.2.3", "lab.example.org"])
+    port: int = Field(ge=1, le=65535, description="Receiver's port.", examples=[2576])
+    ack_timeout: Duration = Field(30.0, description="How long to wait for the ACK.",
+                                  examples=["30s"])
+    connect_timeout: Duration = Field(10.0, description="How long to wait for a connection.")
+    check_control_id: bool = Field(
+        True, description="Treat an ACK whose MSA-2 is not our MSH-10 as a failure.")
+
+
+# --- wire -----------------------------------------------------------------------------------
+
+START = b"\x0b"
+END = b"\x1c\x0d"
+
+
+class FrameError(Exception):
+    """The bytes on the connection were not a well-formed MLLP frame."""
+
+
+async def read_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes | None:
+    """The next frame's payload; None at a clean end of stream; FrameError on bad framing.
+
+    Oversized frames are read to their end and discarded, so the connection can go on.
+    """
+    try:
+        chunk = await reader.readuntil(END)
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial.strip():
+            raise FrameError("connection closed inside a frame") from exc
+        return None
+    except asyncio.LimitOverrunError as exc:
+        await _discard_until_end(reader)
+        raise FrameError(f"frame larger than {max_bytes} bytes") from exc
+    start = chunk.find(START)
+    if start < 0:
+        raise FrameError("frame has no start block (0x0B)")
+    if chunk[:start].strip():
+        raise FrameError("bytes outside a frame before the start block")
+    payload = chunk[start + 1: -2]
+    if len(payload) > max_bytes:
+        raise FrameError(f"frame larger than {max_bytes} bytes")
+    return payload
+
+
+async def _discard_until_end(reader: asyncio.StreamReader) -> None:
+    tail = b""
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            return
+        window = tail + data
+        if END in window:
+            # Push back whatever follows the end of the oversized frame.
+            rest = window[window.index(END) + len(END):]
+            if rest:
+                reader._buffer[:0] = rest  # type: ignore[attr-defined]
+            return
+        tail = window[-1:]
+
+
+def frame(payload: bytes) -> bytes:
+    return START + payload + END
+
+
+# --- source ---------------------------------------------------------------------------------
+
+
+@source("mllp", MllpSourceConfig)
+class MllpSource:
+    """An MLLP listener: one task per connection, messages on a connection answered in order."""
+
+    def __init__(self, config: MllpSourceConfig, context: ConnectorContext) -> None:
+        self.config = config
+        self.context = context
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(config.max_connections)
+        self.port = config.port
+
+    async def start(self, inbound: Inbound) -> None:
+        self._inbound = inbound
+        # The stream limit bounds one frame in memory; a larger frame is discarded and NAKed.
+        self._server = await asyncio.start_server(
+            self._serve, self.config.host, self.config.port,
+            limit=self.config.max_message_bytes + 64, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._server.wait_closed()
+            self._server = None
+
+    def describe(self) -> str:
+        return f"mllp://{self.config.host}:{self.port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peer = writer.get_extra_info("peername")
+        remote = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        try:
+            async with self._slots:
+                await self._converse(reader, writer, remote)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        remote: str) -> None:
+        while True:
+            try:
+                payload = await asyncio.wait_for(
+                    read_frame(reader, self.config.max_message_bytes), self.config.idle_timeout)
+            except TimeoutError:
+                log.info("mllp connection idle, closing", channel=self.context.channel,
+                         remote=remote)
+                return
+            except FrameError as exc:
+                log.warning("mllp framing error", channel=self.context.channel, remote=remote,
+                            error=str(exc))
+                await self._inbound.reject(b"", f"MLLP framing error: {exc}", {"remote": remote})
+                writer.write(frame(build_ack_for_unparseable(b"", f"MLLP framing error: {exc}")
+                                   or b""))
+                await writer.drain()
+                if reader.at_eof():
+                    return
+                continue
+            if payload is None:
+                return
+            writer.write(frame(await self._answer(payload, remote)))
+            await writer.drain()
+
+    async def _answer(self, payload: bytes, remote: str) -> bytes:
+        """Hand one message to the engine; the ACK that says what became of it."""
+        try:
+            message = Message.parse(payload)
+        except HL7ParseError as exc:
+            await self._inbound.reject(payload, str(exc), {"remote": remote})
+            return build_ack_for_unparseable(payload, str(exc)) or b""
+        receipt = await self._inbound.receive(payload, {"message": message, "remote": remote})
+        if receipt.accepted:
+            if receipt.response and receipt.response.lstrip().startswith(b"MSH"):
+                return receipt.response  # after-delivery: the receiver's own answer
+            return build_ack(message, "AA").to_bytes()
+        return build_ack(message, "AE", receipt.error or "not accepted",
+                         error_code="207").to_bytes()
+
+
+# --- destination ----------------------------------------------------------------------------
+
+
+@destination("mllp", MllpDestinationConfig)
+class MllpDestination:
+    """Keeps one connection to the receiver; one message in flight at a time on it."""
+
+    def __init__(self, config: MllpDestinationConfig, context: ConnectorContext) -> None:
+        self.config = config
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+
+    async def send(self, out: Outbound) -> bytes:
+        async with self._lock:
+            try:
+                reader, writer = await self._connection()
+                writer.write(frame(out.content))
+                await writer.drain()
+                response = await asyncio.wait_for(read_frame(reader, 64 * 1024 * 1024),
+                                                  self.config.ack_timeout)
+            except (OSError, TimeoutError, FrameError) as exc:
+                await self.close()
+                raise RetryableError(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+            if response is None:
+                await self.close()
+                raise RetryableError(f"{self.describe()}: connection closed before the ACK")
+        return self._check(out, response)
+
+    def _check(self, out: Outbound, response: bytes) -> bytes:
+        try:
+            code, control_id, text = parse_ack(response)
+        except HL7ParseError as exc:
+            raise RetryableError(f"{self.describe()}: unreadable ACK: {exc}", response) from exc
+        if self.config.check_control_id:
+            try:
+                expected = Message.parse(out.content).control_id
+            except HL7ParseError:
+                expected = None
+            if expected and control_id != expected:
+                raise RetryableError(
+                    f"{self.describe()}: ACK for {control_id!r}, expected {expected!r}", response)
+        if code in ("AA", "CA"):
+            return response
+        if code in ("AR", "CR"):
+            raise ApplicationReject(f"{self.describe()}: receiver answered {code}: {text}",
+                                    response)
+        raise ApplicationError(f"{self.describe()}: receiver answered {code}: {text}", response)
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._writer is None or self._writer.is_closing() or self._reader is None:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(self.config.host, self.config.port, limit=2**26),
+                self.config.connect_timeout)
+        return self._reader, self._writer
+
+    async def close(self) -> None:
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def describe(self) -> str:
+        return f"mllp://{self.config.host}:{self.config.port}"

@@ -1,0 +1,21 @@
+"""The bus between the stages: ``conduit.<channel>.source`` and ``conduit.<channel>.dest.<name>``.
+
+Two implementations share one protocol: the embedded in-process bus (default; the store makes it
+durable) and RabbitMQ (production; the broker holds the queues).
+"""
+
+from conduit.engine.bus.base import Bus, Envelope, Handler, dest_queue, source_queue
+from conduit.engine.bus.embedded import EmbeddedBus
+
+__all__ = ["Bus", "EmbeddedBus", "Envelope", "Handler", "dest_queue", "make_bus", "source_queue"]
+
+
+def make_bus(url: str | None) -> Bus:
+    """The bus for a URL: none or ``memory://`` = embedded, ``amqp://`` = RabbitMQ."""
+    if not url or url.startswith("memory:"):
+        return EmbeddedBus()
+    if url.startswith(("amqp://", "amqps://")):
+        from conduit.engine.bus.rabbitmq import RabbitBus  # type: ignore[import-not-found]
+
+        return RabbitBus(url)  # type: ignore[no-any-return]
+    raise ValueError(f"unknown bus URL scheme in {url.split('://')[0]!r}: use amqp:// or memory://")

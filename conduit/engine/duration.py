@@ -1,0 +1,37 @@
+"""Durations written as analysts write them: ``500ms``, ``1s``, ``5m``, ``2h`` (or plain seconds)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, WithJsonSchema
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"1.5s"``, ``"5m"``, ``250`` or ``0.5``; ValueError on anything else."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or text like '500ms', '1s', '5m'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _PATTERN.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    raise ValueError(f"{value!r} is not a duration: write e.g. '500ms', '1s', '5m', '2h'")
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({
+        "anyOf": [{"type": "number", "minimum": 0},
+                  {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)?$"}],
+        "description": "Seconds, or a number with a unit: ms, s, m, h, d.",
+    }),
+]

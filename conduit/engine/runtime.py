@@ -1,0 +1,179 @@
+"""One deployed channel: its source, its pipeline worker and its destination workers.
+
+The order that makes an ACK mean durable (Mirth's DestinationChain, DESIGN.md): store the message,
+then publish it to the bus, then answer the sender. The pipeline worker and the destination
+workers run from bus subscriptions, so a crash at any point leaves the work in the store (embedded
+bus) or in the broker (RabbitMQ) to be picked up again: at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from conduit.connectors.base import (
+    ConnectorContext,
+    Destination,
+    Receipt,
+    Source,
+    build_destination,
+    build_source,
+)
+from conduit.engine.bus import Bus, Envelope, dest_queue, source_queue
+from conduit.engine.channel import Channel
+from conduit.engine.delivery import DeliveryWorker
+from conduit.engine.errors import HL7ParseError
+from conduit.engine.pipeline import Pipeline
+from conduit.engine.store import Store
+from conduit.engine.store.store import Route
+from conduit.hl7.message import Message
+
+log = structlog.get_logger(__name__)
+
+AFTER_DELIVERY_TIMEOUT = 60.0
+FINAL = ("SENT", "ERROR", "FILTERED", "TRANSFORMED")
+
+
+class ChannelRuntime:
+    """Runs one channel; implements the ``Inbound`` protocol its source calls."""
+
+    def __init__(self, channel: Channel, store: Store, bus: Bus, context: ConnectorContext) -> None:
+        self.channel = channel
+        self.name = channel.name
+        self.store = store
+        self.bus = bus
+        self.context = context
+        self.pipeline = Pipeline(channel)
+        self.source: Source | None = None
+        self.destinations: dict[str, Destination] = {}
+        self._waiters: dict[int, asyncio.Future[tuple[str, bytes | None]]] = {}
+        self._strict = getattr(channel, "validate", "none") == "strict"
+        self._after_delivery = channel.source.ack == "after-delivery"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, *, listeners: bool = True, workers: bool = True) -> None:
+        if workers:
+            await self._start_workers()
+        if listeners:
+            self.source = build_source(self.channel.source, self.context)
+            await self.source.start(self)
+            log.info("channel listening", channel=self.name, source=self.source.describe())
+
+    async def _start_workers(self) -> None:
+        for config in self.channel.destinations:
+            connector = build_destination(config, self.context)
+            self.destinations[config.name] = connector
+            worker = DeliveryWorker(self.name, config, connector, self.store, self._settled)
+            await self.bus.subscribe(dest_queue(self.name, config.name), worker.handle)
+        if not self.bus.holds_messages:
+            await self._recover()
+        await self.bus.subscribe(source_queue(self.name), self._process)
+
+    async def _recover(self) -> None:
+        """Embedded bus: re-queue from the store what a crash left unfinished."""
+        received = await asyncio.to_thread(self.store.pending_received, self.name)
+        queued = await asyncio.to_thread(self.store.pending_deliveries, self.name)
+        if received:
+            await self.bus.publish(source_queue(self.name),
+                                   [Envelope(i, raw) for i, raw in received])
+        by_destination: dict[str, list[Envelope]] = {}
+        for message_id, destination, content in queued:
+            by_destination.setdefault(destination, []).append(Envelope(message_id, content))
+        for destination, envelopes in by_destination.items():
+            if destination in self.destinations:
+                await self.bus.publish(dest_queue(self.name, destination), envelopes)
+        if received or queued:
+            log.info("recovered unfinished work", channel=self.name,
+                     messages=len(received), deliveries=len(queued))
+
+    async def stop(self) -> None:
+        if self.source is not None:
+            await self.source.stop()
+        for connector in self.destinations.values():
+            await connector.close()
+
+    def describe(self) -> str:
+        return self.source.describe() if self.source else "(workers only)"
+
+    # -- Inbound: what the source calls ----------------------------------------------------
+
+    async def receive(self, raw: bytes, meta: dict[str, Any] | None = None) -> Receipt:
+        meta = meta or {}
+        message = meta.get("message")
+        if message is None:
+            try:
+                message = Message.parse(raw)
+            except HL7ParseError as exc:
+                message_id = await self.reject(raw, str(exc), meta)
+                return Receipt(False, message_id, error=str(exc))
+        fields = {"control_id": message.control_id, "message_type": message.message_type,
+                  "patient_id": message.get("PID-3.1") or None, "source": meta.get("remote")}
+        if self._strict:
+            from conduit.hl7.strict import validate_strict
+
+            problems = await asyncio.to_thread(validate_strict, message)
+            if problems:
+                reason = "; ".join(problems)
+                message_id = await self.store.received(self.name, raw, status="ERROR",
+                                                       error=reason, **fields)
+                return Receipt(False, message_id, error=reason)
+        try:
+            message_id = await self.store.received(self.name, raw, **fields)
+        except Exception as exc:
+            log.error("store unavailable", channel=self.name, error=type(exc).__name__)
+            return Receipt(False, error="message store unavailable; please resend")
+        waiter: asyncio.Future[tuple[str, bytes | None]] | None = None
+        if self._after_delivery:
+            waiter = self._waiters[message_id] = asyncio.get_running_loop().create_future()
+        try:
+            await self.bus.publish(source_queue(self.name), [Envelope(message_id, raw)])
+        except Exception as exc:
+            self._waiters.pop(message_id, None)
+            log.error("bus unavailable", channel=self.name, message_id=message_id,
+                      error=type(exc).__name__)
+            return Receipt(False, message_id, error="message bus unavailable; please resend")
+        if waiter is None:
+            return Receipt(True, message_id)
+        try:
+            status, response = await asyncio.wait_for(waiter, AFTER_DELIVERY_TIMEOUT)
+        except TimeoutError:
+            return Receipt(False, message_id, error="not delivered in time; it stays queued")
+        finally:
+            self._waiters.pop(message_id, None)
+        if status == "ERROR":
+            return Receipt(False, message_id, error="delivery failed", response=response)
+        return Receipt(True, message_id, filtered=status == "FILTERED", response=response)
+
+    async def reject(self, raw: bytes, reason: str, meta: dict[str, Any] | None = None) -> int | None:
+        """Keep what could not be accepted, status ERROR, so an operator can see and replay it."""
+        try:
+            return await self.store.received(
+                self.name, raw, control_id=None, message_type=None, status="ERROR",
+                error=reason, source=(meta or {}).get("remote"))
+        except Exception as exc:
+            log.error("store unavailable", channel=self.name, error=type(exc).__name__)
+            return None
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def _process(self, envelope: Envelope) -> None:
+        result = self.pipeline.process(envelope.body)
+        routes = ([Route(r.destination, r.content, r.filtered) for r in result.routes]
+                  if result.status == "TRANSFORMED" else [])
+        await self.store.processed(envelope.message_id, result.status,
+                                   transformed=result.transformed, error=result.reason,
+                                   routes=routes)
+        queued = [r for r in routes if r.filtered is None and r.content is not None]
+        for route in queued:
+            await self.bus.publish(dest_queue(self.name, route.destination),
+                                   [Envelope(envelope.message_id, route.content or b"")])
+        if not queued:
+            self._settled(envelope.message_id, result.status, None)
+
+    def _settled(self, message_id: int, status: str, response: bytes | None) -> None:
+        waiter = self._waiters.get(message_id)
+        if waiter is not None and not waiter.done() and status in FINAL:
+            waiter.set_result((status, response))

@@ -1,0 +1,62 @@
+"""Engine settings: built once at start from a settings file and the environment, then passed in.
+
+Precedence: environment (``CONDUIT_*``) over the settings file (``--config`` or
+``CONDUIT_CONFIG``) over the embedded defaults (SQLite store and in-process bus under
+``CONDUIT_DATA_DIR`` or ``./data``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from conduit.engine.errors import ConfigError
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Where the embedded store and files live.")
+    store_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default sqlite:///<data_dir>/conduit.db.",
+        examples=["postgresql://conduit@db:5432/conduit"])
+    bus_url: str | None = Field(
+        None, description="amqp://user:pass@host:5672/vhost for RabbitMQ; default in-process.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    role: Literal["all", "listeners", "workers"] = "all"
+
+    @property
+    def store(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'conduit.db').as_posix()}"
+
+
+_ENV = {"CONDUIT_DATA_DIR": "data_dir", "CONDUIT_STORE_URL": "store_url",
+        "CONDUIT_BUS_URL": "bus_url", "CONDUIT_LOG_LEVEL": "log_level",
+        "CONDUIT_LOG_FORMAT": "log_format", "CONDUIT_ROLE": "role"}
+
+
+def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:
+    """Settings from ``path`` (or ``$CONDUIT_CONFIG``), then the environment, then overrides."""
+    values: dict[str, object] = {}
+    path = path or os.environ.get("CONDUIT_CONFIG")
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError([f"{path}: {exc}"]) from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"{path}: settings must be a mapping"])
+        values.update({k.replace("-", "_"): v for k, v in loaded.items()})
+    for env, key in _ENV.items():
+        if os.environ.get(env):
+            values[key] = os.environ[env]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except Exception as exc:
+        raise ConfigError([f"{path or 'settings'}: {exc}"]) from exc

@@ -1,0 +1,331 @@
+"""The Store: durable record of every message and every delivery, on SQLite or PostgreSQL.
+
+Writes go through :class:`BatchWriter` (group commits across concurrent messages); reads are plain
+synchronous queries for the CLI, recovery and the management API (call them in a thread from async
+code). Statuses: a message is RECEIVED, then FILTERED, QUEUED (waiting for its destinations) or
+ERROR, and finally SENT once every destination has it (ERROR if any destination gave up).
+A delivery (one per message and destination) is QUEUED, FILTERED, SENT or ERROR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, and_, create_engine, event, exists, func, select, update
+from sqlalchemy.pool import NullPool
+
+from conduit.engine.store.batch import BatchWriter
+from conduit.engine.store.codec import pack, unpack
+from conduit.engine.store.tables import deliveries, events, messages
+
+FINAL_DELIVERY = ("SENT", "ERROR", "FILTERED")
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class DeliveryRecord:
+    destination: str
+    status: str
+    attempts: int
+    content: bytes | None
+    response: bytes | None
+    error: str | None
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    id: int
+    channel: str
+    received_at: datetime
+    updated_at: datetime
+    status: str
+    control_id: str | None
+    message_type: str | None
+    patient_id: str | None
+    source: str | None
+    error: str | None
+    raw: bytes | None = None
+    transformed: bytes | None = None
+    deliveries: list[DeliveryRecord] = field(default_factory=list)
+    events: list[tuple[datetime, str, str | None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Route:
+    """One destination's share of a processed message."""
+
+    destination: str
+    content: bytes | None
+    filtered: str | None = None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an ACK means durable: fsync the WAL each commit
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for the store: WAL + fsync on SQLite, a small pool on PostgreSQL."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None,
+                               connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+
+
+class Store:
+    """Messages, deliveries and events; see the module docstring for the status model."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._writer: BatchWriter | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @property
+    def writer(self) -> BatchWriter:
+        if self._writer is None:
+            self._writer = BatchWriter(self.engine)
+        return self._writer
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        self.engine.dispose()
+
+    # -- writes (async, group-committed) ---------------------------------------------------
+
+    async def received(self, channel: str, raw: bytes, *, control_id: str | None,
+                       message_type: str | None, patient_id: str | None = None,
+                       source: str | None = None, status: str = "RECEIVED",
+                       error: str | None = None) -> int:
+        """Record an inbound message; returns its id once committed."""
+        stamp = now()
+        row = {"channel": channel, "received_at": stamp, "updated_at": stamp, "status": status,
+               "control_id": _clip(control_id, 200), "message_type": _clip(message_type, 40),
+               "patient_id": _clip(patient_id, 200), "source": _clip(source, 200),
+               "raw": pack(raw), "error": error}
+
+        def insert(connection: Connection) -> int:
+            result = connection.execute(messages.insert().values(row))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+        return await self.writer.run(insert)
+
+    async def processed(self, message_id: int, status: str, *, transformed: bytes | None,
+                        error: str | None, routes: Sequence[Route]) -> None:
+        """Record the pipeline's outcome and queue one delivery per routed destination."""
+        stamp = now()
+        queued = [r for r in routes if r.content is not None and r.filtered is None]
+        if status not in ("ERROR", "FILTERED"):
+            status = "QUEUED" if queued else ("FILTERED" if routes else "TRANSFORMED")
+        rows = [{"message_id": message_id, "destination": r.destination,
+                 "status": "FILTERED" if r.filtered is not None else "QUEUED",
+                 "content": pack(r.content), "attempts": 0, "error": r.filtered,
+                 "updated_at": stamp} for r in routes]
+
+        def write(connection: Connection) -> None:
+            connection.execute(
+                update(messages).where(messages.c.id == message_id).values(
+                    status=status, transformed=pack(transformed), error=error, updated_at=stamp))
+            if rows:
+                connection.execute(deliveries.delete().where(deliveries.c.message_id == message_id))
+                connection.execute(deliveries.insert(), rows)
+
+        await self.writer.run(write)
+
+    async def attempt_failed(self, message_id: int, destination: str, attempts: int,
+                             error: str) -> None:
+        """Note a failed attempt that will be retried (the delivery stays QUEUED)."""
+        stamp = now()
+
+        def write(connection: Connection) -> None:
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.message_id == message_id,
+                       deliveries.c.destination == destination)
+                .values(attempts=attempts, error=error, updated_at=stamp))
+
+        await self.writer.run(write)
+
+    async def delivered(self, message_id: int, destination: str, status: str, *, attempts: int,
+                        response: bytes | None, error: str | None) -> str:
+        """Record a delivery's final outcome; returns the message's status afterwards."""
+        stamp = now()
+
+        def write(connection: Connection) -> str:
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.message_id == message_id,
+                       deliveries.c.destination == destination)
+                .values(status=status, attempts=attempts, response=pack(response), error=error,
+                        updated_at=stamp, sent_at=stamp if status == "SENT" else None))
+            return _settle(connection, message_id, stamp)
+
+        return await self.writer.run(write)
+
+    async def requeue(self, message_id: int, destinations: Sequence[str] | None,
+                      detail: str) -> list[tuple[str, bytes]]:
+        """Put deliveries back to QUEUED for reprocessing; returns (destination, content) pairs."""
+        stamp = now()
+
+        def write(connection: Connection) -> list[tuple[str, bytes]]:
+            query = select(deliveries.c.destination, deliveries.c.content).where(
+                deliveries.c.message_id == message_id, deliveries.c.content.is_not(None))
+            if destinations:
+                query = query.where(deliveries.c.destination.in_(list(destinations)))
+            found = [(d, unpack(c) or b"") for d, c in connection.execute(query)]
+            for name, _ in found:
+                connection.execute(
+                    update(deliveries).where(deliveries.c.message_id == message_id,
+                                             deliveries.c.destination == name)
+                    .values(status="QUEUED", error=None, updated_at=stamp))
+            if found:
+                connection.execute(update(messages).where(messages.c.id == message_id)
+                                   .values(status="QUEUED", updated_at=stamp))
+            connection.execute(events.insert().values(message_id=message_id, at=stamp,
+                                                      kind="reprocess", detail=detail))
+            return found
+
+        return await self.writer.run(write)
+
+    async def event(self, message_id: int, kind: str, detail: str | None = None) -> None:
+        stamp = now()
+        await self.writer.run(lambda c: c.execute(events.insert().values(
+            message_id=message_id, at=stamp, kind=kind, detail=detail)))
+
+    # -- reads (sync) ----------------------------------------------------------------------
+
+    def pending_received(self, channel: str) -> list[tuple[int, bytes]]:
+        """Messages stored but never processed (recovery after a crash on the embedded bus)."""
+        query = (select(messages.c.id, messages.c.raw)
+                 .where(messages.c.channel == channel, messages.c.status == "RECEIVED")
+                 .order_by(messages.c.id))
+        with self.engine.connect() as connection:
+            return [(i, unpack(r) or b"") for i, r in connection.execute(query)]
+
+    def pending_deliveries(self, channel: str) -> list[tuple[int, str, bytes]]:
+        """Deliveries queued but not finished, oldest first."""
+        query = (select(deliveries.c.message_id, deliveries.c.destination, deliveries.c.content)
+                 .join(messages, messages.c.id == deliveries.c.message_id)
+                 .where(messages.c.channel == channel, deliveries.c.status == "QUEUED")
+                 .order_by(deliveries.c.message_id))
+        with self.engine.connect() as connection:
+            return [(i, d, unpack(c) or b"") for i, d, c in connection.execute(query)]
+
+    def search(self, *, channel: str | None = None, status: str | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               control_id: str | None = None, message_type: str | None = None,
+               patient_id: str | None = None, limit: int = 50,
+               before_id: int | None = None) -> list[MessageRecord]:
+        """Newest first; ``message_type`` matches a prefix (``ADT`` finds ``ADT^A01``)."""
+        conditions = []
+        if channel:
+            conditions.append(messages.c.channel == channel)
+        if status:
+            conditions.append(messages.c.status == status.upper())
+        if since:
+            conditions.append(messages.c.received_at >= since)
+        if until:
+            conditions.append(messages.c.received_at < until)
+        if control_id:
+            conditions.append(messages.c.control_id == control_id)
+        if message_type:
+            conditions.append(messages.c.message_type.like(message_type.replace("_", "^") + "%"))
+        if patient_id:
+            conditions.append(messages.c.patient_id == patient_id)
+        if before_id:
+            conditions.append(messages.c.id < before_id)
+        query = (select(*_SUMMARY).where(and_(True, *conditions))
+                 .order_by(messages.c.id.desc()).limit(limit))
+        with self.engine.connect() as connection:
+            return [MessageRecord(**row._mapping) for row in connection.execute(query)]
+
+    def get(self, message_id: int) -> MessageRecord | None:
+        """One message with its content, deliveries and events."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(*_SUMMARY, messages.c.raw, messages.c.transformed)
+                .where(messages.c.id == message_id)).first()
+            if row is None:
+                return None
+            data = dict(row._mapping)
+            data["raw"] = unpack(data["raw"])
+            data["transformed"] = unpack(data["transformed"])
+            record = MessageRecord(**data)
+            for d in connection.execute(
+                    select(deliveries).where(deliveries.c.message_id == message_id)
+                    .order_by(deliveries.c.id)):
+                record.deliveries.append(DeliveryRecord(
+                    destination=d.destination, status=d.status, attempts=d.attempts,
+                    content=unpack(d.content), response=unpack(d.response), error=d.error,
+                    updated_at=d.updated_at, sent_at=d.sent_at))
+            record.events = [(e.at, e.kind, e.detail) for e in connection.execute(
+                select(events).where(events.c.message_id == message_id).order_by(events.c.id))]
+            return record
+
+    def counts(self, channel: str | None = None) -> dict[str, dict[str, int]]:
+        """Messages per channel and status."""
+        query = select(messages.c.channel, messages.c.status, func.count()).group_by(
+            messages.c.channel, messages.c.status)
+        if channel:
+            query = query.where(messages.c.channel == channel)
+        result: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as connection:
+            for name, status, count in connection.execute(query):
+                result.setdefault(name, {})[status] = count
+        return result
+
+
+_SUMMARY = (messages.c.id, messages.c.channel, messages.c.received_at, messages.c.updated_at,
+            messages.c.status, messages.c.control_id, messages.c.message_type,
+            messages.c.patient_id, messages.c.source, messages.c.error)
+
+
+def _settle(connection: Connection, message_id: int, stamp: datetime) -> str:
+    """Derive the message's status from its deliveries: ERROR if any failed, SENT when all done."""
+    pending = exists().where(deliveries.c.message_id == message_id,
+                             deliveries.c.status.not_in(FINAL_DELIVERY))
+    failed = exists().where(deliveries.c.message_id == message_id, deliveries.c.status == "ERROR")
+    connection.execute(update(messages).where(messages.c.id == message_id, failed)
+                       .values(status="ERROR", updated_at=stamp))
+    connection.execute(update(messages).where(messages.c.id == message_id, ~failed, ~pending)
+                       .values(status="SENT", updated_at=stamp))
+    status = connection.execute(select(messages.c.status).where(messages.c.id == message_id))
+    return str(status.scalar_one())
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    return value[:size] if value else value
