@@ -1,0 +1,68 @@
+"""``conduit run``: deploy channels and serve until stopped."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from conduit.cli import main
+from conduit.engine.errors import ConfigError
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
+              help="Settings file (default: $CONDUIT_CONFIG, else embedded defaults).")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Data directory (default: $CONDUIT_DATA_DIR or ./data).")
+@click.option("--store-url", help="Store URL (default: SQLite under the data directory).")
+@click.option("--bus-url", help="amqp://... for RabbitMQ (default: in-process bus).")
+@click.option("--role", type=click.Choice(["all", "listeners", "workers"]), default=None,
+              help="Run source listeners, pipeline and destination workers, or all.")
+def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None,
+        store_url: str | None, bus_url: str | None, role: str | None) -> None:
+    """Deploy the channels in PATHS (files or folders; default: channels/) and serve them."""
+    from conduit.engine.engine import Engine, run_async
+    from conduit.engine.loader import load_channels
+    from conduit.engine.logs import configure_logging
+    from conduit.engine.settings import load_settings
+
+    try:
+        settings = load_settings(config_file, data_dir=data_dir, store_url=store_url,
+                                 bus_url=bus_url, role=role)
+        channels = load_channels(list(paths) or [Path("channels")])
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    configure_logging(settings.log_level, settings.log_format)
+    engine = Engine(settings, channels)
+
+    async def serve() -> None:
+        import asyncio
+
+        ready = asyncio.Event()
+        task = asyncio.create_task(engine.serve(ready))
+        await asyncio.wait([task, asyncio.create_task(ready.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        if ready.is_set():
+            click.echo(f"conduit: store {_safe_url(engine.store.url)}, "
+                       f"bus {_safe_url(settings.bus_url or 'in-process')}")
+            for name, runtime in engine.runtimes.items():
+                click.echo(f"conduit: channel {name} listening on {runtime.describe()}")
+            click.echo("conduit: ready (Ctrl-C to stop)", err=False)
+        await task
+
+    run_async(serve())
+
+
+def _safe_url(url: str) -> str:
+    """A URL with its password hidden."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url
