@@ -151,10 +151,10 @@ def build_ack_for_unparseable(raw: bytes, reason: str) -> bytes | None:
     read (apps swapped, MSA-2 = their MSH-10, their version and charset), replacing a broken
     MSH-2 with the standard one. Otherwise a generic AR (standard delimiters, v2.5, empty MSA-2)
     is returned: the sender learns the message was rejected and keeps it, which beats silence.
-    None only for an empty or whitespace-only payload (an MLLP keep-alive; nothing to answer).
+    That includes empty ``raw`` (e.g. a framing error, where no payload is at hand), so today
+    this never returns None; the Optional stays in the signature so callers keep handling it.
+    Whether to answer at all (an empty keep-alive frame, say) is the caller's decision.
     """
-    if not raw.strip():
-        return None
     text, codec = decode(raw)
     found = _lenient_header(text)
     if found is None:
