@@ -1,0 +1,146 @@
+"""The pure pipeline: parse → (strict validation) → filter → transform steps → routes.
+
+The runtime calls :meth:`Pipeline.process` once per message, on the hot path: everything that can
+be prepared per channel (steps built, templates compiled, regexes compiled) is done in
+``__init__``, nothing here does I/O, and a problem with a message never raises: it comes back
+as status ``ERROR`` with a reason that names the rule or step that failed, not the data.
+``conduit test`` runs the same code with ``trace=True`` to show each stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from conduit.engine.channel import Channel
+from conduit.engine.errors import HL7ParseError
+from conduit.hl7.codec import encode
+from conduit.hl7.message import Message
+from conduit.transforms.registry import Step, StepState, build_step
+
+FILTERED = "FILTERED"
+TRANSFORMED = "TRANSFORMED"
+ERROR = "ERROR"
+
+_REASON_LIMIT = 300
+
+
+@dataclass(slots=True)
+class Route:
+    """What one destination gets: ``content`` to send, or ``filtered`` (its when-filter reason)."""
+
+    destination: str
+    content: bytes | None
+    filtered: str | None
+
+
+@dataclass(slots=True)
+class PipelineResult:
+    """The outcome for one message; ``stages`` is filled only when tracing."""
+
+    status: str
+    reason: str | None
+    message: Message | None
+    transformed: bytes | None
+    routes: list[Route] = field(default_factory=list)
+    stages: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Pipeline:
+    """One channel's processing, prepared once and run per message."""
+
+    __slots__ = ("_destinations", "_filter", "_steps", "_strict", "channel")
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self._filter = channel.filter
+        self._steps: list[tuple[str, Step]] = [
+            (f"step {i} ({step.label})", step)
+            for i, step in enumerate((build_step(e.kind, e.options) for e in channel.transform),
+                                     start=1)
+        ]
+        self._destinations = [(d.name, d.when) for d in channel.destinations]
+        self._strict: Callable[[Message], list[str]] | None = None
+        if channel.validation == "strict":
+            from conduit.hl7.strict import validate_strict
+
+            self._strict = validate_strict
+
+    def process(self, raw: bytes, *, trace: bool = False) -> PipelineResult:
+        """Run one message through; never raises for a problem with the message."""
+        stages: list[tuple[str, str]] = []
+        if trace:
+            stages.append(("raw", raw.decode("utf-8", errors="replace")))
+        try:
+            message = Message.parse(raw)
+        except HL7ParseError as exc:
+            return _error(f"not an HL7 v2 message: {exc}", None, stages)
+        except Exception as exc:
+            return _error(f"not an HL7 v2 message: {_short(exc)}", None, stages)
+
+        if self._strict is not None:
+            try:
+                problems = self._strict(message)
+            except Exception as exc:
+                problems = [f"validator failed: {_short(exc)}"]
+            if problems:
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                return _error(f"strict validation failed: {problems[0]}{more}", message, stages)
+
+        if self._filter is not None:
+            if not self._filter.passes(message):
+                reason = self._filter.explain(message)
+                if trace:
+                    stages.append(("filter", f"filtered: {reason}"))
+                return PipelineResult(FILTERED, reason, message, None, [], stages)
+            if trace:
+                stages.append(("filter", f"passed: {self._filter.explain(message)}"))
+        elif trace:
+            stages.append(("filter", "passed: no filter"))
+
+        state = StepState(message)
+        for label, step in self._steps:
+            body = state.body
+            try:
+                step(state)
+            except Exception as exc:
+                return _error(f"transform {label} failed: {_short(exc)}", message, stages)
+            if trace:
+                shown = state.body if state.body is not body and state.body is not None \
+                    else message.encode()
+                stages.append((f"after {label}", shown))
+
+        try:
+            transformed = message.to_bytes()
+            content = transformed if state.body is None else encode(state.body, message.encoding)
+            routes = self._route(message, content)
+        except Exception as exc:
+            return _error(f"encoding the result failed: {_short(exc)}", message, stages)
+        if trace:
+            for route in routes:
+                text = (f"filtered: {route.filtered}" if route.content is None
+                        else route.content.decode(message.encoding or "utf-8", errors="replace"))
+                stages.append((f"destination {route.destination}", text))
+        return PipelineResult(TRANSFORMED, None, message, transformed, routes, stages)
+
+    def _route(self, message: Message, content: bytes) -> list[Route]:
+        routes = []
+        for name, when in self._destinations:
+            if when is not None and not when.passes(message):
+                routes.append(Route(name, None, when.explain(message)))
+            else:
+                routes.append(Route(name, content, None))
+        return routes
+
+
+def _error(reason: str, message: Message | None, stages: list[tuple[str, str]]) -> PipelineResult:
+    if stages:
+        stages.append(("error", reason))
+    return PipelineResult(ERROR, reason, message, None, [], stages)
+
+
+def _short(exc: BaseException) -> str:
+    """``Type: text`` of an exception, cut short (reasons are stored and shown, keep them lean)."""
+    text = str(exc) if not isinstance(exc, KeyError) else str(exc.args[0] if exc.args else "")
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= _REASON_LIMIT else text[:_REASON_LIMIT] + "..."
