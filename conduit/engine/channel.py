@@ -11,13 +11,19 @@ The JSON Schema of :class:`Channel` (``conduit schema``) gives editors completio
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, create_model
 from pydantic import field_validator as _field_validator
 
 import conduit.connectors  # noqa: F401  (importing registers every connector)
-from conduit.connectors.base import DESTINATIONS, SOURCES, Registration
+from conduit.connectors.base import (
+    DESTINATIONS,
+    SOURCES,
+    DestinationConfig,
+    Registration,
+    SourceConfig,
+)
 from conduit.transforms.filter import Condition
 from conduit.transforms.registry import StepKind, StepOptions, load_step_kinds
 
@@ -101,9 +107,14 @@ def _step_union() -> Any:
     ]
 
 
-SourceUnion = _connector_union(SOURCES, "source")
-DestinationUnion = _connector_union(DESTINATIONS, "destination")
-Step = _step_union()
+if TYPE_CHECKING:  # what the unions look like to a type checker
+    SourceUnion: TypeAlias = SourceConfig
+    DestinationUnion: TypeAlias = DestinationConfig
+    TransformStep: TypeAlias = StepEntry
+else:
+    SourceUnion = _connector_union(SOURCES, "source")
+    DestinationUnion = _connector_union(DESTINATIONS, "destination")
+    TransformStep = _step_union()
 
 
 class Channel(BaseModel):
@@ -119,7 +130,7 @@ class Channel(BaseModel):
     description: str = Field(
         "", description="What this interface is for, for the people who run it.",
         examples=["ADT feed from registration to the archive and the downstream EHR"])
-    source: SourceUnion = Field(  # type: ignore[valid-type]
+    source: SourceUnion = Field(
         description="Where messages come from; 'type' picks the connector.",
         examples=[{"type": "mllp", "host": "127.0.0.1", "port": 2575}])
     validation: Literal["none", "strict"] = Field(
@@ -133,12 +144,12 @@ class Channel(BaseModel):
                     "error).",
         examples=[{"all": [{"field": "MSH-9.1", "equals": "ADT"},
                            {"field": "MSH-9.2", "in": ["A01", "A04", "A08"]}]}])
-    transform: list[Step] = Field(  # type: ignore[valid-type]
+    transform: list[TransformStep] = Field(
         default_factory=list,
         description="Steps run in order on each message that passed the filter.",
         examples=[[{"set": {"field": "PID-5.1", "value": "{{ msg['PID-5.1'] | upper }}"}},
                    {"delete": {"field": "ZPI"}}]])
-    destinations: list[DestinationUnion] = Field(  # type: ignore[valid-type]
+    destinations: list[DestinationUnion] = Field(
         min_length=1,
         description="Where the transformed message goes, each with its own queue, retries and "
                     "optional 'when' filter.",
