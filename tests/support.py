@@ -189,10 +189,13 @@ class EngineProcess:
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
+                self.process.wait(5)
+                self.process.stdout.close()
                 raise AssertionError("engine exited:\n" + "".join(self.output))
             self.output.append(line)
             if "conduit: ready" in line:
-                threading.Thread(target=self._drain, daemon=True).start()
+                self._drainer = threading.Thread(target=self._drain, daemon=True)
+                self._drainer.start()
                 return self
         raise AssertionError("engine not ready in time:\n" + "".join(self.output))
 
@@ -206,6 +209,13 @@ class EngineProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        if getattr(self, "_drainer", None) is not None:
+            self._drainer.join(5)
+        self.process.stdout.close()
 
     def stop(self) -> int:
         assert self.process is not None
@@ -216,6 +226,7 @@ class EngineProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+            self._close()
         return int(self.process.returncode)
 
 

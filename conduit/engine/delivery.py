@@ -41,7 +41,8 @@ class DeliveryWorker:
         self.settled = settled
         policy = config.retry
         self._wait = (wait_fixed(policy.initial) if policy.backoff == "fixed"
-                      else wait_exponential_jitter(initial=policy.initial, max=policy.max))
+                      else wait_exponential_jitter(multiplier=policy.initial, max=policy.max,
+                                                jitter=policy.initial))
 
     async def handle(self, envelope: Envelope) -> None:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,

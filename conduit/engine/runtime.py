@@ -49,7 +49,7 @@ class ChannelRuntime:
         self.source: Source | None = None
         self.destinations: dict[str, Destination] = {}
         self._waiters: dict[int, asyncio.Future[tuple[str, bytes | None]]] = {}
-        self._strict = getattr(channel, "validate", "none") == "strict"
+        self._strict = channel.validation == "strict"
         self._after_delivery = channel.source.ack == "after-delivery"
 
     # -- lifecycle -------------------------------------------------------------------------
