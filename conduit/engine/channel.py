@@ -6,7 +6,8 @@ Every union is discriminated by a callable (on ``type``, or on a step's single k
 start with ``@``; the loader drops those tags from error locations, which keeps errors readable
 (``destinations[0].pth``, never the union's internals).
 
-The JSON Schema of :class:`Channel` (``conduit schema``) gives editors completion and help.
+The JSON Schema of :class:`Channel` (:mod:`conduit.engine.schema`, ``conduit schema``) gives
+editors completion and help.
 """
 
 from __future__ import annotations
@@ -172,10 +173,3 @@ class Channel(BaseModel):
     def path(self) -> str | None:
         """The file this channel was loaded from, if any."""
         return self._path
-
-
-def channel_schema() -> dict[str, Any]:
-    """The JSON Schema of a channel file, for editors (``conduit schema``)."""
-    schema = Channel.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import pydantic
 import yaml
@@ -31,7 +31,7 @@ from conduit.engine.channel import Channel
 from conduit.engine.errors import ConfigError
 from conduit.transforms.registry import STEPS
 
-__all__ = ["channel_files", "load_channel", "load_channels"]
+__all__ = ["channel_files", "load_channel", "load_channels", "load_model"]
 
 _ENV_REF = re.compile(r"\$(\$?)\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
@@ -40,13 +40,15 @@ _LEAF_OPERATORS = ("equals", "in", "matches", "exists")
 _GROUPS = ("all", "any", "not")
 
 Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
-class _File:
+class YamlFile:
     """One channel file on its way in: its nodes, and the problems found so far."""
 
     name: str
+    model: type[BaseModel] = BaseModel
     root: yaml.Node | None = None
     found: list[tuple[int, str, str]] = field(default_factory=list)  # line, key path, what
     unreadable: str | None = None
@@ -80,7 +82,7 @@ def load_channels(paths: Iterable[str | Path], env: Mapping[str, str] | None = N
     """
     environment = os.environ if env is None else env
     problems: list[str] = []
-    loaded: list[tuple[Channel, _File]] = []
+    loaded: list[tuple[Channel, YamlFile]] = []
     for path in channel_files(paths, problems):
         channel, file = _load(path, environment)
         problems.extend(file.problems)
@@ -113,8 +115,20 @@ def _is_test_file(path: Path) -> bool:
 
 # --- one file --------------------------------------------------------------------------------
 
-def _load(path: Path, env: Mapping[str, str]) -> tuple[Channel | None, _File]:
-    file = _File(str(path))
+def _load(path: Path, env: Mapping[str, str]) -> tuple[Channel | None, YamlFile]:
+    channel, file = load_model(path, Channel, env)
+    if channel is not None:
+        channel._path = str(path)
+    return channel, file
+
+
+def load_model(path: Path, model: type[M], env: Mapping[str, str]) -> tuple[M | None, YamlFile]:
+    """Any YAML file into ``model`` the same way (channel tests use it too).
+
+    The model is validated with ``context={"base_dir": <the file's folder>}``; answers the
+    instance (None if there were problems) and the file record holding the problems.
+    """
+    file = YamlFile(str(path), model)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -125,14 +139,13 @@ def _load(path: Path, env: Mapping[str, str]) -> tuple[Channel | None, _File]:
         return None, file
     early = list(file.found)  # environment problems: validate anyway, to report everything
     try:
-        channel = Channel.model_validate(data, context={"base_dir": path.parent})
+        loaded = model.model_validate(data, context={"base_dir": path.parent})
     except pydantic.ValidationError as exc:
         for error in exc.errors():
             _report(error, file)
     else:
         if not early:
-            channel._path = str(path)
-            return channel, file
+            return loaded, file
     # a variable left empty may fail validation again: say it once
     taken = {(line, where) for line, where, _ in early}
     file.found = early + [p for p in file.found[len(early):]
@@ -140,15 +153,15 @@ def _load(path: Path, env: Mapping[str, str]) -> tuple[Channel | None, _File]:
     return None, file
 
 
-def _parse_yaml(text: str, file: _File, env: Mapping[str, str]) -> Any:
+def _parse_yaml(text: str, file: YamlFile, env: Mapping[str, str]) -> Any:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
         if root is None:
-            file.problem(1, "", "the file is empty: a channel needs name, source and destinations")
+            file.problem(1, "", f"the file is empty: expected {_keys_of(file.model)}")
             return None
         if not isinstance(root, yaml.MappingNode):
-            file.problem(_line(root), "", "a channel file is a mapping (name:, source:, ...)")
+            file.problem(_line(root), "", f"expected a mapping: {_keys_of(file.model)}")
             return None
         file.root = root
         _prepare(root, (), file, env, set())
@@ -168,7 +181,7 @@ def _parse_yaml(text: str, file: _File, env: Mapping[str, str]) -> Any:
         loader.dispose()
 
 
-def _prepare(node: yaml.Node, loc: Loc, file: _File, env: Mapping[str, str],
+def _prepare(node: yaml.Node, loc: Loc, file: YamlFile, env: Mapping[str, str],
              seen: set[int]) -> None:
     """Fill in ``${...}`` in string scalars and catch duplicate keys, walking every node once."""
     if id(node) in seen:  # an alias: already done where its anchor is
@@ -219,7 +232,7 @@ def _interpolate(text: str, env: Mapping[str, str], problem: Any) -> str:
 
 # --- pydantic errors → file:line: key: message ------------------------------------------------
 
-def _report(error: ErrorDetails, file: _File) -> None:
+def _report(error: ErrorDetails, file: YamlFile) -> None:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
     value = error.get("input")
@@ -238,7 +251,7 @@ def _report(error: ErrorDetails, file: _File) -> None:
     elif kind == "condition":
         loc, message = _condition_problem(loc, value)
     elif kind == "extra_forbidden":
-        message = _unknown(str(loc[-1]), "", "key", _allowed_keys(loc[:-1]))
+        message = _unknown(str(loc[-1]), "", "key", _allowed_keys(file.model, loc[:-1]))
     elif kind == "missing":
         message = "is required but missing"
     elif kind == "literal_error":
@@ -341,9 +354,14 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def _allowed_keys(loc: Loc) -> list[str]:
+def _keys_of(model: type[BaseModel]) -> str:
+    required = [f.alias or n for n, f in model.model_fields.items() if f.is_required()]
+    return ", ".join(f"{k}:" for k in required) or "a mapping"
+
+
+def _allowed_keys(root: type[BaseModel], loc: Loc) -> list[str]:
     """The keys the model at ``loc`` accepts, for 'did you mean' (walks the type annotations)."""
-    current: Any = Channel
+    current: Any = root
     for step in loc:
         current = _unwrap(current)
         if isinstance(step, str) and step.startswith("@"):
@@ -390,7 +408,7 @@ def _tagged(union: Any, tag: str) -> Any:
 
 # --- across files ----------------------------------------------------------------------------
 
-def _clashes(loaded: list[tuple[Channel, _File]]) -> list[str]:
+def _clashes(loaded: list[tuple[Channel, YamlFile]]) -> list[str]:
     problems: list[str] = []
     names: dict[str, str] = {}
     ports: dict[int, str] = {}

@@ -13,7 +13,7 @@ will read it (a FILTERED message, or a trace).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 from pydantic import (
     BaseModel,
@@ -55,6 +55,7 @@ Text = Annotated[str, BeforeValidator(_as_text)]
 
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    TAG: ClassVar[str]
 
     def passes(self, msg: Fields) -> bool:
         raise NotImplementedError
@@ -69,6 +70,8 @@ class _Rule(BaseModel):
 
 class Equals(_Rule):
     """The field's raw text equals a value."""
+
+    TAG: ClassVar[str] = "@equals"
 
     field: FieldPath
     equals: Text = Field(description="The exact text the field must hold.", examples=["ADT"])
@@ -85,6 +88,8 @@ class Equals(_Rule):
 
 class In(_Rule):
     """The field's raw text is one of several values."""
+
+    TAG: ClassVar[str] = "@in"
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -105,6 +110,8 @@ class In(_Rule):
 
 class Matches(_Rule):
     """The field's raw text matches a regular expression (Python syntax, searched anywhere)."""
+
+    TAG: ClassVar[str] = "@matches"
 
     field: FieldPath
     matches: str = Field(description="A Python regular expression; anchor it with ^ and $ "
@@ -136,6 +143,8 @@ class Matches(_Rule):
 class Exists(_Rule):
     """The field is present and not empty (``exists: true``), or absent/empty (``false``)."""
 
+    TAG: ClassVar[str] = "@exists"
+
     field: FieldPath
     exists: bool = Field(description="true: the field must have a value; false: it must not.")
 
@@ -150,8 +159,10 @@ class Exists(_Rule):
         return f"{self.field} is {state}, expected {'present' if self.exists else 'missing'}"
 
 
-class All(_Rule):
+class AllOf(_Rule):
     """Every condition in the list passes."""
+
+    TAG: ClassVar[str] = "@all"
 
     all: list[Condition] = Field(min_length=1, description="Conditions that must all pass.")
 
@@ -165,8 +176,10 @@ class All(_Rule):
         return " and ".join(c.explain(msg) for c in self.all)
 
 
-class Any_(_Rule):
+class AnyOf(_Rule):
     """At least one condition in the list passes."""
+
+    TAG: ClassVar[str] = "@any"
 
     any: list[Condition] = Field(min_length=1, description="Conditions of which one must pass.")
 
@@ -182,6 +195,8 @@ class Any_(_Rule):
 
 class Not(_Rule):
     """The inner condition fails."""
+
+    TAG: ClassVar[str] = "@not"
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -204,7 +219,7 @@ def condition_kind(value: Any) -> str | None:
     Tags start with ``@`` so they never collide with YAML keys in error locations.
     """
     if isinstance(value, _Rule):
-        return "@" + type(value).__name__.lower().rstrip("_")
+        return value.TAG
     if not isinstance(value, dict):
         return None
     found = [k for k in (*_GROUPS, *_LEAF_OPERATORS) if k in value]
@@ -212,8 +227,8 @@ def condition_kind(value: Any) -> str | None:
 
 
 Condition = Annotated[
-    Annotated[All, Tag("@all")]
-    | Annotated[Any_, Tag("@any")]
+    Annotated[AllOf, Tag("@all")]
+    | Annotated[AnyOf, Tag("@any")]
     | Annotated[Not, Tag("@not")]
     | Annotated[Equals, Tag("@equals")]
     | Annotated[In, Tag("@in")]
@@ -228,5 +243,5 @@ Condition = Annotated[
 ]
 """A filter: a group (``all``/``any``/``not``) or a leaf test on one field."""
 
-for _model in (All, Any_, Not):
+for _model in (AllOf, AnyOf, Not):
     _model.model_rebuild()
