@@ -121,7 +121,7 @@ def compile_template(source: str) -> jinja2.Template:
         tree = _ENV.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(
-            f"template syntax error on its line {exc.lineno}: {exc.message}") from None
+            f"template line {exc.lineno}: syntax error: {exc.message}") from None
     for path, lineno in _literal_paths(tree):
         try:
             check_path(path)

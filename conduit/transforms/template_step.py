@@ -13,13 +13,13 @@ from typing import Any
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
 from conduit.transforms.registry import StepOptions, StepState, step
-from conduit.transforms.template import compile_template, render_template
+from conduit.transforms.template import TemplateText, compile_template, render_template
 
 
 class TemplateOptions(StepOptions):
     """Produce the outbound body from a Jinja2 template (inline ``body`` or a ``file``)."""
 
-    body: str | None = Field(
+    body: TemplateText | None = Field(
         None, description="The template text. Line ends become \\r, a trailing one is kept.",
         examples=["MSH|^~\\&|CONDUIT|{{ msg['MSH-4'] }}|...\nPID|1||{{ msg['PID-3.1'] }}\n"])
     file: str | None = Field(
@@ -32,17 +32,18 @@ class TemplateOptions(StepOptions):
         if (self.body is None) == (self.file is None):
             raise ValueError("give exactly one of 'body' or 'file'")
         if self.body is not None:
-            source = self.body
-        else:
-            base = _base_dir(info.context)
-            path = Path(self.file or "")
-            path = path if path.is_absolute() else base / path
-            try:
-                source = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ValueError(
-                    f"cannot read template file {str(path)!r}: {exc.strerror}") from None
-        compile_template(source)
+            self._source = self.body
+            return self
+        path = Path(self.file or "")
+        path = path if path.is_absolute() else _base_dir(info.context) / path
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read template file {str(path)!r}: {exc.strerror}") from None
+        try:
+            compile_template(source)
+        except ValueError as exc:
+            raise ValueError(f"{self.file}: {exc}") from None
         self._source = source
         return self
 
