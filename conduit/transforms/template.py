@@ -76,7 +76,10 @@ class MessageView:
         self._message = message
 
     def __getitem__(self, path: str) -> str:
-        return self._message.get(path)
+        try:
+            return self._message.get(path)
+        except ValueError as exc:  # a bad path: Jinja makes a LookupError an undefined value
+            raise LookupError(str(exc)) from None
 
     def get(self, path: str, default: str = "") -> str:
         """The raw text at ``path``, or ``default`` when it is empty or absent."""
