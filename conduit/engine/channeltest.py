@@ -44,13 +44,14 @@ class DestinationExpect(_Strict):
     """What one destination should (or should not) get."""
 
     filtered: bool | None = Field(
-        None, description="true: the destination's when-filter stops the message.")
+        default=None, description="true: the destination's when-filter stops the message.")
     contains: list[str] = Field(default_factory=list, description="Texts the content must hold.")
     not_contains: list[str] = Field(default_factory=list,
                                     description="Texts the content must not hold.")
-    equals: str | None = Field(None, description="The whole content (line endings ignored).")
+    equals: str | None = Field(default=None,
+                               description="The whole content (line endings ignored).")
     equals_file: str | None = Field(
-        None, description="A file holding the whole content, relative to the test file.")
+        default=None, description="A file holding the whole content, relative to the test file.")
     fields: dict[FieldPath, str] = Field(
         default_factory=dict, description="Field values in the content, read as HL7 v2.")
 
@@ -59,9 +60,11 @@ class Expect(_Strict):
     """What should become of the message."""
 
     status: Literal["FILTERED", "TRANSFORMED", "ERROR"] | None = Field(
-        None, description="The pipeline's status for the message.")
-    filtered: bool | None = Field(None, description="true: the channel's filter stops it.")
-    reason: str | None = Field(None, description="Text the filter or error reason must hold.")
+        default=None, description="The pipeline's status for the message.")
+    filtered: bool | None = Field(default=None,
+                                  description="true: the channel's filter stops it.")
+    reason: str | None = Field(default=None,
+                               description="Text the filter or error reason must hold.")
     fields: dict[FieldPath, str] = Field(
         default_factory=dict, description="Field values of the message after all steps.")
     destinations: dict[str, DestinationExpect] = Field(
@@ -93,7 +96,7 @@ class TestFile(_Strict):
     __test__ = False  # not a pytest class
 
     channel: str | None = Field(
-        None, description="The channel file, relative to this one (default: the file named "
+        default=None, description="The channel file, relative to this one (default: the file named "
                           "like this one without '.test').")
     tests: list[Case] = Field(min_length=1, description="The cases, run in order.")
 

@@ -1,16 +1,23 @@
 """Field steps: ``set``, ``copy`` and ``delete`` change the message in place.
 
 Values are raw HL7 text: ``value: "DOE^JOHN"`` writes two components. Use the ``hl7_escape``
-template filter to write delimiters literally.
+template filter to write delimiters literally. Steps never add segments: writing into a segment
+the message lacks is skipped (``if_missing: skip``, the default: an ADT^A20 has no PID) or an
+error (``if_missing: error``).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
 from conduit.transforms.fieldpath import FieldPath
 from conduit.transforms.registry import StepOptions, StepState, step
 from conduit.transforms.template import TemplateText, compile_template, is_template, render_template
+
+IfMissing = Literal["skip", "error"]
+_IF_MISSING = "When the target segment is absent: skip the step, or fail the message (ERROR)."
 
 
 class SetOptions(StepOptions):
@@ -20,6 +27,12 @@ class SetOptions(StepOptions):
     value: TemplateText = Field(
         description="Raw HL7 text to write; may be a Jinja2 template reading msg['PATH'].",
         examples=["{{ msg['PID-5.1'] | upper }}", "CONDUIT"])
+    if_missing: IfMissing = Field(default="skip", description=_IF_MISSING, examples=["error"])
+
+
+def _present(state: StepState, path: str, if_missing: str) -> bool:
+    """Whether to write ``path``: its segment exists, or ``if_missing`` says raise instead."""
+    return if_missing == "error" or state.message.get(path.split("-", 1)[0]) != ""
 
 
 @step("set", SetOptions)
@@ -31,8 +44,11 @@ class SetField:
         self._field = options.field
         self._literal = None if is_template(options.value) else options.value
         self._template = compile_template(options.value) if self._literal is None else None
+        self._if_missing = options.if_missing
 
     def __call__(self, state: StepState) -> None:
+        if not _present(state, self._field, self._if_missing):
+            return
         if self._template is None:
             value = self._literal or ""
         else:
@@ -45,6 +61,7 @@ class CopyOptions(StepOptions):
 
     from_: FieldPath = Field(alias="from", description="The field to read.", examples=["PID-3.1"])
     to: FieldPath = Field(description="The field to write.", examples=["PID-2"])
+    if_missing: IfMissing = Field(default="skip", description=_IF_MISSING, examples=["error"])
 
 
 @step("copy", CopyOptions)
@@ -55,8 +72,11 @@ class CopyField:
         self.label = f"copy {options.from_} to {options.to}"
         self._source = options.from_
         self._target = options.to
+        self._if_missing = options.if_missing
 
     def __call__(self, state: StepState) -> None:
+        if not _present(state, self._target, self._if_missing):
+            return
         state.message.set(self._target, state.message.get(self._source))
 
 

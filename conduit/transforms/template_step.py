@@ -20,10 +20,11 @@ class TemplateOptions(StepOptions):
     """Produce the outbound body from a Jinja2 template (inline ``body`` or a ``file``)."""
 
     body: TemplateText | None = Field(
-        None, description="The template text. Line ends become \\r, a trailing one is kept.",
+        default=None,
+        description="The template text. Line ends become \\r, a trailing one is kept.",
         examples=["MSH|^~\\&|CONDUIT|{{ msg['MSH-4'] }}|...\nPID|1||{{ msg['PID-3.1'] }}\n"])
     file: str | None = Field(
-        None, description="A template file, relative to the channel file.",
+        default=None, description="A template file, relative to the channel file.",
         examples=["templates/adt.j2"])
     _source: str = PrivateAttr("")
 

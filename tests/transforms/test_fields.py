@@ -48,6 +48,19 @@ def test_set_rejects_a_bad_path_or_template_at_load() -> None:
         SetOptions.model_validate({"field": "PID-5", "value": "x", "valu": "y"})
 
 
+def test_a_missing_segment_is_skipped_or_an_error() -> None:
+    s = state()
+    before = s.message.encode()
+    SetField(SetOptions(field="PV1-2", value="I"))(s)
+    CopyField(CopyOptions.model_validate({"from": "PID-3.1", "to": "PV1-19"}))(s)
+    assert s.message.encode() == before
+    with pytest.raises(KeyError):
+        SetField(SetOptions(field="PV1-2", value="I", if_missing="error"))(s)
+    with pytest.raises(KeyError):
+        CopyField(CopyOptions.model_validate(
+            {"from": "PID-3.1", "to": "PV1-19", "if_missing": "error"}))(s)
+
+
 def test_copy() -> None:
     s = state()
     step = CopyField(CopyOptions.model_validate({"from": "PID-3.1", "to": "PID-2"}))

@@ -42,5 +42,5 @@ def test_missing_or_broken_file_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(pydantic.ValidationError, match="cannot read template file"):
         TemplateOptions.model_validate({"file": "nope.j2"}, context={"base_dir": tmp_path})
     (tmp_path / "bad.j2").write_text("line\n{% if %}\n", encoding="utf-8")
-    with pytest.raises(pydantic.ValidationError, match="bad.j2: template line 2"):
+    with pytest.raises(pydantic.ValidationError, match=r"bad\.j2: template line 2"):
         TemplateOptions.model_validate({"file": "bad.j2"}, context={"base_dir": tmp_path})

@@ -23,5 +23,5 @@ def channel_schema() -> dict[str, Any]:
 
 
 def schema_text() -> str:
-    """The schema as it is written to ``channel.schema.json``: stable, indented, one final newline."""
+    """The schema as written to ``channel.schema.json``: stable, indented, a final newline."""
     return json.dumps(channel_schema(), indent=2, ensure_ascii=False) + "\n"

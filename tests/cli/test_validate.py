@@ -1,0 +1,40 @@
+"""``conduit validate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from conduit.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_channels_are_valid() -> None:
+    result = CliRunner().invoke(main, ["validate", str(ROOT / "channels")])
+    assert result.exit_code == 0, result.output
+    assert result.output == "ok: 1 channel\n"
+
+
+def test_problems_are_printed_with_file_and_line_and_exit_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsource: {type: mllp, port: 2575}\n"
+                   "destinations:\n  - {name: a, type: file, pth: x}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(bad)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{bad}:4: destinations[0].path: is required but missing",
+        f"{bad}:4: destinations[0].pth: unknown key (did you mean 'path'?)",
+    ]
+    assert "2 problems" in result.stderr
+
+
+def test_a_missing_file_is_a_problem(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1
+    assert "nope.yaml: no such file or directory" in result.output
+
+
+def test_paths_are_required() -> None:
+    assert CliRunner().invoke(main, ["validate"]).exit_code == 2
