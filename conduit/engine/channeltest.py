@@ -204,11 +204,13 @@ def check(expect: Expect, result: PipelineResult, base: Path) -> list[str]:
     if expect.status is not None and result.status != expect.status:
         failures.append(f"status is {result.status}, expected {expect.status}"
                         + (f" ({result.reason})" if result.reason else ""))
-    if expect.filtered is not None and (result.status == "FILTERED") != expect.filtered:
-        failures.append(
-            f"the channel filter stopped it: {result.reason}" if result.status == "FILTERED"
-            else f"expected the channel filter to stop it; status is {result.status}"
-            + (f" ({result.reason})" if result.reason else ""))
+    if expect.filtered is True and result.status != "FILTERED":
+        failures.append(f"expected the channel filter to stop it; status is {result.status}"
+                        + (f" ({result.reason})" if result.reason else ""))
+    if expect.filtered is False and result.status != "TRANSFORMED":
+        failures.append(f"the channel filter stopped it: {result.reason}"
+                        if result.status == "FILTERED"
+                        else f"expected it to pass; status is {result.status} ({result.reason})")
     if expect.reason is not None and expect.reason not in (result.reason or ""):
         failures.append(f"reason {result.reason!r} does not contain {expect.reason!r}")
     if expect.fields:

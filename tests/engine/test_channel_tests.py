@@ -118,6 +118,23 @@ def test_failures_say_what_did_not_hold_with_a_diff(tmp_path: Path) -> None:
     assert out.endswith("0 passed, 1 failed")
 
 
+def test_filtered_false_means_it_passed(tmp_path: Path) -> None:
+    test_file = setup(tmp_path, """\
+        tests:
+          - name: not hl7
+            message: |
+              garbage
+            expect: {filtered: false}
+          - name: filtered
+            message: |
+              MSH|^~\\&|A|B|C|D|20240101||ORU^R01|C3|P|2.5
+            expect: {filtered: false}
+        """)
+    first, second = run_tests([test_file]).cases
+    assert first.failures[0].startswith("expected it to pass; status is ERROR (not an HL7 v2")
+    assert second.failures == ["the channel filter stopped it: MSH-9.1 is 'ORU', expected 'ADT'"]
+
+
 def test_problems_in_test_files_are_reported_with_lines(tmp_path: Path) -> None:
     test_file = setup(tmp_path, """\
         tests:
