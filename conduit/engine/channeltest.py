@@ -77,7 +77,7 @@ class Case(_Strict):
     name: str = Field(description="Says what the case shows.")
     message: str = Field(description="A message file (relative to the test file) or the "
                                      "message text itself (segments on lines).")
-    expect: Expect = Field(default_factory=Expect)  # type: ignore[arg-type]
+    expect: Expect = Field(default_factory=Expect)
 
     @field_validator("message")
     @classmethod

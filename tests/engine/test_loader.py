@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conduit.connectors.base import SOURCES
 from conduit.engine.errors import ConfigError
 from conduit.engine.loader import channel_files, load_channel, load_channels
 
@@ -200,7 +201,7 @@ def test_missing_type_and_typo_of_type(tmp_path: Path) -> None:
           - {name: a, typ: file, path: x}
         """)
     assert problems(path) == [
-        f"{path}:2: source.type: is required; one of: mllp",
+        f"{path}:2: source.type: is required; one of: {', '.join(sorted(SOURCES))}",
         f"{path}:4: destinations[0].typ: unknown key (did you mean 'type'?)",
     ]
 
