@@ -32,6 +32,9 @@ class Receipt:
     error: str | None = None
     filtered: bool = False
     response: bytes | None = None
+    permanent: bool = False
+    """Not accepted because of the message itself (unreadable, invalid): resending cannot help
+    (HTTP 400/422 rather than 503)."""
 
 
 class Inbound(Protocol):

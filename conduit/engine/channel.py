@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias, 
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, create_model
 from pydantic import field_validator as _field_validator
+from pydantic import model_validator as _model_validator
 
 import conduit.connectors  # noqa: F401  (importing registers every connector)
 from conduit.connectors.base import (
@@ -29,6 +30,8 @@ from conduit.transforms.filter import Condition
 from conduit.transforms.registry import StepKind, StepOptions, load_step_kinds
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+HL7_FIELD_STEPS = frozenset({"set", "copy", "delete"})
+"""Steps that need an HL7 v2 message (not usable with another data_type)."""
 
 
 def _type_tag(registry: dict[str, Registration]) -> Any:
@@ -139,6 +142,13 @@ class Channel(BaseModel):
         description="strict: check each message against the HL7 v2 standard (hl7apy); a failure "
                     "is an ERROR answered AE. none: only parse (fast).",
         examples=["none", "strict"])
+    data_type: Literal["hl7v2", "json", "xml", "fhir", "text"] | None = Field(
+        None,
+        description="What the messages are. Default: what the source carries (hl7v2 for MLLP and "
+                    "files, fhir for FHIR, xml for SOAP, json for REST). Filters, 'when' and "
+                    "the HL7 field steps (set, copy, delete) need hl7v2; other kinds go through "
+                    "template steps, which see the parsed body as 'vars.body'.",
+        examples=["hl7v2", "json"])
     filter: Condition | None = Field(
         None,
         description="Only messages that pass go on; the others are FILTERED (an outcome, not an "
@@ -168,6 +178,27 @@ class Channel(BaseModel):
                 raise ValueError(f"destination name {destination.name!r} is used twice")
             seen.add(destination.name)
         return value
+
+    @_model_validator(mode="after")
+    def _data_type_rules(self) -> Channel:
+        if self.data_type is None:
+            self.data_type = getattr(type(self.source), "DATA_TYPE", "hl7v2")
+        if self.data_type == "hl7v2":
+            return self
+        what = f"data_type {self.data_type}"
+        if self.filter is not None:
+            raise ValueError(f"filter reads HL7 v2 fields; it cannot be used with {what}")
+        if self.validation == "strict":
+            raise ValueError(f"validate: strict checks HL7 v2; it cannot be used with {what}")
+        for destination in self.destinations:
+            if destination.when is not None:
+                raise ValueError(f"destination {destination.name}: 'when' reads HL7 v2 fields; "
+                                 f"it cannot be used with {what}")
+        for entry in self.transform:
+            if entry.kind in HL7_FIELD_STEPS:
+                raise ValueError(f"step {entry.kind!r} changes HL7 v2 fields; it cannot be used "
+                                 f"with {what}")
+        return self
 
     @property
     def path(self) -> str | None:

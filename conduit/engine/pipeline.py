@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from conduit.engine.channel import Channel
-from conduit.engine.errors import HL7ParseError
+from conduit.engine.errors import HL7ParseError, MessageError
+from conduit.engine.payload import parse_payload
 from conduit.hl7.codec import encode
 from conduit.hl7.message import Message
 from conduit.transforms.registry import Step, StepState, build_step
@@ -49,7 +50,7 @@ class PipelineResult:
 class Pipeline:
     """One channel's processing, prepared once and run per message."""
 
-    __slots__ = ("_destinations", "_filter", "_steps", "_strict", "channel")
+    __slots__ = ("_data_type", "_destinations", "_filter", "_steps", "_strict", "channel")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -60,6 +61,7 @@ class Pipeline:
                                      start=1)
         ]
         self._destinations = [(d.name, d.when) for d in channel.destinations]
+        self._data_type = channel.data_type or "hl7v2"
         self._strict: Callable[[Message], list[str]] | None = None
         if channel.validation == "strict":
             from conduit.hl7.strict import validate_strict
@@ -71,6 +73,8 @@ class Pipeline:
         stages: list[tuple[str, str]] = []
         if trace:
             stages.append(("raw", raw.decode("utf-8", errors="replace")))
+        if self._data_type != "hl7v2":
+            return self._process_body(raw, stages, trace)
         try:
             message = Message.parse(raw)
         except HL7ParseError as exc:
@@ -122,6 +126,28 @@ class Pipeline:
                         else route.content.decode(message.encoding or "utf-8", errors="replace"))
                 stages.append((f"destination {route.destination}", text))
         return PipelineResult(TRANSFORMED, None, message, transformed, routes, stages)
+
+    def _process_body(self, raw: bytes, stages: list[tuple[str, str]],
+                      trace: bool) -> PipelineResult:
+        """A JSON, XML, FHIR or text message: no HL7 filter (the channel forbids one); template
+        steps see the parsed body as ``vars.body`` and its text as ``state.body``."""
+        try:
+            payload = parse_payload(self._data_type, raw)
+        except MessageError as exc:
+            return _error(f"not a {self._data_type} message: {exc}", None, stages)
+        state = StepState(None, payload.text, {"body": payload.data})  # type: ignore[arg-type]
+        for label, step in self._steps:
+            try:
+                step(state)
+            except Exception as exc:
+                return _error(f"transform {label} failed: {_short(exc)}", None, stages)
+            if trace:
+                stages.append((f"after {label}", state.body or ""))
+        content = raw if state.body is payload.text else (state.body or "").encode("utf-8")
+        routes = [Route(name, content, None) for name, _ in self._destinations]
+        if trace:
+            stages.extend((f"destination {r.destination}", state.body or "") for r in routes)
+        return PipelineResult(TRANSFORMED, None, None, content, routes, stages)
 
     def _route(self, message: Message, content: bytes) -> list[Route]:
         routes = []

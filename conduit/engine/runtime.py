@@ -24,7 +24,8 @@ from conduit.connectors.base import (
 from conduit.engine.bus import Bus, Envelope, dest_queue, source_queue
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
-from conduit.engine.errors import HL7ParseError
+from conduit.engine.errors import HL7ParseError, MessageError
+from conduit.engine.payload import parse_payload
 from conduit.engine.pipeline import Pipeline
 from conduit.engine.store import Store
 from conduit.engine.store.store import Route
@@ -51,6 +52,7 @@ class ChannelRuntime:
         self._waiters: dict[int, asyncio.Future[tuple[str, bytes | None]]] = {}
         self._strict = channel.validation == "strict"
         self._after_delivery = channel.source.ack == "after-delivery"
+        self._data_type = channel.data_type or "hl7v2"
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -103,15 +105,26 @@ class ChannelRuntime:
     async def receive(self, raw: bytes, meta: dict[str, Any] | None = None) -> Receipt:
         meta = meta or {}
         message = meta.get("message")
-        if message is None:
+        if self._data_type != "hl7v2":
             try:
-                message = Message.parse(raw)
-            except HL7ParseError as exc:
+                payload = parse_payload(self._data_type, raw)
+            except MessageError as exc:
                 message_id = await self.reject(raw, str(exc), meta)
-                return Receipt(False, message_id, error=str(exc))
-        fields = {"control_id": message.control_id, "message_type": message.message_type,
-                  "patient_id": message.get("PID-3.1") or None, "source": meta.get("remote")}
-        if self._strict:
+                return Receipt(False, message_id, error=str(exc), permanent=True)
+            fields: dict[str, Any] = {
+                "control_id": meta.get("control_id") or payload.control_id,
+                "message_type": meta.get("message_type") or payload.message_type,
+                "patient_id": payload.patient_id, "source": meta.get("remote")}
+        else:
+            if message is None:
+                try:
+                    message = Message.parse(raw)
+                except HL7ParseError as exc:
+                    message_id = await self.reject(raw, str(exc), meta)
+                    return Receipt(False, message_id, error=str(exc), permanent=True)
+            fields = {"control_id": message.control_id, "message_type": message.message_type,
+                      "patient_id": message.get("PID-3.1") or None, "source": meta.get("remote")}
+        if self._strict and message is not None:
             from conduit.hl7.strict import validate_strict
 
             problems = await asyncio.to_thread(validate_strict, message)
@@ -119,7 +132,7 @@ class ChannelRuntime:
                 reason = "; ".join(problems)
                 message_id = await self.store.received(self.name, raw, status="ERROR",
                                                        error=reason, **fields)
-                return Receipt(False, message_id, error=reason)
+                return Receipt(False, message_id, error=reason, permanent=True)
         try:
             message_id = await self.store.received(self.name, raw, **fields)
         except Exception as exc:

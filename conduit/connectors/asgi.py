@@ -1,0 +1,84 @@
+"""One uvicorn server per HTTP-based listener (REST, FHIR, SOAP), independent of the dashboard.
+
+The source's ``start()`` binds the socket itself (so a port in use is an ordinary ``OSError``,
+not uvicorn's ``sys.exit``), hands it to uvicorn, and returns once uvicorn is serving;
+``stop()`` asks it to finish and waits. Signals stay the engine's: uvicorn's own signal capture
+is switched off, and so is its logging configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+
+from conduit.connectors.tls import ServerTls
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the engine handles SIGINT/SIGTERM and stops every source itself
+
+
+class AsgiListener:
+    """Serve an ASGI app on ``host:port`` (``port`` 0 = any free port), optionally over TLS."""
+
+    def __init__(self, app: Any, host: str, port: int, tls: ServerTls | None = None,
+                 *, max_connections: int | None = None, keep_alive: float = 30.0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.max_connections = max_connections
+        self.keep_alive = keep_alive
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self.app, log_config=None, access_log=False, lifespan="off", server_header=False,
+            date_header=True, limit_concurrency=self.max_connections,
+            timeout_keep_alive=int(self.keep_alive), timeout_graceful_shutdown=5,
+            loop="none", http="h11")
+        config.load()
+        if self.tls is not None:
+            config.ssl = self.tls.context()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(config.backlog)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise OSError(f"HTTP listener on {self.host}:{self.port} did not start")
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception, SystemExit):
+                await self._task
+        self._server = self._task = None
+
+    def url(self, path: str = "") -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"{self.scheme}://{host}:{self.port}{path}"
