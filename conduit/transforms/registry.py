@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 STEP_MODULES: tuple[str, ...] = (
     "conduit.transforms.fields",
     "conduit.transforms.template_step",
+    "conduit.transforms.hl7v2_to_fhir",
 )
 """Modules that register the built-in step kinds; add yours here."""
 

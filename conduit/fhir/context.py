@@ -1,0 +1,119 @@
+"""The state of one message's conversion: its resources so far, and the anchors segments hang on.
+
+Segment maps are functions ``(ctx, seg)``; what they share goes through :class:`Conversion`:
+the Patient and Encounter the message is about, the order or report an OBX belongs to, and the
+resources already made (keyed by type/id, so a practitioner named twice is one resource).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from conduit.fhir import datatypes as dt
+from conduit.fhir.ids import resource_id
+from conduit.fhir.v2 import Seg
+from conduit.hl7.message import Message, Segment
+
+__all__ = ["Conversion", "ConvertOptions", "Json"]
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertOptions:
+    """How a message becomes a Bundle (the step's options, minus validation)."""
+
+    bundle_type: Literal["transaction", "batch"] = "transaction"
+    timezone: str | None = None
+    """Zone for times the sender gave without one, when MSH-7 has none either: an IANA name
+    (``Europe/Berlin``) or an offset (``+01:00``). Unset means UTC."""
+
+
+def zone(spec: str | None) -> str | tzinfo | None:
+    """``"+01:00"``/``"Z"`` stay text; an IANA name becomes a ZoneInfo (ValueError if unknown)."""
+    if not spec:
+        return None
+    if spec == "Z" or (spec[:1] in "+-" and len(spec) == 6 and spec[3] == ":"):
+        return spec
+    try:
+        return ZoneInfo(spec)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {spec!r}: use an IANA name or +HH:MM") from None
+
+
+class Conversion:
+    """One message being converted."""
+
+    def __init__(self, message: Message, options: ConvertOptions | None = None) -> None:
+        self.message = message
+        self.options = options or ConvertOptions()
+        self.charset = message.encoding or "utf-8"
+        self.resources: dict[str, Json] = {}
+        self.msh = self.seg(message.segments("MSH")[0])
+        self.tz = _message_zone(self.msh[7]) or zone(self.options.timezone)
+        self.message_key = (self.msh.field(4)[1], self.msh.field(3)[1], message.control_id)
+        self.patient: str | None = None
+        self.encounter: str | None = None
+        self.pending_orc: Seg | None = None     # an ORC waiting for its OBR/RXA
+        self.order: Json | None = None          # the ServiceRequest of the current ORC/OBR
+        self.report: Json | None = None         # the DiagnosticReport of the current OBR (ORU)
+        self.observation: Json | None = None    # the last Observation (NTE notes attach to it)
+        self.immunization: Json | None = None   # the current RXA
+        self.document: Json | None = None       # the current TXA (OBX become its content)
+        self.document_text: list[str] = []
+        self.document_kind = ""
+        self.appointment: Json | None = None    # the current SCH
+        self.counter: dict[str, int] = {}
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def seg(self, segment: Segment) -> Seg:
+        return Seg(segment, self.charset)
+
+    def datetime(self, value: str) -> str | None:
+        return dt.datetime_(value, self.tz)
+
+    def instant(self, value: str) -> str | None:
+        return dt.instant(value, self.tz)
+
+    def period(self, start: str, end: str) -> Json | None:
+        return dt.period(start, end, self.tz)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def add(self, resource_type: str, key: tuple[str, ...], body: Json) -> Json:
+        """Store a resource with the id derived from ``key``; the same key twice merges into
+        the first (its elements win), so a practitioner named in PV1 and OBX is one resource."""
+        rid = resource_id(resource_type, *key)
+        ref = f"{resource_type}/{rid}"
+        existing = self.resources.get(ref)
+        if existing is not None:
+            for k, v in body.items():
+                existing.setdefault(k, v)
+            return existing
+        resource = {"resourceType": resource_type, "id": rid, **body}
+        self.resources[ref] = resource
+        return resource
+
+    def local_key(self, what: str) -> tuple[str, ...]:
+        """A key for a resource without business identifiers: the message's own identity
+        (sending facility, application, control id) plus its position, so a resend of the
+        same message still lands on the same ids."""
+        n = self.counter[what] = self.counter.get(what, 0) + 1
+        return (*self.message_key, what, str(n))
+
+
+def ref(resource: Json) -> Json:
+    """A Reference dict to a stored resource."""
+    return {"reference": f"{resource['resourceType']}/{resource['id']}"}
+
+
+def _message_zone(msh7: str) -> str | None:
+    """MSH-7's own offset: the sender's clock, used for its other times that lack one."""
+    value = msh7.strip()
+    if len(value) > 5 and value[-5] in "+-" and value[-4:].isdigit():
+        return f"{value[-5:-2]}:{value[-2:]}"
+    return None

@@ -1,0 +1,359 @@
+"""HL7 v2 data types to FHIR R4 data types, as plain dicts (the hot path never builds models).
+
+Each function takes a :class:`~conduit.fhir.v2.Field` (one repetition) and answers a dict, or
+``None`` when the v2 value is empty: FHIR forbids empty elements, so callers simply skip ``None``.
+The maps follow the HL7 v2-to-FHIR IG data-type maps (DTM, XPN, XAD, XTN, CX, CWE/CE, HD, DR).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from conduit.fhir.codesystems import system_uri, table_uri
+from conduit.fhir.v2 import Field
+
+__all__ = [
+    "address", "codeable", "coding", "contact_point", "date", "datetime_", "identifier", "instant",
+    "name", "number", "period", "text",
+]
+
+Json = dict[str, Any]
+
+_DTM = re.compile(
+    r"(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(\.\d{1,4})?)?)?)?)?)?"
+    r"\s*(Z|[+-]\d{4})?$")
+
+
+def text(value: str) -> str | None:
+    """A FHIR string: internal whitespace runs kept, but never empty."""
+    return value or None
+
+
+def _code(value: str) -> str:
+    """A FHIR code may not have leading/trailing or doubled whitespace."""
+    return " ".join(value.split())
+
+
+def _parts(value: str) -> tuple[str, ...] | None:
+    m = _DTM.match(value.strip())
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, frac, tz = m.groups()
+    if (mo and not 1 <= int(mo) <= 12) or (d and not 1 <= int(d) <= 31):
+        return None
+    if h and (int(h) > 23 or (mi and int(mi) > 59) or (s and int(s) > 59)):
+        return None
+    return y, mo or "", d or "", h or "", mi or "", s or "", frac or "", tz or ""
+
+
+def date(value: str) -> str | None:
+    """DT/DTM -> FHIR date (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``), dropping any time."""
+    p = _parts(value)
+    if p is None:
+        return None
+    y, mo, d = p[:3]
+    return y + (f"-{mo}" if mo else "") + (f"-{d}" if mo and d else "")
+
+
+def _offset(value: str, day: tuple[str, ...], tz: str | tzinfo | None) -> str:
+    if value:
+        return "Z" if value == "Z" else f"{value[:3]}:{value[3:]}"
+    if isinstance(tz, tzinfo):
+        local = datetime(int(day[0]), int(day[1]), int(day[2]), int(day[3]), tzinfo=tz)
+        off = local.strftime("%z")
+        return f"{off[:3]}:{off[3:]}" if off else "Z"
+    return tz or "Z"
+
+
+def datetime_(value: str, tz: str | tzinfo | None = None) -> str | None:
+    """DTM/TS -> FHIR dateTime keeping the sender's precision and time zone.
+
+    FHIR wants a zone whenever there is a time: a time without one takes ``tz`` (the zone the
+    message's MSH-7 declares, or the channel's ``timezone`` option; UTC when neither says).
+    A time given to the hour or minute is padded to seconds, since FHIR has no such precision.
+    """
+    p = _parts(value)
+    if p is None:
+        return None
+    y, mo, d, h, mi, s, frac, zone = p
+    if not (mo and d and h):
+        return date(value)
+    return (f"{y}-{mo}-{d}T{h}:{mi or '00'}:{s or '00'}{frac if s else ''}"
+            f"{_offset(zone, p, tz)}")
+
+
+def instant(value: str, tz: str | tzinfo | None = None) -> str | None:
+    """DTM -> FHIR instant, which needs at least a full date and time; else None."""
+    p = _parts(value)
+    if p is None or not p[3]:
+        return None
+    return datetime_(value, tz)
+
+
+def period(start: str, end: str, tz: str | tzinfo | None = None) -> Json | None:
+    """Two DTM texts -> Period."""
+    out: Json = {}
+    if s := datetime_(start, tz):
+        out["start"] = s
+    if e := datetime_(end, tz):
+        out["end"] = e
+    return out or None
+
+
+def number(value: str) -> Decimal | None:
+    """NM -> a Decimal (dumped verbatim, so ``7.10`` keeps its significant zero)."""
+    v = value.strip()
+    if not v:
+        return None
+    if v.startswith("+"):
+        v = v[1:]
+    if v.startswith("."):
+        v = "0" + v
+    elif v.startswith("-."):
+        v = "-0" + v[1:]
+    try:
+        d = Decimal(v)
+    except InvalidOperation:
+        return None
+    if not d.is_finite() or "e" in v.lower():
+        return None
+    return d
+
+
+# -- coded values -------------------------------------------------------------------------------
+
+def coding(code: str, display: str = "", system: str | None = None, version: str = "") -> Json:
+    """A Coding dict from parts already decoded."""
+    out: Json = {}
+    if system:
+        out["system"] = system
+    if version:
+        out["version"] = version
+    if code:
+        out["code"] = _code(code)
+    if display:
+        out["display"] = display
+    return out
+
+
+def codeable(f: Field, table: str | None = None) -> Json | None:
+    """CWE/CE/CNE -> CodeableConcept: both triplets become codings, CWE.9 the text.
+
+    ``table`` is the HL7 table the field is bound to, used as the system when CWE.3 is empty.
+    """
+    if not f:
+        return None
+    codings = []
+    for c, t, s, v in ((1, 2, 3, 7), (4, 5, 6, 8)):
+        code, display, name = f[c], f[t], f[s]
+        if not code and not display:
+            continue
+        if not code:  # a display alone is text, not a coding
+            continue
+        system = system_uri(name) if name else (table_uri(table) if table else None)
+        codings.append(coding(code, display, system, f[v]))
+    out: Json = {}
+    if codings:
+        out["coding"] = codings
+    original = f[9] or ("" if codings else f[2] or f[1])
+    if original:
+        out["text"] = original
+    return out or None
+
+
+def codeable_text(value: str) -> Json | None:
+    """A code or free text with no coding system (ST/ID fields) -> CodeableConcept.text."""
+    return {"text": value} if value else None
+
+
+def code_concept(code: str, table: str, display: str = "") -> Json | None:
+    """An ID/IS value bound to an HL7 table -> CodeableConcept with that table's system."""
+    if not code:
+        return None
+    return {"coding": [coding(code, display, table_uri(table))]}
+
+
+# -- identifiers ----------------------------------------------------------------------------------
+
+def hd_system(hd: Field) -> str | None:
+    """HD (namespace ^ universal id ^ type) -> an identifier system URI, when one is honest."""
+    return system_of(hd[1], hd[2], hd[3])
+
+
+def system_of(namespace: str, universal: str, kind: str) -> str | None:
+    """The parts of an HD -> a system URI (OID, UUID or URI), else None."""
+    kind = kind.upper()
+    if universal:
+        if kind in ("ISO", "OID", "") and re.fullmatch(r"[0-2](\.\d+)+", universal):
+            return "urn:oid:" + universal
+        if kind == "UUID":
+            return "urn:uuid:" + universal.lower()
+        if kind in ("URI", "URL") or universal.startswith(("http://", "https://", "urn:")):
+            return universal
+    if re.fullmatch(r"[0-2](\.\d+)+", namespace):
+        return "urn:oid:" + namespace
+    if namespace.startswith(("http://", "https://", "urn:")):
+        return namespace
+    return None
+
+
+def identifier(f: Field, type_code: str = "", *, authority: int = 4,
+               kind: int = 5) -> Json | None:
+    """CX -> Identifier (value, system from the assigning authority, type, period).
+
+    A namespace that is no URI (``MR``'s assigning authority ``HOSP``) cannot be the system; it is
+    kept as ``assigner.display`` so that nothing the sender said is lost.
+    """
+    value = f[1]
+    if not value:
+        return None
+    out: Json = {"value": value}
+    auth = f.part(authority)
+    system = hd_system(auth)
+    if system:
+        out["system"] = system
+    code = (f[kind] if kind else "") or type_code
+    if code:
+        out["type"] = {"coding": [coding(code, "", table_uri("0203"))]}
+    if kind:
+        p = period(f[7], f[8])
+        if p:
+            out["period"] = p
+    if not system and auth[1]:
+        out["assigner"] = {"display": auth[1]}
+    return out
+
+
+def entity_identifier(f: Field, type_code: str = "") -> Json | None:
+    """EI (entity id ^ namespace ^ universal id ^ type) -> Identifier."""
+    value = f[1]
+    if not value:
+        return None
+    out: Json = {"value": value}
+    system = system_of(f[2], f[3], f[4])
+    if system:
+        out["system"] = system
+    if type_code:
+        out["type"] = {"coding": [coding(type_code, "", table_uri("0203"))]}
+    if not system and f[2]:
+        out["assigner"] = {"display": f[2]}
+    return out
+
+
+def identifier_key(ident: Json) -> str:
+    """What makes an identifier unique: system (or assigner) and value."""
+    return (ident.get("system") or ident.get("assigner", {}).get("display", "")) + "|" + \
+        ident["value"]
+
+
+# -- names, addresses, telecom --------------------------------------------------------------------
+
+_NAME_USE = {"L": "official", "D": "usual", "A": "usual", "M": "maiden", "N": "nickname",
+             "C": "official", "B": "old", "BAD": "old", "NB": "temp", "TEMP": "temp",
+             "S": "anonymous", "U": "usual", "R": "official", "P": "official", "T": "usual",
+             "I": "official", "K": "anonymous", "F": "official"}
+
+
+def name(f: Field, use: str = "") -> Json | None:
+    """XPN (or the name part of XCN, via :func:`person_name`) -> HumanName."""
+    return _human_name(f, family=1, given=(2, 3), suffix=(4, 6), prefix=5, use=7,
+                       start=12, end=13, range_=10, default_use=use)
+
+
+def person_name(f: Field) -> Json | None:
+    """The name inside an XCN/XPN-like provider field (id^family^given^middle^suffix^prefix)."""
+    return _human_name(f, family=2, given=(3, 4), suffix=(5, 7), prefix=6, use=10,
+                       start=0, end=0, range_=0, default_use="")
+
+
+def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[int, int],
+                prefix: int, use: int, start: int, end: int, range_: int,
+                default_use: str) -> Json | None:
+    out: Json = {}
+    if fam := f[family]:
+        out["family"] = fam
+    if g := [v for v in (f[given[0]], f[given[1]]) if v]:
+        out["given"] = g
+    if p := f[prefix]:
+        out["prefix"] = [p]
+    if s := [v for v in (f[suffix[0]], f[suffix[1]]) if v]:
+        out["suffix"] = s
+    if not out:
+        return None
+    u = _NAME_USE.get(f[use].upper()) if use else None
+    if u or default_use:
+        out["use"] = u or default_use
+    if start:
+        valid = period(f[start], f[end]) or (period(f.sub(range_, 1), f.sub(range_, 2))
+                                             if range_ else None)
+        if valid:
+            out["period"] = valid
+    return out
+
+
+_ADDRESS_USE = {"H": ("home", None), "B": ("work", None), "O": ("work", None),
+                "C": ("temp", None), "BA": ("old", None), "M": (None, "postal"),
+                "P": ("home", None), "RH": ("home", None), "V": ("temp", None),
+                "SH": (None, "physical"), "BDL": (None, "physical")}
+
+
+def address(f: Field) -> Json | None:
+    """XAD -> Address (street lines, city, state, zip, country, district, use/type, period)."""
+    sad = f.part(1)
+    lines = [v for v in (sad[1], sad[2] if sad[2] != sad[1] else "", f[2]) if v]
+    out: Json = {}
+    if lines:
+        out["line"] = lines
+    for key, i in (("city", 3), ("state", 4), ("postalCode", 5), ("country", 6),
+                   ("district", 9)):
+        if v := f[i]:
+            out[key] = v
+    if not out:
+        return None
+    use, kind = _ADDRESS_USE.get(f[7].upper(), (None, None))
+    if use:
+        out["use"] = use
+    if kind:
+        out["type"] = kind
+    p = period(f[13], f[14]) or period(f.sub(12, 1), f.sub(12, 2))
+    if p:
+        out["period"] = p
+    return out
+
+
+_TELECOM_USE = {"PRN": "home", "ORN": "home", "VHN": "home", "WPN": "work", "BPN": "work",
+                "EMR": "temp", "ASN": "temp"}
+_TELECOM_SYSTEM = {"PH": "phone", "CP": "phone", "FX": "fax", "BP": "pager", "INTERNET": "email",
+                   "X.400": "email", "MD": "other", "TDD": "other", "TTY": "other"}
+
+
+def contact_point(f: Field, use: str = "") -> Json | None:
+    """XTN -> ContactPoint; the value is the e-mail, the unformatted number, or one built
+    from country/area/local/extension, else the legacy XTN.1 text."""
+    equipment = f[3].upper()
+    system = _TELECOM_SYSTEM.get(equipment)
+    if system == "email" or (not system and f[4] and "@" in f[4]):
+        value = f[4] or f[1]
+        system = "email"
+    elif f[12]:
+        value = f[12]
+    elif f[7]:
+        value = " ".join(v for v in (f"+{f[5]}" if f[5] else "", f"({f[6]})" if f[6] else "",
+                                     f[7], f"ext. {f[8]}" if f[8] else "") if v)
+    else:
+        value = f[1]
+    if not value:
+        return None
+    out: Json = {"system": system or "phone", "value": value}
+    u = "mobile" if equipment == "CP" else _TELECOM_USE.get(f[2].upper()) or use
+    if u:
+        out["use"] = u
+    p = period(f[13], f[14])
+    if p:
+        out["period"] = p
+    if f[18].isdigit() and int(f[18]) > 0:
+        out["rank"] = int(f[18])
+    return out

@@ -1,0 +1,107 @@
+"""Resources many segments point at: Practitioner (XCN), Organization (XON/HD), Location (PL).
+
+Each is made once per message (ids come from their identifiers, else their names) and answered
+as a Reference, the way the IG's data-type maps turn XCN into ``Reference(Practitioner)``.
+"""
+
+from __future__ import annotations
+
+from conduit.fhir import datatypes as dt
+from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.v2 import Field
+
+__all__ = ["location", "organization", "organization_from_hd", "organization_of", "practitioner"]
+
+
+def practitioner(ctx: Conversion, f: Field) -> Json | None:
+    """XCN -> Reference(Practitioner)."""
+    if not f:
+        return None
+    body: Json = {}
+    ident = dt.identifier(f, authority=9, kind=13)
+    if ident:
+        ident.pop("period", None)
+        body["identifier"] = [ident]
+    name = dt.person_name(f)
+    if name:
+        body["name"] = [name]
+    if not body:
+        return None
+    key = dt.identifier_key(ident) if ident else "name|" + f.raw
+    return ref(ctx.add("Practitioner", (key,), body))
+
+
+def organization(ctx: Conversion, f: Field) -> Json | None:
+    """XON (name ^ type ^ id ^ ... ^ assigning authority(6) ^ ... ^ identifier(10)) -> Reference."""
+    return organization_of(ctx, f[1], f[10] or f[3], dt.hd_system(f.part(6)))
+
+
+def organization_of(ctx: Conversion, name: str, ident_value: str,
+                    system: str | None) -> Json | None:
+    """An Organization from its name and/or identifier (text already decoded)."""
+    if not name and not ident_value:
+        return None
+    body: Json = {}
+    if ident_value:
+        ident: Json = {"value": ident_value}
+        if system:
+            ident["system"] = system
+        body["identifier"] = [ident]
+    if name:
+        body["name"] = name
+    key = f"id|{system or ''}|{ident_value}" if ident_value else "name|" + name
+    return ref(ctx.add("Organization", (key,), body))
+
+
+def organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
+    """HD (e.g. MSH-4 sending facility) -> Reference(Organization)."""
+    namespace, universal = hd[1], hd[2]
+    if not namespace and not universal:
+        return None
+    body: Json = {}
+    system = dt.system_of(namespace, universal, hd[3])
+    if system:
+        body["identifier"] = [{"system": "urn:ietf:rfc:3986", "value": system}]
+    if namespace:
+        body["name"] = namespace
+    return ref(ctx.add("Organization", ("hd|" + (system or namespace),), body))
+
+
+_LEVELS = (  # PL component, FHIR physical type (location-physical-type)
+    (4, "si"), (7, "bu"), (8, "lvl"), (1, "wa"), (2, "ro"), (3, "bd"))
+
+
+def location(ctx: Conversion, pl: Field) -> Json | None:
+    """PL -> Reference(Location) of its most specific part, each part ``partOf`` the one above.
+
+    The IG makes one Location per PL component (facility, building, floor, point of care, room,
+    bed), which keeps "bed 3 of room 12" findable as a bed and as part of the room.
+    """
+    parent: Json | None = None
+    path: list[str] = []
+    for component, kind in _LEVELS:
+        value = pl[component]
+        if not value:
+            continue
+        path.append(f"{kind}={value}")
+        body: Json = {
+            "name": value, "mode": "instance",
+            "physicalType": {"coding": [dt.coding(
+                kind, "", "http://terminology.hl7.org/CodeSystem/location-physical-type")]},
+        }
+        if parent is not None:
+            body["partOf"] = parent
+        if kind == "bd" and pl[5]:
+            body["operationalStatus"] = dt.coding(
+                pl[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
+        if pl[9] and component == _most_specific(pl):
+            body["description"] = pl[9]
+        parent = ref(ctx.add("Location", tuple(path), body))
+    return parent
+
+
+def _most_specific(pl: Field) -> int:
+    for component in (3, 2, 1, 8, 7, 4):
+        if pl[component]:
+            return component
+    return 0

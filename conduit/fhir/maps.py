@@ -1,0 +1,49 @@
+"""Which segment map handles which segment (what :mod:`conduit.fhir.convert` dispatches on).
+
+A segment with no map (EVN, GT1, Z-segments...) is passed over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conduit.fhir.context import Conversion
+from conduit.fhir.segments import (
+    allergy,
+    appointment,
+    condition,
+    coverage,
+    document,
+    encounter,
+    immunization,
+    observation,
+    order,
+    patient,
+    procedure,
+    related,
+)
+from conduit.fhir.v2 import Seg
+
+MAPS: dict[str, Callable[[Conversion, Seg], None]] = {
+    "PID": patient.pid,
+    "PD1": patient.pd1,
+    "NK1": related.nk1,
+    "PV1": encounter.pv1,
+    "PV2": encounter.pv2,
+    "ORC": order.orc,
+    "OBR": order.obr,
+    "OBX": observation.obx,
+    "NTE": observation.nte,
+    "AL1": allergy.al1,
+    "DG1": condition.dg1,
+    "PR1": procedure.pr1,
+    "IN1": coverage.in1,
+    "RXA": immunization.rxa,
+    "RXR": immunization.rxr,
+    "SCH": appointment.sch,
+    "AIS": appointment.ais,
+    "AIL": appointment.ail,
+    "AIP": appointment.aip,
+    "AIG": appointment.aig,
+    "TXA": document.txa,
+}

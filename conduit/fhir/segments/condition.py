@@ -1,0 +1,50 @@
+"""DG1 -> Condition (IG: DG1[Condition]), an encounter diagnosis."""
+
+from __future__ import annotations
+
+from conduit.fhir import datatypes as dt
+from conduit.fhir.context import Conversion, Json
+from conduit.fhir.entities import practitioner
+from conduit.fhir.segments.allergy import _code_key
+from conduit.fhir.v2 import Seg
+
+_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+# table 0052 diagnosis type: working diagnoses are provisional, final ones confirmed
+_VERIFIED = {"W": "provisional", "A": "provisional", "F": "confirmed"}
+
+
+def dg1(ctx: Conversion, seg: Seg) -> None:
+    if ctx.patient is None:
+        return
+    code = dt.codeable(seg.field(3))
+    description = seg[4]
+    if code is None and not description:
+        return
+    if code is None:
+        code = {"text": description}
+    elif description and "text" not in code:
+        code["text"] = description
+    body: Json = {}
+    if ident := dt.entity_identifier(seg.field(20)):
+        body["identifier"] = [ident]
+    if status := _VERIFIED.get(seg[6].upper()):
+        body["verificationStatus"] = {"coding": [dt.coding(status, "", _VERIFICATION)]}
+    categories = [{"coding": [dt.coding("encounter-diagnosis", "Encounter Diagnosis",
+                                        _CATEGORY)]}]
+    if kind := dt.code_concept(seg[6], "0052"):
+        categories.append(kind)
+    body["category"] = categories
+    body["code"] = code
+    body["subject"] = {"reference": ctx.patient}
+    if ctx.encounter:
+        body["encounter"] = {"reference": ctx.encounter}
+    if onset := ctx.datetime(seg[5]):
+        body["onsetDateTime"] = onset
+    if recorded := ctx.datetime(seg[19]):
+        body["recordedDate"] = recorded
+    if seg.reps(16) and (who := practitioner(ctx, seg.reps(16)[0])):
+        body["asserter"] = who
+    key = (("id", dt.identifier_key(ident)) if ident else
+           (ctx.patient, ctx.encounter or "", *_code_key(code)))
+    ctx.add("Condition", key, body)

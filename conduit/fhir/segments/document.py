@@ -1,0 +1,117 @@
+"""TXA (+ its OBX) -> DocumentReference (IG: TXA[DocumentReference], MDM message map).
+
+The OBX segments of an MDM carry the document itself: text lines (TX/FT/ST) are joined and
+attached as text/plain, an ED becomes an attachment with its own type, an RP a URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from conduit.fhir import datatypes as dt
+from conduit.fhir.context import Conversion, Json
+from conduit.fhir.entities import practitioner
+from conduit.fhir.v2 import Seg
+
+# table 0273 availability -> document-reference-status
+_STATUS = {"AV": "current", "CA": "entered-in-error", "OB": "superseded", "UN": "current"}
+# table 0271 completion status -> composition-status (docStatus)
+_DOC_STATUS = {"AU": "final", "DI": "preliminary", "DO": "final", "IN": "preliminary",
+               "IP": "preliminary", "LA": "final", "PA": "preliminary", "CA": "entered-in-error"}
+
+
+def txa(ctx: Conversion, seg: Seg) -> None:
+    finish(ctx)
+    body: Json = {"status": _STATUS.get(seg[19].upper(), "current")}
+    if master := dt.entity_identifier(seg.field(12)):
+        body["masterIdentifier"] = master
+    idents = [i for n, code in ((14, "PLAC"), (15, "FILL"))
+              if (i := dt.entity_identifier(seg.field(n), code))]
+    if idents:
+        body["identifier"] = idents
+    if doc_status := _DOC_STATUS.get(seg[17].upper()):
+        body["docStatus"] = doc_status
+    if kind := dt.codeable(seg.field(2), "0270"):
+        body["type"] = kind
+    if ctx.patient:
+        body["subject"] = {"reference": ctx.patient}
+    if when := ctx.instant(seg[4]) or ctx.instant(seg[6]):
+        body["date"] = when
+    authors = [a for f in (*seg.reps(5), *seg.reps(9)) if (a := practitioner(ctx, f))]
+    if authors:
+        body["author"] = authors
+    if seg.reps(10) and (who := practitioner(ctx, seg.reps(10)[0])):
+        body["authenticator"] = who
+    if parent := dt.entity_identifier(seg.field(13)):
+        body["relatesTo"] = [{"code": "replaces", "target": {"identifier": parent}}]
+    if ctx.encounter:
+        body["context"] = {"encounter": [{"reference": ctx.encounter}]}
+    key = (("document", dt.identifier_key(master)) if master else ctx.local_key("Document"))
+    ctx.document = ctx.add("DocumentReference", key, body)
+    ctx.document_text = []
+    ctx.document_kind = seg[3].upper()
+
+
+def content(ctx: Conversion, seg: Seg) -> None:
+    """One OBX of the document: text is gathered, ED/RP become attachments now."""
+    assert ctx.document is not None
+    kind = seg[2].upper()
+    for f in seg.reps(5):
+        if kind == "ED":
+            data, mime = f[5], "/".join(v for v in (f[2], f[3]) if v)
+            if data:
+                encoded = data if f[4].upper() == "BASE64" else _b64(data)
+                attachment: Json = {"contentType": _mime(mime)}
+                if _is_base64(encoded):
+                    attachment["data"] = encoded
+                else:  # damaged data is not passed on as if it were the document
+                    attachment["title"] = "content not decodable (invalid Base64 in OBX-5)"
+                ctx.document.setdefault("content", []).append({"attachment": attachment})
+        elif kind == "RP":
+            if f[1]:
+                ctx.document.setdefault("content", []).append({"attachment": {"url": f[1]}})
+        else:
+            ctx.document_text.append(f.text())
+
+
+def _mime(v2_type: str) -> str:
+    low = v2_type.lower()
+    if "/" in low and low.split("/")[0] in ("application", "text", "image", "audio", "video"):
+        return low
+    return {"pdf": "application/pdf", "application/pdf": "application/pdf",
+            "text": "text/plain", "html": "text/html", "xml": "application/xml",
+            "rtf": "application/rtf", "jpeg": "image/jpeg", "image/jpeg": "image/jpeg",
+            }.get(low.split("/")[-1], "application/octet-stream")
+
+
+def _is_base64(data: str) -> bool:
+    try:
+        base64.b64decode(data, validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    return True
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def finish(ctx: Conversion) -> None:
+    """Close the current document: its text becomes an attachment; content is never empty."""
+    doc = ctx.document
+    if doc is None:
+        return
+    text = "\n".join(ctx.document_text)
+    if text.strip():
+        mime = "text/html" if ctx.document_kind == "HTML" else "text/plain"
+        doc.setdefault("content", []).insert(0, {"attachment": {
+            "contentType": f"{mime}; charset=utf-8", "data": _b64(text)}})
+    if not doc.get("content"):
+        # DocumentReference.content is required; say what the document was when none came
+        title = (doc.get("type", {}).get("text") or
+                 next((c.get("display") or c.get("code") for c in doc.get("type", {})
+                       .get("coding", ())), None) or "document")
+        doc["content"] = [{"attachment": {"title": title}}]
+    ctx.document = None
+    ctx.document_text = []

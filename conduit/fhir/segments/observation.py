@@ -1,0 +1,188 @@
+"""OBX -> Observation (IG: OBX[Observation]), and NTE -> the note of what it follows.
+
+Inside an MDM, OBX carries the document's text: :mod:`.document` takes it instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+from conduit.fhir import datatypes as dt
+from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.entities import organization, practitioner
+from conduit.fhir.segments import document
+from conduit.fhir.v2 import Field, Seg
+
+# table 0085 -> observation-status (IG ConceptMap ObservationResultStatus). Microsoft's
+# converter writes "unknown" for S (partial); the IG says preliminary, and so do we.
+_STATUS = {"C": "corrected", "D": "entered-in-error", "F": "final", "I": "registered",
+           "N": "cancelled", "P": "preliminary", "R": "preliminary", "S": "preliminary",
+           "U": "final", "W": "entered-in-error", "X": "cancelled", "A": "amended"}
+_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+_TEXT_TYPES = frozenset({"ST", "TX", "FT"})
+_CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "CD"})
+_RANGE = re.compile(r"^\s*([<>]=?)?\s*(-?\d+(?:\.\d+)?)\s*(?:-\s*(-?\d+(?:\.\d+)?))?\s*$")
+
+
+def obx(ctx: Conversion, seg: Seg) -> None:
+    if ctx.document is not None:
+        document.content(ctx, seg)
+        return
+    kind = seg[2].upper()
+    values = seg.reps(5)
+    body: Json = {"status": _STATUS.get(seg[11].upper(), "unknown")}
+    if ctx.order is not None:
+        body["basedOn"] = [ref(ctx.order)]
+    if ctx.immunization is not None:
+        body["partOf"] = [ref(ctx.immunization)]
+    body["code"] = dt.codeable(seg.field(3)) or {"text": "unknown"}  # code is required
+    if ctx.patient:
+        body["subject"] = {"reference": ctx.patient}
+    if ctx.encounter:
+        body["encounter"] = {"reference": ctx.encounter}
+    effective = ctx.datetime(seg[14])
+    if not effective and ctx.report is not None:
+        effective = ctx.report.get("effectiveDateTime")
+    if effective:
+        body["effectiveDateTime"] = effective
+    performers = [p for f in seg.reps(16) if (p := practitioner(ctx, f))]
+    if org := organization(ctx, seg.field(23)):
+        performers.append(org)
+    if performers:
+        body["performer"] = performers
+    unit = seg.field(6)
+    if kind in _TEXT_TYPES:
+        text = "\n".join(v.text() for v in values)
+        if text.strip():
+            body["valueString"] = text
+    elif len(values) == 1:
+        body.update(value(ctx, kind, values[0], unit))
+    elif values:
+        # several repetitions of one observation: one component each (same code), as
+        # Microsoft's converter does; FHIR has no repeating value[x]
+        body["component"] = [{"code": body["code"], **value(ctx, kind, v, unit)}
+                             for v in values if value(ctx, kind, v, unit)]
+    interpretation = [{"coding": [dt.coding(f[1], f[2], _INTERPRETATION)]}
+                      for f in seg.reps(8) if f[1]]
+    if interpretation:
+        body["interpretation"] = interpretation
+    if rng := reference_range(seg[7], unit):
+        body["referenceRange"] = [rng]
+    if method := dt.codeable(seg.field(17)):
+        body["method"] = method
+    if site := dt.codeable(seg.field(20)):
+        body["bodySite"] = site
+    key = _key(ctx, seg)
+    resource = ctx.add("Observation", key, body)
+    ctx.observation = resource
+    if ctx.report is not None:
+        ctx.report.setdefault("result", []).append(ref(resource))
+
+
+def _key(ctx: Conversion, seg: Seg) -> tuple[str, ...]:
+    """Results of a known order are keyed by it plus OBX set id, code and sub-id."""
+    anchor = ctx.report or ctx.order or ctx.immunization
+    if anchor is not None and anchor.get("identifier"):
+        return (anchor["id"], seg[1], seg.field(3)[1], seg[4])
+    return ctx.local_key("Observation")
+
+
+def value(ctx: Conversion, kind: str, f: Field, unit: Field) -> Json:
+    """One OBX-5 repetition as ``value[x]`` by OBX-2's data type; {} when it is empty/unusable."""
+    if kind == "NM":
+        q = quantity(f[1], unit)
+        return {"valueQuantity": q} if q else _string(f.text())
+    if kind == "SN":
+        return structured_numeric(f, unit) or _string(" ".join(
+            v for v in (f[1], f[2], f[3], f[4]) if v))
+    if kind in _CODED_TYPES:
+        c = dt.codeable(f)
+        return {"valueCodeableConcept": c} if c else {}
+    if kind in ("DT", "TS", "DTM"):
+        when = ctx.datetime(f[1])
+        return {"valueDateTime": when} if when else _string(f[1])
+    if kind == "TM":
+        t = re.fullmatch(r"(\d{2})(\d{2})?(\d{2})?(?:\.\d+)?(?:[+-]\d{4})?", f[1])
+        if t:
+            return {"valueTime": f"{t[1]}:{t[2] or '00'}:{t[3] or '00'}"}
+        return _string(f[1])
+    if kind in ("ID", "IS"):
+        return {"valueCodeableConcept": {"coding": [dt.coding(f[1])]}} if f[1] else {}
+    if kind in ("ED", "RP"):
+        return {}  # no valueAttachment in R4: documents go through TXA -> DocumentReference
+    return _string(" ".join(f[i] for i in range(1, 10) if f[i]))
+
+
+def _string(text: str) -> Json:
+    return {"valueString": text} if text and text.strip() else {}
+
+
+def quantity(number: str, unit: Field | None, comparator: str = "") -> Json | None:
+    """A number and an OBX-6 unit (CWE) -> Quantity; UCUM units carry system and code."""
+    v = dt.number(number)
+    if v is None:
+        return None
+    q: Json = {"value": v}
+    if comparator in ("<", "<=", ">=", ">"):
+        q["comparator"] = comparator
+    if unit is None:
+        return q
+    code, text, system = unit[1], unit[2], unit[3]
+    if code or text:
+        q["unit"] = text or code
+    if code and system.upper() == "UCUM":
+        # only a unit the sender says is UCUM gets a system and code (qty-3): ISO+ and local
+        # spellings ("beats/min") are kept as the human-readable unit
+        q["system"] = "http://unitsofmeasure.org"
+        q["code"] = code
+    return q
+
+
+def structured_numeric(f: Field, unit: Field) -> Json | None:
+    """SN (comparator ^ num1 ^ separator ^ num2) -> valueQuantity, valueRange or valueRatio."""
+    comparator, n1, sep, n2 = f[1], f[2], f[3], f[4]
+    if sep in (":", "/") and n2:
+        a, b = quantity(n1, unit), quantity(n2, None)
+        if a and b:
+            return {"valueRatio": {"numerator": a, "denominator": b}}
+        return None
+    if sep in ("-", "+") and n2:
+        low, high = quantity(n1, unit), quantity(n2, unit)
+        if low and high:
+            return {"valueRange": {"low": low, "high": high}}
+        return None
+    if comparator not in ("", "=", "<", "<=", ">=", ">"):
+        return None
+    q = quantity(n1, unit, comparator)
+    return {"valueQuantity": q} if q else None
+
+
+def reference_range(text: str, unit: Field) -> Json | None:
+    """OBX-7 ``3.5-5.0``, ``<10``, ``>=2`` -> low/high, the original always kept as text."""
+    if not text:
+        return None
+    out: Json = {}
+    m = _RANGE.match(text)
+    if m:
+        op, a, b = m.groups()
+        if b is not None and not op:
+            low, high = quantity(a, unit), quantity(b, unit)
+            if low and high:
+                out.update(low=low, high=high)
+        elif op in ("<", "<="):
+            if high := quantity(a, unit):
+                out["high"] = high
+        elif op in (">", ">=") and (low := quantity(a, unit)):
+            out["low"] = low
+    out["text"] = text
+    return out
+
+
+def nte(ctx: Conversion, seg: Seg) -> None:
+    """NTE-3 -> note of the Observation/ServiceRequest it follows (Annotation.text)."""
+    text = "\n".join(f.text() for f in seg.reps(3))
+    if not text.strip():
+        return
+    target = ctx.observation or ctx.order
+    if target is not None:
+        target.setdefault("note", []).append({"text": text})

@@ -1,0 +1,160 @@
+"""PID and PD1 -> Patient (IG segment maps PID[Patient], PD1[Patient])."""
+
+from __future__ import annotations
+
+from conduit.fhir import datatypes as dt
+from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.entities import organization, practitioner
+from conduit.fhir.v2 import Seg
+
+# Table 0001 -> AdministrativeGender (IG ConceptMap "Sex"): A (ambiguous) and N (not
+# applicable) have no FHIR twin and become "other"/"unknown" as the IG says.
+_GENDER = {"M": "male", "F": "female", "O": "other", "A": "other", "U": "unknown",
+           "N": "unknown", "MALE": "male", "FEMALE": "female"}
+
+_MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
+_MARITAL_CODES = frozenset("ADILMPSTUW")
+
+
+def patient_identifiers(seg: Seg) -> list[Json]:
+    """PID-3 (and the retired PID-2, PID-4, PID-19 SSN, PID-20 driver's licence)."""
+    out: list[Json] = []
+    for f in (*seg.reps(3), *seg.reps(2), *seg.reps(4)):
+        if ident := dt.identifier(f):
+            out.append(ident)
+    if ssn := seg[19]:
+        out.append({"type": {"coding": [dt.coding("SS", "", dt.table_uri("0203"))]},
+                    "system": "http://hl7.org/fhir/sid/us-ssn", "value": ssn})
+    dl = seg.field(20)
+    if dl[1]:
+        out.append({"type": {"coding": [dt.coding("DL", "", dt.table_uri("0203"))]},
+                    "value": dl[1]})
+    seen: set[str] = set()
+    unique = []
+    for ident in out:
+        k = dt.identifier_key(ident)
+        if k not in seen:
+            seen.add(k)
+            unique.append(ident)
+    return unique
+
+
+def patient_key(ctx: Conversion, idents: list[Json]) -> tuple[str, ...]:
+    """The Patient's id comes from its first medical record number (else first identifier)."""
+    for ident in idents:
+        codes = [c.get("code") for c in ident.get("type", {}).get("coding", ())]
+        if "MR" in codes:
+            return (dt.identifier_key(ident),)
+    if idents:
+        return (dt.identifier_key(idents[0]),)
+    return ctx.local_key("Patient")
+
+
+def pid(ctx: Conversion, seg: Seg) -> None:
+    idents = patient_identifiers(seg)
+    body: Json = {}
+    if idents:
+        body["identifier"] = idents
+    names = [n for f in seg.reps(5) if (n := dt.name(f))]
+    names += [n for f in seg.reps(9) if (n := dt.name(f, use="usual"))]  # PID-9 alias
+    if names:
+        body["name"] = names
+    telecom = [t for f in seg.reps(13) if (t := dt.contact_point(f, "home"))]
+    telecom += [t for f in seg.reps(14) if (t := dt.contact_point(f, "work"))]
+    if telecom:
+        body["telecom"] = telecom
+    if gender := _GENDER.get(seg[8].upper()):
+        body["gender"] = gender
+    if birth := dt.date(seg[7]):
+        body["birthDate"] = birth
+        time = ctx.datetime(seg[7])
+        if time and "T" in time:  # IG: PID-7 time of birth -> patient-birthTime extension
+            body["_birthDate"] = {"extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
+                "valueDateTime": time}]}
+    deceased = ctx.datetime(seg[29])
+    if deceased:
+        body["deceasedDateTime"] = deceased
+    elif seg[30].upper() in ("Y", "N"):
+        body["deceasedBoolean"] = seg[30].upper() == "Y"
+    addresses = [a for f in seg.reps(11) if (a := dt.address(f))]
+    if addresses:
+        body["address"] = addresses
+    marital = seg.field(16)
+    if marital[1]:
+        code = marital[1].upper()
+        # v2 table 0002 shares its codes with v3 MaritalStatus, the binding FHIR requires
+        system = _MARITAL if code in _MARITAL_CODES else dt.table_uri("0002")
+        body["maritalStatus"] = {"coding": [dt.coding(marital[1], marital[2], system)]}
+    if seg[24].upper() == "Y":
+        order = seg[25]
+        body.update({"multipleBirthInteger": int(order)} if order.isdigit()
+                    else {"multipleBirthBoolean": True})
+    elif seg[24].upper() == "N":
+        body["multipleBirthBoolean"] = False
+    language = dt.codeable(seg.field(15))
+    if language:
+        _bcp47(language)
+        body["communication"] = [{"language": language, "preferred": True}]
+    extensions = _extensions(seg)
+    if extensions:
+        body["extension"] = extensions
+    resource = ctx.add("Patient", patient_key(ctx, idents), body)
+    ctx.patient = ref(resource)["reference"]
+
+
+def _bcp47(concept: Json) -> None:
+    """ISO 639 language codes are BCP 47 tags already; say so (IG: PID-15 -> communication)."""
+    for c in concept.get("coding", ()):
+        if c.get("system") in (None, dt.table_uri("0296")) and len(c.get("code", "")) in (2, 3):
+            c["system"] = "urn:ietf:bcp:47"
+
+
+_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
+_CDCREC = "urn:oid:2.16.840.1.113883.6.238"
+_OMB = frozenset({"1002-5", "2028-9", "2054-5", "2076-8", "2106-3", "2131-1", "2135-2", "2186-5"})
+
+
+def _extensions(seg: Seg) -> list[Json]:
+    """Race (PID-10), ethnicity (PID-22), mother's maiden name (PID-6), birth place (PID-23).
+
+    Race and ethnicity use the US Core extensions, as the IG does; codes shaped like CDC Race &
+    Ethnicity codes (``2106-3``) become codings whatever table the sender named, the rest text.
+    """
+    out: list[Json] = []
+    for url, n in ((_RACE, 10), (_ETHNICITY, 22)):
+        parts: list[Json] = []
+        texts: list[str] = []
+        for f in seg.reps(n):
+            code = f[1]
+            if len(code) == 6 and code[4] == "-" and code[:4].isdigit():
+                parts.append({"url": "ombCategory" if code in _OMB else "detailed",
+                              "valueCoding": dt.coding(code, f[2], _CDCREC)})
+            if f[2] or code:
+                texts.append(f[2] or code)
+        if texts:
+            parts.append({"url": "text", "valueString": ", ".join(texts)})
+            out.append({"url": url, "extension": parts})
+    maiden = seg.field(6)
+    if maiden[1]:
+        out.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+                    "valueString": " ".join(v for v in (maiden[2], maiden[1]) if v)})
+    if place := seg[23]:
+        out.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+                    "valueAddress": {"text": place}})
+    return out
+
+
+def pd1(ctx: Conversion, seg: Seg) -> None:
+    """PD1-3 -> managingOrganization, PD1-4 -> generalPractitioner (on the current Patient)."""
+    if ctx.patient is None:
+        return
+    patient = ctx.resources[ctx.patient]
+    org = organization(ctx, seg.field(3))
+    if org:
+        patient.setdefault("generalPractitioner", []).append(org)
+    for f in seg.reps(4):
+        gp = practitioner(ctx, f)
+        if gp:
+            patient.setdefault("generalPractitioner", []).append(gp)

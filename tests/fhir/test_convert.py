@@ -1,0 +1,165 @@
+"""HL7 v2 message -> FHIR Bundle: mappings, deterministic ids, and R4B validity on the corpus."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from conduit.fhir import ConvertOptions, convert, dumps
+from conduit.fhir.validate import bundle_problems
+from conduit.hl7.batch import split_messages
+from conduit.hl7.message import Message
+from tests.samples import ADT_A01, CORPUS, ORU_R01, corpus_id, sample
+
+Json = dict[str, Any]
+
+
+def resources(bundle: Json, kind: str) -> list[Json]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def one(bundle: Json, kind: str) -> Json:
+    found = resources(bundle, kind)
+    assert len(found) == 1, f"{len(found)} {kind}"
+    return found[0]
+
+
+def test_adt_patient_encounter_and_related_person() -> None:
+    bundle = convert(Message.parse(ADT_A01))
+    assert bundle["type"] == "transaction"
+    patient = one(bundle, "Patient")
+    assert patient["name"][0] == {"family": "TESTPATIENT", "given": ["ALPHA", "Q"],
+                                  "use": "official"}
+    assert patient["gender"] == "male"
+    assert patient["birthDate"] == "1970-01-01"
+    assert [i["value"] for i in patient["identifier"]] == ["PATID1234", "SSN000000"]
+    assert patient["address"][0]["city"] == "SPRINGFIELD"
+    encounter = one(bundle, "Encounter")
+    assert encounter["class"]["code"] == "IMP"
+    assert encounter["status"] == "in-progress"
+    assert encounter["subject"] == {"reference": f"Patient/{patient['id']}"}
+    bed = encounter["location"][0]["location"]["reference"]
+    assert bed.startswith("Location/")
+    related = one(bundle, "RelatedPerson")
+    assert related["relationship"][0]["coding"][0]["code"] == "SPO"
+    header = one(bundle, "MessageHeader")
+    assert header["eventCoding"]["code"] == "A01"
+    provenance = one(bundle, "Provenance")
+    assert {"reference": f"Patient/{patient['id']}"} in provenance["target"]
+    for entry in bundle["entry"]:
+        r = entry["resource"]
+        assert entry["request"] == {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}
+
+
+def test_oru_observations_report_and_notes() -> None:
+    bundle = convert(Message.parse(ORU_R01))
+    report = one(bundle, "DiagnosticReport")
+    observations = resources(bundle, "Observation")
+    assert len(observations) == 3
+    assert report["result"] == [{"reference": f"Observation/{o['id']}"} for o in observations]
+    glucose, comment, potassium = observations
+    assert glucose["valueQuantity"]["value"] == Decimal("5.4")
+    assert glucose["valueQuantity"]["unit"] == "mmol/L"
+    assert glucose["referenceRange"][0]["low"]["value"] == Decimal("3.9")
+    assert glucose["status"] == "final"
+    assert comment["valueString"] == "Fasting & rested"  # escape sequence decoded
+    assert potassium["note"] == [{"text": "Line one\nLine two"}]
+    request = one(bundle, "ServiceRequest")
+    assert request["identifier"][0]["value"] == "ORD1"
+    assert report["basedOn"] == [{"reference": f"ServiceRequest/{request['id']}"}]
+
+
+def test_ids_are_deterministic_and_keyed_on_business_identifiers() -> None:
+    first = convert(Message.parse(ADT_A01))
+    again = convert(Message.parse(ADT_A01))
+    assert [e["fullUrl"] for e in first["entry"]] == [e["fullUrl"] for e in again["entry"]]
+    # an update for the same patient (other message, other control id) hits the same Patient
+    update = ADT_A01.replace("ADT^A01^ADT_A01|MSG00001", "ADT^A08^ADT_A01|MSG00099")
+    updated = convert(Message.parse(update))
+    assert one(updated, "Patient")["id"] == one(first, "Patient")["id"]
+    assert one(updated, "MessageHeader")["id"] != one(first, "MessageHeader")["id"]
+    other = ADT_A01.replace("PATID1234", "PATID9999")
+    assert one(convert(Message.parse(other)), "Patient")["id"] != one(first, "Patient")["id"]
+
+
+def test_batch_option_and_time_zone() -> None:
+    msg = Message.parse(ADT_A01.replace("|20240102030405||ADT", "|20240102030405||ADT")
+                        .replace("PV1|1|I|", "PV1|1|E|"))
+    bundle = convert(msg, ConvertOptions(bundle_type="batch", timezone="Europe/Berlin"))
+    assert bundle["type"] == "batch"
+    assert bundle["timestamp"] == "2024-01-02T03:04:05+01:00"
+    assert one(bundle, "Encounter")["class"]["code"] == "EMER"
+
+
+def test_msh7_zone_applies_to_times_without_one() -> None:
+    msg = Message.parse(ORU_R01.replace("|20240102040506|", "|20240102040506-0500|")
+                        .replace("OBR|1|ORD1|FIL1|GLU^Glucose^L",
+                                 "OBR|1|ORD1|FIL1|GLU^Glucose^L|||202401020300"))
+    report = one(convert(msg), "DiagnosticReport")
+    assert report["effectiveDateTime"] == "2024-01-02T03:00:00-05:00"
+
+
+def test_decimal_written_as_sent() -> None:
+    msg = Message.parse(ORU_R01.replace("||5.4|mmol/L", "||5.40|mmol/L"))
+    assert b'"value":5.40' in dumps(convert(msg))
+
+
+def test_vxu_immunization() -> None:
+    bundle = convert(Message.parse(sample("microsoft-fhir-converter/VXU-V04-01.hl7")))
+    imm = resources(bundle, "Immunization")[0]
+    systems = [c.get("system") for c in imm["vaccineCode"]["coding"]]
+    assert "http://hl7.org/fhir/sid/cvx" in systems or "http://hl7.org/fhir/sid/ndc" in systems
+    assert imm["status"] == "completed"
+    assert "occurrenceDateTime" in imm
+
+
+def test_siu_appointment_has_patient_although_pid_comes_after_sch() -> None:
+    bundle = convert(Message.parse(sample("microsoft-fhir-converter/SIU-S12-01.hl7")))
+    appt = one(bundle, "Appointment")
+    patient = one(bundle, "Patient")
+    assert {"actor": {"reference": f"Patient/{patient['id']}"},
+            "status": "accepted"} in appt["participant"]
+
+
+def test_mdm_document_reference_carries_the_text() -> None:
+    bundle = convert(Message.parse(sample("microsoft-fhir-converter/MDM-T02-01.hl7")))
+    doc = one(bundle, "DocumentReference")
+    assert doc["content"][0]["attachment"]["contentType"].startswith("text/plain")
+
+
+def _corpus_messages() -> list[tuple[str, str]]:
+    out = []
+    for path in sorted(CORPUS.rglob("*.hl7")):
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        try:
+            messages = split_messages(text)
+        except Exception:
+            continue  # damaged batch files are the batch splitter's tests, not ours
+        for i, m in enumerate(messages, start=1):
+            if m.startswith("MSH") and "sample_bad" not in path.name:
+                out.append((f"{corpus_id(path)}#{i}", m))
+    return out
+
+
+CORPUS_MESSAGES = _corpus_messages()
+
+
+@pytest.mark.parametrize(("name", "text"), CORPUS_MESSAGES, ids=[n for n, _ in CORPUS_MESSAGES])
+def test_every_corpus_bundle_is_valid_r4b(name: str, text: str) -> None:
+    try:
+        message = Message.parse(text)
+    except Exception:
+        pytest.skip("not parseable (the parser's corpus tests cover it)")
+    bundle = convert(message)
+    assert bundle_problems(bundle) == []
+    assert orjson.loads(dumps(bundle))["entry"]
+
+
+def test_the_microsoft_corpus_is_all_there() -> None:
+    files = list((CORPUS / "microsoft-fhir-converter").glob("*.hl7"))
+    assert len(files) == 139
+    assert Path(CORPUS / "microsoft-fhir-converter" / "expected").is_dir()
