@@ -1,0 +1,79 @@
+"""``conduit convert``: look at a conversion without a channel (HL7 v2 <-> FHIR R4).
+
+``conduit convert hl7v2-to-fhir adt.hl7`` prints one Bundle per message of the file (a file may
+hold several messages, or FHS/BHS batches); ``conduit convert fhir-to-hl7v2 bundle.json`` prints
+the HL7 v2 message(s) for a FHIR resource or Bundle. ``-`` reads standard input.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from conduit.cli import main
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+@main.group()
+def convert() -> None:
+    """Convert messages between HL7 v2 and FHIR R4, printing the result."""
+
+
+@convert.command("hl7v2-to-fhir")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--bundle", "bundle_type", type=click.Choice(["transaction", "batch"]),
+              default="transaction", show_default=True, help="Bundle type.")
+@click.option("--timezone", default=None,
+              help="Zone for times without one (IANA name or +HH:MM) when MSH-7 has none.")
+@click.option("--validate", is_flag=True, help="Also validate each Bundle (FHIR R4B).")
+@click.option("--compact", is_flag=True, help="One Bundle per line (NDJSON) instead of indented.")
+def hl7v2_to_fhir(files: tuple[str, ...], bundle_type: str, timezone: str | None,
+                  validate: bool, compact: bool) -> None:
+    """Print the FHIR Bundle of each HL7 v2 message in FILES."""
+    from conduit.fhir import ConvertOptions, convert, dumps
+    from conduit.fhir.context import zone
+    from conduit.hl7.batch import split_messages
+    from conduit.hl7.codec import decode
+    from conduit.hl7.message import Message
+
+    try:
+        zone(timezone)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--timezone") from None
+    options = ConvertOptions(bundle_type=bundle_type, timezone=timezone)  # type: ignore[arg-type]
+    failures = 0
+    out = sys.stdout.buffer
+    for path in files:
+        try:
+            text, _ = decode(_read(path))
+            texts = split_messages(text)
+        except Exception as exc:
+            click.echo(f"{path}: {exc}", err=True)
+            failures += 1
+            continue
+        for number, message_text in enumerate(texts, start=1):
+            where = f"{path} message {number}"
+            try:
+                bundle = convert(Message.parse(message_text), options)
+            except Exception as exc:
+                click.echo(f"{where}: {exc}", err=True)
+                failures += 1
+                continue
+            if validate:
+                from conduit.fhir.validate import bundle_problems
+
+                problems = bundle_problems(bundle)
+                for problem in problems:
+                    click.echo(f"{where}: invalid: {problem}", err=True)
+                failures += bool(problems)
+            out.write(dumps(bundle, indent=not compact) + b"\n")
+    out.flush()
+    if failures:
+        sys.exit(1)
