@@ -4,10 +4,20 @@ Two implementations share one protocol: the embedded in-process bus (default; th
 durable) and RabbitMQ (production; the broker holds the queues).
 """
 
-from conduit.engine.bus.base import Bus, Envelope, Handler, dest_queue, source_queue
+from conduit.engine.bus.base import (
+    Bus,
+    DeadLetter,
+    Envelope,
+    Handler,
+    QueueSpec,
+    dead_letter_queue,
+    dest_queue,
+    source_queue,
+)
 from conduit.engine.bus.embedded import EmbeddedBus
 
-__all__ = ["Bus", "EmbeddedBus", "Envelope", "Handler", "dest_queue", "make_bus", "source_queue"]
+__all__ = ["Bus", "DeadLetter", "EmbeddedBus", "Envelope", "Handler", "QueueSpec",
+           "dead_letter_queue", "dest_queue", "make_bus", "source_queue"]
 
 
 def make_bus(url: str | None) -> Bus:
@@ -15,7 +25,7 @@ def make_bus(url: str | None) -> Bus:
     if not url or url.startswith("memory:"):
         return EmbeddedBus()
     if url.startswith(("amqp://", "amqps://")):
-        from conduit.engine.bus.rabbitmq import RabbitBus  # type: ignore[import-not-found]
+        from conduit.engine.bus.rabbitmq import RabbitBus
 
-        return RabbitBus(url)  # type: ignore[no-any-return]
+        return RabbitBus(url)
     raise ValueError(f"unknown bus URL scheme in {url.split('://')[0]!r}: use amqp:// or memory://")

@@ -1,8 +1,20 @@
-"""The Bus protocol and what travels on it."""
+"""The Bus protocol and what travels on it.
+
+Queues, per channel (channel names never contain dots, so the names parse back)::
+
+    conduit.<channel>.source               raw messages waiting for the pipeline
+    conduit.<channel>.dest.<name>          one destination's deliveries
+    conduit.<channel>.dest.<name>.p<i>     partition i of a ``partition_by`` destination
+    conduit.<channel>.dlq                  dead letters of every destination of the channel
+
+A handler acknowledges an envelope by returning. When it raises :class:`DeadLetter` the envelope
+goes to the channel's dead-letter queue; when it raises anything else the envelope is handed to it
+again after a pause, in place, so a single consumer keeps its order (at-least-once).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,20 +30,40 @@ class Envelope:
 Handler = Callable[[Envelope], Awaitable[None]]
 
 
+class DeadLetter(Exception):
+    """Raised by a handler: this envelope is finished with, move it to the dead-letter queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """A queue to declare: ``single_active`` keeps one consumer at a time across processes."""
+
+    name: str
+    single_active: bool = False
+    dead_letter: str | None = None
+    """The dead-letter queue its rejected envelopes go to (``conduit.<channel>.dlq``)."""
+
+
 def source_queue(channel: str) -> str:
     return f"conduit.{channel}.source"
 
 
-def dest_queue(channel: str, destination: str) -> str:
-    return f"conduit.{channel}.dest.{destination}"
+def dest_queue(channel: str, destination: str, partition: int | None = None) -> str:
+    base = f"conduit.{channel}.dest.{destination}"
+    return base if partition is None else f"{base}.p{partition}"
+
+
+def dead_letter_queue(channel: str) -> str:
+    return f"conduit.{channel}.dlq"
 
 
 class Bus(Protocol):
     """Queues between stages.
 
     ``publish`` returns only once the envelopes are as durable as the bus makes them (broker
-    confirm). A subscription calls its handler per envelope and acknowledges it when the handler
-    returns; when the handler raises, the envelope is delivered again later (at-least-once).
+    confirm) and raises :class:`~conduit.engine.errors.UnavailableError` at once when the bus is
+    down. A subscription calls its handler per envelope, at most ``concurrency`` at a time, and
+    acknowledges the envelope when the handler returns (see the module docstring for failures).
     """
 
     #: True when the bus itself keeps queued envelopes across restarts (RabbitMQ); False when
@@ -42,10 +74,19 @@ class Bus(Protocol):
 
     async def close(self) -> None: ...
 
+    async def declare(self, queues: Sequence[QueueSpec]) -> None:
+        """Create the queues if missing (idempotent); a bus re-declares them on reconnect."""
+        ...
+
     async def publish(self, queue: str, envelopes: list[Envelope]) -> None: ...
 
     async def subscribe(self, queue: str, handler: Handler, *, concurrency: int = 1) -> None: ...
 
     def depth(self, queue: str) -> int | None:
         """Envelopes waiting in ``queue``, when the bus can tell cheaply."""
+        ...
+
+    @property
+    def connected(self) -> bool:
+        """Whether publishing can succeed right now."""
         ...

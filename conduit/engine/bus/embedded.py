@@ -1,17 +1,19 @@
 """The in-process bus: asyncio queues, made durable by the store.
 
 Every envelope on it mirrors a store row (a RECEIVED message or a QUEUED delivery), so after a
-crash the engine rebuilds the queues from the store (``holds_messages = False``).
+crash the engine rebuilds the queues from the store (``holds_messages = False``). Dead letters are
+kept in memory for inspection only; the store's ERROR deliveries are their durable record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 import structlog
 
-from conduit.engine.bus.base import Envelope, Handler
+from conduit.engine.bus.base import DeadLetter, Envelope, Handler, QueueSpec
 
 log = structlog.get_logger(__name__)
 
@@ -20,10 +22,13 @@ REDELIVERY_DELAY = 1.0
 
 class EmbeddedBus:
     holds_messages = False
+    connected = True
 
-    def __init__(self) -> None:
+    def __init__(self, redelivery_delay: float = REDELIVERY_DELAY) -> None:
         self._queues: dict[str, asyncio.Queue[Envelope]] = {}
+        self._dead_letter: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.redelivery_delay = redelivery_delay
 
     def _queue(self, name: str) -> asyncio.Queue[Envelope]:
         if name not in self._queues:
@@ -40,6 +45,13 @@ class EmbeddedBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+    async def declare(self, queues: Sequence[QueueSpec]) -> None:
+        for spec in queues:
+            self._queue(spec.name)
+            if spec.dead_letter:
+                self._dead_letter[spec.name] = spec.dead_letter
+                self._queue(spec.dead_letter)
 
     async def publish(self, queue: str, envelopes: list[Envelope]) -> None:
         target = self._queue(queue)
@@ -58,13 +70,20 @@ class EmbeddedBus:
     async def _consume(self, name: str, source: asyncio.Queue[Envelope], handler: Handler) -> None:
         while True:
             envelope = await source.get()
-            try:
-                await handler(envelope)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # At-least-once: the handler could not finish, so the envelope comes round again.
-                log.warning("redelivering", queue=name, message_id=envelope.message_id,
-                            error=type(exc).__name__)
-                await asyncio.sleep(REDELIVERY_DELAY)
-                source.put_nowait(envelope)
+            while True:
+                try:
+                    await handler(envelope)
+                except asyncio.CancelledError:
+                    raise
+                except DeadLetter:
+                    dead_letter = self._dead_letter.get(name)
+                    if dead_letter:
+                        self._queue(dead_letter).put_nowait(envelope)
+                except Exception as exc:
+                    # At-least-once: the handler could not finish, so the envelope comes round
+                    # again, in place (a single consumer keeps its order).
+                    log.warning("redelivering", queue=name, message_id=envelope.message_id,
+                                error=type(exc).__name__)
+                    await asyncio.sleep(self.redelivery_delay)
+                    continue
+                break

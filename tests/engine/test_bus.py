@@ -1,0 +1,212 @@
+"""The same behavioural tests for both buses: embedded, and the real local RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from conduit.engine.bus import EmbeddedBus, Envelope, make_bus
+from conduit.engine.bus.base import (
+    Bus,
+    DeadLetter,
+    QueueSpec,
+    dead_letter_queue,
+    dest_queue,
+    source_queue,
+)
+from conduit.engine.bus.rabbitmq import RabbitBus
+from conduit.engine.errors import UnavailableError
+from tests.rabbit import RABBIT_URL, delete_channel_queues, get_all, unique_channel
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["embedded", "rabbitmq"])
+async def bus_and_channel(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Bus, str]]:
+    channel = unique_channel()
+    bus: Bus = (EmbeddedBus(redelivery_delay=0.05) if request.param == "embedded"
+                else RabbitBus(RABBIT_URL, redelivery_delay=0.05))
+    await bus.start()
+    dlq = dead_letter_queue(channel)
+    await bus.declare([QueueSpec(source_queue(channel)),
+                       QueueSpec(dest_queue(channel, "out"), dead_letter=dlq),
+                       QueueSpec(dest_queue(channel, "fifo"), single_active=True,
+                                 dead_letter=dead_letter_queue(channel))])
+    try:
+        yield bus, channel
+    finally:
+        await bus.close()
+        if request.param == "rabbitmq":
+            delete_channel_queues(channel, ["source", "dest.out", "dest.fifo"])
+
+
+async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_publish_then_consume_in_order(bus_and_channel: tuple[Bus, str]) -> None:
+    bus, channel = bus_and_channel
+    queue = source_queue(channel)
+    await bus.publish(queue, [Envelope(i, f"m{i}".encode()) for i in range(1, 201)])
+    got: list[tuple[int, bytes]] = []
+
+    async def handler(envelope: Envelope) -> None:
+        got.append((envelope.message_id, envelope.body))
+
+    await bus.subscribe(queue, handler)
+    await until(lambda: len(got) == 200)
+    assert got == [(i, f"m{i}".encode()) for i in range(1, 201)]
+
+
+async def test_concurrent_publishers_each_return_once_confirmed(
+        bus_and_channel: tuple[Bus, str]) -> None:
+    bus, channel = bus_and_channel
+    queue = dest_queue(channel, "out")
+    await asyncio.gather(*(bus.publish(queue, [Envelope(i, b"x")]) for i in range(2000)))
+    seen: set[int] = set()
+
+    async def handler(envelope: Envelope) -> None:
+        seen.add(envelope.message_id)
+
+    await bus.subscribe(queue, handler, concurrency=8)
+    await until(lambda: len(seen) == 2000)
+
+
+async def test_a_failing_handler_gets_the_envelope_again_in_place(
+        bus_and_channel: tuple[Bus, str]) -> None:
+    bus, channel = bus_and_channel
+    queue = dest_queue(channel, "fifo")
+    await bus.publish(queue, [Envelope(i, b"x") for i in range(1, 6)])
+    calls: list[int] = []
+
+    async def handler(envelope: Envelope) -> None:
+        calls.append(envelope.message_id)
+        if envelope.message_id == 2 and calls.count(2) < 3:
+            raise RuntimeError("store down")
+
+    await bus.subscribe(queue, handler)
+    await until(lambda: 5 in calls)
+    assert calls == [1, 2, 2, 2, 3, 4, 5]
+
+
+async def test_dead_letters_leave_the_queue_and_the_rest_flow(
+        bus_and_channel: tuple[Bus, str]) -> None:
+    bus, channel = bus_and_channel
+    queue = dest_queue(channel, "out")
+    await bus.publish(queue, [Envelope(i, f"m{i}".encode()) for i in range(1, 6)])
+    done: list[int] = []
+
+    async def handler(envelope: Envelope) -> None:
+        if envelope.message_id == 3:
+            raise DeadLetter
+        done.append(envelope.message_id)
+
+    await bus.subscribe(queue, handler)
+    await until(lambda: len(done) == 4)
+    assert done == [1, 2, 4, 5]
+    if isinstance(bus, EmbeddedBus):
+        assert bus.depth(dead_letter_queue(channel)) == 1
+    else:
+        await until(lambda: bool(get_all(dead_letter_queue(channel)) or []), 5)
+
+
+async def test_handlers_run_concurrently_up_to_the_limit(bus_and_channel: tuple[Bus, str]) -> None:
+    bus, channel = bus_and_channel
+    queue = dest_queue(channel, "out")
+    running = peak = finished = 0
+
+    async def handler(envelope: Envelope) -> None:
+        nonlocal running, peak, finished
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        finished += 1
+
+    await bus.subscribe(queue, handler, concurrency=4)
+    await bus.publish(queue, [Envelope(i, b"x") for i in range(20)])
+    await until(lambda: finished == 20)
+    assert peak == 4
+
+
+async def test_rabbit_start_fails_promptly_when_the_broker_is_unreachable() -> None:
+    bus = RabbitBus("amqp://guest:guest@127.0.0.1:1/%2F", start_timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(UnavailableError):
+        await bus.start()
+    assert time.monotonic() - started < 5
+
+
+async def test_rabbit_single_active_consumer_fails_over_between_processes() -> None:
+    channel = unique_channel()
+    queue = dest_queue(channel, "fifo")
+    spec = [QueueSpec(queue, single_active=True, dead_letter=dead_letter_queue(channel))]
+    first, second = RabbitBus(RABBIT_URL), RabbitBus(RABBIT_URL)
+    try:
+        await first.start()
+        await second.start()
+        await first.declare(spec)
+        await second.declare(spec)
+        got: list[tuple[str, int]] = []
+
+        def handler(name: str):  # type: ignore[no-untyped-def]
+            async def handle(envelope: Envelope) -> None:
+                got.append((name, envelope.message_id))
+            return handle
+
+        await first.subscribe(queue, handler("first"), concurrency=4)
+        await asyncio.sleep(0.2)
+        await second.subscribe(queue, handler("second"), concurrency=4)
+        await first.publish(queue, [Envelope(i, b"x") for i in range(50)])
+        await until(lambda: len(got) == 50)
+        assert got == [("first", i) for i in range(50)]
+        await first.close()
+        await second.publish(queue, [Envelope(i, b"x") for i in range(50, 60)])
+        await until(lambda: len(got) == 60)
+        assert got[50:] == [("second", i) for i in range(50, 60)]
+    finally:
+        await first.close()
+        await second.close()
+        delete_channel_queues(channel, ["dest.fifo"])
+
+
+async def test_rabbit_quorum_queues_from_the_url() -> None:
+    channel = unique_channel()
+    bus = make_bus(RABBIT_URL + "?queue_type=quorum")
+    assert isinstance(bus, RabbitBus) and bus.queue_type == "quorum"
+    try:
+        await bus.start()
+        await bus.declare([QueueSpec(dest_queue(channel, "q"), single_active=True,
+                                     dead_letter=dead_letter_queue(channel))])
+        await bus.publish(dest_queue(channel, "q"), [Envelope(1, b"x")])
+        got: list[int] = []
+
+        async def handler(envelope: Envelope) -> None:
+            got.append(envelope.message_id)
+
+        await bus.subscribe(dest_queue(channel, "q"), handler)
+        await until(lambda: got == [1])
+    finally:
+        await bus.close()
+        delete_channel_queues(channel, ["dest.q"])
+
+
+async def test_rabbit_publish_to_a_missing_queue_fails_instead_of_losing() -> None:
+    bus = RabbitBus(RABBIT_URL)
+    await bus.start()
+    try:
+        with pytest.raises(UnavailableError, match="does not exist"):
+            await bus.publish(f"conduit.{unique_channel()}.nowhere", [Envelope(1, b"x")])
+    finally:
+        await bus.close()
