@@ -41,6 +41,8 @@ _TABLE_0211 = {
 }
 
 _BOM8 = codecs.BOM_UTF8
+_WIDE = frozenset({"utf-16", "utf-32"})
+_WIDE_STARTS = frozenset({codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, b"M\x00", b"\x00M"})
 
 
 def charset_to_codec(charset: str) -> str | None:
@@ -48,11 +50,25 @@ def charset_to_codec(charset: str) -> str | None:
     return _TABLE_0211.get(charset.strip().upper())
 
 
+def byte_codec(charset: str) -> str | None:
+    """Like charset_to_codec, but None for UTF-16/32: a declaration we could read byte-wise
+    came in an 8-bit encoding whatever it says, and decoding it as UTF-16 would make garbage."""
+    codec = _TABLE_0211.get(charset.strip().upper())
+    return None if codec in _WIDE else codec
+
+
+def may_be_wide(raw: bytes) -> bool:
+    """True if ``raw`` could be UTF-16 (BOM or the NUL pattern of 'MSH'); cheap."""
+    return raw[:2] in _WIDE_STARTS
+
+
 def _msh18(first_line: bytes) -> str:
     """MSH-18 of a raw MSH line, or "" (MSH-18 = split[17]; MSH-1 is the separator itself)."""
     if not first_line.startswith(b"MSH") or len(first_line) < 4:
         return ""
     fs = first_line[3:4]
+    if first_line.count(fs) < 17:
+        return ""
     parts = first_line.split(fs, 18)
     if len(parts) < 18:
         return ""
@@ -87,14 +103,14 @@ def decode(raw: bytes) -> tuple[str, str]:
     start = raw.find(b"MSH", 0, 64)
     codec = None
     if start != -1:
-        end = len(raw)
-        for sep in (b"\r", b"\n"):
-            i = raw.find(sep, start)
-            if i != -1 and i < end:
-                end = i
-        charset = _msh18(raw[start:end])
+        end = raw.find(b"\r", start, start + 1024)
+        if end == -1:
+            end = start + 1024
+        charset = _msh18(raw[start:end].split(b"\n", 1)[0])
         if charset:
-            codec = charset_to_codec(charset)
+            codec = byte_codec(charset)
+    if codec is None and raw.isascii():
+        return raw.decode("ascii"), "utf-8"
     for name in (codec, "utf-8"):
         if name is None:
             continue

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from conduit.engine.errors import HL7ParseError
-from conduit.hl7.codec import charset_to_codec, decode
+from conduit.hl7.codec import byte_codec, decode, may_be_wide
 from conduit.hl7.codec import encode as encode_text
 from conduit.hl7.path import FieldPath, parse_path
 
@@ -129,11 +129,11 @@ class Segment:
         n = p.field
         if n is None:
             return self.raw
-        fields = self.fields
+        fields = self._fields or self.fields
         if n >= len(fields):
             return None
-        reps = self._repetitions(n)
-        r = p.rep_n
+        reps = self._reps.get(n) or self._repetitions(n)
+        r = p.repetition or 1
         if r > len(reps):
             return None
         v = reps[r - 1]
@@ -209,17 +209,28 @@ class Segment:
 class Message:
     """A parsed HL7 v2 message; see the module docstring for what is lazy and what is raw."""
 
-    __slots__ = ("_index", "_raw", "_segs", "encoding", "separators")
+    __slots__ = ("_encoding", "_index", "_raw", "_segs", "separators")
 
     separators: Separators
-    encoding: str
 
-    def __init__(self, segments: list[str], separators: Separators, encoding: str) -> None:
+    def __init__(self, segments: list[str], separators: Separators,
+                 encoding: str | None = None) -> None:
         self._raw = segments
         self._segs: list[Segment | None] = [None] * len(segments)
         self._index: dict[str, list[int]] | None = None
         self.separators = separators
-        self.encoding = encoding
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:
+        """Python codec for ``to_bytes()``: the one the bytes were decoded with, else MSH-18's."""
+        if self._encoding is None:
+            self._encoding = _codec_of(self._raw[0], self.separators)
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, codec: str) -> None:
+        self._encoding = codec
 
     # -- parsing ------------------------------------------------------------------------------
 
@@ -227,15 +238,18 @@ class Message:
     def parse(cls, data: bytes | str) -> Message:
         """Parse bytes (charset from MSH-18) or text; raise HL7ParseError saying why not."""
         if isinstance(data, str):
-            text, encoding = data, ""
-        elif isinstance(data, bytes | bytearray | memoryview):
-            text, encoding = decode(bytes(data))
-        else:
+            return cls._from_text(data)
+        if isinstance(data, bytearray | memoryview):
+            data = bytes(data)
+        if not isinstance(data, bytes):
             raise HL7ParseError(f"expected bytes or str, got {type(data).__name__}")
-        return cls._from_text(text, encoding)
+        if data.isascii() and not may_be_wide(data):
+            # every 8-bit charset reads ASCII alike; MSH-18 is consulted only if encoding is
+            return cls._from_text(data.decode("ascii"))
+        return cls._from_text(*decode(data))
 
     @classmethod
-    def _from_text(cls, text: str, encoding: str = "") -> Message:
+    def _from_text(cls, text: str, encoding: str | None = None) -> Message:
         if text[:3] != "MSH":
             text = text.removeprefix("\ufeff").lstrip()
             if text[:3] != "MSH":
@@ -250,16 +264,17 @@ class Message:
         fs = text[3]
         if fs in "\r\n":
             raise HL7ParseError("MSH segment has no field separator")
-        if _BINARY.search(text):
-            raise HL7ParseError("message is not text (contains control characters)")
         if "\n" in text:
             text = text.replace("\r\n", "\r").replace("\n", "\r")
         segments = [s for s in text.split("\r") if s and not s.isspace()]
         msh = segments[0]
+        # Binary data shows as NUL (a memchr over the whole text) or as control characters in
+        # the header. Other stray controls further on are kept as data: tolerant, and a full
+        # regex scan would cost more than the whole parse.
+        if "\x00" in text or _BINARY.search(msh):
+            raise HL7ParseError("message is not text (contains control characters)")
         end = msh.find(fs, 4)
         seps = separators_for(fs, msh[4:] if end == -1 else msh[4:end])
-        if not encoding:
-            encoding = _codec_of(msh, seps)
         return cls(segments, seps, encoding)
 
     # -- reading ------------------------------------------------------------------------------
@@ -282,7 +297,16 @@ class Message:
     def _find(self, name: str, n: int) -> Segment | None:
         if n == 1 and name == "MSH":
             return self._segment_at(0)
-        index = self._index if self._index is not None else self._build_index()
+        index = self._index
+        if index is None:
+            # most reads want an early segment: scan and stop instead of indexing everything
+            prefix = name + self.separators.field
+            for i, raw in enumerate(self._raw):
+                if raw.startswith(prefix) or raw == name:
+                    n -= 1
+                    if not n:
+                        return self._segment_at(i)
+            return None
         found = index.get(name)
         if found is None or n > len(found):
             return None
@@ -467,8 +491,8 @@ class Message:
 
 def _codec_of(msh: str, seps: Separators) -> str:
     """Codec for a text message from its MSH-18; utf-8 when absent or unknown."""
-    parts = msh.split(seps.field, 18)
-    if len(parts) < 18 or not parts[17]:
+    if msh.count(seps.field) < 17:
         return "utf-8"
+    parts = msh.split(seps.field, 18)
     charset = parts[17].split(seps.repetition, 1)[0].split(seps.component, 1)[0]
-    return charset_to_codec(charset) or "utf-8"
+    return byte_codec(charset) or "utf-8"

@@ -27,6 +27,9 @@ def _readable(problem: str, msg: Message) -> str:
         kind = m[1].lower()
         return f"{kind} {m[2]} has more {'fields' if kind == 'segment' else 'components'} " \
                f"than HL7 {msg.version} defines"
+    m = re.fullmatch(r"warning: Value .* not in table (\w+) in element (\S+)", problem)
+    if m:  # drop the value itself: it may be patient data
+        return f"warning: value not in table {m[1]} in element {m[2]}"
     return problem
 
 
@@ -48,6 +51,7 @@ def validate_strict(msg: Message, *, include_warnings: bool = False) -> list[str
     Errors are structural (missing required segment/field, unknown or misplaced segment, wrong
     datatype). Warnings (value not in an HL7 table, length over the maximum) are left out unless
     ``include_warnings``: real feeds use local table values and long fields all the time.
+    Problems name elements, never values (PHI).
     """
     from hl7apy.consts import VALIDATION_LEVEL
     from hl7apy.exceptions import HL7apyException

@@ -65,3 +65,18 @@ def test_utf16_recognised() -> None:
 def test_encode_keeps_unencodable_characters_as_hex_escapes() -> None:
     assert encode("é", "iso8859-1") == b"\xe9"
     assert encode("a€b", "iso8859-1") == b"a\\XE282AC\\b"
+
+
+def test_wide_charset_declared_on_8bit_bytes_is_not_trusted() -> None:
+    raw = b"MSH|^~\\&|A|||||ADT^A01|1|P|2.5|||||||UNICODE UTF-16\rPID|1||||M\xc3\x9cLLER\r"
+    text, codec = decode(raw)
+    assert codec == "utf-8" and "MÜLLER" in text
+    m = Message.parse(raw.replace(b"M\xc3\x9cLLER", b"MULLER"))  # ASCII: lazy path
+    assert m.encoding == "utf-8" and m.charset == "UNICODE UTF-16"
+
+
+def test_ascii_bytes_take_the_declared_codec_lazily() -> None:
+    m = Message.parse(b"MSH|^~\\&|A|||||ADT^A01|1|P|2.5|||||||8859/2\rPID|1\r")
+    assert m.encoding == "iso8859-2"
+    m.encoding = "utf-8"
+    assert m.encoding == "utf-8"
