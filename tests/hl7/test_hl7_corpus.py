@@ -9,7 +9,6 @@ whole-field text is no yardstick there. The known divergences are listed and ass
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +171,7 @@ def test_python_hl7_separator_divergence_is_only_the_doubled_backslash() -> None
 
 
 def _apy_parse(text: str) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return parse_message(text, find_groups=False, validation_level=VALIDATION_LEVEL.TOLERANT)
+    return parse_message(text, find_groups=False, validation_level=VALIDATION_LEVEL.TOLERANT)
 
 
 def _norm(value: str, msg: Message) -> str:
