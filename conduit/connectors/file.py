@@ -1,20 +1,239 @@
-"""Files: a writer destination with a templated path and atomic writes."""
+"""Files: a directory poller source, and a writer destination with templated paths and atomic
+writes.
+
+The poller picks a file up only once it is complete: hidden files and temporary names
+(``.tmp``, ``.part``, ``.filepart``, ``~``) are skipped, which covers writers that rename into
+place, and any other file must show the same size and modification time on two polls in a row
+and be at least ``settle`` old, which covers writers that write in place. After every message in
+it is accepted (stored and queued), the file is moved (or deleted); a file holding a message
+that was refused goes to ``error_dir``. A file whose messages could not be accepted for now
+(store or bus down) is left where it is and tried again: at-least-once.
+
+HL7 v2 files holding several messages, with or without FHS/BHS batch envelopes, are split and
+each message is stored and routed on its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import os
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import Field
 
-from conduit.connectors.base import ConnectorContext, DestinationConfig, Outbound, destination
+from conduit.connectors.base import (
+    ConnectorContext,
+    DestinationConfig,
+    Inbound,
+    Outbound,
+    SourceConfig,
+    destination,
+    source,
+)
+from conduit.engine.duration import Duration
 from conduit.engine.errors import HL7ParseError, PermanentError
+from conduit.hl7.batch import split_messages
 from conduit.hl7.message import Message
 from conduit.transforms.template import compile_template, render_template
+
+log = structlog.get_logger(__name__)
+
+TEMPORARY_SUFFIXES = (".tmp", ".part", ".filepart", ".partial", ".crdownload", "~")
+
+
+class FileSourceConfig(SourceConfig):
+    """Poll a directory for files; each file holds one message or an HL7 v2 batch."""
+
+    type: Literal["file"]
+    directory: str = Field(description="The directory polled.", examples=["inbox/adt"])
+    glob: str = Field("*", description="Which file names to read (fnmatch pattern, case "
+                                       "sensitive); '**/' in front also reads sub-folders.",
+                      examples=["*.hl7", "ADT_*.txt", "**/*.json"])
+    poll_interval: Duration = Field(1.0, description="Time between polls.", examples=["1s"])
+    settle: Duration = Field(
+        1.0, description="A file is read only when it is at least this old and its size and "
+                         "modification time did not change since the previous poll.",
+        examples=["2s", "500ms"])
+    after_read: Literal["move", "delete"] = Field(
+        "move", description="What to do with a file once every message in it is accepted.")
+    move_to: str | None = Field(
+        None, description="Folder files are moved to (default: 'processed' inside directory).",
+        examples=["archive/adt"])
+    error_dir: str | None = Field(
+        None, description="Folder for files holding a refused message (default: 'error' "
+                          "inside directory).", examples=["inbox/adt-errors"])
+    split: Literal["auto", "none"] = Field(
+        "auto", description="auto: an HL7 v2 file with several messages or FHS/BHS batch "
+                            "envelopes is split into its messages. none: a file is one message.")
+    max_file_bytes: int = Field(64 * 1024 * 1024, ge=1,
+                                description="Larger files are moved to error_dir unread.")
+    order: Literal["name", "modified"] = Field("name", description="Order files are read in.")
+
+
+@dataclass(slots=True)
+class _Seen:
+    size: int
+    mtime_ns: int
+
+
+@source("file", FileSourceConfig)
+class FileSource:
+    """A directory poller: one task; files read one at a time, in order."""
+
+    def __init__(self, config: FileSourceConfig, context: ConnectorContext) -> None:
+        self.config = config
+        self.context = context
+        self.directory = Path(config.directory)
+        self.move_to = Path(config.move_to) if config.move_to else self.directory / "processed"
+        self.error_dir = (Path(config.error_dir) if config.error_dir
+                          else self.directory / "error")
+        self._seen: dict[Path, _Seen] = {}
+        self._done_in: dict[Path, int] = {}  # messages already accepted from a file kept back
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.files_read = 0
+
+    async def start(self, inbound: Inbound) -> None:
+        self._inbound = inbound
+        await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+            self._task = None
+
+    def describe(self) -> str:
+        return f"file://{self.directory.resolve()}/{self.config.glob}"
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                for path in await asyncio.to_thread(self.ready_files):
+                    if self._stopping.is_set():
+                        break
+                    await self._read(path)
+            except Exception as exc:  # a poll that fails must not end the poller
+                log.error("file poll failed", channel=self.context.channel,
+                          error=f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.config.poll_interval)
+
+    def _candidates(self) -> list[tuple[Path, os.stat_result]]:
+        pattern = self.config.glob
+        recursive = pattern.startswith("**/")
+        name_pattern = pattern[3:] if recursive else pattern
+        found = []
+        folders = [self.directory]
+        skip = {self.move_to.resolve(), self.error_dir.resolve()}
+        while folders:
+            folder = folders.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive and Path(entry.path).resolve() not in skip:
+                        folders.append(Path(entry.path))
+                    continue
+                if (not entry.is_file() or entry.name.endswith(TEMPORARY_SUFFIXES)
+                        or not fnmatch.fnmatchcase(entry.name, name_pattern)):
+                    continue
+                found.append((Path(entry.path), entry.stat()))
+        return found
+
+    def ready_files(self) -> list[Path]:
+        """Files complete enough to read: unchanged since the last poll and old enough."""
+        now_ns = time.time_ns()
+        settle_ns = int(self.config.settle * 1e9)
+        seen: dict[Path, _Seen] = {}
+        ready: list[tuple[Path, os.stat_result]] = []
+        for path, stat in self._candidates():
+            current = _Seen(stat.st_size, stat.st_mtime_ns)
+            before = self._seen.get(path)
+            seen[path] = current
+            if before == current and now_ns - stat.st_mtime_ns >= settle_ns:
+                ready.append((path, stat))
+        self._seen = seen
+        if self.config.order == "modified":
+            ready.sort(key=lambda item: (item[1].st_mtime_ns, str(item[0])))
+        else:
+            ready.sort(key=lambda item: str(item[0]))
+        return [path for path, _ in ready]
+
+    async def _read(self, path: Path) -> None:
+        remote = f"file:{path.name}"
+        try:
+            size = path.stat().st_size
+            if size > self.config.max_file_bytes:
+                await self._inbound.reject(b"", f"file larger than {self.config.max_file_bytes}"
+                                                f" bytes", {"remote": remote})
+                await asyncio.to_thread(self._put_away, path, self.error_dir)
+                return
+            data = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            self._seen.pop(path, None)
+            return
+        try:
+            messages = self.split(data)
+        except HL7ParseError as exc:
+            await self._inbound.reject(data, f"HL7 batch file: {exc}", {"remote": remote})
+            await asyncio.to_thread(self._put_away, path, self.error_dir)
+            return
+        refused = False
+        start = self._done_in.get(path, 0)
+        for number, message in enumerate(messages[start:], start=start):
+            meta = {"remote": remote if len(messages) == 1 else f"{remote}#{number + 1}"}
+            receipt = await self._inbound.receive(message, meta)
+            if not receipt.accepted and not receipt.permanent:
+                # The engine cannot take it now: keep the file, go on from here next poll.
+                self._done_in[path] = number
+                log.warning("file kept for a later poll", channel=self.context.channel,
+                            file=path.name, error=receipt.error)
+                return
+            refused = refused or not receipt.accepted
+        self._done_in.pop(path, None)
+        self.files_read += 1
+        await asyncio.to_thread(self._put_away, path, self.error_dir if refused else None)
+
+    def split(self, data: bytes) -> list[bytes]:
+        """The messages in one file's bytes (the bytes unchanged when it is one message)."""
+        if self.config.split == "none":
+            return [data]
+        head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:3]
+        if head not in (b"MSH", b"FHS", b"BHS"):
+            return [data]
+        # latin-1 maps every byte to one character and back: the bytes survive the split.
+        messages = split_messages(data.decode("latin-1"))
+        if head == b"MSH" and len(messages) == 1:
+            return [data]
+        return [m.encode("latin-1") for m in messages]
+
+    def _put_away(self, path: Path, folder: Path | None) -> None:
+        self._seen.pop(path, None)
+        if folder is None and self.config.after_read == "delete":
+            path.unlink(missing_ok=True)
+            return
+        target_dir = folder or self.move_to
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / path.name
+        if target.exists():
+            target = target_dir / f"{path.stem}.{time.strftime('%Y%m%d%H%M%S')}" \
+                                  f".{time.monotonic_ns() % 1_000_000}{path.suffix}"
+        os.replace(path, target)
 
 
 class FileDestinationConfig(DestinationConfig):

@@ -24,6 +24,8 @@ from conduit.connectors.base import (
     destination,
     source,
 )
+from conduit.connectors.hl7batch import batch_ack, split_batch
+from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.engine.duration import Duration
 from conduit.engine.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
 from conduit.hl7.ack import build_ack, build_ack_for_unparseable, parse_ack
@@ -46,6 +48,11 @@ class MllpSourceConfig(SourceConfig):
         300.0, description="Close a connection that sends nothing for this long.",
         examples=["5m"])
     max_connections: int = Field(1000, ge=1, description="Concurrent connections accepted.")
+    split_batches: bool = Field(
+        True, description="A frame holding an FHS/BHS batch (or several messages) is split: "
+                          "each message is stored and routed on its own, and the answer is a "
+                          "batch ACK with one ACK per message.")
+    tls: ServerTls | None = Field(None, description="MLLP over TLS (and mutual TLS).")
 
 
 class MllpDestinationConfig(DestinationConfig):
@@ -59,6 +66,8 @@ class MllpDestinationConfig(DestinationConfig):
     connect_timeout: Duration = Field(10.0, description="How long to wait for a connection.")
     check_control_id: bool = Field(
         True, description="Treat an ACK whose MSA-2 is not our MSH-10 as a failure.")
+    tls: ClientTls | None = Field(None, description="MLLP over TLS: CA to trust, client "
+                                                    "certificate for mutual TLS.")
 
 
 # --- wire -----------------------------------------------------------------------------------
@@ -136,7 +145,8 @@ class MllpSource:
         # The stream limit bounds one frame in memory; a larger frame is discarded and NAKed.
         self._server = await asyncio.start_server(
             self._serve, self.config.host, self.config.port,
-            limit=self.config.max_message_bytes + 64, reuse_address=True)
+            limit=self.config.max_message_bytes + 64, reuse_address=True,
+            ssl=self.config.tls.context() if self.config.tls else None)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -149,7 +159,7 @@ class MllpSource:
             self._server = None
 
     def describe(self) -> str:
-        return f"mllp://{self.config.host}:{self.port}"
+        return f"mllp{'s' if self.config.tls else ''}://{self.config.host}:{self.port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -190,8 +200,23 @@ class MllpSource:
                 continue
             if payload is None:
                 return
-            writer.write(frame(await self._answer(payload, remote)))
+            writer.write(frame(await self._respond(payload, remote)))
             await writer.drain()
+
+    async def _respond(self, payload: bytes, remote: str) -> bytes:
+        """The answer to one frame: a message's ACK, or a batch's batch ACK."""
+        if not self.config.split_batches:
+            return await self._answer(payload, remote)
+        try:
+            batch = split_batch(payload)
+        except HL7ParseError as exc:
+            await self._inbound.reject(payload, f"HL7 batch: {exc}", {"remote": remote})
+            return build_ack_for_unparseable(payload, str(exc)) or b""
+        if batch is None:
+            return await self._answer(payload, remote)
+        acks = [await self._answer(message, f"{remote}#{number}")
+                for number, message in enumerate(batch.messages, start=1)]
+        return batch_ack(batch, acks)
 
     async def _answer(self, payload: bytes, remote: str) -> bytes:
         """Hand one message to the engine; the ACK that says what became of it."""
@@ -260,8 +285,12 @@ class MllpDestination:
 
     async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._writer is None or self._writer.is_closing() or self._reader is None:
+            tls = self.config.tls
             self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.config.host, self.config.port, limit=2**26),
+                asyncio.open_connection(
+                    self.config.host, self.config.port, limit=2**26,
+                    ssl=tls.context() if tls else None,
+                    server_hostname=(tls.server_name or self.config.host) if tls else None),
                 self.config.connect_timeout)
         return self._reader, self._writer
 
@@ -273,4 +302,4 @@ class MllpDestination:
                 await writer.wait_closed()
 
     def describe(self) -> str:
-        return f"mllp://{self.config.host}:{self.config.port}"
+        return f"mllp{'s' if self.config.tls else ''}://{self.config.host}:{self.config.port}"
