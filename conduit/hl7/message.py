@@ -86,7 +86,11 @@ def separators_for(field_sep: str, msh2: str) -> Separators:
 
 
 class Segment:
-    """One segment: ``name``, ``raw`` text and lazily split ``fields`` (index n = field n)."""
+    """One segment: ``name``, ``raw`` text and lazily split ``fields`` (index n = field n).
+
+    A read view: change a message through ``Message.set``/``delete``, which keep ``raw`` and the
+    message text in step; editing ``fields`` in place does not reach ``Message.encode()``.
+    """
 
     __slots__ = ("_fields", "_reps", "name", "raw", "separators")
 
@@ -244,7 +248,7 @@ class Message:
         if not isinstance(data, bytes):
             raise HL7ParseError(f"expected bytes or str, got {type(data).__name__}")
         if data.isascii() and not may_be_wide(data):
-            # every 8-bit charset reads ASCII alike; MSH-18 is consulted only if encoding is
+            # every 8-bit charset reads ASCII alike; MSH-18 is read only when .encoding is
             return cls._from_text(data.decode("ascii"))
         return cls._from_text(*decode(data))
 
