@@ -66,6 +66,7 @@ class Conversion:
         self.document_text: list[str] = []
         self.document_kind = ""
         self.appointment: Json | None = None    # the current SCH
+        self.insured_is_patient = False        # IN1-17 of the current IN1 is SEL
         self.counter: dict[str, int] = {}
 
     # -- reading ---------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ def datetime_(value: str, tz: str | tzinfo | None = None) -> str | None:
 
     FHIR wants a zone whenever there is a time: a time without one takes ``tz`` (the zone the
     message's MSH-7 declares, or the channel's ``timezone`` option; UTC when neither says).
+    Times keep the sender's offset; Microsoft's converter rewrites every time into the zone of
+    the machine it runs on, which changes the text but not the instant.
     A time given to the hour or minute is padded to seconds, since FHIR has no such precision.
     """
     p = _parts(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json
 from conduit.fhir.entities import organization_of
+from conduit.fhir.segments.patient import add_to_patient
 from conduit.fhir.v2 import Seg
 
 # table 0063 relationship -> subscriber-relationship
@@ -30,7 +31,8 @@ def in1(ctx: Conversion, seg: Seg) -> None:
         body["subscriberId"] = subscriber
     body["beneficiary"] = {"reference": ctx.patient}
     relation = seg[17].upper()
-    if rel := _RELATIONSHIP.get(relation):
+    rel = _RELATIONSHIP.get(relation)
+    if rel:
         body["relationship"] = {"coding": [dt.coding(rel, "", _RELATION_SYSTEM)]}
     if p := ctx.period(seg[12], seg[13]):
         body["period"] = p
@@ -47,3 +49,24 @@ def in1(ctx: Conversion, seg: Seg) -> None:
         body["class"] = classes
     key = (ctx.patient, policy or plan or seg[1], insurer_id[1] or name)
     ctx.add("Coverage", key, body)
+    ctx.insured_is_patient = rel == "self"
+
+
+def in2(ctx: Conversion, seg: Seg) -> None:
+    """IN2 identifiers of the insured (SSN, Medicare, Medicaid, military id, member number)
+    belong to the Patient only when IN1-17 says the insured is the patient; Microsoft's
+    converter adds them to the Patient even when the insured is, say, the spouse."""
+    if not ctx.insured_is_patient:
+        return
+    idents: list[Json] = [i for f in seg.reps(1) if (i := dt.identifier(f))]
+    for n, code, system in ((2, "SS", "http://hl7.org/fhir/sid/us-ssn"),
+                            (6, "MC", "http://hl7.org/fhir/sid/us-medicare"),
+                            (8, "MA", None), (10, "MI", None)):
+        if value := seg[n]:
+            ident: Json = {"type": {"coding": [dt.coding(code, "", dt.table_uri("0203"))]},
+                           "value": value}
+            if system:
+                ident["system"] = system
+            idents.append(ident)
+    idents += [i for f in seg.reps(61) if (i := dt.identifier(f))]
+    add_to_patient(ctx, identifiers=idents)

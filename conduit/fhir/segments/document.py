@@ -1,7 +1,9 @@
 """TXA (+ its OBX) -> DocumentReference (IG: TXA[DocumentReference], MDM message map).
 
 The OBX segments of an MDM carry the document itself: text lines (TX/FT/ST) are joined and
-attached as text/plain, an ED becomes an attachment with its own type, an RP a URL.
+attached as text/plain, an ED becomes an attachment with its own type, an RP a URL. They do not
+also become Observations (Microsoft's converter makes both): the IG's MDM map puts the document
+content in DocumentReference.content only.
 """
 
 from __future__ import annotations

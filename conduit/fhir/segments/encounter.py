@@ -24,6 +24,8 @@ def encounter_status(ctx: Conversion, seg: Seg) -> str:
     trigger = ctx.message.trigger_event.upper()
     if trigger in _CANCELLED:
         return "cancelled"
+    if trigger == "A13":  # cancel discharge: the stay goes on, whatever PV1-45 still says
+        return "in-progress"
     if seg[45] or trigger == "A03":
         return "finished"
     if trigger in _PLANNED:
@@ -53,7 +55,8 @@ def pv1(ctx: Conversion, seg: Seg) -> None:
         body["serviceType"] = service
     if ctx.patient:
         body["subject"] = {"reference": ctx.patient}
-    if p := ctx.period(seg[44], seg[45]):
+    discharge = seg[45] if body["status"] != "in-progress" else ""
+    if p := ctx.period(seg[44], discharge):
         body["period"] = p
     participants = []
     for n, role, display in ((7, "ATND", "attender"), (8, "REF", "referrer"),
@@ -109,5 +112,16 @@ def pv2(ctx: Conversion, seg: Seg) -> None:
     encounter = ctx.resources[ctx.encounter]
     if reason := dt.codeable(seg.field(3)):
         encounter.setdefault("reasonCode", []).append(reason)
-    if "period" not in encounter and (p := ctx.period(seg[8], seg[9])):
-        encounter["period"] = p
+    # expected admit/discharge (PV2-8/PV2-9) stand in for the actual times PV1 lacks
+    period = encounter.setdefault("period", {})
+    if "start" not in period and (start := ctx.datetime(seg[8])):
+        period["start"] = start
+    if "end" not in period and encounter["status"] != "in-progress" \
+            and (end := ctx.datetime(seg[9])):
+        period["end"] = end
+    if not period:
+        del encounter["period"]
+    locations = [{"location": where, "status": "planned"}
+                 for f in seg.reps(1) if (where := location(ctx, f))]  # prior pending
+    if locations:
+        encounter.setdefault("location", []).extend(locations)

@@ -14,7 +14,8 @@ from conduit.fhir.segments import document
 from conduit.fhir.v2 import Field, Seg
 
 # table 0085 -> observation-status (IG ConceptMap ObservationResultStatus). Microsoft's
-# converter writes "unknown" for S (partial); the IG says preliminary, and so do we.
+# converter writes "unknown" for S (partial) and I (pending); the IG says preliminary and
+# registered, and so do we.
 _STATUS = {"C": "corrected", "D": "entered-in-error", "F": "final", "I": "registered",
            "N": "cancelled", "P": "preliminary", "R": "preliminary", "S": "preliminary",
            "U": "final", "W": "entered-in-error", "X": "cancelled", "A": "amended"}

@@ -28,6 +28,9 @@ _REPORT_STATUS = {"O": "registered", "I": "registered", "S": "partial", "A": "pa
 # TQ.6 / table 0027 priority -> request-priority
 _PRIORITY = {"S": "stat", "A": "asap", "R": "routine", "P": "urgent", "C": "urgent",
              "T": "urgent"}
+# Only results messages make a DiagnosticReport of an OBR (IG message maps ORU/OUL). In orders
+# (ORM, OML, OMG), DFT and MDM the OBR is the order itself: Microsoft's converter makes a
+# DiagnosticReport of every OBR, which claims a report nobody has written yet.
 _RESULT_MESSAGES = frozenset({"ORU", "OUL", "ORL"})
 
 
@@ -37,7 +40,11 @@ def orc(ctx: Conversion, seg: Seg) -> None:
 
 
 def flush_orc(ctx: Conversion) -> None:
-    """An ORC no OBR/RXA consumed is a ServiceRequest on its own (pharmacy, diet orders)."""
+    """An ORC no OBR/RXA consumed is a ServiceRequest on its own (pharmacy, diet orders).
+
+    Not in a VXU: there the ORC records the administration (its numbers become the
+    Immunization's identifiers), not an open order, though Microsoft's converter makes one.
+    """
     pending, ctx.pending_orc = ctx.pending_orc, None
     if pending is not None and ctx.message.message_code.upper() != "VXU":
         _service_request(ctx, pending, None)

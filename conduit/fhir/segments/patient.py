@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.entities import organization, practitioner
@@ -61,6 +63,7 @@ def pid(ctx: Conversion, seg: Seg) -> None:
         body["name"] = names
     telecom = [t for f in seg.reps(13) if (t := dt.contact_point(f, "home"))]
     telecom += [t for f in seg.reps(14) if (t := dt.contact_point(f, "work"))]
+    telecom += [t for f in seg.reps(40) if (t := dt.contact_point(f))]  # v2.7+ PID-40
     if telecom:
         body["telecom"] = telecom
     if gender := _GENDER.get(seg[8].upper()):
@@ -101,6 +104,43 @@ def pid(ctx: Conversion, seg: Seg) -> None:
         body["extension"] = extensions
     resource = ctx.add("Patient", patient_key(ctx, idents), body)
     ctx.patient = ref(resource)["reference"]
+    _mother(ctx, seg)
+
+
+def _mother(ctx: Conversion, seg: Seg) -> None:
+    """PID-21 mother's identifier -> a RelatedPerson with relationship MTH (IG PID map)."""
+    idents = [i for f in seg.reps(21) if (i := dt.identifier(f))]
+    if not idents or ctx.patient is None:
+        return
+    body: Json = {"identifier": idents, "patient": {"reference": ctx.patient},
+                  "relationship": [{"coding": [dt.coding(
+                      "MTH", "mother", "http://terminology.hl7.org/CodeSystem/v3-RoleCode")]}]}
+    ctx.add("RelatedPerson", (ctx.patient, "mother", dt.identifier_key(idents[0])), body)
+
+
+def add_to_patient(ctx: Conversion, identifiers: Sequence[Json] = (),
+                   names: Sequence[Json] = (), addresses: Sequence[Json] = (),
+                   telecom: Sequence[Json] = ()) -> None:
+    """More identifiers/names/addresses/telecom for the current Patient (GT1 self, DB1, IN2),
+    skipping any it already has."""
+    if ctx.patient is None:
+        return
+    patient = ctx.resources[ctx.patient]
+    keyed = {dt.identifier_key(i) for i in patient.get("identifier", ())}
+    for ident in identifiers:
+        if dt.identifier_key(ident) not in keyed:
+            keyed.add(dt.identifier_key(ident))
+            patient.setdefault("identifier", []).append(ident)
+    for key, items in (("name", names), ("address", addresses), ("telecom", telecom)):
+        for item in items:
+            if item not in patient.get(key, ()):
+                patient.setdefault(key, []).append(item)
+
+
+def db1(ctx: Conversion, seg: Seg) -> None:
+    """DB1-3 disabled person identifier, when DB1-2 says the disabled person is the patient."""
+    if seg[2].upper() == "PT":
+        add_to_patient(ctx, identifiers=[i for f in seg.reps(3) if (i := dt.identifier(f))])
 
 
 def _bcp47(concept: Json) -> None:
