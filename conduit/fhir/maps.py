@@ -13,6 +13,7 @@ from conduit.fhir.segments import (
     appointment,
     condition,
     coverage,
+    death,
     document,
     encounter,
     guarantor,
@@ -28,6 +29,7 @@ from conduit.fhir.v2 import Seg
 MAPS: dict[str, Callable[[Conversion, Seg], None]] = {
     "PID": patient.pid,
     "PD1": patient.pd1,
+    "MRG": patient.mrg,
     "DB1": patient.db1,
     "GT1": guarantor.gt1,
     "IN2": coverage.in2,
@@ -41,6 +43,7 @@ MAPS: dict[str, Callable[[Conversion, Seg], None]] = {
     "AL1": allergy.al1,
     "IAM": allergy.iam,
     "DG1": condition.dg1,
+    "PDA": death.pda,
     "PR1": procedure.pr1,
     "IN1": coverage.in1,
     "RXA": immunization.rxa,

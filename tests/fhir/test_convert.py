@@ -163,3 +163,38 @@ def test_the_microsoft_corpus_is_all_there() -> None:
     files = list((CORPUS / "microsoft-fhir-converter").glob("*.hl7"))
     assert len(files) == 139
     assert Path(CORPUS / "microsoft-fhir-converter" / "expected").is_dir()
+
+
+def test_merge_links_the_prior_patient() -> None:
+    msg = Message.parse(
+        "MSH|^~\\&|REG|HOSP|EHR|HOSP|20240102030405||ADT^A40^ADT_A39|M40|P|2.5.1\r"
+        "EVN|A40|20240102030405\r"
+        "PID|1||KEEP1^^^HOSP^MR||TESTPATIENT^ALPHA\r"
+        "MRG|OLD9^^^HOSP^MR\r")
+    bundle = convert(msg)
+    survivor, prior = resources(bundle, "Patient")
+    assert prior["active"] is False
+    assert prior["link"] == [{"other": {"reference": f"Patient/{survivor['id']}"},
+                              "type": "replaced-by"}]
+    assert survivor["link"][0]["type"] == "replaces"
+    # the prior Patient is the one its own messages created
+    old = convert(Message.parse(msg.encode().replace("KEEP1", "OLD9").split("MRG")[0]))
+    assert one(old, "Patient")["id"] == prior["id"]
+    assert bundle_problems(bundle) == []
+
+
+def test_guarantor_self_adds_to_the_patient_and_iam_is_an_allergy() -> None:
+    bundle = convert(Message.parse(sample("microsoft-fhir-converter/ADT-A01-01.hl7")))
+    patient = one(bundle, "Patient")
+    assert "G-SSN-12" in [i["value"] for i in patient["identifier"]]  # GT1-12, GT1-11 = SEL
+    assert "DB123" in [i["value"] for i in patient["identifier"]]  # DB1, disabled = patient
+    assert patient["deceasedDateTime"]
+    mother = [r for r in resources(bundle, "RelatedPerson")
+              if r["relationship"][0]["coding"][0]["code"] == "MTH"]
+    assert mother and mother[0]["identifier"][0]["value"] == "1212121"
+    causes = [c for c in resources(bundle, "Condition") if c.get("note")]
+    assert causes[0]["code"]["coding"][0]["code"] == "I21"  # PDA-1
+    a60 = convert(Message.parse(sample("microsoft-fhir-converter/ADT-A60-01.hl7")))
+    allergy = one(a60, "AllergyIntolerance")
+    assert allergy["verificationStatus"]["coding"][0]["code"] == "confirmed"
+    assert allergy["category"] == ["food"]

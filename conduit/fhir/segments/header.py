@@ -10,12 +10,13 @@ from urllib.parse import quote
 
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json, ref
-from conduit.fhir.entities import organization_from_hd
+from conduit.fhir.entities import organization_from_hd, practitioner
 from conduit.fhir.v2 import Field
 
 _EVENT = dt.table_uri("0003")
 _MESSAGE_TYPE = dt.table_uri("0076")
 _SKIP = frozenset({"MessageHeader", "Provenance"})
+_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
 
 def endpoint(app: Field) -> str | None:
@@ -86,9 +87,11 @@ def provenance(ctx: Conversion) -> None:
     who = organization_from_hd(ctx, msh.field(4)) or _device(ctx, msh.field(3))
     if who is None:
         return
-    body["agent"] = [{"type": {"coding": [dt.coding(
-        "author", "Author",
-        "http://terminology.hl7.org/CodeSystem/provenance-participant-type")]}, "who": who}]
+    agents = [{"type": {"coding": [dt.coding("author", "Author", _PARTICIPANT)]}, "who": who}]
+    if evn and (operator := practitioner(ctx, ctx.seg(evn[0]).field(5))):
+        agents.append({"type": {"coding": [dt.coding("enterer", "Enterer", _PARTICIPANT)]},
+                       "who": operator})  # EVN-5 operator id
+    body["agent"] = agents
     if ctx.message.control_id:
         body["entity"] = [{"role": "source",
                            "what": {"identifier": {"value": ctx.message.control_id},

@@ -198,3 +198,26 @@ def pd1(ctx: Conversion, seg: Seg) -> None:
         gp = practitioner(ctx, f)
         if gp:
             patient.setdefault("generalPractitioner", []).append(gp)
+
+
+def mrg(ctx: Conversion, seg: Seg) -> None:
+    """MRG (A40 merge, A47 identifier change...) -> the prior Patient, linked both ways.
+
+    The IG maps MRG-1 to a Patient ``replaced-by`` the surviving one (and inactive); keyed by
+    the prior identifier, it is the very resource the old number's messages created.
+    """
+    if ctx.patient is None:
+        return
+    idents = [i for f in (*seg.reps(1), *seg.reps(4)) if (i := dt.identifier(f))]
+    if not idents:
+        return
+    body: Json = {"identifier": idents, "active": False,
+                  "link": [{"other": {"reference": ctx.patient}, "type": "replaced-by"}]}
+    names = [n for f in seg.reps(7) if (n := dt.name(f))]
+    if names:
+        body["name"] = names
+    prior = ctx.add("Patient", patient_key(ctx, idents), body)
+    if ref(prior)["reference"] == ctx.patient:
+        return  # the same identifiers: nothing was merged
+    ctx.resources[ctx.patient].setdefault("link", []).append(
+        {"other": ref(prior), "type": "replaces"})
