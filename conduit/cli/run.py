@@ -21,8 +21,12 @@ from conduit.engine.errors import ConfigError
 @click.option("--bus-url", help="amqp://... for RabbitMQ (default: in-process bus).")
 @click.option("--role", type=click.Choice(["all", "listeners", "workers"]), default=None,
               help="Run source listeners, pipeline and destination workers, or all.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Concurrent pipeline and delivery handlers per channel (default 8); for "
+                   "more CPU run several processes on RabbitMQ.")
 def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None,
-        store_url: str | None, bus_url: str | None, role: str | None) -> None:
+        store_url: str | None, bus_url: str | None, role: str | None,
+        workers: int | None) -> None:
     """Deploy the channels in PATHS (files or folders; default: channels/) and serve them."""
     from conduit.engine.engine import Engine, run_async
     from conduit.engine.loader import load_channels
@@ -31,7 +35,7 @@ def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None
 
     try:
         settings = load_settings(config_file, data_dir=data_dir, store_url=store_url,
-                                 bus_url=bus_url, role=role)
+                                 bus_url=bus_url, role=role, workers=workers)
         channels = load_channels(list(paths) or [Path("channels")])
     except ConfigError as exc:
         for problem in exc.problems:

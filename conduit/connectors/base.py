@@ -125,7 +125,7 @@ def destination(kind: str, config: type[BaseModel]) -> Callable[[Callable[..., A
 
 from typing import Literal  # noqa: E402
 
-from pydantic import ConfigDict, Field  # noqa: E402
+from pydantic import ConfigDict, Field, model_validator  # noqa: E402
 
 from conduit.engine.duration import Duration  # noqa: E402
 from conduit.transforms.filter import Condition  # noqa: E402
@@ -140,22 +140,40 @@ class StrictModel(BaseModel):
 class RetryPolicy(StrictModel):
     """How often and how patiently a destination retries a retryable failure."""
 
-    attempts: int = Field(5, ge=1, description="Attempts in all, the first included.",
-                          examples=[8])
+    attempts: int = Field(
+        5, ge=1, examples=[8],
+        description="Attempts in all, the first included. Only retryable failures are retried "
+                    "(connection errors, timeouts, HL7 AE/CE, HTTP 5xx/429), never AR/CR or "
+                    "HTTP 4xx. After the last one the message is dead-lettered (status ERROR), "
+                    "or, on an ordered destination, the destination holds and reports itself "
+                    "blocked.")
     backoff: Literal["exponential", "fixed"] = Field(
-        "exponential", description="Delay growth between attempts (exponential has jitter).")
-    initial: Duration = Field(1.0, description="Delay before the second attempt.",
+        "exponential", examples=["exponential"],
+        description="exponential: the delay doubles after each failed attempt, from 'initial' "
+                    "up to 'max'; fixed: always 'initial'.")
+    initial: Duration = Field(1.0, description="Delay before the second attempt (at most).",
                               examples=["1s", "500ms"])
-    max: Duration = Field(30.0, description="Longest delay between attempts.",
-                          examples=["5m"])
+    max: Duration = Field(30.0, description="Longest delay between attempts (a true maximum, "
+                                            "jitter included).", examples=["5m"])
+    jitter: float = Field(
+        0.2, ge=0, le=1, examples=[0.2],
+        description="Fraction of each exponential delay drawn at random and taken off it, so "
+                    "that many messages failing together do not retry in lock-step: with 0.2 a "
+                    "10 s delay becomes 8-10 s.")
 
 
 class BreakerPolicy(StrictModel):
     """A circuit breaker: after ``failures`` in a row the destination pauses for ``reset``."""
 
-    failures: int = Field(5, ge=1, description="Consecutive failures that open the breaker.")
-    reset: Duration = Field(60.0, description="How long it stays open before a trial send.",
-                            examples=["60s"])
+    failures: int = Field(
+        5, ge=1, examples=[5],
+        description="Consecutive failed sends (across messages) that open the breaker. While "
+                    "it is open nothing is sent and the destination's messages wait in its "
+                    "queue; a failure that opens the breaker does not use up the message's "
+                    "retries. HL7 AE/CE answers do not count: the receiver is up.")
+    reset: Duration = Field(60.0, description="How long it stays open before a trial send; a "
+                                              "successful trial closes it.",
+                            examples=["60s", "30s"])
 
 
 class SourceConfig(StrictModel):
@@ -180,8 +198,46 @@ class DestinationConfig(StrictModel):
         None, description="Send only messages that pass this filter; others are FILTERED here.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy,  # type: ignore[arg-type]
                                description="Retries of retryable failures.")
-    breaker: BreakerPolicy | None = Field(None, description="Circuit breaker for this receiver.")
-    ordered: bool = Field(False, description="Strict first-in first-out delivery.")
+    breaker: BreakerPolicy | None = Field(
+        None, description="Circuit breaker for this receiver.",
+        examples=[{"failures": 5, "reset": "60s"}])
+    ordered: bool = Field(
+        False, examples=[True],
+        description="Strict first-in first-out delivery, even with several worker processes "
+                    "(one active consumer at a time). A message that keeps failing holds the "
+                    "queue (the destination reports itself blocked) instead of being "
+                    "dead-lettered.")
+    partition_by: str | None = Field(
+        None, examples=["PID-3.1"],
+        description="Keep order per value of this field (e.g. per patient) while messages with "
+                    "different values go in parallel: the destination's queue is split in "
+                    "'partitions' sub-queues by a hash of the value, each ordered.")
+    partitions: int = Field(4, ge=1, le=256, examples=[8],
+                            description="Number of ordered sub-queues with 'partition_by'.")
+    rate_limit: str | None = Field(
+        None, pattern=r"^\s*\d+(\.\d+)?\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$",
+        examples=["100/min", "5/s"],
+        description="Most messages sent per second, minute or hour (per engine process), as EHR "
+                    "APIs impose; messages beyond it wait in the queue.")
+    concurrency: int | None = Field(
+        None, ge=1, le=256, examples=[4],
+        description="Messages sent to this destination at once, per engine process; default "
+                    "the engine's --workers (always 1 when ordered or partitioned).")
+    dedupe: bool = Field(
+        False, examples=[True],
+        description="Send each message id at most once per successful delivery, even when the "
+                    "bus redelivers it after a crash (the store's delivery status is checked "
+                    "before sending; an explicit reprocess still sends again).")
+
+    @model_validator(mode="after")
+    def _ordering_is_consistent(self) -> DestinationConfig:
+        if self.ordered and self.partition_by:
+            raise ValueError("use either 'ordered' (one queue in order) or 'partition_by' "
+                             "(in order per key), not both")
+        if (self.ordered or self.partition_by) and (self.concurrency or 1) > 1:
+            raise ValueError("an ordered or partitioned destination sends one message at a "
+                             "time per queue: remove 'concurrency'")
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,27 +1,37 @@
-"""Delivering to one destination: retries with backoff, bookkeeping in the store.
+"""Delivering to one destination: retries with backoff, a breaker, a rate limit, bookkeeping.
 
-Only retryable failures are retried (connection errors, timeouts, HL7 AE/CE); a permanent failure
-(AR/CR, a bad template) ends the delivery at once. Every attempt is counted in the store.
+One envelope at a time per handler call (the bus runs ``concurrency`` calls at once)::
+
+    dedupe? already SENT in the store → done
+    loop: breaker gate (wait while open) → rate limit → send
+        success                → store SENT, ack
+        PermanentError (AR/4xx) → store ERROR with the reason, dead-letter
+        RetryableError (connection, timeout, AE/CE, 5xx/429)
+                               → attempt noted in the store; a failure that opens the breaker
+                                 (or a failed trial) does not use up the message's retries;
+                                 when they are used up → store ERROR + dead-letter, or on an
+                                 ordered destination hold: keep trying every ``retry.max`` and
+                                 report the destination blocked (order must not be broken)
+
+Delays come from :class:`~conduit.engine.resilience.Backoff` (tenacity waits with jitter); see
+:mod:`conduit.engine.resilience` for the breaker and the rate limit. Every attempt is counted in
+the store. Message bodies are never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 import structlog
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-    wait_fixed,
-)
 
 from conduit.connectors.base import Destination, DestinationConfig, Outbound
-from conduit.engine.bus import Envelope
+from conduit.engine.bus import DeadLetter, Envelope
 from conduit.engine.errors import DeliveryError, PermanentError, RetryableError
+from conduit.engine.resilience import Backoff, Breaker, RateLimiter
 from conduit.engine.store import Store
+from conduit.engine.store.replay import delivery_status
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +40,7 @@ Settled = Callable[[int, str, bytes | None], None]
 
 
 class DeliveryWorker:
-    """Consumes one destination's queue and sends each envelope through its connector."""
+    """Consumes one destination's queue (or its partitions) and sends through its connector."""
 
     def __init__(self, channel: str, config: DestinationConfig, connector: Destination,
                  store: Store, settled: Settled) -> None:
@@ -39,44 +49,108 @@ class DeliveryWorker:
         self.connector = connector
         self.store = store
         self.settled = settled
-        policy = config.retry
-        self._wait = (wait_fixed(policy.initial) if policy.backoff == "fixed"
-                      else wait_exponential_jitter(multiplier=policy.initial, max=policy.max,
-                                                jitter=policy.initial))
+        self.backoff = Backoff(config.retry)
+        self.breaker = (Breaker(config.breaker, f"{channel}.{config.name}")
+                        if config.breaker else None)
+        self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
+        self.holds = config.ordered or bool(config.partition_by)
+        #: Why an ordered destination is holding its queue, or None while it flows.
+        self.blocked: str | None = None
+        self.sent = 0
+        self.failed = 0
+
+    def state(self) -> dict[str, object]:
+        """For the dashboard: breaker state, whether blocked, counts since start."""
+        return {"breaker": self.breaker.state if self.breaker else None,
+                "breaker_failures": self.breaker.failures if self.breaker else 0,
+                "blocked": self.blocked is not None, "blocked_reason": self.blocked,
+                "sent": self.sent, "failed": self.failed}
 
     async def handle(self, envelope: Envelope) -> None:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,
                        destination=self.config.name, content=envelope.body)
-        attempts = 0
-        response: bytes | None = None
-        status, error = "SENT", None
-        retrying = AsyncRetrying(stop=stop_after_attempt(self.config.retry.attempts),
-                                 wait=self._wait, retry=retry_if_exception_type(RetryableError),
-                                 reraise=True)
-        try:
-            async for attempt in retrying:
-                with attempt:
+        if self.config.dedupe and await self._already_sent(out.message_id):
+            log.debug("already sent, skipped", channel=self.channel,
+                      destination=self.config.name, message_id=out.message_id)
+            return
+        attempts = counted = 0
+        while True:
+            try:
+                async with self._gate():
                     attempts += 1
-                    response = await self._send_once(out, attempts)
-        except DeliveryError as exc:
-            status, error, response = "ERROR", str(exc), exc.response
-            log.warning("delivery failed", channel=self.channel, destination=self.config.name,
-                        message_id=out.message_id, attempts=attempts, error=error)
-        final = await self.store.delivered(out.message_id, self.config.name, status,
-                                           attempts=attempts, response=response, error=error)
+                    response = await self._send_once(out)
+            except PermanentError as exc:
+                if self.breaker:
+                    self.breaker.success()  # the receiver answered: it is up
+                await self._give_up(out, attempts, exc)
+            except RetryableError as exc:
+                opened = self.breaker.failure(exc) if self.breaker else False
+                if not opened:
+                    counted += 1
+                await self.store.attempt_failed(out.message_id, self.config.name, attempts,
+                                                str(exc))
+                if counted >= self.config.retry.attempts:
+                    if not self.holds:
+                        await self._give_up(out, attempts, exc)
+                    self._block(out, attempts, exc)
+                    await asyncio.sleep(self.config.retry.max)
+                elif not opened:
+                    await asyncio.sleep(self.backoff.delay(counted))
+                continue
+            break
+        if self.breaker:
+            self.breaker.success()
+        if self.blocked is not None:
+            log.info("destination flowing again", channel=self.channel,
+                     destination=self.config.name, message_id=out.message_id)
+            self.blocked = None
+        self.sent += 1
+        final = await self.store.delivered(out.message_id, self.config.name, "SENT",
+                                           attempts=attempts, response=response, error=None)
         self.settled(out.message_id, final, response)
 
-    async def _send_once(self, out: Outbound, attempt: int) -> bytes:
+    @contextlib.asynccontextmanager
+    async def _gate(self) -> AsyncIterator[None]:
+        if self.breaker is None:
+            if self.limiter:
+                await self.limiter.acquire()
+            yield
+            return
+        async with self.breaker.gate():
+            if self.limiter:
+                await self.limiter.acquire()
+            yield
+
+    async def _give_up(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:
+        """Store ERROR with the reason, then dead-letter the envelope; the others flow on."""
+        self.failed += 1
+        log.warning("delivery failed, dead-lettered", channel=self.channel,
+                    destination=self.config.name, message_id=out.message_id, attempts=attempts,
+                    error=str(exc))
+        final = await self.store.delivered(out.message_id, self.config.name, "ERROR",
+                                           attempts=attempts, response=exc.response,
+                                           error=str(exc))
+        self.settled(out.message_id, final, exc.response)
+        raise DeadLetter(str(exc)) from exc
+
+    def _block(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:
+        if self.blocked is None:
+            log.error("ordered destination blocked: holding its queue", channel=self.channel,
+                      destination=self.config.name, message_id=out.message_id,
+                      attempts=attempts, error=str(exc))
+        self.blocked = f"message {out.message_id}: {exc}"
+
+    async def _already_sent(self, message_id: int) -> bool:
+        status = await asyncio.to_thread(delivery_status, self.store, message_id,
+                                         self.config.name)
+        return status == "SENT"
+
+    async def _send_once(self, out: Outbound) -> bytes:
         try:
             return await self.connector.send(out)
-        except RetryableError as exc:
-            await self.store.attempt_failed(out.message_id, self.config.name, attempt, str(exc))
-            raise
         except DeliveryError:
             raise
-        except (OSError, asyncio.TimeoutError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            await self.store.attempt_failed(out.message_id, self.config.name, attempt, reason)
-            raise RetryableError(reason) from exc
+        except (OSError, TimeoutError) as exc:
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # a connector bug must not kill the worker: keep it visible
             raise PermanentError(f"{type(exc).__name__}: {exc}") from exc

@@ -9,6 +9,7 @@ bus) or in the broker (RabbitMQ) to be picked up again: at-least-once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import structlog
@@ -21,26 +22,30 @@ from conduit.connectors.base import (
     build_destination,
     build_source,
 )
-from conduit.engine.bus import Bus, Envelope, dest_queue, source_queue
+from conduit.engine.bus import Bus, Envelope, source_queue
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
 from conduit.engine.errors import HL7ParseError, MessageError
 from conduit.engine.payload import parse_payload
 from conduit.engine.pipeline import Pipeline
-from conduit.engine.store import Store
+from conduit.engine.store import Store, replay
 from conduit.engine.store.store import Route
+from conduit.engine.topology import consumed_queues, keeps_order, queue_specs, route_queue
 from conduit.hl7.message import Message
 
 log = structlog.get_logger(__name__)
 
 AFTER_DELIVERY_TIMEOUT = 60.0
+DEFAULT_WORKERS = 8
+REQUEUE_POLL = 1.0
 FINAL = ("SENT", "ERROR", "FILTERED", "TRANSFORMED")
 
 
 class ChannelRuntime:
     """Runs one channel; implements the ``Inbound`` protocol its source calls."""
 
-    def __init__(self, channel: Channel, store: Store, bus: Bus, context: ConnectorContext) -> None:
+    def __init__(self, channel: Channel, store: Store, bus: Bus, context: ConnectorContext,
+                 *, workers: int | None = None) -> None:
         self.channel = channel
         self.name = channel.name
         self.store = store
@@ -53,10 +58,20 @@ class ChannelRuntime:
         self._strict = channel.validation == "strict"
         self._after_delivery = channel.source.ack == "after-delivery"
         self._data_type = channel.data_type or "hl7v2"
+        #: Concurrent pipeline handlers, and destination handlers unless a destination says.
+        self.workers = workers or DEFAULT_WORKERS
+        self.workers_by_destination: dict[str, DeliveryWorker] = {}
+        self._configs = {d.name: d for d in channel.destinations}
+        self._ordered = keeps_order(channel)
+        self._poll: asyncio.Task[None] | None = None
+        self._declared = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, *, listeners: bool = True, workers: bool = True) -> None:
+        if not self._declared:  # idempotent on the broker; a listener publishes to these too
+            await self.bus.declare(queue_specs(self.channel))
+            self._declared = True
         if workers:
             await self._start_workers()
         if listeners:
@@ -69,29 +84,76 @@ class ChannelRuntime:
             connector = build_destination(config, self.context)
             self.destinations[config.name] = connector
             worker = DeliveryWorker(self.name, config, connector, self.store, self._settled)
-            await self.bus.subscribe(dest_queue(self.name, config.name), worker.handle)
+            self.workers_by_destination[config.name] = worker
+            concurrency = (1 if config.ordered or config.partition_by
+                           else config.concurrency or self.workers)
+            for queue in consumed_queues(self.name, config):
+                await self.bus.subscribe(queue, worker.handle, concurrency=concurrency)
+        if not getattr(self.bus, "shared", False):
+            # Embedded bus: reprocess requests reach this process through the store.
+            seen = await asyncio.to_thread(replay.last_event_id, self.store)
+            self._poll = asyncio.get_running_loop().create_task(
+                self._watch_requeues(seen), name=f"{self.name}-requeues")
         if not self.bus.holds_messages:
             await self._recover()
-        await self.bus.subscribe(source_queue(self.name), self._process)
+        await self.bus.subscribe(source_queue(self.name), self._process,
+                                 concurrency=1 if self._ordered else self.workers)
 
     async def _recover(self) -> None:
         """Embedded bus: re-queue from the store what a crash left unfinished."""
         received = await asyncio.to_thread(self.store.pending_received, self.name)
         queued = await asyncio.to_thread(self.store.pending_deliveries, self.name)
-        if received:
-            await self.bus.publish(source_queue(self.name),
-                                   [Envelope(i, raw) for i, raw in received])
-        by_destination: dict[str, list[Envelope]] = {}
-        for message_id, destination, content in queued:
-            by_destination.setdefault(destination, []).append(Envelope(message_id, content))
-        for destination, envelopes in by_destination.items():
-            if destination in self.destinations:
-                await self.bus.publish(dest_queue(self.name, destination), envelopes)
+        await self._republish(received, queued)
         if received or queued:
             log.info("recovered unfinished work", channel=self.name,
                      messages=len(received), deliveries=len(queued))
 
+    async def _republish(self, received: list[tuple[int, bytes]],
+                         queued: list[tuple[int, str, bytes]]) -> None:
+        if received:
+            await self.bus.publish(source_queue(self.name),
+                                   [Envelope(i, raw) for i, raw in received])
+        by_queue: dict[str, list[Envelope]] = {}
+        for message_id, destination, content in queued:
+            config = self._configs.get(destination)
+            if config is not None and destination in self.destinations:
+                by_queue.setdefault(route_queue(self.name, config, content), []).append(
+                    Envelope(message_id, content))
+        for queue, envelopes in by_queue.items():
+            await self.bus.publish(queue, envelopes)
+
+    async def _watch_requeues(self, seen: int) -> None:
+        """Embedded bus: publish what ``conduit reprocess`` put back to work in the store."""
+        while True:
+            await asyncio.sleep(REQUEUE_POLL)
+            try:
+                seen, ids = await asyncio.to_thread(
+                    replay.reprocess_events_since, self.store, self.name, seen)
+                if ids:
+                    received, queued = await asyncio.to_thread(replay.pending_for, self.store, ids)
+                    await self._republish(received, queued)
+                    log.info("reprocessing", channel=self.name, messages=len(ids))
+            except Exception as exc:  # the store may be briefly unavailable: try again
+                log.warning("reprocess poll failed", channel=self.name,
+                            error=f"{type(exc).__name__}: {exc}")
+
+    # -- state, for the dashboard ----------------------------------------------------------
+
+    def breaker_state(self, destination: str) -> str | None:
+        """``closed``, ``open`` or ``half-open``; None without a breaker (or workers here)."""
+        worker = self.workers_by_destination.get(destination)
+        return worker.breaker.state if worker is not None and worker.breaker else None
+
+    def destination_state(self) -> dict[str, dict[str, object]]:
+        """Per destination: breaker state, blocked (ordered, holding) and why, counts."""
+        return {name: worker.state() for name, worker in self.workers_by_destination.items()}
+
     async def stop(self) -> None:
+        if self._poll is not None:
+            self._poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll
+            self._poll = None
         if self.source is not None:
             await self.source.stop()
         for connector in self.destinations.values():
@@ -147,6 +209,10 @@ class ChannelRuntime:
             self._waiters.pop(message_id, None)
             log.error("bus unavailable", channel=self.name, message_id=message_id,
                       error=type(exc).__name__)
+            with contextlib.suppress(Exception):  # so the counts add up; the sender resends
+                await self.store.processed(
+                    message_id, "ERROR", transformed=None, routes=[],
+                    error="not queued: message bus unavailable (answered as not accepted)")
             return Receipt(False, message_id, error="message bus unavailable; please resend")
         if waiter is None:
             return Receipt(True, message_id)
@@ -160,7 +226,8 @@ class ChannelRuntime:
             return Receipt(False, message_id, error="delivery failed", response=response)
         return Receipt(True, message_id, filtered=status == "FILTERED", response=response)
 
-    async def reject(self, raw: bytes, reason: str, meta: dict[str, Any] | None = None) -> int | None:
+    async def reject(self, raw: bytes, reason: str,
+                     meta: dict[str, Any] | None = None) -> int | None:
         """Keep what could not be accepted, status ERROR, so an operator can see and replay it."""
         try:
             return await self.store.received(
@@ -180,9 +247,12 @@ class ChannelRuntime:
                                    transformed=result.transformed, error=result.reason,
                                    routes=routes)
         queued = [r for r in routes if r.filtered is None and r.content is not None]
-        for route in queued:
-            await self.bus.publish(dest_queue(self.name, route.destination),
-                                   [Envelope(envelope.message_id, route.content or b"")])
+        if queued:
+            await asyncio.gather(*(
+                self.bus.publish(route_queue(self.name, self._configs[r.destination],
+                                             r.content or b"", result.message),
+                                 [Envelope(envelope.message_id, r.content or b"")])
+                for r in queued))
         if not queued:
             self._settled(envelope.message_id, result.status, None)
 

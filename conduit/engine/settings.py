@@ -29,6 +29,12 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     role: Literal["all", "listeners", "workers"] = "all"
+    workers: int = Field(
+        8, ge=1, le=256, examples=[8],
+        description="Concurrent pipeline handlers per channel, and delivery handlers per "
+                    "destination unless it sets 'concurrency' (ordered ones use 1). asyncio "
+                    "tasks in this process: they overlap store commits and broker confirms; "
+                    "for more CPU run more processes (--role workers) on the same queues.")
 
     @property
     def store(self) -> str:
@@ -37,7 +43,8 @@ class Settings(BaseModel):
 
 _ENV = {"CONDUIT_DATA_DIR": "data_dir", "CONDUIT_STORE_URL": "store_url",
         "CONDUIT_BUS_URL": "bus_url", "CONDUIT_LOG_LEVEL": "log_level",
-        "CONDUIT_LOG_FORMAT": "log_format", "CONDUIT_ROLE": "role"}
+        "CONDUIT_LOG_FORMAT": "log_format", "CONDUIT_ROLE": "role",
+        "CONDUIT_WORKERS": "workers"}
 
 
 def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:

@@ -69,6 +69,8 @@ class Bus(Protocol):
     #: True when the bus itself keeps queued envelopes across restarts (RabbitMQ); False when
     #: the engine must re-queue unfinished work from the store at start (embedded).
     holds_messages: bool
+    #: True when other processes publish to and consume from the same queues (RabbitMQ).
+    shared: bool
 
     async def start(self) -> None: ...
 

@@ -22,6 +22,8 @@ REDELIVERY_DELAY = 1.0
 
 class EmbeddedBus:
     holds_messages = False
+    #: One process only: another process (``conduit reprocess``) reaches it through the store.
+    shared = False
     connected = True
 
     def __init__(self, redelivery_delay: float = REDELIVERY_DELAY) -> None:

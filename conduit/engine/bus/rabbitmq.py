@@ -79,6 +79,8 @@ class RabbitBus:
     """The production bus (see the module docstring)."""
 
     holds_messages = True
+    #: Every engine process (and ``conduit reprocess``) on the same broker shares the queues.
+    shared = True
 
     def __init__(self, url: str, *, queue_type: str | None = None, prefetch: int | None = None,
                  confirm_window: int = 1000, publish_timeout: float = 15.0,

@@ -1,0 +1,159 @@
+"""The parts of a destination's resilience policy: backoff delays, the breaker, the rate limit.
+
+Backoff (``retry:``): the delay after the n-th failed attempt is ``initial × 2^(n-1)`` capped at
+``max``, less a random share of up to ``jitter`` of it (so ``max`` is a true maximum and
+``initial`` the longest first delay); ``fixed`` waits ``initial`` every time. The delays are
+tenacity's wait strategies, fed with the number of attempts that counted.
+
+Breaker (``breaker:``): a pybreaker :class:`~pybreaker.CircuitBreaker` per destination and engine
+process. Sends are not made *through* it (pybreaker's calls are synchronous); the worker asks
+:meth:`Breaker.wait_closed` before a send and reports the outcome afterwards, which moves
+pybreaker's state machine: closed → open after ``failures`` consecutive failures → half-open once
+``reset`` has passed (one trial send) → closed on success, open again on failure.
+
+Rate limit (``rate_limit: 100/min``): sends are spaced evenly, one every 0.6 s for 100/min, per
+destination and engine process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pybreaker
+from tenacity import RetryCallState, wait_exponential, wait_fixed
+
+from conduit.connectors.base import BreakerPolicy, RetryPolicy
+from conduit.engine.errors import ApplicationError
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
+        "h": 3600.0, "hour": 3600.0}
+
+
+class Backoff:
+    """Delays between attempts (see the module docstring)."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self._wait = (wait_fixed(policy.initial) if policy.backoff == "fixed"
+                      else wait_exponential(multiplier=policy.initial, max=policy.max))
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th counted failure (1, 2, ...)."""
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = max(1, failures)
+        base = float(self._wait(state))
+        if self.policy.backoff == "fixed":
+            return base
+        return min(self.policy.max, base * (1.0 - self.policy.jitter * random.random()))
+
+
+class Breaker:
+    """A pybreaker circuit breaker driven from async code (see the module docstring)."""
+
+    def __init__(self, policy: BreakerPolicy, name: str) -> None:
+        self.policy = policy
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=policy.failures, reset_timeout=policy.reset, name=name,
+            exclude=[lambda exc: isinstance(exc, ApplicationError)],
+            throw_new_error_on_trip=False)
+        self._trial: asyncio.Lock = asyncio.Lock()
+
+    @property
+    def state(self) -> str:
+        """``closed``, ``open`` or ``half-open``."""
+        return str(self._breaker.current_state)
+
+    @property
+    def failures(self) -> int:
+        return int(self._breaker.fail_counter)
+
+    def remaining_open(self) -> float:
+        """Seconds until an open breaker lets a trial send through (0 when it would now)."""
+        if self._breaker.current_state != pybreaker.STATE_OPEN:
+            return 0.0
+        opened_at = self._breaker._state_storage.opened_at
+        if opened_at is None:
+            return 0.0
+        elapsed = (datetime.now(UTC) - opened_at).total_seconds()
+        return max(0.0, self.policy.reset - elapsed)
+
+    async def wait_closed(self) -> None:
+        """Wait while the breaker is open; its messages stay in the queue meanwhile."""
+        while (remaining := self.remaining_open()) > 0:
+            await asyncio.sleep(min(remaining, 0.5))
+
+    @contextlib.asynccontextmanager
+    async def gate(self) -> AsyncIterator[None]:
+        """Enter to send: waits while open; once ``reset`` has passed, lets one trial send
+        through at a time (concurrent workers wait for its outcome)."""
+        while True:
+            await self.wait_closed()
+            if self.state == pybreaker.STATE_CLOSED:
+                break
+            await self._trial.acquire()
+            if self.state == pybreaker.STATE_CLOSED or self.remaining_open() == 0:
+                try:
+                    yield
+                finally:
+                    self._trial.release()
+                return
+            self._trial.release()  # the trial failed meanwhile: open again, wait
+        yield
+
+    def success(self) -> None:
+        with contextlib.suppress(pybreaker.CircuitBreakerError):
+            self._breaker.call(_succeed)
+
+    def failure(self, error: BaseException) -> bool:
+        """Count a failed send; True when the breaker is open afterwards (the failure opened
+        it, or it was a failed trial)."""
+        try:
+            self._breaker.call(_fail, error)
+        except pybreaker.CircuitBreakerError:
+            pass
+        except Exception as exc:
+            if exc is not error:
+                raise
+        return self.state == pybreaker.STATE_OPEN
+
+
+def _succeed() -> None:
+    return None
+
+
+def _fail(error: BaseException) -> Any:
+    raise error
+
+
+class RateLimiter:
+    """Spaces sends evenly: at most ``count`` per ``per`` seconds."""
+
+    def __init__(self, text: str) -> None:
+        self.count, self.per = parse_rate(text)
+        self.interval = self.per / self.count
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+def parse_rate(text: str) -> tuple[float, float]:
+    """``"100/min"`` → (100, 60.0)."""
+    match = _RATE.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a rate: write e.g. '100/min', '5/s', '1000/hour'")
+    return float(match.group(1)), _PER[match.group(2)]

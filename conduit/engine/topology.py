@@ -1,0 +1,67 @@
+"""Which queues a channel has, and which queue each envelope goes to.
+
+- ``conduit.<channel>.source``: single-active-consumer when any destination is ordered or
+  partitioned (the pipeline must not reorder what it hands on), else shared by every worker.
+- ``conduit.<channel>.dest.<name>``: one per destination; single-active-consumer when
+  ``ordered: true`` (strict FIFO however many worker processes run).
+- ``conduit.<channel>.dest.<name>.p<i>``, i < ``partitions``: with ``partition_by``, an
+  envelope goes to partition ``crc32(key) mod partitions`` of its key (e.g. PID-3.1), each
+  partition single-active-consumer: in order per key, parallel across keys. A stable hash (not
+  Python's salted ``hash``) so every process picks the same partition.
+- ``conduit.<channel>.dlq``: the channel's dead letters (and a dead-letter exchange of that name).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from conduit.connectors.base import DestinationConfig
+from conduit.engine.bus import QueueSpec, dead_letter_queue, dest_queue, source_queue
+from conduit.engine.channel import Channel
+from conduit.engine.errors import HL7ParseError
+from conduit.hl7.message import Message
+
+
+def keeps_order(channel: Channel) -> bool:
+    """Whether the pipeline must hand messages on in the order they came."""
+    return any(d.ordered or d.partition_by for d in channel.destinations)
+
+
+def queue_specs(channel: Channel) -> list[QueueSpec]:
+    dlq = dead_letter_queue(channel.name)
+    specs = [QueueSpec(source_queue(channel.name), single_active=keeps_order(channel))]
+    for config in channel.destinations:
+        if config.partition_by:
+            specs.extend(QueueSpec(dest_queue(channel.name, config.name, i), single_active=True,
+                                   dead_letter=dlq) for i in range(config.partitions))
+        else:
+            specs.append(QueueSpec(dest_queue(channel.name, config.name),
+                                   single_active=config.ordered, dead_letter=dlq))
+    return specs
+
+
+def consumed_queues(channel: str, config: DestinationConfig) -> list[str]:
+    if config.partition_by:
+        return [dest_queue(channel, config.name, i) for i in range(config.partitions)]
+    return [dest_queue(channel, config.name)]
+
+
+def partition(key: str | None, partitions: int) -> int:
+    return zlib.crc32((key or "").encode("utf-8", "surrogateescape")) % partitions
+
+
+def route_queue(channel: str, config: DestinationConfig, content: bytes,
+                message: Message | None = None) -> str:
+    """The queue for one destination's envelope; the partition key is read from the source
+    message when there is one, else from the content (HL7), else partition 0."""
+    if not config.partition_by:
+        return dest_queue(channel, config.name)
+    key: str | None = None
+    if message is not None:
+        key = message.get(config.partition_by)
+    else:
+        try:
+            key = Message.parse(content).get(config.partition_by)
+        except (HL7ParseError, ValueError):
+            key = None
+    return dest_queue(channel, config.name, partition(key, config.partitions))
