@@ -131,15 +131,19 @@ def write_channel(folder: Path, channel: dict[str, Any]) -> Path:
 
 @contextlib.asynccontextmanager
 async def running_engine(channels: list[dict[str, Any]], tmp_path: Path,
-                         store_url: str | None = None) -> AsyncIterator[Any]:
-    """An Engine in this event loop with the given channel dicts; yields it once listening."""
+                         store_url: str | None = None,
+                         dashboard: dict[str, Any] | None = None) -> AsyncIterator[Any]:
+    """An Engine in this event loop with the given channel dicts; yields it once listening.
+    The dashboard is off unless ``dashboard`` settings are given (then on a free port)."""
     from conduit.engine.engine import Engine
     from conduit.engine.loader import load_channels
     from conduit.engine.settings import Settings
 
     folder = tmp_path / "channels"
     paths = [write_channel(folder, c) for c in channels]
-    settings = Settings(data_dir=tmp_path / "data", store_url=store_url)
+    settings = Settings(data_dir=tmp_path / "data", store_url=store_url,
+                        dashboard={"port": 0, **dashboard} if dashboard is not None
+                        else {"enabled": False})
     engine = Engine(settings, load_channels(paths))
     await engine.start()
     try:
@@ -175,7 +179,8 @@ class EngineProcess:
                  args: list[str] | None = None) -> None:
         self.channel_dir = channel_dir
         self.data_dir = data_dir
-        self.env = {**os.environ, "CONDUIT_DATA_DIR": str(data_dir), **(env or {})}
+        self.env = {**os.environ, "CONDUIT_DATA_DIR": str(data_dir),
+                    "CONDUIT_DASHBOARD_PORT": "0", **(env or {})}
         self.args = args or []
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []

@@ -15,7 +15,8 @@ def _register() -> None:
     """Import the command modules; each adds its commands to ``main``."""
     import importlib
 
-    for name in ("run", "send", "messages", "validate", "schema", "test", "convert"):
+    for name in ("run", "send", "messages", "validate", "schema", "test", "convert",
+                 "users", "prune"):
         try:
             importlib.import_module(f"conduit.cli.{name}")
         except ModuleNotFoundError as exc:  # a command still being written must not break the rest

@@ -24,9 +24,11 @@ from conduit.engine.errors import ConfigError
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
               help="Concurrent pipeline and delivery handlers per channel (default 8); for "
                    "more CPU run several processes on RabbitMQ.")
+@click.option("--watch", is_flag=True,
+              help="Redeploy a channel when its file changes (queued messages are kept).")
 def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None,
         store_url: str | None, bus_url: str | None, role: str | None,
-        workers: int | None) -> None:
+        workers: int | None, watch: bool) -> None:
     """Deploy the channels in PATHS (files or folders; default: channels/) and serve them."""
     from conduit.engine.engine import Engine, run_async
     from conduit.engine.loader import load_channels
@@ -56,6 +58,12 @@ def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None
                        f"bus {_safe_url(settings.bus_url or 'in-process')}")
             for name, runtime in engine.runtimes.items():
                 click.echo(f"conduit: channel {name} listening on {runtime.describe()}")
+            if engine.dashboard is not None:
+                click.echo(f"conduit: dashboard {engine.dashboard.url} "
+                           "(first user: conduit users add NAME --role admin)")
+            if watch:
+                engine.control.watch(list(paths) or [Path("channels")])
+                click.echo("conduit: watching channel files for changes")
             click.echo("conduit: ready (Ctrl-C to stop)", err=False)
         await task
 

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
-from conduit.connectors.base import ConnectorContext
 from conduit.engine.bus import Bus, make_bus
 from conduit.engine.channel import Channel
+from conduit.engine.control import Controller
 from conduit.engine.runtime import ChannelRuntime
 from conduit.engine.settings import Settings
 from conduit.engine.store import Store
@@ -29,20 +30,25 @@ class Engine:
         self.store = store or Store(settings.store)
         self.bus = bus or make_bus(settings.bus_url)
         self.runtimes: dict[str, ChannelRuntime] = {}
+        self.control = Controller(self)  # deploy, start/stop/pause, redeploy (dashboard, --watch)
+        self.dashboard: Any = None  # conduit.engine.web.server.Dashboard when enabled
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.store.migrate)
         await self.bus.start()
-        listeners = self.settings.role in ("all", "listeners")
-        workers = self.settings.role in ("all", "workers")
         for channel in self.channels:
-            context = ConnectorContext(channel=channel.name, data_dir=self.settings.data_dir)
-            runtime = ChannelRuntime(channel, self.store, self.bus, context)
-            await runtime.start(listeners=listeners, workers=workers)
-            self.runtimes[channel.name] = runtime
+            await self.control.deploy(channel)
+        if self.settings.dashboard.enabled:
+            from conduit.engine.web.server import Dashboard
+
+            self.dashboard = Dashboard(self)
+            await self.dashboard.start()
 
     async def stop(self) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.stop()
+        await self.control.close()
         for runtime in self.runtimes.values():
             with contextlib.suppress(Exception):
                 await runtime.stop()

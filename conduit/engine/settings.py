@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from conduit.engine.errors import ConfigError
+from conduit.engine.web.config import AlertSettings, DashboardSettings, RetentionSettings
 
 
 class Settings(BaseModel):
@@ -35,6 +36,14 @@ class Settings(BaseModel):
                     "destination unless it sets 'concurrency' (ordered ones use 1). asyncio "
                     "tasks in this process: they overlap store commits and broker confirms; "
                     "for more CPU run more processes (--role workers) on the same queues.")
+    dashboard: DashboardSettings = Field(
+        default_factory=lambda: DashboardSettings.model_validate({}),
+        description="Dashboard and management API.")
+    alerts: AlertSettings = Field(default_factory=lambda: AlertSettings.model_validate({}),
+                                  description="Alert rules.")
+    retention: RetentionSettings = Field(
+        default_factory=lambda: RetentionSettings.model_validate({}),
+        description="Pruning of old messages.")
 
     @property
     def store(self) -> str:
@@ -62,6 +71,11 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
     for env, key in _ENV.items():
         if os.environ.get(env):
             values[key] = os.environ[env]
+    for env, value in os.environ.items():  # CONDUIT_DASHBOARD_PORT=9000 -> dashboard.port
+        if env.startswith("CONDUIT_DASHBOARD_") and value:
+            section = values.setdefault("dashboard", {})
+            if isinstance(section, dict):
+                section[env.removeprefix("CONDUIT_DASHBOARD_").lower()] = value
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings.model_validate(values)

@@ -249,9 +249,16 @@ class Store:
                since: datetime | None = None, until: datetime | None = None,
                control_id: str | None = None, message_type: str | None = None,
                patient_id: str | None = None, limit: int = 50,
-               before_id: int | None = None) -> list[MessageRecord]:
-        """Newest first; ``message_type`` matches a prefix (``ADT`` finds ``ADT^A01``)."""
+               before_id: int | None = None, text: str | None = None) -> list[MessageRecord]:
+        """Newest first; ``message_type`` matches a prefix (``ADT`` finds ``ADT^A01``); ``text``:
+        every word occurs in the raw message (full-text index, see ``fulltext``)."""
         conditions = []
+        if text:
+            from conduit.engine.store.fulltext import condition
+
+            words = condition(text, self.engine)
+            if words is not None:
+                conditions.append(words)
         if channel:
             conditions.append(messages.c.channel == channel)
         if status:

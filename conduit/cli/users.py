@@ -1,0 +1,121 @@
+"""``conduit users``: dashboard users (kept in the store) and API tokens."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conduit.cli import main
+from conduit.cli.messages import _store, store_options
+
+
+def _users(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> Any:
+    from conduit.engine.web.auth import Users
+
+    return Users(_store(config_file, data_dir, store_url).engine)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@main.group()
+def users() -> None:
+    """Dashboard and API users: add, list, change, remove; API tokens."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), default="viewer",
+              show_default=True, help="viewer: counts and states; operator: message bodies, "
+                                      "reprocess, start/stop; admin: users and deployment.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@store_options
+def add(name: str, role: str, password_stdin: bool, config_file: Path | None,
+        data_dir: Path | None, store_url: str | None) -> None:
+    """Create user NAME (asks for the password)."""
+    from conduit.engine.web.auth import UserError
+
+    try:
+        _users(config_file, data_dir, store_url).add(name, _password(password_stdin), role)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"user {name} added as {role}")
+
+
+@users.command("list")
+@store_options
+def list_users(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> None:
+    """List users and their roles."""
+    for user in _users(config_file, data_dir, store_url).list():
+        flag = "  (disabled)" if user["disabled"] else ""
+        click.echo(f"{user['name']:30} {user['role']:9}{flag}")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@store_options
+def passwd(name: str, password_stdin: bool, config_file: Path | None, data_dir: Path | None,
+           store_url: str | None) -> None:
+    """Set NAME's password (ends their sessions)."""
+    from conduit.engine.web.auth import UserError
+
+    try:
+        _users(config_file, data_dir, store_url).update(name, password=_password(password_stdin))
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"password of {name} changed")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["viewer", "operator", "admin"]))
+@store_options
+def role(name: str, role: str, config_file: Path | None, data_dir: Path | None,
+         store_url: str | None) -> None:
+    """Give NAME another role."""
+    from conduit.engine.web.auth import UserError
+
+    try:
+        _users(config_file, data_dir, store_url).update(name, role=role)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{name} is now {role}")
+
+
+@users.command("remove")
+@click.argument("name")
+@store_options
+def remove(name: str, config_file: Path | None, data_dir: Path | None,
+           store_url: str | None) -> None:
+    """Remove NAME and every session and token of theirs."""
+    from conduit.engine.web.auth import UserError
+
+    try:
+        _users(config_file, data_dir, store_url).remove(name)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"user {name} removed")
+
+
+@users.command("token")
+@click.argument("name")
+@click.option("--label", help="What the token is for.")
+@click.option("--days", type=float, help="Expire after this many days (default: never).")
+@store_options
+def token(name: str, label: str | None, days: float | None, config_file: Path | None,
+          data_dir: Path | None, store_url: str | None) -> None:
+    """Print a new API token for NAME (send it as `Authorization: Bearer TOKEN`)."""
+    from conduit.engine.web.auth import UserError
+
+    try:
+        value = _users(config_file, data_dir, store_url).create_api_token(name, label, days)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(value)

@@ -1,0 +1,142 @@
+"""Full-text search over stored messages: SQLite FTS5 or PostgreSQL tsvector.
+
+Raw content is stored compressed, so no trigger can index it: the :class:`Indexer` runs beside
+the engine and indexes new messages in batches (a second or so behind the hot path, which it never
+slows). The indexed document is a pure function of the raw bytes (:func:`document`): words of
+letters and digits, HL7 delimiters as spaces, the first 100,000 characters. That lets pruning
+remove a message from SQLite's contentless FTS5 table, which needs the original text to delete.
+
+Progress is kept in ``store_state`` (``fulltext.last_id``). On PostgreSQL several engine processes
+may commit ids out of order, so each pass also looks back over a window of recent ids for any it
+skipped (``ON CONFLICT DO NOTHING`` keeps that idempotent).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Integer, bindparam, column, select, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from conduit.engine.store.codec import unpack
+from conduit.engine.store.tables import messages
+from conduit.engine.web.tables import store_state
+
+MAX_CHARS = 100_000
+LOOK_BACK = 10_000
+STATE_KEY = "fulltext.last_id"
+PROBE = 2000
+_WORD = re.compile(r"\w+")
+
+
+def document(raw: bytes | None) -> str:
+    """The text indexed for a message (deterministic: pruning re-derives it to delete)."""
+    if not raw:
+        return ""
+    return " ".join(_WORD.findall(raw[:MAX_CHARS].decode("utf-8", errors="replace")))
+
+
+def terms(query: str) -> list[str]:
+    """The words of a search box entry; every one must occur (AND)."""
+    return [t.lower() for t in _WORD.findall(query)][:20]
+
+
+def condition(query: str, engine: Engine) -> ColumnElement[bool] | None:
+    """A WHERE clause on ``messages`` for the words in ``query``; None when it has none.
+
+    PostgreSQL misjudges how many rows a rare word matches and would walk the whole index
+    newest-first looking for them (0.5 s over a million messages), so a cheap probe fetches up to
+    ``PROBE`` matching ids first: fewer than that, and the search is by those ids (a few ms);
+    more, and the newest-first walk finds a page quickly.
+    """
+    words = terms(query)
+    if not words:
+        return None
+    if engine.dialect.name == "sqlite":
+        match = " ".join(f'"{w}"' for w in words)
+        subquery = text("SELECT rowid FROM message_fts WHERE message_fts MATCH :fts") \
+            .bindparams(bindparam("fts", match)).columns(column("rowid", Integer))
+        return messages.c.id.in_(subquery)
+    document = " ".join(words)
+    with engine.connect() as connection:
+        ids = connection.execute(text(
+            "SELECT message_id FROM message_text "
+            "WHERE document @@ plainto_tsquery('simple', :fts) LIMIT :n"),
+            {"fts": document, "n": PROBE}).scalars().all()
+    if len(ids) < PROBE:
+        return messages.c.id.in_(list(ids)) if ids else messages.c.id.in_([-1])
+    subquery = text("SELECT message_id FROM message_text "
+                    "WHERE document @@ plainto_tsquery('simple', :fts)") \
+        .bindparams(bindparam("fts", document)).columns(column("message_id", Integer))
+    return messages.c.id.in_(subquery)
+
+
+def _last_id(connection: Connection) -> int:
+    value = connection.execute(select(store_state.c.value)
+                               .where(store_state.c.key == STATE_KEY)).scalar()
+    return int(value) if value else 0
+
+
+def _set_last_id(connection: Connection, value: int) -> None:
+    updated = connection.execute(store_state.update().where(store_state.c.key == STATE_KEY)
+                                 .values(value=str(value)))
+    if not updated.rowcount:
+        connection.execute(store_state.insert().values(key=STATE_KEY, value=str(value)))
+
+
+class Indexer:
+    """Indexes messages not yet in the full-text index, ``batch`` at a time."""
+
+    def __init__(self, engine: Engine, batch: int = 2000) -> None:
+        self.engine = engine
+        self.batch = batch
+        self.sqlite = engine.dialect.name == "sqlite"
+
+    def run_once(self) -> int:
+        """Index one batch; returns how many messages it indexed (0: up to date)."""
+        with self.engine.begin() as connection:
+            last = _last_id(connection)
+            if self.sqlite:
+                rows = connection.execute(
+                    select(messages.c.id, messages.c.raw).where(messages.c.id > last)
+                    .order_by(messages.c.id).limit(self.batch)).all()
+                if rows:
+                    connection.execute(
+                        text("INSERT INTO message_fts(rowid, body) VALUES (:id, :body)"),
+                        [{"id": i, "body": document(unpack(r))} for i, r in rows])
+            else:
+                rows = connection.execute(text(
+                    "SELECT m.id, m.raw FROM messages m WHERE m.id > :low AND NOT EXISTS "
+                    "(SELECT 1 FROM message_text t WHERE t.message_id = m.id) "
+                    "ORDER BY m.id LIMIT :n"), {"low": max(0, last - LOOK_BACK),
+                                                 "n": self.batch}).all()
+                if rows:
+                    connection.execute(text(
+                        "INSERT INTO message_text (message_id, document) "
+                        "VALUES (:id, to_tsvector('simple', :body)) ON CONFLICT DO NOTHING"),
+                        [{"id": i, "body": document(unpack(r))} for i, r in rows])
+            if rows and rows[-1][0] > last:
+                _set_last_id(connection, int(rows[-1][0]))
+            return len(rows)
+
+    def run(self, limit: int | None = None) -> int:
+        """Index until up to date (or ``limit`` messages); returns the count."""
+        total = 0
+        while limit is None or total < limit:
+            done = self.run_once()
+            total += done
+            if done < self.batch:
+                break
+        return total
+
+
+def forget(connection: Connection, rows: list[tuple[int, Any]]) -> None:
+    """Remove pruned messages ``(id, stored raw)`` from SQLite's index (PostgreSQL cascades)."""
+    if connection.dialect.name != "sqlite" or not rows:
+        return
+    last = _last_id(connection)
+    indexed = [{"id": i, "body": document(unpack(r))} for i, r in rows if i <= last]
+    if indexed:
+        connection.execute(text("INSERT INTO message_fts(message_fts, rowid, body) "
+                                "VALUES ('delete', :id, :body)"), indexed)
