@@ -1,3 +1,9 @@
 """Connectors, one module per protocol. Importing this package registers every one of them."""
 
-from conduit.connectors import fhir, file, http, mllp  # noqa: F401  (registration side effects)
+from conduit.connectors import (  # noqa: F401  (registration side effects)
+    fhir,
+    file,
+    http,
+    mllp,
+    soap,
+)

@@ -27,11 +27,51 @@ class Payload:
     """A parsed non-HL7 message and the fields the store indexes."""
 
     data: Any
-    """dict/list for JSON and FHIR, an lxml element for XML, the text for text."""
+    """dict/list for JSON and FHIR, an :class:`XmlView` for XML, the text for text."""
     text: str
     control_id: str | None = None
     message_type: str | None = None
     patient_id: str | None = None
+
+
+class XmlView:
+    """``vars.body.mrn`` / ``vars.body['mrn']``: the first child with that local name;
+    printed, a view is its text. ``all('x')`` gives every such child, ``xpath(...)`` strings.
+    A child named like a method (``text``, ``all``, ``xpath``) is read as ``vars.body['text']``."""
+
+    __slots__ = ("_element",)
+
+    def __init__(self, element: Any) -> None:
+        self._element = element
+
+    def _children(self, name: str) -> list[Any]:
+        return [c for c in self._element if isinstance(c.tag, str)
+                and _qname(c).localname == name]
+
+    def __getitem__(self, name: str) -> XmlView:
+        found = self._children(name)
+        if not found:
+            raise KeyError(name)
+        return XmlView(found[0])
+
+    def all(self, name: str) -> list[XmlView]:
+        return [XmlView(c) for c in self._children(name)]
+
+    def xpath(self, expression: str) -> list[str]:
+        return [str(v) for v in self._element.xpath(expression)]
+
+    @property
+    def text(self) -> str:
+        return "".join(self._element.itertext())
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _qname(element: Any) -> Any:
+    from lxml import etree
+
+    return etree.QName(element)
 
 
 def _text(raw: bytes) -> str:
@@ -73,7 +113,7 @@ def parse_payload(data_type: str, raw: bytes) -> Payload:
         return Payload(data, text, *_fhir_fields(data))
     if data_type == "xml":
         element = parse_xml(raw)
-        return Payload(element, _text(raw), message_type=_local_name(element.tag))
+        return Payload(XmlView(element), _text(raw), message_type=_local_name(element.tag))
     if data_type == "text":
         return Payload(_text(raw), _text(raw))
     raise ValueError(f"no payload parser for data type {data_type!r}")

@@ -16,9 +16,17 @@ from conduit.connectors.base import ConnectorContext, Outbound
 from conduit.connectors.mllp import MllpDestination, MllpDestinationConfig
 from conduit.engine.errors import RetryableError
 from tests.connectors.peers import make_certs, server_context
-from tests.support import EB, SB, ack_for, mllp_exchange, msa, read_frames, running_engine
+from tests.support import (
+    EB,
+    SB,
+    ack_for,
+    mllp_exchange,
+    msa,
+    read_frames,
+    running_engine,
+    wait_for,
+)
 from tests.support import source_port as port_of
-from tests.support import wait_for
 
 ADT = (b"MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01^ADT_A01|{id}|P|2.5\r"
        b"PID|1||PAT123^^^HOSP^MR||TESTPATIENT^ALPHA||19800101|F\r")
