@@ -278,8 +278,12 @@ class Controller:
 
     def watch(self, paths: Iterable[str | Path], interval: float = 1.0) -> None:
         """Redeploy channel files when they change (``conduit run --watch``)."""
+        from conduit.engine.loader import channel_files
+
+        folders = [Path(p) for p in paths]
+        seen = {p: _mtime(p) for p in channel_files(folders)}
         self._watch = asyncio.get_running_loop().create_task(
-            self._watch_loop([Path(p) for p in paths], interval), name="channel-watch")
+            self._watch_loop(folders, seen, interval), name="channel-watch")
 
     async def close(self) -> None:
         if self._watch is not None:
@@ -288,11 +292,11 @@ class Controller:
                 await self._watch
             self._watch = None
 
-    async def _watch_loop(self, paths: list[Path], interval: float) -> None:
+    async def _watch_loop(self, paths: list[Path], seen: dict[Path, tuple[int, int] | None],
+                          interval: float) -> None:
         from conduit.engine.errors import ConfigError
         from conduit.engine.loader import channel_files, load_channel
 
-        seen = {p: _mtime(p) for p in channel_files(paths)}
         while True:
             await asyncio.sleep(interval)
             for path in channel_files(paths):

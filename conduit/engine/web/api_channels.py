@@ -47,7 +47,7 @@ def channel_summary(request: Request, name: str,
         prefix = f"conduit.{name}.dest.{config.name}"
         depth = sum(v or 0 for q, v in depths.items() if q == prefix or q.startswith(prefix + "."))
         destinations.append({"name": config.name, "type": config.type, "queue_depth": depth,
-                             "breaker": breakers.get(config.name, "closed")})
+                             "breaker": breakers.get(config.name, "none")})
     return {
         "name": name,
         "description": channel.description if channel else "",

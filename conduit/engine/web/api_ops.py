@@ -14,7 +14,7 @@ from sqlalchemy import select
 from conduit.engine.store.tables import deliveries, messages
 from conduit.engine.web.access import Operator, Viewer, remote, state
 from conduit.engine.web.auth import Principal
-from conduit.engine.web.metrics import breaker_states
+from conduit.engine.web.metrics import breaker_states, close_breaker
 from conduit.engine.web.operations import ReprocessError, reprocess, when
 from conduit.engine.web.stats import over_time
 
@@ -83,7 +83,7 @@ async def replay_dead_letters(body: Replay, request: Request,
     for message_id in reversed(ids):  # oldest first
         try:
             await reprocess(web.engine, message_id, user=principal.name,
-                            destinations=[body.destination])
+                            destinations=[body.destination], dead_letters=True)
             done.append(message_id)
         except ReprocessError as exc:
             failed.append({"id": message_id, "error": str(exc)})
@@ -101,7 +101,7 @@ async def list_breakers(request: Request, _: Principal = Viewer) -> list[dict[st
         states = breaker_states(runtime)
         for config in runtime.channel.destinations:
             result.append({"channel": name, "destination": config.name,
-                           "state": states.get(config.name, "closed")})
+                           "state": states.get(config.name, "none")})
     return result
 
 
@@ -113,13 +113,9 @@ async def reset_breaker(channel: str, destination: str, request: Request,
     runtime = web.engine.runtimes.get(channel)
     if runtime is None:
         raise HTTPException(404, f"no deployed channel {channel!r}")
-    reset = getattr(runtime, "reset_breaker", None)
-    if reset is None:
-        raise HTTPException(501, "this engine's destinations have no breakers")
     try:
-        outcome = reset(destination)
-        if asyncio.iscoroutine(outcome):
-            await outcome
+        if not close_breaker(runtime, destination):
+            raise HTTPException(409, f"destination {destination!r} has no breaker")
     except KeyError as exc:
         raise HTTPException(404, f"no destination {destination!r}") from exc
     await asyncio.to_thread(web.audit.record, principal.name, "breaker-reset", (None,),

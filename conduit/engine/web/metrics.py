@@ -205,14 +205,32 @@ class EngineCollector(Collector):
 
 
 def breaker_states(runtime: Any) -> dict[str, str]:
-    """Breaker state per destination, when the runtime exposes ``breaker_state()``."""
+    """Breaker state per destination (``closed``, ``open``, ``half-open``) of those with one."""
     reader = getattr(runtime, "breaker_state", None)
     if reader is None:
         return {}
-    try:
-        result = reader()
-    except Exception:
-        return {}
-    if isinstance(result, dict):
-        return {str(k): str(getattr(v, "name", v)).lower() for k, v in result.items()}
-    return {}
+    result = {}
+    for config in runtime.channel.destinations:
+        try:
+            value = reader(config.name)
+        except Exception:
+            continue
+        if value is not None:
+            result[config.name] = str(value).replace("_", "-")
+    return result
+
+
+def close_breaker(runtime: Any, destination: str) -> bool:
+    """Close a destination's breaker; False when it has none (KeyError: no such destination)."""
+    workers = getattr(runtime, "workers_by_destination", {})
+    if destination not in workers:
+        raise KeyError(destination)
+    breaker = getattr(workers[destination], "breaker", None)
+    if breaker is None:
+        return False
+    reset = getattr(breaker, "reset", None)
+    if reset is not None:
+        reset()
+    else:
+        breaker._breaker.close()
+    return True

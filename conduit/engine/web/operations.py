@@ -7,12 +7,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import update
-
 from conduit.engine.bus import Envelope, dest_queue, source_queue
 from conduit.engine.duration import parse_duration
 from conduit.engine.store import MessageRecord
-from conduit.engine.store.tables import messages
 
 if TYPE_CHECKING:
     from conduit.engine.engine import Engine
@@ -105,42 +102,38 @@ class ReprocessError(Exception):
 
 
 async def reprocess(engine: Engine, message_id: int, *, user: str,
-                    destinations: list[str] | None = None) -> dict[str, Any]:
-    """Send a stored message through its channel again.
+                    destinations: list[str] | None = None,
+                    dead_letters: bool = False) -> dict[str, Any]:
+    """Send a stored message through its channel again (store first, then bus, as
+    ``conduit reprocess`` does: :mod:`conduit.engine.store.replay`).
 
     Without ``destinations``: from the raw message through the whole pipeline (filters and
     transforms as deployed now), like Mirth's reprocess. With ``destinations``: resend what was
-    sent to those destinations before (the stored encoded content), e.g. after fixing a receiver.
-    The message is marked RECEIVED/QUEUED in the store first, so a crash cannot lose the request.
+    sent to those destinations before (the stored encoded content), e.g. after fixing a receiver;
+    ``dead_letters`` limits that to deliveries that had given up. On RabbitMQ this publishes at
+    once; on the embedded bus the running channel picks the request up from the store.
     """
+    from conduit.engine.store import replay
+    from conduit.engine.topology import route_queue
+
     store = engine.store
-    record = await asyncio.to_thread(store.get, message_id)
-    if record is None:
-        raise ReprocessError(f"no message {message_id}")
-    runtime = engine.runtimes.get(record.channel)
-    if runtime is None:
-        raise ReprocessError(f"channel {record.channel!r} is not deployed")
-    hook = getattr(runtime, "reprocess", None)
-    if hook is not None and destinations is None:
-        await hook(message_id)
+    requeued = await replay.requeue(store, message_id, destinations=destinations or (),
+                                    from_raw=not destinations and not dead_letters,
+                                    dead_letters=dead_letters, detail=f"by {user}")
+    if requeued is None:
+        raise ReprocessError(f"message {message_id}: not found, or nothing to send again")
+    if getattr(engine.bus, "shared", False):
+        channel = engine.control.channels.get(requeued.channel)
+        if requeued.raw is not None:
+            await engine.bus.publish(source_queue(requeued.channel),
+                                     [Envelope(message_id, requeued.raw)])
+        configs = {d.name: d for d in channel.destinations} if channel else {}
+        for destination, content in requeued.deliveries:
+            config = configs.get(destination)
+            queue = (route_queue(requeued.channel, config, content) if config is not None
+                     else dest_queue(requeued.channel, destination))
+            await engine.bus.publish(queue, [Envelope(message_id, content)])
+    if requeued.raw is not None:
         return {"id": message_id, "mode": "reprocess"}
-    if destinations:
-        pairs = await store.requeue(message_id, destinations, f"resend by {user}")
-        if not pairs:
-            raise ReprocessError("nothing was sent to those destinations before")
-        for destination, content in pairs:
-            await runtime.bus.publish(dest_queue(record.channel, destination),
-                                      [Envelope(message_id, content)])
-        return {"id": message_id, "mode": "resend", "destinations": [d for d, _ in pairs]}
-    if record.raw is None:
-        raise ReprocessError("the raw message is not stored")
-    stamp = datetime.now(UTC)
-
-    def mark(connection: Any) -> None:
-        connection.execute(update(messages).where(messages.c.id == message_id)
-                           .values(status="RECEIVED", error=None, updated_at=stamp))
-
-    await store.writer.run(mark)
-    await store.event(message_id, "reprocess", f"by {user}")
-    await runtime.bus.publish(source_queue(record.channel), [Envelope(message_id, record.raw)])
-    return {"id": message_id, "mode": "reprocess"}
+    return {"id": message_id, "mode": "resend",
+            "destinations": [d for d, _ in requeued.deliveries]}
