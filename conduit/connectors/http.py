@@ -15,6 +15,7 @@ body is what ``send`` returns, so the store keeps it.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -236,10 +237,15 @@ class HttpSource:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
+        # correlation id: the sender's X-Request-Id (or a new one) on every log line of this
+        # message's intake, and echoed back
+        request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:100]
         try:
-            response = await self.handle(request)
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                response = await self.handle(request)
         except ClientDisconnect:
             return
+        response.headers["X-Request-Id"] = request_id
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import time
 from collections.abc import Iterable
@@ -125,16 +126,30 @@ class ChannelBus:
                 self.metrics.delivery_time(destination, elapsed)
 
 
+_receiving: contextvars.ContextVar[bool] = contextvars.ContextVar("receiving", default=False)
+
+
 class ObservedRuntime(ChannelRuntime):
-    """A channel runtime whose answers to senders are counted by ACK code."""
+    """A channel runtime whose answers to senders are counted by ACK code (a source that
+    rejects a message itself, e.g. one it cannot frame or parse, answers AR)."""
 
     observed: ChannelMetrics
 
     async def receive(self, raw: bytes, meta: dict[str, Any] | None = None) -> Receipt:
-        receipt = await super().receive(raw, meta)
+        token = _receiving.set(True)
+        try:
+            receipt = await super().receive(raw, meta)
+        finally:
+            _receiving.reset(token)
         self.observed.ack("AA" if receipt.accepted
                           else "AR" if getattr(receipt, "permanent", False) else "AE")
         return receipt
+
+    async def reject(self, raw: bytes, reason: str,
+                     meta: dict[str, Any] | None = None) -> int | None:
+        if not _receiving.get():
+            self.observed.ack("AR")
+        return await super().reject(raw, reason, meta)
 
 
 class Controller:
