@@ -57,6 +57,7 @@ class ChannelBus:
         self.gate = asyncio.Event()
         self.gate.set()
         self._handlers: dict[str, Handler] = {}
+        self._held: dict[str, int] = {}
         self._changed = asyncio.Event()
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -77,7 +78,11 @@ class ChannelBus:
         await self._bus.publish(queue, envelopes)
 
     def depth(self, queue: str) -> int | None:
-        return self._bus.depth(queue)
+        """Waiting in the bus, plus taken by a consumer but held here (channel stopped)."""
+        waiting = self._bus.depth(queue)
+        held = self._held.get(queue, 0)
+        return held if waiting is None and held else (None if waiting is None
+                                                      else waiting + held)
 
     async def subscribe(self, queue: str, handler: Handler, *, concurrency: int = 1) -> None:
         self._handlers[queue] = handler
@@ -101,14 +106,18 @@ class ChannelBus:
             return False
 
     async def _dispatch(self, queue: str, envelope: Envelope) -> None:
-        while True:
-            if not self.gate.is_set():
-                await self.gate.wait()
-                continue
-            handler = self._handlers.get(queue)
-            if handler is not None:
-                break
-            await self._changed.wait()  # undeployed, or a destination removed: hold it
+        self._held[queue] = self._held.get(queue, 0) + 1
+        try:
+            while True:
+                if not self.gate.is_set():
+                    await self.gate.wait()
+                    continue
+                handler = self._handlers.get(queue)
+                if handler is not None:
+                    break
+                await self._changed.wait()  # undeployed, or a destination removed: hold it
+        finally:
+            self._held[queue] -= 1
         self._in_flight += 1
         self._idle.clear()
         began = time.monotonic()

@@ -9,7 +9,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
@@ -59,6 +59,8 @@ class Dashboard:
         self.server: _Server | None = None
         self.port: int | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        self.sampler: Any = None
+        self.alerter: Any = None
         self._serve: asyncio.Task[None] | None = None
 
     @property
@@ -72,7 +74,7 @@ class Dashboard:
         from conduit.engine.web.app import create_app
         from conduit.engine.web.sampler import Sampler
 
-        sampler = Sampler(self.engine)
+        sampler = self.sampler = Sampler(self.engine)
         app = create_app(self.engine, sampler=sampler)
         config = uvicorn.Config(
             app, host=self.settings.host, port=self.settings.port, log_config=None,
@@ -101,8 +103,8 @@ class Dashboard:
         if settings.alerts.rules:
             from conduit.engine.web.alerts import Alerter
 
-            alerter = Alerter(self.engine, settings.alerts, sampler)
-            self._every(settings.alerts.interval, alerter.evaluate)
+            self.alerter = Alerter(self.engine, settings.alerts, sampler)
+            self._every(settings.alerts.interval, self.alerter.evaluate)
         log.info("dashboard listening", url=self.url)
 
     async def _run(self) -> None:
