@@ -80,9 +80,9 @@ class Alerter:
             if key not in seen:
                 firing = self.active.pop(key)
                 if firing.notified is not None:
-                    rule = next((r for r in self.settings.rules if r.name == key[0]), None)
-                    if rule is not None:
-                        notices.append(self._notice(rule, key[1], key[2], None, "resolved"))
+                    ended = next((r for r in self.settings.rules if r.name == key[0]), None)
+                    if ended is not None:
+                        notices.append(self._notice(ended, key[1], key[2], None, "resolved"))
         for notice in notices:
             await self._notify(notice)
         self.sent = (self.sent + notices)[-100:]
