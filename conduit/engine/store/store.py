@@ -73,6 +73,9 @@ class Route:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # pruning gives the disk back page by page (PRAGMA incremental_vacuum); takes effect on a
+    # new database (an existing one needs one VACUUM: `conduit prune --vacuum-full`)
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # an ACK means durable: fsync the WAL each commit
     cursor.execute("PRAGMA foreign_keys=ON")
