@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pika
 import pika.exceptions
@@ -64,3 +66,36 @@ def rabbit_channel(prefix: str = "t") -> Iterator[str]:
         yield name
     finally:
         delete_channel_queues(name)
+
+
+HL7 = ("MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01|{id}|P|2.5\r"
+       "EVN|A01|20260101120000\rPID|1||{pid}^^^HOSP^MR||DRILL^TEST||19800101|F\r")
+
+
+def hl7(control_id: str, patient: str = "P1") -> bytes:
+    return HL7.format(id=control_id, pid=patient).encode()
+
+
+@contextlib.asynccontextmanager
+async def engine_on(channels: list[dict[str, Any]], tmp_path: Path, *, bus_url: str | None,
+                    store_url: str | None = None, workers: int | None = None
+                    ) -> AsyncIterator[Any]:
+    """An Engine in this event loop on the given bus and store (dashboard off)."""
+    from conduit.engine.engine import Engine
+    from conduit.engine.loader import load_channels
+    from conduit.engine.settings import Settings
+    from tests.support import write_channel
+
+    paths = [write_channel(tmp_path / "channels", c) for c in channels]
+    extra: dict[str, Any] = {"dashboard": {"enabled": False}} \
+        if "dashboard" in Settings.model_fields else {}
+    settings = Settings(data_dir=tmp_path / "data", store_url=store_url, bus_url=bus_url,
+                        workers=workers or 8, **extra)
+    engine = Engine(settings, load_channels(paths))
+    if bus_url:
+        engine.bus.redelivery_delay = 0.05
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()

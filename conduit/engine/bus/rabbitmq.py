@@ -521,3 +521,37 @@ def wait_connected(bus: RabbitBus, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def remove_dead_letters(url: str, dead_letter_queue: str,
+                        wanted: set[tuple[int, str]]) -> int:
+    """Take out of ``dead_letter_queue`` the dead letters (message id, original queue) in
+    ``wanted`` (they were re-queued from the store); leave the others. Returns how many."""
+    parts = urlsplit(url)
+    query = {k: v for k, v in parse_qsl(parts.query) if k not in OUR_OPTIONS}
+    connection = pika.BlockingConnection(pika.URLParameters(
+        urlunsplit(parts._replace(query=urlencode(query)))))
+    removed = 0
+    try:
+        channel = connection.channel()
+        count = channel.queue_declare(dead_letter_queue, passive=True).method.message_count
+        for _ in range(count):
+            method, properties, _body = channel.basic_get(dead_letter_queue, auto_ack=False)
+            if method is None:
+                break
+            headers = properties.headers or {}
+            origin = headers.get("x-first-death-queue")
+            if isinstance(origin, bytes):
+                origin = origin.decode()
+            try:
+                key = (int(properties.message_id or 0), str(origin))
+            except ValueError:
+                continue
+            if key in wanted:
+                channel.basic_ack(method.delivery_tag)
+                removed += 1
+        # The others were not acknowledged: closing the channel puts them back.
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
+    return removed
