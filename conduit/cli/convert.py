@@ -77,3 +77,55 @@ def hl7v2_to_fhir(files: tuple[str, ...], bundle_type: str, timezone: str | None
     out.flush()
     if failures:
         sys.exit(1)
+
+
+@convert.command("fhir-to-hl7v2")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--version", "version", type=click.Choice(["2.3.1", "2.4", "2.5", "2.5.1", "2.6"]),
+              default="2.5.1", show_default=True, help="HL7 v2 version to write.")
+@click.option("--event", type=click.Choice(["A04", "A08"]), default="A08", show_default=True,
+              help="ADT trigger for Patient/Encounter content.")
+@click.option("--cr", is_flag=True, help="End segments with CR (as sent) instead of newlines.")
+def fhir_to_hl7v2(files: tuple[str, ...], version: str, event: str, cr: bool) -> None:
+    """Print the HL7 v2 message for each FHIR resource or Bundle in FILES.
+
+    A file holds one JSON resource, a JSON array of them, or one per line (NDJSON).
+    """
+
+    from conduit.fhir.tov2 import V2Options, to_hl7v2
+
+    options = V2Options(version=version, adt_event=event)  # type: ignore[arg-type]
+    failures = 0
+    for path in files:
+        try:
+            items = _json_items(_read(path))
+        except (OSError, ValueError) as exc:
+            click.echo(f"{path}: {exc}", err=True)
+            failures += 1
+            continue
+        for number, item in enumerate(items, start=1):
+            try:
+                text = to_hl7v2(item, options)
+            except Exception as exc:
+                click.echo(f"{path} resource {number}: {exc}", err=True)
+                failures += 1
+                continue
+            click.echo(text if cr else text.replace("\r", "\n"), nl=not cr)
+    if failures:
+        sys.exit(1)
+
+
+def _json_items(raw: bytes) -> list[dict[str, object]]:
+    import orjson
+
+    try:
+        data = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError:
+        try:  # NDJSON
+            data = [orjson.loads(line) for line in raw.splitlines() if line.strip()]
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    items = data if isinstance(data, list) else [data]
+    if not all(isinstance(i, dict) for i in items):
+        raise ValueError("expected JSON objects (FHIR resources)")
+    return items

@@ -28,6 +28,7 @@ STEP_MODULES: tuple[str, ...] = (
     "conduit.transforms.fields",
     "conduit.transforms.template_step",
     "conduit.transforms.hl7v2_to_fhir",
+    "conduit.transforms.fhir_to_hl7v2",
 )
 """Modules that register the built-in step kinds; add yours here."""
 

@@ -47,3 +47,30 @@ def test_bad_timezone_is_a_usage_error(tmp_path: Path) -> None:
                                        str(path)])
     assert result.exit_code == 2
     assert "unknown time zone" in result.stderr
+
+
+def test_fhir_to_hl7v2_prints_one_message_per_resource(tmp_path: Path) -> None:
+    bundles = tmp_path / "bundles.ndjson"
+    first = CliRunner().invoke(main, ["convert", "hl7v2-to-fhir", "--compact",
+                                      str(_write(tmp_path, ADT_A01 + ORU_R01))])
+    bundles.write_text(first.stdout, encoding="utf-8")
+    result = CliRunner().invoke(main, ["convert", "fhir-to-hl7v2", "--version", "2.4",
+                                       str(bundles)])
+    assert result.exit_code == 0, result.output
+    headers = [line for line in result.stdout.splitlines() if line.startswith("MSH")]
+    assert [h.split("|")[8] for h in headers] == ["ADT^A08^ADT_A01", "ORU^R01^ORU_R01"]
+    assert all(h.split("|")[11] == "2.4" for h in headers)
+
+
+def test_fhir_to_hl7v2_reports_what_it_cannot_convert(tmp_path: Path) -> None:
+    path = tmp_path / "org.json"
+    path.write_text('{"resourceType": "Organization", "id": "x"}', encoding="utf-8")
+    result = CliRunner().invoke(main, ["convert", "fhir-to-hl7v2", str(path)])
+    assert result.exit_code == 1
+    assert "nothing to write" in result.stderr
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "in.hl7"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.entities import practitioner
+from conduit.fhir.segments import document
 from conduit.fhir.v2 import Field, Seg
 
 # table 0038 order status -> request-status (IG ConceptMap OrderStatus)
@@ -108,6 +109,7 @@ def _service_request(ctx: Conversion, orc_seg: Seg | None, obr_seg: Seg | None) 
 
 
 def obr(ctx: Conversion, seg: Seg) -> None:
+    document.finish(ctx)  # an OBR after a TXA starts an order group: the document is done
     pending, ctx.pending_orc = ctx.pending_orc, None
     request = _service_request(ctx, pending, seg)
     ctx.report = None
