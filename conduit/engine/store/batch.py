@@ -1,42 +1,56 @@
-"""Group commits: many concurrent writers, one transaction.
+"""Group commits: many concurrent writers, one transaction, one statement per kind of write.
 
 A commit costs far more than a row (SQLite: 15,000 single-row commits/s against 35,000 rows/s in
-groups of 100). Each caller awaits its own operation; operations that arrive while a transaction
-runs are committed together in the next one, so every sender still hears back only once its own
-row is durable. One failing operation does not sink its neighbours: the group is replayed one
-operation per transaction to isolate it.
+groups of 100), and building a SQL statement per row costs more than executing it. So each caller
+submits a *bulk* operation with its parameters and awaits its own result; what arrives while a
+transaction runs is committed together in the next one, each kind of operation executed once for
+all its parameters (``executemany`` of a prebuilt statement). Every sender still hears back only
+once its own row is durable. One failing operation does not sink its neighbours: the group is
+replayed one operation per transaction to isolate it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
 T = TypeVar("T")
-Operation = Callable[[Connection], Any]
+#: Executes many parameter sets of one kind in an open transaction; one result per set, in order.
+Bulk = Callable[[Connection, Sequence[Any]], Sequence[Any]]
+Entry = tuple[Bulk, Any, "asyncio.Future[Any]"]
+
+
+def _each(connection: Connection, operations: Sequence[Any]) -> list[Any]:
+    """The bulk form of plain callables: run them one after another."""
+    return [operation(connection) for operation in operations]
 
 
 class BatchWriter:
     """Runs store operations in groups, each group in one transaction on one worker thread."""
 
-    def __init__(self, engine: Engine, max_batch: int = 500) -> None:
+    def __init__(self, engine: Engine, max_batch: int = 1000) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
+        self._pending: list[Entry] = []
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._task: asyncio.Task[None] | None = None
 
     async def run(self, operation: Callable[[Connection], T]) -> T:
         """Execute ``operation(connection)`` in the next group commit; return once committed."""
+        return await self.submit(_each, operation)  # type: ignore[no-any-return]
+
+    async def submit(self, bulk: Bulk, params: Any) -> Any:
+        """Add ``params`` to the next group's call of ``bulk``; its result once committed."""
+        loop = asyncio.get_running_loop()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="store-writer")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((operation, future))
+            self._task = loop.create_task(self._loop(), name="store-writer")
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((bulk, params, future))
         self._wake.set()
         return await future
 
@@ -60,9 +74,8 @@ class BatchWriter:
             while self._pending:
                 group = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                outcomes = await loop.run_in_executor(
-                    self._executor, self._execute, [op for op, _ in group])
-                for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                outcomes = await loop.run_in_executor(self._executor, self._execute, group)
+                for (_, _, future), (ok, value) in zip(group, outcomes, strict=True):
                     if future.done():
                         continue
                     if ok:
@@ -70,18 +83,31 @@ class BatchWriter:
                     else:
                         future.set_exception(value)
 
-    def _execute(self, operations: list[Operation]) -> list[tuple[bool, Any]]:
+    def _execute(self, group: list[Entry]) -> list[tuple[bool, Any]]:
         try:
             with self._engine.begin() as connection:
-                return [(True, op(connection)) for op in operations]
+                return _run_grouped(connection, group)
         except Exception:
-            if len(operations) == 1:
-                return [self._execute_one(operations[0])]
-        return [self._execute_one(op) for op in operations]
+            if len(group) == 1:
+                return [self._execute_one(group[0])]
+        return [self._execute_one(entry) for entry in group]
 
-    def _execute_one(self, operation: Operation) -> tuple[bool, Any]:
+    def _execute_one(self, entry: Entry) -> tuple[bool, Any]:
         try:
             with self._engine.begin() as connection:
-                return True, operation(connection)
+                return _run_grouped(connection, [entry])[0]
         except Exception as exc:
             return False, exc
+
+
+def _run_grouped(connection: Connection, group: list[Entry]) -> list[tuple[bool, Any]]:
+    """Call each kind of bulk once, kinds in order of first arrival; results in entry order."""
+    by_kind: dict[Bulk, list[int]] = {}
+    for index, (bulk, _, _) in enumerate(group):
+        by_kind.setdefault(bulk, []).append(index)
+    results: list[tuple[bool, Any]] = [(True, None)] * len(group)
+    for bulk, indexes in by_kind.items():
+        values = bulk(connection, [group[i][1] for i in indexes])
+        for index, value in zip(indexes, values, strict=True):
+            results[index] = (True, value)
+    return results

@@ -17,8 +17,18 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, and_, create_engine, event, exists, func, select, update
-from sqlalchemy.pool import NullPool
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    exists,
+    func,
+    select,
+    update,
+)
 
 from conduit.engine.store.batch import BatchWriter
 from conduit.engine.store.codec import pack, unpack
@@ -89,7 +99,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None,
+        # A pool keeps connections open: closing the last SQLite connection checkpoints the WAL,
+        # which cost more than the writes themselves when done per transaction.
+        engine = create_engine(url, pool_size=4, max_overflow=8,
                                connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -140,12 +152,7 @@ class Store:
                "control_id": _clip(control_id, 200), "message_type": _clip(message_type, 40),
                "patient_id": _clip(patient_id, 200), "source": _clip(source, 200),
                "raw": pack(raw), "error": error}
-
-        def insert(connection: Connection) -> int:
-            result = connection.execute(messages.insert().values(row))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-        return await self.writer.run(insert)
+        return int(await self.writer.submit(_insert_messages, row))
 
     async def processed(self, message_id: int, status: str, *, transformed: bytes | None,
                         error: str | None, routes: Sequence[Route]) -> None:
@@ -158,46 +165,25 @@ class Store:
                  "status": "FILTERED" if r.filtered is not None else "QUEUED",
                  "content": pack(r.content), "attempts": 0, "error": r.filtered,
                  "updated_at": stamp} for r in routes]
-
-        def write(connection: Connection) -> None:
-            connection.execute(
-                update(messages).where(messages.c.id == message_id).values(
-                    status=status, transformed=pack(transformed), error=error, updated_at=stamp))
-            if rows:
-                connection.execute(deliveries.delete().where(deliveries.c.message_id == message_id))
-                connection.execute(deliveries.insert(), rows)
-
-        await self.writer.run(write)
+        message = {"m_id": message_id, "m_status": status, "m_transformed": pack(transformed),
+                   "m_error": error, "m_updated": stamp}
+        await self.writer.submit(_record_processed, (message, rows))
 
     async def attempt_failed(self, message_id: int, destination: str, attempts: int,
                              error: str) -> None:
         """Note a failed attempt that will be retried (the delivery stays QUEUED)."""
-        stamp = now()
-
-        def write(connection: Connection) -> None:
-            connection.execute(
-                update(deliveries)
-                .where(deliveries.c.message_id == message_id,
-                       deliveries.c.destination == destination)
-                .values(attempts=attempts, error=error, updated_at=stamp))
-
-        await self.writer.run(write)
+        await self.writer.submit(_record_attempts, {
+            "d_mid": message_id, "d_dest": destination, "d_attempts": attempts,
+            "d_error": error, "d_updated": now()})
 
     async def delivered(self, message_id: int, destination: str, status: str, *, attempts: int,
                         response: bytes | None, error: str | None) -> str:
         """Record a delivery's final outcome; returns the message's status afterwards."""
         stamp = now()
-
-        def write(connection: Connection) -> str:
-            connection.execute(
-                update(deliveries)
-                .where(deliveries.c.message_id == message_id,
-                       deliveries.c.destination == destination)
-                .values(status=status, attempts=attempts, response=pack(response), error=error,
-                        updated_at=stamp, sent_at=stamp if status == "SENT" else None))
-            return _settle(connection, message_id, stamp)
-
-        return await self.writer.run(write)
+        return str(await self.writer.submit(_record_deliveries, {
+            "d_mid": message_id, "d_dest": destination, "d_status": status,
+            "d_attempts": attempts, "d_response": pack(response), "d_error": error,
+            "d_updated": stamp, "d_sent": stamp if status == "SENT" else None}))
 
     async def requeue(self, message_id: int, destinations: Sequence[str] | None,
                       detail: str) -> list[tuple[str, bytes]]:
@@ -324,17 +310,69 @@ _SUMMARY = (messages.c.id, messages.c.channel, messages.c.received_at, messages.
             messages.c.patient_id, messages.c.source, messages.c.error)
 
 
-def _settle(connection: Connection, message_id: int, stamp: datetime) -> str:
-    """Derive the message's status from its deliveries: ERROR if any failed, SENT when all done."""
-    pending = exists().where(deliveries.c.message_id == message_id,
-                             deliveries.c.status.not_in(FINAL_DELIVERY))
-    failed = exists().where(deliveries.c.message_id == message_id, deliveries.c.status == "ERROR")
-    connection.execute(update(messages).where(messages.c.id == message_id, failed)
-                       .values(status="ERROR", updated_at=stamp))
-    connection.execute(update(messages).where(messages.c.id == message_id, ~failed, ~pending)
-                       .values(status="SENT", updated_at=stamp))
-    status = connection.execute(select(messages.c.status).where(messages.c.id == message_id))
-    return str(status.scalar_one())
+# -- bulk writes: one prebuilt statement executed for a whole group (see batch.py) ------------
+
+_INSERT_MESSAGE = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
+
+
+def _insert_messages(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    return [int(row.id) for row in connection.execute(_INSERT_MESSAGE, list(rows))]
+
+
+_UPDATE_PROCESSED = update(messages).where(messages.c.id == bindparam("m_id")).values(
+    status=bindparam("m_status"), transformed=bindparam("m_transformed"),
+    error=bindparam("m_error"), updated_at=bindparam("m_updated"))
+_DELETE_DELIVERIES = deliveries.delete().where(deliveries.c.message_id == bindparam("m_id"))
+
+
+def _record_processed(connection: Connection,
+                      items: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[None]:
+    connection.execute(_UPDATE_PROCESSED, [message for message, _ in items])
+    routed = [message for message, rows in items if rows]
+    if routed:
+        # A redelivered message is processed again: its deliveries are replaced, not doubled.
+        connection.execute(_DELETE_DELIVERIES, [{"m_id": m["m_id"]} for m in routed])
+        connection.execute(deliveries.insert(), [row for _, rows in items for row in rows])
+    return [None] * len(items)
+
+
+_THIS_DELIVERY = (deliveries.c.message_id == bindparam("d_mid"),
+                  deliveries.c.destination == bindparam("d_dest"))
+_UPDATE_ATTEMPTS = update(deliveries).where(*_THIS_DELIVERY).values(
+    attempts=bindparam("d_attempts"), error=bindparam("d_error"),
+    updated_at=bindparam("d_updated"))
+_UPDATE_DELIVERY = update(deliveries).where(*_THIS_DELIVERY).values(
+    status=bindparam("d_status"), attempts=bindparam("d_attempts"),
+    response=bindparam("d_response"), error=bindparam("d_error"),
+    updated_at=bindparam("d_updated"), sent_at=bindparam("d_sent"))
+
+_FAILED = exists().where(deliveries.c.message_id == messages.c.id,
+                         deliveries.c.status == "ERROR")
+_PENDING = exists().where(deliveries.c.message_id == messages.c.id,
+                          deliveries.c.status.not_in(FINAL_DELIVERY))
+_IDS = bindparam("ids", expanding=True)
+_SETTLE_ERROR = update(messages).where(messages.c.id.in_(_IDS), _FAILED).values(
+    status="ERROR", updated_at=bindparam("stamp"))
+_SETTLE_SENT = update(messages).where(messages.c.id.in_(_IDS), ~_FAILED, ~_PENDING).values(
+    status="SENT", updated_at=bindparam("stamp"))
+_STATUSES = select(messages.c.id, messages.c.status).where(messages.c.id.in_(_IDS))
+
+
+def _record_attempts(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[None]:
+    connection.execute(_UPDATE_ATTEMPTS, list(rows))
+    return [None] * len(rows)
+
+
+def _record_deliveries(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Final delivery outcomes, then each message's status from all its deliveries: ERROR if
+    any failed, SENT once all are done."""
+    connection.execute(_UPDATE_DELIVERY, list(rows))
+    ids = sorted({row["d_mid"] for row in rows})
+    stamp = rows[-1]["d_updated"]
+    connection.execute(_SETTLE_ERROR, {"ids": ids, "stamp": stamp})
+    connection.execute(_SETTLE_SENT, {"ids": ids, "stamp": stamp})
+    statuses = {int(i): s for i, s in connection.execute(_STATUSES, {"ids": ids})}
+    return [str(statuses[row["d_mid"]]) for row in rows]
 
 
 def _clip(value: str | None, size: int) -> str | None:

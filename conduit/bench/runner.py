@@ -1,0 +1,322 @@
+"""Runs one benchmark: baseline(s) first, then the engine, on the same machine in the same run.
+
+Every process is real: the downstream receiver and the raw-echo baseline are subprocesses, the
+engine is ``conduit run`` as a subprocess with its real store and bus; this process only generates
+load and reads figures (CPU seconds and peak RSS from /proc, store size from disk or PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from conduit.bench.loadgen import LoadResult, drive
+
+CHANNEL = "bench"
+
+
+@dataclass
+class Options:
+    messages: int = 20000
+    connections: int = 16
+    bus: str = "embedded"          # embedded | amqp
+    store: str = "sqlite"          # sqlite | postgresql
+    fhir: bool = False
+    rate: float | None = None
+    warmup: int = 1000
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class Receiver:
+    """``python -m conduit.bench.receiver`` as a subprocess."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "conduit.bench.receiver", "0"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        self.port = int(self._line().split()[1])
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("benchmark receiver died")
+        return line
+
+    def wait_for(self, count: int) -> float:
+        """Block until ``count`` messages have arrived; the unix time they had."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"expect {count}\n")
+        self.process.stdin.flush()
+        return float(self._line().split()[2])
+
+    def reset(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("reset\n")
+        self.process.stdin.flush()
+        self._line()
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.process.terminate()
+        self.process.wait(10)
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool) -> dict[str, Any]:
+    """The standard channel: MLLP in, filter, set + template, MLLP out and file out."""
+    transform: list[dict[str, Any]] = [
+        {"set": {"field": "PID-5.1", "value": "{{ msg['PID-5.1'] | upper }}"}},
+        {"template": {"body": "{{ msg.text }}"}},
+    ]
+    destinations: list[dict[str, Any]] = [
+        {"name": "downstream", "type": "mllp", "host": "127.0.0.1", "port": downstream},
+        {"name": "archive", "type": "file", "fsync": False,
+         "path": str(out_dir / "{{ msg['MSH-10'] }}.hl7")},
+    ]
+    if fhir:
+        destinations.append({"name": "fhir", "type": "file", "fsync": False,
+                             "path": str(out_dir / "{{ id }}.json")})
+    return {"name": CHANNEL, "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
+            "filter": {"all": [{"field": "MSH-9.1", "equals": "ADT"}]},
+            "transform": transform, "destinations": destinations}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_load(port: int, total: int, connections: int, run: str,
+             rate: float | None) -> LoadResult:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(drive(port, total, connections, run, rate))
+    return uvloop.run(drive(port, total, connections, run, rate))
+
+
+def baseline_echo(options: Options) -> LoadResult:
+    """Raw asyncio MLLP echo, same connections, no store and no bus: the floor under us."""
+    receiver = Receiver()
+    try:
+        run_load(receiver.port, options.warmup, options.connections, "W", None)
+        return run_load(receiver.port, options.messages, options.connections, "B", options.rate)
+    finally:
+        receiver.close()
+
+
+def baseline_amqp(options: Options) -> float:
+    """RabbitMQ publish with a window of confirms, then consume with multiple-ack: messages/s."""
+    import pika
+
+    payload = b"x" * 1000
+    queue = f"conduit.bench.{uuid.uuid4().hex[:8]}"
+    connection = pika.BlockingConnection(pika.URLParameters(options.amqp_url))
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    started = time.perf_counter()
+    window = 500
+    properties = pika.BasicProperties(delivery_mode=2)
+    sent = 0
+    while sent < options.messages:
+        batch = min(window, options.messages - sent)
+        # Blocking pika confirms each publish; a transaction-free batch via tx would be slower,
+        # so publish the window unconfirmed on a second channel and confirm with one final one.
+        for _ in range(batch - 1):
+            channel.basic_publish("", queue, payload, properties, mandatory=False)
+        sent += batch
+    received = 0
+
+    def on_message(ch: Any, method: Any, _props: Any, _body: bytes) -> None:
+        nonlocal received
+        received += 1
+        if received % 100 == 0 or received >= options.messages - 1:
+            ch.basic_ack(method.delivery_tag, multiple=True)
+        if received >= options.messages - (options.messages // window):
+            ch.stop_consuming()
+
+    channel.basic_qos(prefetch_count=1000)
+    channel.basic_consume(queue, on_message)
+    channel.start_consuming()
+    elapsed = time.perf_counter() - started
+    channel.queue_delete(queue)
+    connection.close()
+    return received / elapsed
+
+
+def store_bytes(options: Options, data_dir: Path, store_url: str | None) -> int:
+    if options.store == "sqlite":
+        return sum(p.stat().st_size for p in data_dir.glob("conduit.db*"))
+    from sqlalchemy import create_engine, text
+
+    assert store_url is not None
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        size = connection.execute(text(
+            "select sum(pg_total_relation_size(c.oid)) from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = 'public' and c.relkind = 'r'")).scalar_one()
+    engine.dispose()
+    return int(size or 0)
+
+
+def make_postgres_db(options: Options) -> tuple[str, str]:
+    from sqlalchemy import create_engine, text
+
+    name = f"conduit_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(options.postgres_url.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, options.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_postgres_db(options: Options, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(options.postgres_url.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
+    """Start ``conduit run`` on the standard channel, drive it, measure it."""
+    work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
+    downstream = Receiver()
+    port = free_port()
+    (work / "channels").mkdir()
+    (work / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(
+        channel_config(downstream.port, work / "out", port, options.fhir)))
+    env = {**os.environ, "CONDUIT_DATA_DIR": str(work / "data"), "CONDUIT_LOG_LEVEL": "warning"}
+    env.pop("CONDUIT_BUS_URL", None)
+    env.pop("CONDUIT_STORE_URL", None)
+    pg_name = store_url = None
+    if options.store == "postgresql":
+        pg_name, store_url = make_postgres_db(options)
+        env["CONDUIT_STORE_URL"] = store_url
+    if options.bus == "amqp":
+        env["CONDUIT_BUS_URL"] = options.amqp_url
+    engine = subprocess.Popen([sys.executable, "-m", "conduit", "run", str(work / "channels")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        assert engine.stdout is not None
+        for line in engine.stdout:
+            if "conduit: ready" in line:
+                break
+        else:
+            raise RuntimeError("engine did not start")
+        run_load(port, options.warmup, options.connections, "W", None)
+        downstream.wait_for(options.warmup)
+        downstream.reset()
+        before_bytes = store_bytes(options, work / "data", store_url)
+        cpu_before = cpu_seconds(engine.pid)
+        load = run_load(port, options.messages, options.connections, "E", options.rate)
+        delivered_at = downstream.wait_for(options.messages)
+        cpu = cpu_seconds(engine.pid) - cpu_before
+        time.sleep(0.5)  # let the last group commit land before measuring the store
+        size = store_bytes(options, work / "data", store_url) - before_bytes
+        rss = peak_rss_mb(engine.pid)
+    finally:
+        engine.terminate()
+        try:
+            engine.wait(20)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+        if engine.stdout:
+            engine.stdout.close()
+        downstream.close()
+        if pg_name:
+            drop_postgres_db(options, pg_name)
+    raw_size = len(load_message_sample())
+    return {
+        "acked_per_s": load.rate,
+        "delivered_per_s": options.messages / (delivered_at - load.started),
+        "not_aa": load.not_aa,
+        "ack_p50_ms": load.percentile(50) * 1000,
+        "ack_p95_ms": load.percentile(95) * 1000,
+        "ack_p99_ms": load.percentile(99) * 1000,
+        "cpu_s_per_1000": cpu / options.messages * 1000,
+        "peak_rss_mb": rss,
+        "store_bytes_per_message": size / options.messages,
+        "raw_bytes_per_message": raw_size,
+    }
+
+
+def load_message_sample() -> bytes:
+    from conduit.bench.loadgen import message
+
+    return message(0, "E")
+
+
+def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    mode = f"bus={options.bus} store={options.store} connections={options.connections} " \
+           f"messages={options.messages}" + (f" rate={options.rate:g}/s" if options.rate else "") \
+           + (" fhir" if options.fhir else "")
+    say(f"conduit bench: {mode}")
+    echo = baseline_echo(options)
+    say(f"baseline raw MLLP echo: {echo.rate:,.0f} msg/s, ACK p50 {echo.percentile(50)*1000:.2f} "
+        f"ms, p99 {echo.percentile(99)*1000:.2f} ms")
+    amqp = None
+    if options.bus == "amqp":
+        amqp = baseline_amqp(options)
+        say(f"baseline RabbitMQ publish+consume: {amqp:,.0f} msg/s")
+    engine = run_engine(options, out)
+    baseline = min(echo.rate, amqp) if amqp else echo.rate
+    ratio = engine["delivered_per_s"] / baseline
+    say(f"engine: {engine['acked_per_s']:,.0f} msg/s acknowledged, "
+        f"{engine['delivered_per_s']:,.0f} msg/s delivered end to end "
+        f"({ratio:.2f} of baseline)")
+    say(f"engine ACK latency: p50 {engine['ack_p50_ms']:.2f} ms, p95 {engine['ack_p95_ms']:.2f} "
+        f"ms, p99 {engine['ack_p99_ms']:.2f} ms; not AA: {engine['not_aa']}")
+    say(f"engine CPU {engine['cpu_s_per_1000']:.3f} s per 1,000 messages; peak RSS "
+        f"{engine['peak_rss_mb']:.0f} MB; store {engine['store_bytes_per_message']:.0f} "
+        f"bytes/message for {engine['raw_bytes_per_message']} raw bytes "
+        f"({engine['store_bytes_per_message'] / engine['raw_bytes_per_message']:.2f}x)")
+    summary = {"mode": {"bus": options.bus, "store": options.store,
+                        "connections": options.connections, "messages": options.messages,
+                        "rate": options.rate, "fhir": options.fhir},
+               "baseline_echo_per_s": round(echo.rate, 1),
+               "baseline_amqp_per_s": round(amqp, 1) if amqp else None,
+               "ratio_to_baseline": round(ratio, 3),
+               **{k: round(v, 3) if isinstance(v, float) else v for k, v in engine.items()}}
+    say(json.dumps(summary))
+    return summary

@@ -1,0 +1,34 @@
+"""``conduit bench``: measure the engine next to its baseline, in one run."""
+
+from __future__ import annotations
+
+import click
+
+from conduit.cli import main
+
+
+@main.command()
+@click.option("--messages", "-n", default=20000, show_default=True, help="Messages measured.")
+@click.option("--connections", "-c", default=16, show_default=True,
+              help="Concurrent MLLP connections.")
+@click.option("--bus", type=click.Choice(["embedded", "amqp"]), default="embedded",
+              show_default=True)
+@click.option("--store", type=click.Choice(["sqlite", "postgresql"]), default="sqlite",
+              show_default=True)
+@click.option("--fhir", is_flag=True, help="Add the HL7 v2 to FHIR step.")
+@click.option("--rate", type=float, help="Offered load in messages/s (default: as fast as ACKs "
+                                         "come back).")
+@click.option("--warmup", default=1000, show_default=True)
+@click.option("--short", is_flag=True, help="A few seconds: for CI, proves it runs.")
+def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
+          rate: float | None, warmup: int, short: bool) -> None:
+    """Drive `conduit run` on a standard channel (MLLP in, filter, set + template, MLLP and file
+    out) and print msgs/s, ACK latency, CPU, RSS and store size next to a raw MLLP echo baseline
+    (and RabbitMQ publish+consume with --bus amqp) measured in the same run. The last line is JSON.
+    """
+    from conduit.bench.runner import Options, benchmark
+
+    if short:
+        messages, warmup = min(messages, 500), min(warmup, 100)
+    benchmark(Options(messages=messages, connections=connections, bus=bus, store=store,
+                      fhir=fhir, rate=rate, warmup=warmup))
