@@ -15,7 +15,7 @@ def _register() -> None:
     """Import the command modules; each adds its commands to ``main``."""
     import importlib
 
-    for name in ("run", "send", "messages", "validate", "schema", "test", "convert",
+    for name in ("run", "send", "messages", "validate", "schema", "test", "convert", "bench",
                  "users", "prune", "reprocess"):
         try:
             importlib.import_module(f"conduit.cli.{name}")
