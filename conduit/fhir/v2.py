@@ -17,7 +17,7 @@ __all__ = ["Field", "Seg"]
 class Field:
     """One repetition of a field (or one component, for its subcomponents), decoded lazily."""
 
-    __slots__ = ("_charset", "_parts", "_seps", "_sub", "raw")
+    __slots__ = ("_charset", "_decoded", "_parts", "_seps", "_sub", "raw")
 
     def __init__(self, raw: str, seps: Separators, charset: str, *, sub: bool = False) -> None:
         self.raw = raw
@@ -25,6 +25,7 @@ class Field:
         self._charset = charset
         self._sub = sub
         self._parts: list[str] | None = None
+        self._decoded: list[str] | None = None
 
     def _split(self) -> list[str]:
         parts = self._parts
@@ -40,13 +41,13 @@ class Field:
 
     def __getitem__(self, i: int) -> str:
         """Component ``i`` (its first subcomponent), unescaped and stripped; "" if absent."""
-        parts = self._split()
-        if i > len(parts):
-            return ""
-        value = parts[i - 1]
-        if not self._sub and self._seps.subcomponent in value:
-            value = value.split(self._seps.subcomponent, 1)[0]
-        return self._text(value) if value else ""
+        decoded = self._decoded
+        if decoded is None:  # mappings read the same components again and again: decode once
+            amp = None if self._sub else self._seps.subcomponent
+            decoded = self._decoded = [
+                self._text(v.split(amp, 1)[0] if amp and amp in v else v) if v else ""
+                for v in self._split()]
+        return decoded[i - 1] if 0 < i <= len(decoded) else ""
 
     def sub(self, i: int, j: int) -> str:
         """Subcomponent ``j`` of component ``i``."""
@@ -72,34 +73,44 @@ class Field:
 
 
 class Seg:
-    """A segment read through :class:`Field`: ``seg.field(5)``, ``seg.reps(3)``, ``seg[8]``."""
+    """A segment read through :class:`Field`: ``seg.field(5)``, ``seg.reps(3)``, ``seg[8]``.
 
-    __slots__ = ("_charset", "name", "segment")
+    Fields are made once per segment (maps read the same field several times)."""
+
+    __slots__ = ("_charset", "_fields", "_reps", "name", "segment")
 
     def __init__(self, segment: Segment, charset: str) -> None:
         self.segment = segment
         self.name = segment.name
         self._charset = charset
+        self._fields: dict[int, Field] = {}
+        self._reps: dict[int, list[Field]] = {}
 
     def reps(self, n: int) -> list[Field]:
         """Every non-empty repetition of field ``n``."""
-        fields = self.segment.fields
-        if n >= len(fields) or not fields[n]:
-            return []
-        seps = self.segment.separators
-        out = [Field(r, seps, self._charset) for r in fields[n].split(seps.repetition)]
-        return [f for f in out if f]
+        found = self._reps.get(n)
+        if found is None:
+            fields = self.segment.fields
+            if n >= len(fields) or not fields[n]:
+                found = []
+            else:
+                seps = self.segment.separators
+                found = [f for r in fields[n].split(seps.repetition)
+                         if (f := Field(r, seps, self._charset))]
+            self._reps[n] = found
+        return found
 
     def field(self, n: int) -> Field:
         """The first repetition of field ``n`` (an empty Field if absent)."""
-        fields = self.segment.fields
-        seps = self.segment.separators
-        if n >= len(fields):
-            return Field("", seps, self._charset)
-        raw = fields[n]
-        if seps.repetition in raw:
-            raw = raw.split(seps.repetition, 1)[0]
-        return Field(raw, seps, self._charset)
+        found = self._fields.get(n)
+        if found is None:
+            fields = self.segment.fields
+            seps = self.segment.separators
+            raw = fields[n] if n < len(fields) else ""
+            if seps.repetition in raw:
+                raw = raw.split(seps.repetition, 1)[0]
+            found = self._fields[n] = Field(raw, seps, self._charset)
+        return found
 
     def __getitem__(self, n: int) -> str:
         """Field ``n``, first repetition, first component, as text."""
