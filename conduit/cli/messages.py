@@ -104,8 +104,9 @@ def show(message_id: int, config_file: Path | None, data_dir: Path | None,
     _section("raw", record.raw)
     _section("transformed", record.transformed)
     for d in record.deliveries:
+        label = "why" if d.status == "FILTERED" else "error"
         click.echo(f"\n== destination {d.destination}: {d.status}, {d.attempts} attempt(s)"
-                   + (f", error: {d.error}" if d.error else ""))
+                   + (f", {label}: {d.error}" if d.error else ""))
         _section(f"{d.destination}: sent", d.content)
         _section(f"{d.destination}: response", d.response)
     for at, kind, detail in record.events:
@@ -113,7 +114,7 @@ def show(message_id: int, config_file: Path | None, data_dir: Path | None,
 
 
 def _section(title: str, content: bytes | None) -> None:
-    if content is None:
+    if not content:
         return
     text = content.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
     click.echo(f"\n-- {title} --\n{text.rstrip()}")

@@ -25,15 +25,23 @@ def send(address: str, files: tuple[Path, ...], connections: int, repeat: int, t
          quiet: bool) -> None:
     """Send the messages in FILES (one or many per file, any line ending; folders are walked)
     to HOST:PORT over MLLP, printing each ACK; exit 1 unless every ACK is AA or CA."""
+    from conduit.engine.errors import HL7ParseError
     from conduit.hl7.batch import split_messages
 
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter("expected HOST:PORT", param_hint="ADDRESS")
     messages: list[tuple[str, bytes]] = []
+    unreadable = 0
     for path in _walk(files):
         text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
-        for index, message in enumerate(split_messages(text), 1):
+        try:
+            found = split_messages(text)
+        except HL7ParseError as exc:
+            click.echo(f"{path}: not sent, not HL7 v2: {exc}", err=True)
+            unreadable += 1
+            continue
+        for index, message in enumerate(found, 1):
             payload = message.encode("utf-8", errors="surrogateescape")
             messages.append((f"{path}#{index}", payload))
     messages *= repeat
@@ -47,7 +55,7 @@ def send(address: str, files: tuple[Path, ...], connections: int, repeat: int, t
     click.echo(f"sent {len(results)} messages in {elapsed:.2f}s "
                f"({len(results) / elapsed:.0f}/s): {accepted} accepted, "
                f"{len(results) - accepted} not")
-    sys.exit(0 if accepted == len(results) else 1)
+    sys.exit(0 if accepted == len(results) and not unreadable else 1)
 
 
 def _walk(paths: tuple[Path, ...]) -> list[Path]:
