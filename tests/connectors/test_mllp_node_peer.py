@@ -1,0 +1,34 @@
+"""npm simple-hl7's MLLP client (an independent implementation) against the MLLP source."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support import engine_process, free_port, write_channel
+
+PEER = Path(__file__).parents[1] / "peers" / "node"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None or not (PEER / "node_modules" / "simple-hl7").exists(),
+    reason="node or simple-hl7 missing: run `npm install` in tests/peers/node (.ci/run does)")
+
+
+def test_simple_hl7_client_gets_aa_for_each_message(tmp_path: Path) -> None:
+    port = free_port()
+    write_channel(tmp_path / "channels", {
+        "name": "node", "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
+        "destinations": [{"name": "archive", "type": "file",
+                          "path": str(tmp_path / "out" / "{{ msg['MSH-10'] }}.hl7")}]})
+    messages = tmp_path / "messages.txt"
+    messages.write_text("\n\n".join(
+        f"MSH|^~\\&|NODE|CLINIC|CONDUIT|HOSP|20260101120000||ADT^A08|N{i}|P|2.5\n"
+        f"PID|1||N{i}^^^CLINIC^MR||PEER^NODE||19700101|M" for i in range(5)))
+    with engine_process(tmp_path / "channels", tmp_path / "data"):
+        result = subprocess.run(["node", str(PEER / "send.js"), "127.0.0.1", str(port),
+                                 str(messages)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:5] == [f"AA N{i}" for i in range(5)]
