@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from conduit.cli import main
+from conduit.engine.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _store(config_file: Path | None, data_dir: Path | None, store_url: str | None):  # type: ignore[no-untyped-def]
+def _store(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> Store:
     from conduit.engine.settings import load_settings
-    from conduit.engine.store import Store
 
     settings = load_settings(config_file, data_dir=data_dir, store_url=store_url)
     store = Store(settings.store)
@@ -46,7 +50,7 @@ _store_options = [
 ]
 
 
-def store_options(function):  # type: ignore[no-untyped-def]
+def store_options(function: F) -> F:
     for option in reversed(_store_options):
         function = option(function)
     return function

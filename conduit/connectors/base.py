@@ -4,14 +4,15 @@ A connector is one module in ``conduit/connectors/``: a pydantic config (``type:
 ``extra="forbid"``) and a class implementing :class:`Source` or :class:`Destination`, registered
 with :func:`source` or :func:`destination` beside its constructor (as Redpanda Connect does).
 The channel model builds its ``source:`` and ``destinations:`` unions from this registry, so a
-new connector needs no change anywhere else but the import list in ``conduit/connectors/__init__.py``.
+new connector needs no change anywhere else but the import list in
+``conduit/connectors/__init__.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -44,7 +45,8 @@ class Inbound(Protocol):
         """Store ``raw`` durably and queue it; answer only when that is done (or failed)."""
         ...
 
-    async def reject(self, raw: bytes, reason: str, meta: dict[str, Any] | None = None) -> int | None:
+    async def reject(self, raw: bytes, reason: str,
+                     meta: dict[str, Any] | None = None) -> int | None:
         """Keep a message the source could not accept (status ERROR) so an operator can see it."""
         ...
 
@@ -112,7 +114,7 @@ def source(kind: str, config: type[BaseModel]) -> Callable[[Callable[..., Any]],
 
 
 def destination(kind: str, config: type[BaseModel]) -> Callable[[Callable[..., Any]], Any]:
-    """Register a destination class (constructed as ``cls(config, context)``) under ``type: kind``."""
+    """Register a destination class, built as ``cls(config, context)``, under ``type: kind``."""
 
     def register(factory: Callable[..., Any]) -> Any:
         DESTINATIONS[kind] = Registration(kind, config, factory)
@@ -249,8 +251,8 @@ class ConnectorContext:
 
 
 def build_source(config: SourceConfig, context: ConnectorContext) -> Source:
-    return SOURCES[config.type].factory(config, context)  # type: ignore[no-any-return]
+    return SOURCES[config.type].factory(config, context)
 
 
 def build_destination(config: DestinationConfig, context: ConnectorContext) -> Destination:
-    return DESTINATIONS[config.type].factory(config, context)  # type: ignore[no-any-return]
+    return DESTINATIONS[config.type].factory(config, context)

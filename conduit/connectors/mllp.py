@@ -292,6 +292,7 @@ class MllpDestination:
                     ssl=tls.context() if tls else None,
                     server_hostname=(tls.server_name or self.config.host) if tls else None),
                 self.config.connect_timeout)
+        assert self._reader is not None and self._writer is not None
         return self._reader, self._writer
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Durations written as analysts write them: ``500ms``, ``1s``, ``5m``, ``2h`` (or plain seconds)."""
+"""Durations as analysts write them: ``500ms``, ``1s``, ``5m``, ``2h`` (or plain seconds)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ from tests.support import (
     wait_for,
 )
 
-ADT = (b"MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01^ADT_A01|MSG0001|P|2.5|||||||UNICODE UTF-8\r"
+ADT = (b"MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01^ADT_A01|MSG0001|P|2.5"
+       b"|||||||UNICODE UTF-8\r"
        b"EVN|A01|20260101120000\r"
        b"PID|1||PAT123^^^HOSP^MR||TESTPATIENT^ALPHA||19800101|F\r"
        b"PV1|1|I|WARD^101^1\r")

@@ -1,4 +1,4 @@
-"""kill -9 the engine while a client streams; every message that got AA is delivered after restart."""
+"""kill -9 the engine while a client streams: every message that got AA arrives after restart."""
 
 from __future__ import annotations
 
@@ -7,8 +7,17 @@ import threading
 import time
 from pathlib import Path
 
-from tests.support import EB, SB, EngineProcess, MllpReceiver, free_port, msa, read_frames, \
-    wait_until, write_channel
+from tests.support import (
+    EB,
+    SB,
+    EngineProcess,
+    MllpReceiver,
+    free_port,
+    msa,
+    read_frames,
+    wait_until,
+    write_channel,
+)
 
 TEMPLATE = ("MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01|{id}|P|2.5\r"
             "EVN|A01|20260101120000\rPID|1||{id}^^^HOSP^MR||CRASH^TEST||19800101|F\r")

@@ -16,7 +16,8 @@ def test_mllp_through_a_postgresql_store(tmp_path: Path, postgres_url: str) -> N
         async def scenario() -> None:
             channel = {
                 "name": "pg", "source": {"type": "mllp", "host": "127.0.0.1", "port": 0},
-                "transform": [{"set": {"field": "PID-5.1", "value": "{{ msg['PID-5.1'] | lower }}"}}],
+                "transform": [{"set": {"field": "PID-5.1",
+                                       "value": "{{ msg['PID-5.1'] | lower }}"}}],
                 "destinations": [{"name": "next", "type": "mllp", "host": "127.0.0.1",
                                   "port": downstream.port}]}
             async with running_engine([channel], tmp_path, store_url=postgres_url) as engine:
@@ -30,5 +31,6 @@ def test_mllp_through_a_postgresql_store(tmp_path: Path, postgres_url: str) -> N
                 record = engine.store.get(engine.store.search(control_id="PG7")[0].id)
                 assert record.raw == payloads[7]
                 assert b"postgres^TEST" in (record.transformed or b"")
-                assert record.deliveries[0].response and b"MSA|AA|PG7" in record.deliveries[0].response
+                response = record.deliveries[0].response
+                assert response and b"MSA|AA|PG7" in response
         asyncio.run(scenario())

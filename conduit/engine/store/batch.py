@@ -12,9 +12,10 @@ replayed one operation per transaction to isolate it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 
@@ -42,7 +43,7 @@ class BatchWriter:
 
     async def run(self, operation: Callable[[Connection], T]) -> T:
         """Execute ``operation(connection)`` in the next group commit; return once committed."""
-        return await self.submit(_each, operation)  # type: ignore[no-any-return]
+        return cast(T, await self.submit(_each, operation))
 
     async def submit(self, bulk: Bulk, params: Any) -> Any:
         """Add ``params`` to the next group's call of ``bulk``; its result once committed."""
@@ -59,10 +60,8 @@ class BatchWriter:
             while self._pending:
                 await asyncio.sleep(0.01)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         self._executor.shutdown(wait=True)
 

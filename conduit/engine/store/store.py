@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.elements import BindParameter
 
 from conduit.engine.store.batch import BatchWriter
 from conduit.engine.store.codec import pack, unpack
@@ -350,7 +351,7 @@ _FAILED = exists().where(deliveries.c.message_id == messages.c.id,
                          deliveries.c.status == "ERROR")
 _PENDING = exists().where(deliveries.c.message_id == messages.c.id,
                           deliveries.c.status.not_in(FINAL_DELIVERY))
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
 _SETTLE_ERROR = update(messages).where(messages.c.id.in_(_IDS), _FAILED).values(
     status="ERROR", updated_at=bindparam("stamp"))
 _SETTLE_SENT = update(messages).where(messages.c.id.in_(_IDS), ~_FAILED, ~_PENDING).values(
