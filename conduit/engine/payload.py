@@ -37,7 +37,8 @@ class Payload:
 class XmlView:
     """``vars.body.mrn`` / ``vars.body['mrn']``: the first child with that local name;
     printed, a view is its text. ``all('x')`` gives every such child, ``xpath(...)`` strings.
-    A child named like a method (``text``, ``all``, ``xpath``) is read as ``vars.body['text']``."""
+    ``get('x')`` is the text of an optional child (``""`` when absent). A child named like a
+    method (``text``, ``get``, ``all``, ``xpath``) is read as ``vars.body['text']``."""
 
     __slots__ = ("_element",)
 
@@ -53,6 +54,11 @@ class XmlView:
         if not found:
             raise KeyError(name)
         return XmlView(found[0])
+
+    def get(self, name: str, default: str = "") -> str:
+        """The text of the first ``name`` child, or ``default`` when there is none."""
+        found = self._children(name)
+        return "".join(found[0].itertext()) if found else default
 
     def all(self, name: str) -> list[XmlView]:
         return [XmlView(c) for c in self._children(name)]
