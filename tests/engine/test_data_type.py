@@ -1,0 +1,98 @@
+"""Channels whose messages are not HL7 v2: data_type defaults, load-time rules, the pipeline's
+body path, and the payload parser (JSON, XML, FHIR, text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from conduit.engine.channel import Channel
+from conduit.engine.errors import MessageError
+from conduit.engine.payload import parse_payload
+from conduit.engine.pipeline import Pipeline
+
+ARCHIVE = [{"name": "archive", "type": "file", "path": "out/{{ id }}"}]
+
+
+def channel(source: dict[str, Any], **extra: Any) -> Channel:
+    return Channel.model_validate({"name": "c", "source": source,
+                                   "destinations": extra.pop("destinations", ARCHIVE), **extra})
+
+
+@pytest.mark.parametrize("source, expected", [
+    ({"type": "mllp", "port": 0}, "hl7v2"),
+    ({"type": "http", "port": 0}, "json"),
+    ({"type": "fhir", "port": 0}, "fhir"),
+    ({"type": "soap", "port": 0, "service": "S", "namespace": "urn:x",
+      "operations": [{"name": "Op", "input": [{"name": "a"}]}]}, "xml"),
+    ({"type": "database", "url": "sqlite://", "query": "SELECT 1", "mark": "SELECT 1"}, "json"),
+    ({"type": "file", "directory": "in"}, "hl7v2"),
+])
+def test_data_type_defaults_to_what_the_source_carries(source: dict[str, Any],
+                                                       expected: str) -> None:
+    assert channel(source).data_type == expected
+
+
+def test_explicit_data_type_wins() -> None:
+    assert channel({"type": "http", "port": 0}, data_type="hl7v2").data_type == "hl7v2"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"filter": {"field": "MSH-9.1", "equals": "ADT"}}, "filter reads HL7 v2 fields"),
+    ({"validate": "strict"}, "validate: strict checks HL7 v2"),
+    ({"transform": [{"set": {"field": "PID-5.1", "value": "X"}}]}, "step 'set' changes HL7"),
+    ({"destinations": [{**ARCHIVE[0], "when": {"field": "MSH-9.1", "equals": "ADT"}}]},
+     "destination archive: 'when' reads HL7 v2 fields"),
+])
+def test_hl7_only_features_are_refused_for_other_data_types(extra: dict[str, Any],
+                                                             message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        channel({"type": "http", "port": 0}, **extra)
+
+
+def test_pipeline_passes_json_through_and_templates_see_vars_body() -> None:
+    untouched = Pipeline(channel({"type": "http", "port": 0}))
+    raw = b'{"mrn": "1", "name": "Doe"}'
+    result = untouched.process(raw)
+    assert (result.status, result.routes[0].content) == ("TRANSFORMED", raw)
+
+    templated = Pipeline(channel({"type": "http", "port": 0}, transform=[
+        {"template": {"body": '{"id": {{ vars.body.mrn | tojson }}}'}}]))
+    result = templated.process(raw, trace=True)
+    assert result.routes[0].content == b'{"id": "1"}'
+    assert [stage for stage, _ in result.stages][-1] == "destination archive"
+
+    broken = templated.process(b'{"mrn": ')
+    assert broken.status == "ERROR" and broken.reason.startswith("not a json message")
+    failing = templated.process(b'{"other": 1}')
+    assert failing.status == "ERROR" and "transform step 1" in (failing.reason or "")
+
+
+def test_payload_parsers() -> None:
+    fhir = parse_payload("fhir", b'{"resourceType": "Observation", "id": "o1", '
+                                 b'"subject": {"reference": "Patient/7"}}')
+    assert (fhir.control_id, fhir.message_type, fhir.patient_id) == (
+        "o1", "Observation", "Patient/7")
+    patient = parse_payload("fhir", b'{"resourceType": "Patient", '
+                                    b'"identifier": [{"value": "MRN-1"}]}')
+    assert (patient.control_id, patient.patient_id) == ("MRN-1", "MRN-1")
+    bundle = parse_payload("fhir", b'{"resourceType": "Bundle", "type": "transaction"}')
+    assert bundle.message_type == "Bundle/transaction"
+    with pytest.raises(MessageError, match="resourceType"):
+        parse_payload("fhir", b'{"id": 1}')
+
+    xml = parse_payload("xml", b'<r:Op xmlns:r="urn:x"><r:a>1</r:a><r:b>x</r:b>'
+                               b'<r:b>y</r:b></r:Op>')
+    assert xml.message_type == "Op"
+    assert str(xml.data["a"]) == "1" and xml.data.get("missing", "-") == "-"
+    assert [str(b) for b in xml.data.all("b")] == ["x", "y"]
+    with pytest.raises(MessageError, match="not well-formed XML"):
+        parse_payload("xml", b"<a>")
+    external = parse_payload("xml", b'<!DOCTYPE a [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                                    b"<a>&e;</a>")
+    assert "root:" not in external.data.text  # external entities are never read
+    assert parse_payload("text", "h\u00e9".encode()).data == "h\u00e9"
+    with pytest.raises(MessageError, match="not UTF-8"):
+        parse_payload("text", b"\xff")
