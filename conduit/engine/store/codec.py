@@ -16,7 +16,7 @@ PLAIN, DEFLATE = b"\x00", b"\x01"
 def pack(content: bytes | None) -> bytes | None:
     if content is None:
         return None
-    if len(content) < 64:
+    if len(content) < 256:  # an ACK or a short reply: deflate would save a few bytes at most
         return PLAIN + content
     wbits, memory = (-11, 4) if len(content) <= 8192 else (-15, 8)
     compressor = zlib.compressobj(6, zlib.DEFLATED, wbits, memory)
