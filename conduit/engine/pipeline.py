@@ -109,6 +109,7 @@ class Pipeline:
                 step(state)
             except Exception as exc:
                 return _error(f"transform {label} failed: {_short(exc)}", message, stages)
+            message = state.message  # a step may replace the message (hl7-version)
             if trace:
                 shown = state.body if state.body is not body and state.body is not None \
                     else message.encode()

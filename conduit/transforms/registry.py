@@ -29,6 +29,11 @@ STEP_MODULES: tuple[str, ...] = (
     "conduit.transforms.template_step",
     "conduit.transforms.hl7v2_to_fhir",
     "conduit.transforms.fhir_to_hl7v2",
+    "conduit.transforms.xml_steps",
+    "conduit.transforms.json_map",
+    "conduit.transforms.lookup",
+    "conduit.transforms.hl7_version",
+    "conduit.transforms.python_step",
 )
 """Modules that register the built-in step kinds; add yours here."""
 

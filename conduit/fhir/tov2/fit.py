@@ -39,8 +39,9 @@ def _segment(version: str, name: str) -> dict[int, tuple[Any, int, bool]]:
     return out
 
 
-def fit_segment(version: str, text: str) -> str:
-    """``text`` (one non-MSH segment) reshaped for ``version``."""
+def fit_segment(version: str, text: str, *, lengths: bool = True) -> str:
+    """``text`` (one non-MSH segment) reshaped for ``version``; ``lengths=False`` keeps values
+    whole (only the structure is fitted)."""
     name, *values = text.split("|")
     fields = _segment(version, name)
     for (segment, n), default in _DEFAULTS.items():
@@ -61,25 +62,25 @@ def fit_segment(version: str, text: str) -> str:
         if most > 0:
             repetitions = repetitions[:most]
         if spec[2] != "varies":
-            repetitions = [_fit(rep, spec, "^") for rep in repetitions]
+            repetitions = [_fit(rep, spec, "^", lengths) for rep in repetitions]
         values[i - 1] = "~".join(repetitions)
     while values and not values[-1]:
         values.pop()
     return "|".join([name, *values])
 
 
-def _fit(value: str, spec: Any, sep: str | None) -> str:
+def _fit(value: str, spec: Any, sep: str | None, lengths: bool = True) -> str:
     kind, struct, datatype = spec[0], spec[1], spec[2]
     if kind == "leaf" or not struct:
         first = value.split(sep, 1)[0] if sep else value
         if sep == "^":
             first = first.split("&", 1)[0]
-        return _limit(first, datatype)
+        return _limit(first, datatype) if lengths else ("" if datatype == "WD" else first)
     # components by their number (a version may lack some, e.g. XTN.1 in 2.6)
     known = {int(c[0].rsplit("_", 1)[1]): c[1] for c in struct}
     parts = value.split(sep) if sep else [value]
     inner = "&" if sep == "^" else None
-    out = [_fit(part, known[n], inner) if n in known else ""
+    out = [_fit(part, known[n], inner, lengths) if n in known else ""
            for n, part in enumerate(parts, start=1)]
     while out and not out[-1]:
         out.pop()
