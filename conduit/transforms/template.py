@@ -39,6 +39,9 @@ def environment() -> SandboxedEnvironment:
     )
     env.filters["hl7_escape"] = _hl7_escape
     env.filters["hl7_unescape"] = _hl7_unescape
+    from conduit.transforms.template_filters import register  # dates and code systems
+
+    register(env)
     return env
 
 
