@@ -27,6 +27,8 @@ class ConvertOptions:
     """How a message becomes a Bundle (the step's options, minus validation)."""
 
     bundle_type: Literal["transaction", "batch"] = "transaction"
+    conditional: bool = False
+    """PUT patients, practitioners... by identifier (``Type?identifier=s|v``); see bundle."""
     timezone: str | None = None
     """Zone for times the sender gave without one, when MSH-7 has none either: an IANA name
     (``Europe/Berlin``) or an offset (``+01:00``). Unset means UTC."""

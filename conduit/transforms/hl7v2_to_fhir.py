@@ -28,6 +28,12 @@ class Hl7v2ToFhirOptions(StepOptions):
         description="Bundle type. Every entry is a PUT with a deterministic id either way; a "
                     "transaction applies all or nothing, a batch entry by entry.",
         examples=["transaction", "batch"])
+    conditional: bool = Field(
+        False,
+        description="Transactions only: PUT resources that carry an identifier with a system "
+                    "(Patient, Encounter, Practitioner...) as conditional updates "
+                    "(Type?identifier=system|value), so the server updates the one it holds "
+                    "under that identifier whatever its id; references use urn:uuid fullUrls.")
     timezone: str | None = Field(
         None,
         description="Time zone for times sent without one, when MSH-7 has none either: an "
@@ -51,7 +57,8 @@ class Hl7v2ToFhir:
 
     def __init__(self, options: Hl7v2ToFhirOptions) -> None:
         self.label = f"hl7v2-to-fhir {options.bundle}"
-        self._options = ConvertOptions(bundle_type=options.bundle, timezone=options.timezone)
+        self._options = ConvertOptions(bundle_type=options.bundle, timezone=options.timezone,
+                                       conditional=options.conditional)
         self._validate = options.validate_
 
     def __call__(self, state: StepState) -> None:

@@ -198,3 +198,18 @@ def test_guarantor_self_adds_to_the_patient_and_iam_is_an_allergy() -> None:
     allergy = one(a60, "AllergyIntolerance")
     assert allergy["verificationStatus"]["coding"][0]["code"] == "confirmed"
     assert allergy["category"] == ["food"]
+
+
+def test_conditional_transaction_puts_by_identifier_and_links_by_fullurl() -> None:
+    msg = Message.parse(ADT_A01.replace("PATID1234^^^GOOD HEALTH HOSPITAL^MR",
+                                        "PATID1234^^^&2.16.840.1.113883.19.5&ISO^MR"))
+    bundle = convert(msg, ConvertOptions(conditional=True))
+    entries = {e["resource"]["resourceType"]: e for e in bundle["entry"]}
+    patient = entries["Patient"]
+    assert patient["request"]["url"] == \
+        "Patient?identifier=urn%3Aoid%3A2.16.840.1.113883.19.5%7CPATID1234"
+    assert entries["Encounter"]["resource"]["subject"] == {"reference": patient["fullUrl"]}
+    assert entries["MessageHeader"]["request"]["url"].startswith("MessageHeader/")
+    assert bundle_problems(bundle) == []
+    batch = convert(msg, ConvertOptions(conditional=True, bundle_type="batch"))
+    assert all("?" not in e["request"]["url"] for e in batch["entry"])
