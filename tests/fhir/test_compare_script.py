@@ -1,7 +1,8 @@
 """scripts/compare_fhir_converter.py in quick mode: floors measured on the corpus (Nov 2026).
 
-Quick mode (one message per type) measured 60/60 converted, 60/60 valid, resource types 93.8%,
-key fields 81.0%; the floors sit a little under so a regression shows, not noise.
+Quick mode (one message per type) measured 60/60 converted, 60/60 valid, resource types 94.3%,
+key fields 82.9% (full run: 139/139, 139/139, 94.7%, 88.1%); the floors sit a little under so
+a regression shows, not noise.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def test_quick_comparison_with_microsoft_fhir_converter() -> None:
     assert numbers["converted"] == numbers["messages"]
     assert numbers["valid"] == numbers["converted"]
     assert numbers["expected"] >= 50
-    assert numbers["resource_types"] >= 0.90
-    assert numbers["key_fields"] >= 0.78
+    assert numbers["resource_types"] >= 0.92
+    assert numbers["key_fields"] >= 0.80
     fields = numbers["fields"]
     for name in ("Patient birth date", "Patient gender", "Encounter class",
                  "Immunization vaccine code", "Observation effective time"):
