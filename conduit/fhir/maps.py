@@ -11,6 +11,7 @@ from conduit.fhir.context import Conversion
 from conduit.fhir.segments import (
     allergy,
     appointment,
+    charge,
     condition,
     coverage,
     death,
@@ -45,6 +46,7 @@ MAPS: dict[str, Callable[[Conversion, Seg], None]] = {
     "DG1": condition.dg1,
     "PDA": death.pda,
     "PR1": procedure.pr1,
+    "FT1": charge.ft1,
     "IN1": coverage.in1,
     "RXA": immunization.rxa,
     "RXR": immunization.rxr,

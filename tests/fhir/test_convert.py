@@ -213,3 +213,18 @@ def test_conditional_transaction_puts_by_identifier_and_links_by_fullurl() -> No
     assert bundle_problems(bundle) == []
     batch = convert(msg, ConvertOptions(conditional=True, bundle_type="batch"))
     assert all("?" not in e["request"]["url"] for e in batch["entry"])
+
+
+def test_dft_charge_item_and_procedure() -> None:
+    bundle = convert(Message.parse(sample("microsoft-fhir-converter/DFT-P03-01.hl7")))
+    charges = resources(bundle, "ChargeItem")
+    first = charges[0]
+    assert first["status"] == "billable"
+    assert first["code"]["coding"][0] == {"system": "http://www.ama-assn.org/go/cpt",
+                                          "code": "71045", "display": "Xray exam chest 1 view"}
+    assert first["quantity"] == {"value": Decimal("2")}
+    assert first["priceOverride"] == {"value": Decimal("100"), "currency": "USD"}
+    procedure = next(p for p in resources(bundle, "Procedure")
+                     if first["service"] == [{"reference": f"Procedure/{p['id']}"}])
+    assert procedure["code"]["coding"][0]["code"] == "71045"
+    assert bundle_problems(bundle) == []
