@@ -23,6 +23,7 @@ from conduit.fhir.segments import (
     order,
     patient,
     procedure,
+    referral,
     related,
 )
 from conduit.fhir.v2 import Seg
@@ -47,6 +48,7 @@ MAPS: dict[str, Callable[[Conversion, Seg], None]] = {
     "PDA": death.pda,
     "PR1": procedure.pr1,
     "FT1": charge.ft1,
+    "RF1": referral.rf1,
     "IN1": coverage.in1,
     "RXA": immunization.rxa,
     "RXR": immunization.rxr,

@@ -192,6 +192,9 @@ def test_guarantor_self_adds_to_the_patient_and_iam_is_an_allergy() -> None:
     mother = [r for r in resources(bundle, "RelatedPerson")
               if r["relationship"][0]["coding"][0]["code"] == "MTH"]
     assert mother and mother[0]["identifier"][0]["value"] == "1212121"
+    referral = one(bundle, "ServiceRequest")  # RF1
+    assert referral["category"][0]["coding"][0]["code"] == "3457005"
+    assert referral["status"] == "draft"  # RF1-1 P (pending)
     causes = [c for c in resources(bundle, "Condition") if c.get("note")]
     assert causes[0]["code"]["coding"][0]["code"] == "I21"  # PDA-1
     a60 = convert(Message.parse(sample("microsoft-fhir-converter/ADT-A60-01.hl7")))
