@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from conduit.engine.errors import ValidationError
+from conduit.engine.errors import MessageError, ValidationError
 from conduit.fhir import ConvertOptions, convert, dumps
 from conduit.fhir.context import zone
 from conduit.transforms.registry import StepOptions, StepState, step
@@ -62,6 +62,8 @@ class Hl7v2ToFhir:
         self._validate = options.validate_
 
     def __call__(self, state: StepState) -> None:
+        if state.message is None:
+            raise MessageError("hl7v2-to-fhir needs an HL7 v2 message (data_type: hl7v2)")
         bundle = convert(state.message, self._options)
         if self._validate:
             from conduit.fhir.validate import bundle_problems

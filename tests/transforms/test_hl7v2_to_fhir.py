@@ -72,3 +72,11 @@ def test_latin1_message_gives_ascii_safe_json() -> None:
     assert state.body is not None
     assert "\\u00c9" in state.body
     assert orjson.loads(state.body)["entry"][0]["resource"]["name"][0]["given"][0] == "ANDRÉ"
+
+
+def test_a_non_hl7_body_is_a_message_error() -> None:
+    from conduit.engine.errors import MessageError
+
+    state = StepState(None, "{}")  # type: ignore[arg-type]
+    with pytest.raises(MessageError, match="needs an HL7 v2 message"):
+        Hl7v2ToFhir(Hl7v2ToFhirOptions())(state)
