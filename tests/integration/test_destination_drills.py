@@ -77,10 +77,12 @@ def test_poison_message_is_dead_lettered_while_the_rest_flow(
                 assert sorted(set(downstream.control_ids()) - {"POISON"}) == sorted(
                     i for i in ids if i != "POISON")
                 if stack["bus_url"]:
-                    dead = get_all(dead_letter_queue(name))
+                    dead: list[tuple[str | None, bytes]] = []
+                    await wait_for(lambda: bool(dead.extend(get_all(dead_letter_queue(name)))
+                                                or dead), 5)
                     assert [m for m, _ in dead] == [str(poison.id)]
                 else:
-                    assert engine.bus.depth(dead_letter_queue(name)) == 1
+                    await wait_for(lambda: engine.bus.depth(dead_letter_queue(name)) == 1, 5)
 
     asyncio.run(scenario())
 
