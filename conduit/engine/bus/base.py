@@ -14,9 +14,14 @@ again after a pause, in place, so a single consumer keeps its order (at-least-on
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -92,3 +97,23 @@ class Bus(Protocol):
     def connected(self) -> bool:
         """Whether publishing can succeed right now."""
         ...
+
+
+async def cancel_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel consumer tasks and wait until they are all done.
+
+    A cancellation can be swallowed on Python 3.11 (``asyncio.wait_for`` returns the result when
+    its inner future completes at the moment the task is cancelled, gh-86296); the consumer then
+    goes back to waiting for its queue and would never finish. So cancel again until it does.
+    """
+    for task in tasks:
+        task.cancel()
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        _done, pending = await asyncio.wait(pending, timeout=0.5)
+        for task in pending:
+            task.cancel()
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("consumer ended with an error", task=task.get_name(),
+                        error=type(task.exception()).__name__)

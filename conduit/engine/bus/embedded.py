@@ -8,12 +8,11 @@ kept in memory for inspection only; the store's ERROR deliveries are their durab
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 import structlog
 
-from conduit.engine.bus.base import DeadLetter, Envelope, Handler, QueueSpec
+from conduit.engine.bus.base import DeadLetter, Envelope, Handler, QueueSpec, cancel_tasks
 
 log = structlog.get_logger(__name__)
 
@@ -41,11 +40,7 @@ class EmbeddedBus:
         return None
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(self._tasks)
         self._tasks.clear()
 
     async def declare(self, queues: Sequence[QueueSpec]) -> None:

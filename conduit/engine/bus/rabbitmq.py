@@ -47,7 +47,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.channel import Channel as PikaChannel
 from pika.spec import Basic, BasicProperties
 
-from conduit.engine.bus.base import DeadLetter, Envelope, Handler, QueueSpec
+from conduit.engine.bus.base import DeadLetter, Envelope, Handler, QueueSpec, cancel_tasks
 from conduit.engine.errors import ConfigError, UnavailableError
 
 log = structlog.get_logger(__name__)
@@ -147,12 +147,7 @@ class RabbitBus:
                                    f"{self.start_timeout:.0f}s") from None
 
     async def close(self) -> None:
-        for subscription in self._subscriptions:
-            for task in subscription.tasks:
-                task.cancel()
-            for task in subscription.tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_tasks([t for s in self._subscriptions for t in s.tasks])
         self._subscriptions.clear()
         self._closing = True
         self._wake.set()
