@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -263,6 +264,7 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         downstream.close()
         if pg_name:
             drop_postgres_db(options, pg_name)
+        shutil.rmtree(work, ignore_errors=True)
     raw_size = len(load_message_sample())
     return {
         "acked_per_s": load.rate,
