@@ -1,0 +1,22 @@
+"""`conduit bench --short` completes and prints its figures (the figures are not judged here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_short_benchmark_runs_and_ends_with_json() -> None:
+    result = subprocess.run([sys.executable, "-m", "conduit", "bench", "--short"],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("baseline raw MLLP echo:") for line in lines)
+    summary = json.loads(lines[-1])
+    assert summary["not_aa"] == 0
+    assert summary["acked_per_s"] > 0 and summary["delivered_per_s"] > 0
+    assert summary["baseline_echo_per_s"] > 0 and 0 < summary["ratio_to_baseline"]
+    for key in ("ack_p50_ms", "ack_p99_ms", "cpu_s_per_1000", "peak_rss_mb",
+                "store_bytes_per_message"):
+        assert summary[key] > 0, key
