@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import uuid
 from collections.abc import Generator
 from typing import Any
 
+import structlog
 import uvicorn
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from conduit.connectors.tls import ServerTls
 
@@ -85,3 +89,46 @@ class AsgiListener:
     def url(self, path: str = "") -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"{self.scheme}://{host}:{self.port}{path}"
+
+
+class AsgiSource:
+    """What every HTTP-based source shares: its listener's lifecycle and the ASGI entry point.
+
+    Subclasses set ``_listener`` and ``_route`` (the path ``describe`` shows) in ``__init__`` and
+    implement ``handle(request)``. Each request carries a correlation id, the sender's
+    ``X-Request-Id`` or a new one, on every log line of its intake, echoed in the response.
+    """
+
+    _listener: AsgiListener
+    _route: str
+    _inbound: Any = None
+
+    @property
+    def port(self) -> int:
+        return self._listener.port
+
+    async def start(self, inbound: Any) -> None:
+        self._inbound = inbound
+        await self._listener.start()
+
+    async def stop(self) -> None:
+        await self._listener.stop()
+
+    def describe(self) -> str:
+        return self._listener.url(self._route)
+
+    async def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:100]
+        try:
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                response = await self.handle(request)
+        except ClientDisconnect:
+            return
+        response.headers["X-Request-Id"] = request_id
+        await response(scope, receive, send)

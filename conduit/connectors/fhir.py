@@ -26,15 +26,14 @@ import orjson
 import structlog
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
-from conduit.connectors.asgi import AsgiListener
+from conduit.connectors.asgi import AsgiListener, AsgiSource
 from conduit.connectors.auth import Auth, Authenticator
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Inbound,
     Outbound,
     SourceConfig,
     destination,
@@ -164,7 +163,7 @@ def _readable(error: Any) -> str:
 
 
 @source("fhir", FhirSourceConfig)
-class FhirSource:
+class FhirSource(AsgiSource):
     """The FHIR listener; one uvicorn server per source."""
 
     def __init__(self, config: FhirSourceConfig, context: ConnectorContext) -> None:
@@ -173,31 +172,7 @@ class FhirSource:
         self.base = config.base_path.rstrip("/")
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
                                       max_connections=config.max_connections)
-        self._inbound: Inbound | None = None
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    async def start(self, inbound: Inbound) -> None:
-        self._inbound = inbound
-        await self._listener.start()
-
-    async def stop(self) -> None:
-        await self._listener.stop()
-
-    def describe(self) -> str:
-        return self._listener.url(self.base)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        try:
-            response = await self.handle(request)
-        except ClientDisconnect:
-            return
-        await response(scope, receive, send)
+        self._route = self.base
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path.rstrip("/")

@@ -15,22 +15,20 @@ body is what ``send`` returns, so the store keeps it.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, ClassVar, Literal
 
 import httpx
 import orjson
 import structlog
 from pydantic import Field
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
-from conduit.connectors.asgi import AsgiListener
+from conduit.connectors.asgi import AsgiListener, AsgiSource
 from conduit.connectors.auth import Auth, Authenticator
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Inbound,
     Outbound,
     Receipt,
     SourceConfig,
@@ -207,7 +205,7 @@ def raise_for_status(where: str, response: httpx.Response) -> None:
 
 
 @source("http", HttpSourceConfig)
-class HttpSource:
+class HttpSource(AsgiSource):
     """An HTTP listener on one path; one uvicorn server per source."""
 
     def __init__(self, config: HttpSourceConfig, context: ConnectorContext) -> None:
@@ -217,36 +215,7 @@ class HttpSource:
         self._types = {media_type(t) for t in config.content_types}
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
                                       max_connections=config.max_connections)
-        self._inbound: Inbound | None = None
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    async def start(self, inbound: Inbound) -> None:
-        self._inbound = inbound
-        await self._listener.start()
-
-    async def stop(self) -> None:
-        await self._listener.stop()
-
-    def describe(self) -> str:
-        return self._listener.url(self.config.path)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        # correlation id: the sender's X-Request-Id (or a new one) on every log line of this
-        # message's intake, and echoed back
-        request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:100]
-        try:
-            with structlog.contextvars.bound_contextvars(request_id=request_id):
-                response = await self.handle(request)
-        except ClientDisconnect:
-            return
-        response.headers["X-Request-Id"] = request_id
-        await response(scope, receive, send)
+        self._route = config.path
 
     async def handle(self, request: Request) -> Response:
         assert self._inbound is not None

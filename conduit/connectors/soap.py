@@ -28,14 +28,13 @@ import orjson
 import structlog
 from lxml import etree
 from pydantic import Field, model_validator
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
-from conduit.connectors.asgi import AsgiListener
+from conduit.connectors.asgi import AsgiListener, AsgiSource
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Inbound,
     Outbound,
     SourceConfig,
     StrictModel,
@@ -180,7 +179,7 @@ def _check_value(part: SoapPart, value: str) -> None:
 
 
 @source("soap", SoapSourceConfig)
-class SoapSource:
+class SoapSource(AsgiSource):
     """The SOAP listener; one uvicorn server per source."""
 
     def __init__(self, config: SoapSourceConfig, context: ConnectorContext) -> None:
@@ -191,31 +190,7 @@ class SoapSource:
         self._outputs = {o.name: [(p, compile_template(p.value or "")) for p in o.output]
                          for o in config.operations}
         self._listener = AsgiListener(self, config.host, config.port, config.tls)
-        self._inbound: Inbound | None = None
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    async def start(self, inbound: Inbound) -> None:
-        self._inbound = inbound
-        await self._listener.start()
-
-    async def stop(self) -> None:
-        await self._listener.stop()
-
-    def describe(self) -> str:
-        return self._listener.url(self.config.path)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        try:
-            response = await self.handle(request)
-        except ClientDisconnect:
-            return
-        await response(scope, receive, send)
+        self._route = config.path
 
     async def handle(self, request: Request) -> Response:
         if (request.url.path.rstrip("/") or "/") != self._path:
