@@ -210,10 +210,11 @@ class DestinationConfig(StrictModel):
                     "queue (the destination reports itself blocked) instead of being "
                     "dead-lettered.")
     partition_by: str | None = Field(
-        None, examples=["PID-3.1"],
-        description="Keep order per value of this field (e.g. per patient) while messages with "
-                    "different values go in parallel: the destination's queue is split in "
-                    "'partitions' sub-queues by a hash of the value, each ordered.")
+        None, examples=["PID-3.1", "{{ msg['PID-3.1'] }}"],
+        description="Keep order per value of this field path or template (e.g. per patient) "
+                    "while messages with different values go in parallel: the destination's "
+                    "queue is split in 'partitions' sub-queues by a hash of the value, each "
+                    "ordered. Read from the message as received.")
     partitions: int = Field(4, ge=1, le=256, examples=[8],
                             description="Number of ordered sub-queues with 'partition_by'.")
     rate_limit: str | None = Field(
@@ -233,6 +234,14 @@ class DestinationConfig(StrictModel):
 
     @model_validator(mode="after")
     def _ordering_is_consistent(self) -> DestinationConfig:
+        if self.partition_by and "{{" in self.partition_by:
+            from conduit.transforms.template import check_template
+
+            check_template(self.partition_by)
+        elif self.partition_by:
+            from conduit.hl7.path import parse_path
+
+            parse_path(self.partition_by)  # ValueError names the expected form
         if self.ordered and self.partition_by:
             raise ValueError("use either 'ordered' (one queue in order) or 'partition_by' "
                              "(in order per key), not both")

@@ -13,13 +13,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import zlib
+from typing import Any
 
 from conduit.connectors.base import DestinationConfig
 from conduit.engine.bus import QueueSpec, dead_letter_queue, dest_queue, source_queue
 from conduit.engine.channel import Channel
 from conduit.engine.errors import HL7ParseError
 from conduit.hl7.message import Message
+from conduit.transforms.template import compile_template, render_template
 
 
 def keeps_order(channel: Channel) -> bool:
@@ -56,12 +60,23 @@ def route_queue(channel: str, config: DestinationConfig, content: bytes,
     message when there is one, else from the content (HL7), else partition 0."""
     if not config.partition_by:
         return dest_queue(channel, config.name)
-    key: str | None = None
-    if message is not None:
-        key = message.get(config.partition_by)
-    else:
-        try:
-            key = Message.parse(content).get(config.partition_by)
-        except (HL7ParseError, ValueError):
-            key = None
+    if message is None:
+        with contextlib.suppress(HL7ParseError, ValueError):
+            message = Message.parse(content)
+    key = partition_key(config.partition_by, message) if message is not None else None
     return dest_queue(channel, config.name, partition(key, config.partitions))
+
+
+def partition_key(partition_by: str, message: Message) -> str | None:
+    """The value of a field path (``PID-3.1``) or a template (``{{ msg['PID-3.1'] }}``)."""
+    if "{{" not in partition_by:
+        return message.get(partition_by)
+    try:
+        return render_template(_compiled(partition_by), message).strip()
+    except Exception:  # a template that cannot render for this message: partition 0
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> Any:
+    return compile_template(source)
