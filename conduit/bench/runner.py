@@ -138,43 +138,58 @@ def baseline_echo(options: Options) -> LoadResult:
 
 
 def baseline_amqp(options: Options) -> float:
-    """RabbitMQ publish with a window of confirms, then consume with multiple-ack: messages/s."""
+    """RabbitMQ alone, through the engine's own bus: publish with confirms from as many
+    concurrent publishers as there are connections, consume with acks; messages/s."""
+
+    async def measure() -> float:
+        from conduit.engine.bus.base import Envelope, QueueSpec
+        from conduit.engine.bus.rabbitmq import RabbitBus, wait_connected
+
+        queue = f"conduit.bench-{uuid.uuid4().hex[:8]}.source"
+        bus = RabbitBus(options.amqp_url)
+        await bus.start()
+        if not await asyncio.to_thread(wait_connected, bus, 15):
+            raise RuntimeError("RabbitMQ is not reachable for the baseline")
+        await bus.declare([QueueSpec(queue)])
+        payload = b"x" * 700
+        done = asyncio.Event()
+        received = 0
+
+        async def consume(_envelope: Envelope) -> None:
+            nonlocal received
+            received += 1
+            if received >= options.messages:
+                done.set()
+
+        started = time.perf_counter()
+        await bus.subscribe(queue, consume, concurrency=options.connections)
+        per_publisher = options.messages // options.connections
+
+        async def publisher(index: int) -> None:
+            for n in range(per_publisher):
+                await bus.publish(queue, [Envelope(index * per_publisher + n, payload)])
+
+        await asyncio.gather(*(publisher(i) for i in range(options.connections)))
+        remainder = options.messages - per_publisher * options.connections
+        if remainder:
+            await bus.publish(queue, [Envelope(-1, payload)] * remainder)
+        await asyncio.wait_for(done.wait(), 120)
+        rate = options.messages / (time.perf_counter() - started)
+        await bus.close()
+        await asyncio.to_thread(_delete_queue, options.amqp_url, queue)
+        return rate
+
+    return asyncio.run(measure())
+
+
+def _delete_queue(url: str, queue: str) -> None:
     import pika
 
-    payload = b"x" * 1000
-    queue = f"conduit.bench.{uuid.uuid4().hex[:8]}"
-    connection = pika.BlockingConnection(pika.URLParameters(options.amqp_url))
-    channel = connection.channel()
-    channel.queue_declare(queue, durable=True)
-    channel.confirm_delivery()
-    started = time.perf_counter()
-    window = 500
-    properties = pika.BasicProperties(delivery_mode=2)
-    sent = 0
-    while sent < options.messages:
-        batch = min(window, options.messages - sent)
-        # Blocking pika confirms each publish; a transaction-free batch via tx would be slower,
-        # so publish the window unconfirmed on a second channel and confirm with one final one.
-        for _ in range(batch - 1):
-            channel.basic_publish("", queue, payload, properties, mandatory=False)
-        sent += batch
-    received = 0
-
-    def on_message(ch: Any, method: Any, _props: Any, _body: bytes) -> None:
-        nonlocal received
-        received += 1
-        if received % 100 == 0 or received >= options.messages - 1:
-            ch.basic_ack(method.delivery_tag, multiple=True)
-        if received >= options.messages - (options.messages // window):
-            ch.stop_consuming()
-
-    channel.basic_qos(prefetch_count=1000)
-    channel.basic_consume(queue, on_message)
-    channel.start_consuming()
-    elapsed = time.perf_counter() - started
-    channel.queue_delete(queue)
+    if url.endswith("//"):
+        url = url[:-1] + "%2F"  # kombu's spelling of vhost "/"
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    connection.channel().queue_delete(queue)
     connection.close()
-    return received / elapsed
 
 
 def store_bytes(options: Options, data_dir: Path, store_url: str | None) -> int:

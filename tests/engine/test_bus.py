@@ -210,3 +210,13 @@ async def test_rabbit_publish_to_a_missing_queue_fails_instead_of_losing() -> No
             await bus.publish(f"conduit.{unique_channel()}.nowhere", [Envelope(1, b"x")])
     finally:
         await bus.close()
+
+
+async def test_rabbit_accepts_the_kombu_spelling_of_the_default_vhost() -> None:
+    """``amqp://host:5672//`` (as the docs and kombu write it) means vhost "/", not ""."""
+    bus = RabbitBus("amqp://guest:guest@127.0.0.1:5672//", start_timeout=10.0)
+    await bus.start()
+    try:
+        assert bus.connected
+    finally:
+        await bus.close()

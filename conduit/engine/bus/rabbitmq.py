@@ -90,6 +90,10 @@ class RabbitBus:
                  start_timeout: float = 30.0, redelivery_delay: float = 1.0,
                  reconnect_max: float = 5.0) -> None:
         parts = urlsplit(url)
+        if parts.path == "//":
+            # kombu's spelling of the default vhost "/" (``amqp://host:5672//``); pika reads it
+            # as an empty vhost name, which RabbitMQ refuses.
+            parts = parts._replace(path="/%2F")
         query = dict(parse_qsl(parts.query))
         options = {k: query.pop(k) for k in OUR_OPTIONS if k in query}
         self.url = urlunsplit(parts._replace(query=urlencode(query)))
