@@ -103,6 +103,7 @@ def show(message_id: int, config_file: Path | None, data_dir: Path | None,
                f"from {record.source or '-'}")
     click.echo(f"type {record.message_type or '-'}  MSH-10 {record.control_id or '-'}  "
                f"patient {record.patient_id or '-'}")
+    click.echo(f"correlation id {record.correlation_id or '-'}")
     if record.error:
         click.echo(f"error: {record.error}")
     _section("raw", record.raw)

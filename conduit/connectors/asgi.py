@@ -96,7 +96,9 @@ class AsgiSource:
 
     Subclasses set ``_listener`` and ``_route`` (the path ``describe`` shows) in ``__init__`` and
     implement ``handle(request)``. Each request carries a correlation id, the sender's
-    ``X-Request-Id`` or a new one, on every log line of its intake, echoed in the response.
+    ``X-Request-Id`` or a new one, on every log line of its intake, echoed in the response,
+    and handed to the engine in the message's ``meta`` (see :meth:`meta`): it is stored with the
+    message and sent on by the HTTP-based destinations.
     """
 
     _listener: AsgiListener
@@ -120,11 +122,18 @@ class AsgiSource:
     async def handle(self, request: Request) -> Response:
         raise NotImplementedError
 
+    @staticmethod
+    def meta(request: Request) -> dict[str, Any]:
+        """What the engine is told of a request besides its body: who sent it, correlation id."""
+        remote = f"{request.client.host}:{request.client.port}" if request.client else None
+        return {"remote": remote, "correlation_id": getattr(request.state, "request_id", None)}
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
         request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:100]
+        request.state.request_id = request_id
         try:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
                 response = await self.handle(request)

@@ -74,6 +74,10 @@ class Outbound:
     destination: str
     content: bytes
     variables: dict[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+    """The id the message came in with (sender's ``X-Request-Id``, MSH-10 or a new one); the
+    HTTP, FHIR and SOAP destinations send it as ``X-Request-Id``. A destination that wants it
+    even on envelopes rebuilt from the store sets ``sends_correlation_id = True``."""
 
 
 class Destination(Protocol):

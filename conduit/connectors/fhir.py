@@ -206,8 +206,7 @@ class FhirSource(AsgiSource):
         body = await read_body(request, self.config.max_body_bytes)
         if body is None:
             return fail(413, "too-costly", f"the limit is {self.config.max_body_bytes} bytes")
-        remote = f"{request.client.host}:{request.client.port}" if request.client else None
-        meta: dict[str, Any] = {"remote": remote}
+        meta: dict[str, Any] = self.meta(request)
         problem = self._check(body, kind, resource_id, bundle)
         if problem is not None:
             status, issues = problem
@@ -326,6 +325,8 @@ class FhirSource(AsgiSource):
 class FhirDestination:
     """One FHIR server; the operation decides method and URL per message."""
 
+    sends_correlation_id = True
+
     def __init__(self, config: FhirDestinationConfig, context: ConnectorContext) -> None:
         self.config = config
         self.base = config.url.rstrip("/")
@@ -385,6 +386,8 @@ class FhirDestination:
         headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **extra}
         if self.config.prefer:
             headers["Prefer"] = self.config.prefer
+        if out.correlation_id:
+            headers["X-Request-Id"] = out.correlation_id
         for attempt in (1, 2):
             sent = dict(headers)
             await self.auth.apply(self._client, sent)

@@ -232,8 +232,7 @@ class HttpSource(AsgiSource):
         if body is None:
             return problem(413, "Message too large",
                            f"the limit is {self.config.max_body_bytes} bytes")
-        remote = f"{request.client.host}:{request.client.port}" if request.client else None
-        meta: dict[str, Any] = {"remote": remote, "content_type": media,
+        meta: dict[str, Any] = {**self.meta(request), "content_type": media,
                                 "method": request.method}
         if not body.strip():
             return problem(400, "Empty message", "the request has no body")
@@ -257,6 +256,8 @@ class HttpSource(AsgiSource):
 class HttpDestination:
     """Sends each message as one request; one connection pool per destination."""
 
+    sends_correlation_id = True
+
     def __init__(self, config: HttpDestinationConfig, context: ConnectorContext) -> None:
         self.config = config
         self._url = compile_template(config.url)
@@ -271,6 +272,8 @@ class HttpDestination:
         body = (ctx.render(self._body, "body").encode("utf-8") if self._body is not None
                 else out.content)
         headers = {k: ctx.render(t, f"header {k}") for k, t in self._headers.items()}
+        if out.correlation_id and not any(k.lower() == "x-request-id" for k in headers):
+            headers["X-Request-Id"] = out.correlation_id
         if self.config.method != "GET" and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = self.config.content_type or guess_content_type(body)
         response = await self._request(url, headers, body)

@@ -18,6 +18,7 @@ others and HTTP 5xx retryable; the result is stored as JSON.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
@@ -213,8 +214,7 @@ class SoapSource(AsgiSource):
 
     async def _call(self, body: bytes, version: str, request: Request) -> Response:
         assert self._inbound is not None
-        remote = f"{request.client.host}:{request.client.port}" if request.client else None
-        meta: dict[str, Any] = {"remote": remote}
+        meta: dict[str, Any] = self.meta(request)
         try:
             envelope = parse_xml(body)
         except MessageError as exc:
@@ -352,11 +352,23 @@ class SoapSource(AsgiSource):
 
 
 _SENDER_FAULT = re.compile(r"(client|sender)", re.IGNORECASE)
+#: The correlation id of the message being sent, for the transport's request hook (zeep builds
+#: the HTTP request itself; the call runs in the sending task, so the context carries it).
+_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("soap_request_id",
+                                                                         default=None)
+
+
+async def _add_request_id(request: Any) -> None:
+    request_id = _REQUEST_ID.get()
+    if request_id and "x-request-id" not in request.headers:
+        request.headers["X-Request-Id"] = request_id
 
 
 @destination("soap", SoapDestinationConfig)
 class SoapDestination:
     """Calls one operation through zeep; the WSDL is loaded (in a thread) on first use."""
+
+    sends_correlation_id = True
 
     def __init__(self, config: SoapDestinationConfig, context: ConnectorContext) -> None:
         self.config = config
@@ -374,9 +386,9 @@ class SoapDestination:
         verify: Any = config.tls.context() if config.tls else True
         wsdl_client = httpx.Client(verify=verify, timeout=httpx.Timeout(
             config.timeout, connect=config.connect_timeout))
-        transport = AsyncTransport(
-            client=client_for(config.tls, config.timeout, config.connect_timeout),
-            wsdl_client=wsdl_client)
+        client_ = client_for(config.tls, config.timeout, config.connect_timeout)
+        client_.event_hooks["request"].append(_add_request_id)
+        transport = AsyncTransport(client=client_, wsdl_client=wsdl_client)
         wsse = None
         if config.username is not None:
             from zeep.wsse.username import UsernameToken
@@ -419,6 +431,7 @@ class SoapDestination:
         except AttributeError as exc:
             raise PermanentError(f"the service has no operation {self.config.operation}") \
                 from exc
+        token = _REQUEST_ID.set(out.correlation_id)
         try:
             result = await operation(**arguments)
         except ZeepFault as fault:
@@ -437,6 +450,8 @@ class SoapDestination:
         except Exception as exc:  # httpx transport errors, timeouts
             raise RetryableError(f"{self.config.operation}: {type(exc).__name__}: {exc}") \
                 from exc
+        finally:
+            _REQUEST_ID.reset(token)
         return orjson.dumps(serialize_object(result, dict), default=str)
 
     async def close(self) -> None:

@@ -68,7 +68,12 @@ class DeliveryWorker:
 
     async def handle(self, envelope: Envelope) -> None:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,
-                       destination=self.config.name, content=envelope.body)
+                       destination=self.config.name, content=envelope.body,
+                       correlation_id=envelope.correlation_id)
+        if out.correlation_id is None and getattr(self.connector, "sends_correlation_id", False):
+            # rebuilt from the store (recovery, reprocess) or over a bus that does not carry it
+            out.correlation_id = await asyncio.to_thread(self.store.correlation_id,
+                                                         out.message_id)
         if self.config.dedupe and await self._already_sent(out.message_id):
             log.debug("already sent, skipped", channel=self.channel,
                       destination=self.config.name, message_id=out.message_id)

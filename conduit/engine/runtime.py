@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from typing import Any
 
 import structlog
@@ -167,6 +168,7 @@ class ChannelRuntime:
     async def receive(self, raw: bytes, meta: dict[str, Any] | None = None) -> Receipt:
         meta = meta or {}
         message = meta.get("message")
+        correlation_id: str | None = meta.get("correlation_id")
         if self._data_type != "hl7v2":
             try:
                 payload = parse_payload(self._data_type, raw)
@@ -186,6 +188,9 @@ class ChannelRuntime:
                     return Receipt(False, message_id, error=str(exc), permanent=True)
             fields = {"control_id": message.control_id, "message_type": message.message_type,
                       "patient_id": message.get("PID-3.1") or None, "source": meta.get("remote")}
+        # Every message has a correlation id: the sender's X-Request-Id, else MSH-10, else new.
+        fields["correlation_id"] = correlation_id = (
+            correlation_id or fields["control_id"] or uuid.uuid4().hex)[:100]
         if self._strict and message is not None:
             from conduit.hl7.strict import validate_strict
 
@@ -204,7 +209,8 @@ class ChannelRuntime:
         if self._after_delivery:
             waiter = self._waiters[message_id] = asyncio.get_running_loop().create_future()
         try:
-            await self.bus.publish(source_queue(self.name), [Envelope(message_id, raw)])
+            await self.bus.publish(source_queue(self.name),
+                                   [Envelope(message_id, raw, correlation_id)])
         except Exception as exc:
             self._waiters.pop(message_id, None)
             log.error("bus unavailable", channel=self.name, message_id=message_id,
@@ -232,7 +238,8 @@ class ChannelRuntime:
         try:
             return await self.store.received(
                 self.name, raw, control_id=None, message_type=None, status="ERROR",
-                error=reason, source=(meta or {}).get("remote"))
+                error=reason, source=(meta or {}).get("remote"),
+                correlation_id=(meta or {}).get("correlation_id"))
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
             return None
@@ -251,7 +258,8 @@ class ChannelRuntime:
             await asyncio.gather(*(
                 self.bus.publish(route_queue(self.name, self._configs[r.destination],
                                              r.content or b"", result.message),
-                                 [Envelope(envelope.message_id, r.content or b"")])
+                                 [Envelope(envelope.message_id, r.content or b"",
+                                           envelope.correlation_id)])
                 for r in queued))
         if not queued:
             self._settled(envelope.message_id, result.status, None)

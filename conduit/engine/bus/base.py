@@ -26,10 +26,13 @@ log = structlog.get_logger(__name__)
 
 @dataclass(slots=True)
 class Envelope:
-    """One message on a queue: its store id, and the bytes the next stage needs."""
+    """One message on a queue: its store id, the bytes the next stage needs, and the correlation
+    id it came in with (the sender's ``X-Request-Id``, MSH-10 or a new one; None when rebuilt
+    from the store or carried by a bus that does not keep it: the store has it)."""
 
     message_id: int
     body: bytes
+    correlation_id: str | None = None
 
 
 Handler = Callable[[Envelope], Awaitable[None]]

@@ -67,6 +67,7 @@ class MessageRecord:
     patient_id: str | None
     source: str | None
     error: str | None
+    correlation_id: str | None = None
     raw: bytes | None = None
     transformed: bytes | None = None
     deliveries: list[DeliveryRecord] = field(default_factory=list)
@@ -146,13 +147,14 @@ class Store:
     async def received(self, channel: str, raw: bytes, *, control_id: str | None,
                        message_type: str | None, patient_id: str | None = None,
                        source: str | None = None, status: str = "RECEIVED",
-                       error: str | None = None) -> int:
+                       error: str | None = None, correlation_id: str | None = None) -> int:
         """Record an inbound message; returns its id once committed."""
         stamp = now()
         row = {"channel": channel, "received_at": stamp, "updated_at": stamp, "status": status,
                "control_id": _clip(control_id, 200), "message_type": _clip(message_type, 40),
                "patient_id": _clip(patient_id, 200), "source": _clip(source, 200),
-               "raw": pack(raw), "error": error}
+               "raw": pack(raw), "error": error,
+               "correlation_id": _clip(correlation_id, 100)}
         return int(await self.writer.submit(_insert_messages, row))
 
     async def processed(self, message_id: int, status: str, *, transformed: bytes | None,
@@ -293,6 +295,12 @@ class Store:
                 select(events).where(events.c.message_id == message_id).order_by(events.c.id))]
             return record
 
+    def correlation_id(self, message_id: int) -> str | None:
+        """The correlation id a message came in with (for envelopes that lost it)."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(messages.c.correlation_id)
+                                      .where(messages.c.id == message_id)).scalar()
+
     def counts(self, channel: str | None = None) -> dict[str, dict[str, int]]:
         """Messages per channel and status."""
         query = select(messages.c.channel, messages.c.status, func.count()).group_by(
@@ -308,7 +316,7 @@ class Store:
 
 _SUMMARY = (messages.c.id, messages.c.channel, messages.c.received_at, messages.c.updated_at,
             messages.c.status, messages.c.control_id, messages.c.message_type,
-            messages.c.patient_id, messages.c.source, messages.c.error)
+            messages.c.patient_id, messages.c.source, messages.c.error, messages.c.correlation_id)
 
 
 # -- bulk writes: one prebuilt statement executed for a whole group (see batch.py) ------------

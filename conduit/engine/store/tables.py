@@ -41,6 +41,7 @@ messages = Table(
     Column("raw", LargeBinary, nullable=False),
     Column("transformed", LargeBinary),
     Column("error", Text),
+    Column("correlation_id", String(100)),
     Index("ix_messages_channel_status", "channel", "status", "id"),
     Index("ix_messages_received_at", "received_at"),
     Index("ix_messages_control_id", "control_id"),

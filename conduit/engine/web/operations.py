@@ -73,7 +73,8 @@ def summary(record: MessageRecord, *, phi: bool) -> dict[str, Any]:
             "updated_at": record.updated_at.isoformat(), "status": record.status,
             "control_id": record.control_id, "message_type": record.message_type,
             "patient_id": record.patient_id if phi else None,
-            "source": record.source, "error": record.error}
+            "source": record.source, "error": record.error,
+            "correlation_id": record.correlation_id}
 
 
 def text_of(content: bytes | None) -> str | None:
