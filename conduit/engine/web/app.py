@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("conduit.web")
 HERE = Path(__file__).parent
 REQUEST_ID = "x-request-id"
+SWAGGER_UI = "/static/swagger-ui"
 
 
 class RequestContext(BaseHTTPMiddleware):
@@ -144,8 +145,13 @@ def create_app(engine: Engine, sampler: Sampler | None = None) -> FastAPI:
 
     @app.get("/api/docs", include_in_schema=False)
     async def docs(_: Principal = Viewer) -> HTMLResponse:
+        # Swagger UI's files ship with Conduit (static/swagger-ui): no CDN, which a hospital
+        # network (or an air-gapped host) cannot reach anyway.
         return get_swagger_ui_html(openapi_url="/api/openapi.json",
-                                   title="Conduit management API")
+                                   title="Conduit management API",
+                                   swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png")
 
     from conduit.engine.web import api_admin, api_channels, api_messages, api_ops, dashboard
 
