@@ -20,7 +20,10 @@ import uvicorn
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from conduit.connectors.listener_auth import ListenerAuthenticator, Rejection
 from conduit.connectors.tls import ServerTls
+
+log = structlog.get_logger(__name__)
 
 
 class _Server(uvicorn.Server):
@@ -99,11 +102,16 @@ class AsgiSource:
     ``X-Request-Id`` or a new one, on every log line of its intake, echoed in the response,
     and handed to the engine in the message's ``meta`` (see :meth:`meta`): it is stored with the
     message and sent on by the HTTP-based destinations.
+
+    With ``auth:`` in the source config (subclasses set ``_auth``), a request without valid
+    credentials is answered 401 with a ``WWW-Authenticate`` challenge, in the body format of
+    :meth:`unauthorized`, before ``handle`` sees it (except what :meth:`public` lets through).
     """
 
     _listener: AsgiListener
     _route: str
     _inbound: Any = None
+    _auth: ListenerAuthenticator | None = None
 
     @property
     def port(self) -> int:
@@ -122,6 +130,31 @@ class AsgiSource:
     async def handle(self, request: Request) -> Response:
         raise NotImplementedError
 
+    def unauthorized(self, request: Request, reason: str) -> Response:
+        """The 401 answer's body, in the listener's own error format."""
+        return Response(reason, 401, media_type="text/plain")
+
+    def public(self, request: Request) -> bool:
+        """Requests answered without authentication (FHIR's /metadata)."""
+        return False
+
+    async def _authorised(self, request: Request) -> Response | None:
+        """None if the request may go on, else the 401 answer."""
+        if self._auth is None or self.public(request):
+            return None
+        try:
+            await self._auth.check(request.headers.get("authorization"))
+        except Rejection as rejection:
+            context = getattr(self, "context", None)
+            log.info("listener refused a request", reason=rejection.reason,
+                     channel=getattr(context, "channel", None),
+                     remote=request.client.host if request.client else None)
+            response = self.unauthorized(request, rejection.reason)
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = rejection.challenge
+            return response
+        return None
+
     @staticmethod
     def meta(request: Request) -> dict[str, Any]:
         """What the engine is told of a request besides its body: who sent it, correlation id."""
@@ -136,7 +169,7 @@ class AsgiSource:
         request.state.request_id = request_id
         try:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
-                response = await self.handle(request)
+                response = await self._authorised(request) or await self.handle(request)
         except ClientDisconnect:
             return
         response.headers["X-Request-Id"] = request_id

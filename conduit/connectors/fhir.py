@@ -40,6 +40,12 @@ from conduit.connectors.base import (
     source,
 )
 from conduit.connectors.http import client_for, media_type, raise_for_status, read_body
+from conduit.connectors.listener_auth import (
+    AUTH_DESCRIPTION,
+    AUTH_EXAMPLES,
+    ListenerAuth,
+    ListenerAuthenticator,
+)
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.engine.duration import Duration
 from conduit.engine.errors import MessageError, PermanentError, RetryableError
@@ -73,6 +79,7 @@ class FhirSourceConfig(SourceConfig):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest body accepted.")
     max_connections: int = Field(1000, ge=1, description="Concurrent connections accepted.")
     tls: ServerTls | None = Field(None, description="Serve HTTPS (and mutual TLS).")
+    auth: ListenerAuth | None = Field(None, description=AUTH_DESCRIPTION, examples=AUTH_EXAMPLES)
 
 
 class FhirDestinationConfig(DestinationConfig):
@@ -172,7 +179,15 @@ class FhirSource(AsgiSource):
         self.base = config.base_path.rstrip("/")
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
                                       max_connections=config.max_connections)
+        self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = self.base
+
+    def unauthorized(self, request: Request, reason: str) -> Response:
+        return fail(401, "login", reason)
+
+    def public(self, request: Request) -> bool:
+        # The CapabilityStatement stays readable, as SMART clients discover endpoints there.
+        return request.method == "GET" and request.url.path.rstrip("/") == self.base + "/metadata"
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path.rstrip("/")

@@ -35,6 +35,12 @@ from conduit.connectors.base import (
     destination,
     source,
 )
+from conduit.connectors.listener_auth import (
+    AUTH_DESCRIPTION,
+    AUTH_EXAMPLES,
+    ListenerAuth,
+    ListenerAuthenticator,
+)
 from conduit.connectors.render import RenderContext
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.engine.duration import Duration
@@ -78,6 +84,7 @@ class HttpSourceConfig(SourceConfig):
                           "ack: after-delivery (default: guessed from the response).",
         examples=["application/json"])
     tls: ServerTls | None = Field(None, description="Serve HTTPS (and mutual TLS).")
+    auth: ListenerAuth | None = Field(None, description=AUTH_DESCRIPTION, examples=AUTH_EXAMPLES)
 
 
 class HttpDestinationConfig(DestinationConfig):
@@ -215,7 +222,11 @@ class HttpSource(AsgiSource):
         self._types = {media_type(t) for t in config.content_types}
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
                                       max_connections=config.max_connections)
+        self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = config.path
+
+    def unauthorized(self, request: Request, reason: str) -> Response:
+        return problem(401, "Unauthorized", reason)
 
     async def handle(self, request: Request) -> Response:
         assert self._inbound is not None

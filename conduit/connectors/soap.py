@@ -43,6 +43,12 @@ from conduit.connectors.base import (
     source,
 )
 from conduit.connectors.http import client_for, read_body
+from conduit.connectors.listener_auth import (
+    AUTH_DESCRIPTION,
+    AUTH_EXAMPLES,
+    ListenerAuth,
+    ListenerAuthenticator,
+)
 from conduit.connectors.render import RenderContext
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.engine.duration import Duration
@@ -106,6 +112,7 @@ class SoapSourceConfig(SourceConfig):
     operations: list[SoapOperation] = Field(min_length=1, description="The operations offered.")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest request accepted.")
     tls: ServerTls | None = Field(None, description="Serve HTTPS (and mutual TLS).")
+    auth: ListenerAuth | None = Field(None, description=AUTH_DESCRIPTION, examples=AUTH_EXAMPLES)
 
     @model_validator(mode="after")
     def _unique(self) -> SoapSourceConfig:
@@ -191,7 +198,13 @@ class SoapSource(AsgiSource):
         self._outputs = {o.name: [(p, compile_template(p.value or "")) for p in o.output]
                          for o in config.operations}
         self._listener = AsgiListener(self, config.host, config.port, config.tls)
+        self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = config.path
+
+    def unauthorized(self, request: Request, reason: str) -> Response:
+        content_type = request.headers.get("content-type", "").lower()
+        return fault_response("1.2" if "application/soap+xml" in content_type else "1.1",
+                              True, reason)
 
     async def handle(self, request: Request) -> Response:
         if (request.url.path.rstrip("/") or "/") != self._path:
