@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from conduit.cli import main
-from conduit.engine.errors import ConfigError
+from conduit.engine.errors import ConfigError, StartupError
 
 
 @main.command()
@@ -67,7 +67,11 @@ def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None
             click.echo("conduit: ready (Ctrl-C to stop)", err=False)
         await task
 
-    run_async(serve())
+    try:
+        run_async(serve())
+    except StartupError as exc:  # a port in use: one line naming what to change, no traceback
+        click.echo(f"conduit: {exc}", err=True)
+        sys.exit(1)
 
 
 def _safe_url(url: str) -> str:

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,6 +34,7 @@ import structlog
 from conduit.connectors.base import ConnectorContext, Receipt
 from conduit.engine.bus import Bus, Envelope, Handler, source_queue
 from conduit.engine.channel import Channel
+from conduit.engine.errors import StartupError, port_problem
 from conduit.engine.runtime import ChannelRuntime
 from conduit.engine.web.metrics import ChannelMetrics, Metrics, ObservedStore
 
@@ -207,6 +209,15 @@ class Controller:
             self.states[name] = "failed"
             self.errors[name] = f"{type(exc).__name__}: {exc}"
             bus.retire()
+            with contextlib.suppress(Exception):  # workers started before the listener failed
+                await runtime.stop()
+            if isinstance(exc, OSError) and port_problem(exc):
+                source = channel.source
+                where = f"{getattr(source, 'host', '')}:{getattr(source, 'port', '?')}"
+                why = os.strerror(exc.errno or 0).lower()
+                raise StartupError(
+                    f"channel {name}: cannot listen on {where} ({why}); change 'source.port' in "
+                    f"{channel.path or 'its channel file'}") from exc
             raise
         bus.gate.set()
         engine.runtimes[name] = runtime

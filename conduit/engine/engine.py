@@ -63,7 +63,12 @@ class Engine:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stopping.set)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # what did start (listeners, store writer)
+                await self.stop()
+            raise
         if ready is not None:
             ready.set()
         try:

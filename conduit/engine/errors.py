@@ -13,8 +13,9 @@ Every failure a connector or step can meet is mapped, at the connector boundary,
     │   │   └── ApplicationError  HL7 AE/CE from the receiver (Camel: HL7AcknowledgementException)
     │   └── PermanentError        never worth another attempt: HL7 AR/CR, HTTP 4xx
     │       └── ApplicationReject HL7 AR/CR from the receiver
-    └── UnavailableError          the store or the bus cannot take the message now; the sender
-                                  must keep it (AE / HTTP 503)
+    ├── UnavailableError          the store or the bus cannot take the message now; the sender
+    │                             must keep it (AE / HTTP 503)
+    └── StartupError              the engine cannot start: a port in use; one line for the operator
 
 Filtering is an outcome, not an error (Mirth counts FILTERED as done).
 Errors carry message ids, never message bodies (PHI).
@@ -73,3 +74,14 @@ class ApplicationReject(PermanentError):
 
 class UnavailableError(ConduitError):
     """The store or the bus cannot take the message now; the sender must keep it."""
+
+
+class StartupError(ConduitError):
+    """The engine cannot start (a listener's port is taken): the message says what to change."""
+
+
+def port_problem(exc: OSError) -> bool:
+    """Whether ``exc`` is a listening socket refused: address in use, not ours, or privileged."""
+    import errno
+
+    return exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)

@@ -85,8 +85,12 @@ class Dashboard:
         self._serve = asyncio.get_running_loop().create_task(self._run(), name="dashboard")
         while not self.server.started:
             if self._serve.done():
-                raise RuntimeError(f"dashboard could not listen on {self.settings.host}:"
-                                   f"{self.settings.port} (in use? set dashboard.port)")
+                from conduit.engine.errors import StartupError
+
+                raise StartupError(
+                    f"dashboard: cannot listen on {self.settings.host}:{self.settings.port} "
+                    f"(port in use?); change 'dashboard.port' in the settings file or set "
+                    f"CONDUIT_DASHBOARD_PORT")
             await asyncio.sleep(0.01)
         sockets = [s for server in self.server.servers for s in server.sockets]
         self.port = int(sockets[0].getsockname()[1]) if sockets else self.settings.port
@@ -109,11 +113,8 @@ class Dashboard:
 
     async def _run(self) -> None:
         assert self.server is not None
-        try:
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind; start() says
             await self.server.serve()
-        except SystemExit:  # uvicorn exits when it cannot bind
-            log.error("dashboard could not start", host=self.settings.host,
-                      port=self.settings.port)
 
     def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         async def loop() -> None:
