@@ -114,8 +114,12 @@ def _oru(index: Index, reports: list[Json], observations: list[Json], options: V
         used.update(id(o) for o in found)
         groups.append((dr, dr.get("code"), found))
     loose = [o for o in observations if id(o) not in used]
-    if loose:  # observations without a report: one OBR named after the first of them
-        groups.append((None, loose[0].get("code"), loose))
+    if loose:  # observations without a report: one OBR named after the first of them,
+        # with its time (OBR-7/8), issue time (OBR-22), status (OBR-25) and identifier (OBR-3)
+        head = loose[0]
+        stand_in = {k: head[k] for k in ("effectiveDateTime", "effectivePeriod", "issued",
+                                          "status", "identifier") if head.get(k)}
+        groups.append((stand_in, head.get("code"), loose))
     for n, (report, code, results) in enumerate(groups, start=1):
         lines.append(seg.obr(n, report, code, index))
         if not results and _version(options.version) < (2, 5) and report is not None:
