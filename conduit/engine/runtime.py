@@ -252,7 +252,7 @@ class ChannelRuntime:
                   if result.status == "TRANSFORMED" else [])
         await self.store.processed(envelope.message_id, result.status,
                                    transformed=result.transformed, error=result.reason,
-                                   routes=routes)
+                                   routes=routes, raw=envelope.body)
         queued = [r for r in routes if r.filtered is None and r.content is not None]
         if queued:
             await asyncio.gather(*(

@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, and_, func, select, update
 
 from conduit.engine.store.codec import unpack
-from conduit.engine.store.store import Store, now
+from conduit.engine.store.store import Store, content_of, now
 from conduit.engine.store.tables import deliveries, events, messages
 
 REPROCESS = "reprocess"
@@ -97,11 +97,13 @@ async def requeue(store: Store, message_id: int, *, destinations: Sequence[str] 
             query = select(deliveries.c.destination, deliveries.c.content).where(
                 deliveries.c.message_id == message_id, deliveries.c.content.is_not(None),
                 deliveries.c.status != "FILTERED")
+            stored_raw = row.raw
             if destinations:
                 query = query.where(deliveries.c.destination.in_(list(destinations)))
             if dead_letters:
                 query = query.where(deliveries.c.status == "ERROR")
-            result.deliveries = [(d, unpack(c) or b"") for d, c in connection.execute(query)]
+            result.deliveries = [(d, content_of(c, stored_raw))
+                                 for d, c in connection.execute(query)]
             if not result.deliveries:
                 return None
             names = [d for d, _ in result.deliveries]
@@ -147,8 +149,10 @@ def pending_for(store: Store, message_ids: Sequence[int]
             select(messages.c.id, messages.c.raw)
             .where(messages.c.id.in_(ids), messages.c.status == "RECEIVED")
             .order_by(messages.c.id))]
-        queued = [(int(i), str(d), unpack(c) or b"") for i, d, c in connection.execute(
-            select(deliveries.c.message_id, deliveries.c.destination, deliveries.c.content)
+        queued = [(int(i), str(d), content_of(c, r)) for i, d, c, r in connection.execute(
+            select(deliveries.c.message_id, deliveries.c.destination, deliveries.c.content,
+                   messages.c.raw)
+            .join(messages, messages.c.id == deliveries.c.message_id)
             .where(deliveries.c.message_id.in_(ids), deliveries.c.status == "QUEUED")
             .order_by(deliveries.c.message_id))]
     return received, queued

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import BindParameter
 
 from conduit.engine.store.batch import BatchWriter
-from conduit.engine.store.codec import pack, unpack
+from conduit.engine.store.codec import is_delta, pack, unpack
 from conduit.engine.store.tables import deliveries, events, messages
 
 FINAL_DELIVERY = ("SENT", "ERROR", "FILTERED")
@@ -158,17 +158,21 @@ class Store:
         return int(await self.writer.submit(_insert_messages, row))
 
     async def processed(self, message_id: int, status: str, *, transformed: bytes | None,
-                        error: str | None, routes: Sequence[Route]) -> None:
-        """Record the pipeline's outcome and queue one delivery per routed destination."""
+                        error: str | None, routes: Sequence[Route],
+                        raw: bytes | None = None) -> None:
+        """Record the pipeline's outcome and queue one delivery per routed destination.
+
+        With ``raw`` (exactly the message's stored raw content), transformed and routed content
+        are stored as deltas against it (see ``codec``): near-copies then cost a few bytes."""
         stamp = now()
         queued = [r for r in routes if r.content is not None and r.filtered is None]
         if status not in ("ERROR", "FILTERED"):
             status = "QUEUED" if queued else ("FILTERED" if routes else "TRANSFORMED")
         rows = [{"message_id": message_id, "destination": r.destination,
                  "status": "FILTERED" if r.filtered is not None else "QUEUED",
-                 "content": pack(r.content), "attempts": 0, "error": r.filtered,
+                 "content": pack(r.content, raw), "attempts": 0, "error": r.filtered,
                  "updated_at": stamp} for r in routes]
-        message = {"m_id": message_id, "m_status": status, "m_transformed": pack(transformed),
+        message = {"m_id": message_id, "m_status": status, "m_transformed": pack(transformed, raw),
                    "m_error": error, "m_updated": stamp}
         await self.writer.submit(_record_processed, (message, rows))
 
@@ -194,11 +198,13 @@ class Store:
         stamp = now()
 
         def write(connection: Connection) -> list[tuple[str, bytes]]:
-            query = select(deliveries.c.destination, deliveries.c.content).where(
-                deliveries.c.message_id == message_id, deliveries.c.content.is_not(None))
+            query = (select(deliveries.c.destination, deliveries.c.content, messages.c.raw)
+                     .join(messages, messages.c.id == deliveries.c.message_id)
+                     .where(deliveries.c.message_id == message_id,
+                            deliveries.c.content.is_not(None)))
             if destinations:
                 query = query.where(deliveries.c.destination.in_(list(destinations)))
-            found = [(d, unpack(c) or b"") for d, c in connection.execute(query)]
+            found = [(d, content_of(c, r)) for d, c, r in connection.execute(query)]
             for name, _ in found:
                 connection.execute(
                     update(deliveries).where(deliveries.c.message_id == message_id,
@@ -230,12 +236,13 @@ class Store:
 
     def pending_deliveries(self, channel: str) -> list[tuple[int, str, bytes]]:
         """Deliveries queued but not finished, oldest first."""
-        query = (select(deliveries.c.message_id, deliveries.c.destination, deliveries.c.content)
+        query = (select(deliveries.c.message_id, deliveries.c.destination, deliveries.c.content,
+                        messages.c.raw)
                  .join(messages, messages.c.id == deliveries.c.message_id)
                  .where(messages.c.channel == channel, deliveries.c.status == "QUEUED")
                  .order_by(deliveries.c.message_id))
         with self.engine.connect() as connection:
-            return [(i, d, unpack(c) or b"") for i, d, c in connection.execute(query)]
+            return [(i, d, content_of(c, r)) for i, d, c, r in connection.execute(query)]
 
     def search(self, *, channel: str | None = None, status: str | None = None,
                since: datetime | None = None, until: datetime | None = None,
@@ -281,15 +288,15 @@ class Store:
             if row is None:
                 return None
             data = dict(row._mapping)
-            data["raw"] = unpack(data["raw"])
-            data["transformed"] = unpack(data["transformed"])
+            data["raw"] = raw = unpack(data["raw"])
+            data["transformed"] = unpack(data["transformed"], raw)
             record = MessageRecord(**data)
             for d in connection.execute(
                     select(deliveries).where(deliveries.c.message_id == message_id)
                     .order_by(deliveries.c.id)):
                 record.deliveries.append(DeliveryRecord(
                     destination=d.destination, status=d.status, attempts=d.attempts,
-                    content=unpack(d.content), response=unpack(d.response), error=d.error,
+                    content=unpack(d.content, raw), response=unpack(d.response), error=d.error,
                     updated_at=d.updated_at, sent_at=d.sent_at))
             record.events = [(e.at, e.kind, e.detail) for e in connection.execute(
                 select(events).where(events.c.message_id == message_id).order_by(events.c.id))]
@@ -382,6 +389,11 @@ def _record_deliveries(connection: Connection, rows: Sequence[dict[str, Any]]) -
     connection.execute(_SETTLE_SENT, {"ids": ids, "stamp": stamp})
     statuses = {int(i): s for i, s in connection.execute(_STATUSES, {"ids": ids})}
     return [str(statuses[row["d_mid"]]) for row in rows]
+
+
+def content_of(stored: bytes | None, stored_raw: bytes | None) -> bytes:
+    """Stored content back as bytes (b"" for none), unpacking the raw only for a delta."""
+    return unpack(stored, unpack(stored_raw) if is_delta(stored) else None) or b""
 
 
 def _clip(value: str | None, size: int) -> str | None:
