@@ -8,12 +8,14 @@ load and reads figures (CPU seconds and peak RSS from /proc, store size from dis
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -250,6 +252,8 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
     engine = subprocess.Popen([sys.executable, "-m", "conduit", "run", str(work / "channels")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
+    tail: collections.deque[str] = collections.deque(maxlen=20)  # its last warnings
+    drain: threading.Thread | None = None
     try:
         assert engine.stdout is not None
         for line in engine.stdout:
@@ -257,6 +261,9 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
                 break
         else:
             raise RuntimeError("engine did not start")
+        # Keep reading its output: a full pipe would block the engine at its next log line.
+        drain = threading.Thread(target=tail.extend, args=(engine.stdout,), daemon=True)
+        drain.start()
         run_load(port, options.warmup, options.connections, "W", None)
         downstream.wait_for(options.warmup)
         downstream.reset()
@@ -274,8 +281,12 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
             engine.wait(20)
         except subprocess.TimeoutExpired:
             engine.kill()
+        if drain is not None:
+            drain.join(5)  # it ends at the engine's end of output
         if engine.stdout:
             engine.stdout.close()
+        if tail:
+            print("engine warnings (last 20):", *tail, sep="\n  ", file=sys.stderr)
         downstream.close()
         if pg_name:
             drop_postgres_db(options, pg_name)
