@@ -117,9 +117,9 @@ def _oru(index: Index, reports: list[Json], observations: list[Json], options: V
     if loose:  # observations without a report: one OBR named after the first of them,
         # with its time (OBR-7/8), issue time (OBR-22), status (OBR-25) and identifier (OBR-3)
         head = loose[0]
-        stand_in = {k: head[k] for k in ("effectiveDateTime", "effectivePeriod", "issued",
-                                          "status", "identifier") if head.get(k)}
-        groups.append((stand_in, head.get("code"), loose))
+        as_report = {k: head[k] for k in ("effectiveDateTime", "effectivePeriod", "issued",
+                                           "status", "identifier") if head.get(k)}
+        groups.append((as_report, head.get("code"), loose))
     for n, (report, code, results) in enumerate(groups, start=1):
         lines.append(seg.obr(n, report, code, index))
         if not results and _version(options.version) < (2, 5) and report is not None:
