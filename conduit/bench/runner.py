@@ -240,7 +240,8 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
     (work / "channels").mkdir()
     (work / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(
         channel_config(downstream.port, work / "out", port, options.fhir)))
-    env = {**os.environ, "CONDUIT_DATA_DIR": str(work / "data"), "CONDUIT_LOG_LEVEL": "warning"}
+    env = {**os.environ, "CONDUIT_DATA_DIR": str(work / "data"), "CONDUIT_LOG_LEVEL": "warning",
+           "CONDUIT_DASHBOARD_PORT": "0"}  # any free port: a busy 8080 must not stop a bench
     env.pop("CONDUIT_BUS_URL", None)
     env.pop("CONDUIT_STORE_URL", None)
     pg_name = store_url = None
