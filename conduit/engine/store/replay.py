@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from conduit.engine.store.codec import unpack
-from conduit.engine.store.store import Store, content_of, now
+from conduit.engine.store.store import Store, content_of, message_conditions, now
 from conduit.engine.store.tables import deliveries, events, messages
 
 REPROCESS = "reprocess"
@@ -54,17 +54,9 @@ def select_messages(store: Store, *, ids: Sequence[int] = (), channel: str | Non
                     dead_letters: bool = False, limit: int = 100_000) -> list[int]:
     """Message ids to reprocess, oldest first. ``status`` is the message's; ``dead_letters``
     picks messages with an ERROR delivery (to ``destinations`` when given)."""
-    conditions: list[ColumnElement[bool]] = []
+    conditions = message_conditions(channel=channel, status=status, since=since, until=until)
     if ids:
         conditions.append(messages.c.id.in_(list(ids)))
-    if channel:
-        conditions.append(messages.c.channel == channel)
-    if status:
-        conditions.append(messages.c.status == status.upper())
-    if since:
-        conditions.append(messages.c.received_at >= since)
-    if until:
-        conditions.append(messages.c.received_at < until)
     if dead_letters:
         dead = select(deliveries.c.message_id).where(deliveries.c.status == "ERROR")
         if destinations:

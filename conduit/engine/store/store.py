@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from conduit.engine.store.batch import BatchWriter
 from conduit.engine.store.codec import is_delta, pack, unpack
@@ -251,21 +251,13 @@ class Store:
                before_id: int | None = None, text: str | None = None) -> list[MessageRecord]:
         """Newest first; ``message_type`` matches a prefix (``ADT`` finds ``ADT^A01``); ``text``:
         every word occurs in the raw message (full-text index, see ``fulltext``)."""
-        conditions = []
+        conditions = message_conditions(channel=channel, status=status, since=since, until=until)
         if text:
             from conduit.engine.store.fulltext import condition
 
             words = condition(text, self.engine)
             if words is not None:
                 conditions.append(words)
-        if channel:
-            conditions.append(messages.c.channel == channel)
-        if status:
-            conditions.append(messages.c.status == status.upper())
-        if since:
-            conditions.append(messages.c.received_at >= since)
-        if until:
-            conditions.append(messages.c.received_at < until)
         if control_id:
             conditions.append(messages.c.control_id == control_id)
         if message_type:
@@ -394,6 +386,23 @@ def _record_deliveries(connection: Connection, rows: Sequence[dict[str, Any]]) -
 def content_of(stored: bytes | None, stored_raw: bytes | None) -> bytes:
     """Stored content back as bytes (b"" for none), unpacking the raw only for a delta."""
     return unpack(stored, unpack(stored_raw) if is_delta(stored) else None) or b""
+
+
+def message_conditions(*, channel: str | None = None, status: str | None = None,
+                       since: datetime | None = None,
+                       until: datetime | None = None) -> list[ColumnElement[bool]]:
+    """WHERE terms on ``messages`` shared by searching and reprocessing: channel, the message's
+    status (any case), and received at or after ``since`` and before ``until``."""
+    conditions: list[ColumnElement[bool]] = []
+    if channel:
+        conditions.append(messages.c.channel == channel)
+    if status:
+        conditions.append(messages.c.status == status.upper())
+    if since:
+        conditions.append(messages.c.received_at >= since)
+    if until:
+        conditions.append(messages.c.received_at < until)
+    return conditions
 
 
 def _clip(value: str | None, size: int) -> str | None:
