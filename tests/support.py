@@ -129,6 +129,17 @@ def write_channel(folder: Path, channel: dict[str, Any]) -> Path:
     return path
 
 
+def write_archive_channel(tmp_path: Path, name: str, file_name: str = "{{ id }}.hl7") -> int:
+    """The simplest channel for tests that only need AAs: an MLLP listener on a free port
+    archiving each message under ``tmp_path/out``; written to ``tmp_path/channels``. Its port."""
+    port = free_port()
+    write_channel(tmp_path / "channels", {
+        "name": name, "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
+        "destinations": [{"name": "archive", "type": "file",
+                          "path": str(tmp_path / "out" / file_name)}]})
+    return port
+
+
 @contextlib.asynccontextmanager
 async def running_engine(channels: list[dict[str, Any]], tmp_path: Path,
                          store_url: str | None = None,

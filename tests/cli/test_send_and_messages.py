@@ -6,7 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import MllpReceiver, engine_process, free_port, wait_until, write_channel
+from tests.support import (
+    MllpReceiver,
+    engine_process,
+    free_port,
+    wait_until,
+    write_archive_channel,
+    write_channel,
+)
 
 A01 = ("MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01|{id}|P|2.5\r"
        "PID|1||{id}^^^HOSP^MR||SEND^TEST||19800101|F\r")
@@ -63,11 +70,7 @@ def test_run_says_where_it_listens_send_prints_acks_messages_finds_them(tmp_path
 
 
 def test_send_exits_1_when_a_message_is_not_accepted(tmp_path: Path) -> None:
-    port = free_port()
-    write_channel(tmp_path / "channels", {
-        "name": "strict", "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
-        "destinations": [{"name": "archive", "type": "file",
-                          "path": str(tmp_path / "out" / "{{ id }}.hl7")}]})
+    port = write_archive_channel(tmp_path, "strict")
     junk = tmp_path / "junk.hl7"
     junk.write_text("MSH|^~\\&|A|B|C|D|20260101||ADT^A01|J1|P|2.5\rPID|1\r")
     not_hl7 = tmp_path / "note.txt"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import engine_process, free_port, write_channel
+from tests.support import engine_process, write_archive_channel
 
 PEER = Path(__file__).parents[1] / "peers" / "node"
 
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_simple_hl7_client_gets_aa_for_each_message(tmp_path: Path) -> None:
-    port = free_port()
-    write_channel(tmp_path / "channels", {
-        "name": "node", "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
-        "destinations": [{"name": "archive", "type": "file",
-                          "path": str(tmp_path / "out" / "{{ msg['MSH-10'] }}.hl7")}]})
+    port = write_archive_channel(tmp_path, "node", "{{ msg['MSH-10'] }}.hl7")
     messages = tmp_path / "messages.txt"
     messages.write_text("\n\n".join(
         f"MSH|^~\\&|NODE|CLINIC|CONDUIT|HOSP|20260101120000||ADT^A08|N{i}|P|2.5\n"

@@ -7,17 +7,13 @@ import sys
 from pathlib import Path
 
 from tests.samples import corpus_files
-from tests.support import engine_process, free_port, write_channel
+from tests.support import engine_process, write_archive_channel
 
 BAD = ("sample_bad",)  # python-hl7's deliberately broken samples are expected to be refused
 
 
 def test_every_corpus_message_is_acknowledged_with_conduit_send(tmp_path: Path) -> None:
-    port = free_port()
-    write_channel(tmp_path / "channels", {
-        "name": "corpus", "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
-        "destinations": [{"name": "archive", "type": "file",
-                          "path": str(tmp_path / "out" / "{{ id }}.hl7")}]})
+    port = write_archive_channel(tmp_path, "corpus")
     files = [f for f in corpus_files() if not f.name.startswith(BAD)]
     with engine_process(tmp_path / "channels", tmp_path / "data"):
         result = subprocess.run(
@@ -33,11 +29,7 @@ def test_every_corpus_message_is_acknowledged_with_conduit_send(tmp_path: Path) 
 
 def test_python_hl7_mllp_send_gets_aa_for_line_ending_variants(tmp_path: Path) -> None:
     """python-hl7's own mllp_send tool (an independent peer) with LF, CRLF and BOM files."""
-    port = free_port()
-    write_channel(tmp_path / "channels", {
-        "name": "peer", "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
-        "destinations": [{"name": "archive", "type": "file",
-                          "path": str(tmp_path / "out" / "{{ id }}.hl7")}]})
+    port = write_archive_channel(tmp_path, "peer")
     edge = sorted(p for p in corpus_files() if "edge-raw" in p.parts)
     mllp_send = Path(sys.executable).with_name("mllp_send")
     with engine_process(tmp_path / "channels", tmp_path / "data"):
