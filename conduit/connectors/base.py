@@ -13,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from conduit.hl7.message import Message
 
 
 @dataclass(slots=True)
@@ -78,6 +81,9 @@ class Outbound:
     """The id the message came in with (sender's ``X-Request-Id``, MSH-10 or a new one); the
     HTTP, FHIR and SOAP destinations send it as ``X-Request-Id``. A destination that wants it
     even on envelopes rebuilt from the store sets ``sends_correlation_id = True``."""
+    message: Message | None = None
+    """``content`` parsed as HL7 v2, when the engine already has it (same process): a connector
+    that reads fields (a file path template, an MLLP ACK check) uses it instead of parsing."""
 
 
 class Destination(Protocol):

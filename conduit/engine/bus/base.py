@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,6 +33,9 @@ class Envelope:
     message_id: int
     body: bytes
     correlation_id: str | None = None
+    #: ``body`` already parsed (a :class:`~conduit.hl7.message.Message`), when the envelope never
+    #: left this process: saves the next stage parsing it again. Never sent over a broker.
+    parsed: Any = None
 
 
 Handler = Callable[[Envelope], Awaitable[None]]
