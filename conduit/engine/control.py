@@ -25,7 +25,7 @@ import contextvars
 import functools
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -78,6 +78,9 @@ class ChannelBus:
 
     async def publish(self, queue: str, envelopes: list[Envelope]) -> None:
         await self._bus.publish(queue, envelopes)
+
+    async def publish_routed(self, items: Sequence[tuple[str, Envelope]]) -> None:
+        await self._bus.publish_routed(items)
 
     def depth(self, queue: str) -> int | None:
         """Waiting in the bus, plus taken by a consumer but held here (channel stopped)."""

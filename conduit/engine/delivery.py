@@ -69,7 +69,7 @@ class DeliveryWorker:
     async def handle(self, envelope: Envelope) -> None:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,
                        destination=self.config.name, content=envelope.body,
-                       correlation_id=envelope.correlation_id)
+                       correlation_id=envelope.correlation_id, message=envelope.parsed)
         if out.correlation_id is None and getattr(self.connector, "sends_correlation_id", False):
             # rebuilt from the store (recovery, reprocess) or over a bus that does not carry it
             out.correlation_id = await asyncio.to_thread(self.store.correlation_id,
@@ -79,11 +79,16 @@ class DeliveryWorker:
                       destination=self.config.name, message_id=out.message_id)
             return
         attempts = counted = 0
+        free = self.breaker is None and self.limiter is None  # nothing to pass: no gate
         while True:
             try:
-                async with self._gate():
+                if free:
                     attempts += 1
                     response = await self._send_once(out)
+                else:
+                    async with self._gate():
+                        attempts += 1
+                        response = await self._send_once(out)
             except PermanentError as exc:
                 if self.breaker:
                     self.breaker.success()  # the receiver answered: it is up

@@ -254,15 +254,21 @@ class ChannelRuntime:
                                    transformed=result.transformed, error=result.reason,
                                    routes=routes, raw=envelope.body)
         queued = [r for r in routes if r.filtered is None and r.content is not None]
-        if queued:
-            await asyncio.gather(*(
-                self.bus.publish(route_queue(self.name, self._configs[r.destination],
-                                             r.content or b"", result.message),
-                                 [Envelope(envelope.message_id, r.content or b"",
-                                           envelope.correlation_id)])
-                for r in queued))
         if not queued:
             self._settled(envelope.message_id, result.status, None)
+            return
+        message = result.message
+        # Destinations that read fields (file paths, ACK checks) get the parsed message along,
+        # when what they send is exactly its text.
+        parsed = message if message is not None and result.transformed is not None else None
+        items: list[tuple[str, Envelope]] = []
+        for route in queued:
+            content = route.content or b""
+            items.append((route_queue(self.name, self._configs[route.destination], content,
+                                      message),
+                          Envelope(envelope.message_id, content, envelope.correlation_id,
+                                   parsed if content == result.transformed else None)))
+        await self.bus.publish_routed(items)
 
     def _settled(self, message_id: int, status: str, response: bytes | None) -> None:
         waiter = self._waiters.get(message_id)

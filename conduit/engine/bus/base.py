@@ -93,6 +93,11 @@ class Bus(Protocol):
 
     async def publish(self, queue: str, envelopes: list[Envelope]) -> None: ...
 
+    async def publish_routed(self, items: Sequence[tuple[str, Envelope]]) -> None:
+        """Publish each envelope to its own queue, waiting once for all of them (one message
+        going to several destinations costs one round of confirms, not one per queue)."""
+        ...
+
     async def subscribe(self, queue: str, handler: Handler, *, concurrency: int = 1) -> None: ...
 
     def depth(self, queue: str) -> int | None:

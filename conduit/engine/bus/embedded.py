@@ -55,6 +55,10 @@ class EmbeddedBus:
         for envelope in envelopes:
             target.put_nowait(envelope)
 
+    async def publish_routed(self, items: Sequence[tuple[str, Envelope]]) -> None:
+        for queue, envelope in items:
+            self._queue(queue).put_nowait(envelope)
+
     async def subscribe(self, queue: str, handler: Handler, *, concurrency: int = 1) -> None:
         source = self._queue(queue)
         for index in range(concurrency):

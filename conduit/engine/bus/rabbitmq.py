@@ -172,13 +172,16 @@ class RabbitBus:
     # -- publishing (loop side) ------------------------------------------------------------
 
     async def publish(self, queue: str, envelopes: list[Envelope]) -> None:
-        if not envelopes:
+        await self.publish_routed([(queue, envelope) for envelope in envelopes])
+
+    async def publish_routed(self, items: Sequence[tuple[str, Envelope]]) -> None:
+        if not items:
             return
         if not self._ready:
             raise UnavailableError("RabbitMQ is not connected")
         assert self._loop is not None
-        pending = _Pending(self._loop.create_future(), len(envelopes))
-        self._outbox.extend((queue, envelope, pending) for envelope in envelopes)
+        pending = _Pending(self._loop.create_future(), len(items))
+        self._outbox.extend((queue, envelope, pending) for queue, envelope in items)
         self._drain_outbox()
         try:
             await asyncio.wait_for(pending.future, self.publish_timeout)
