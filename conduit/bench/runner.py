@@ -38,6 +38,7 @@ class Options:
     fhir: bool = False
     rate: float | None = None
     warmup: int = 1000
+    profile: str | None = None     # cProfile stats file for the engine process
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -250,7 +251,9 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         env["CONDUIT_STORE_URL"] = store_url
     if options.bus == "amqp":
         env["CONDUIT_BUS_URL"] = options.amqp_url
-    engine = subprocess.Popen([sys.executable, "-m", "conduit", "run", str(work / "channels")],
+    profiler = ["-m", "cProfile", "-o", options.profile] if options.profile else []
+    engine = subprocess.Popen([sys.executable, *profiler, "-m", "conduit", "run",
+                               str(work / "channels")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     tail: collections.deque[str] = collections.deque(maxlen=20)  # its last warnings
