@@ -22,8 +22,8 @@ from conduit.engine.errors import ConfigError, StartupError
 @click.option("--role", type=click.Choice(["all", "listeners", "workers"]), default=None,
               help="Run source listeners, pipeline and destination workers, or all.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
-              help="Concurrent pipeline and delivery handlers per channel (default 8); for "
-                   "more CPU run several processes on RabbitMQ.")
+              help="Sends at once per destination (default 8; 8x as many messages in hand "
+                   "per stage); for more CPU run several processes on RabbitMQ.")
 @click.option("--watch", is_flag=True,
               help="Redeploy a channel when its file changes (queued messages are kept).")
 def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None,

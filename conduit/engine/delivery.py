@@ -43,7 +43,7 @@ class DeliveryWorker:
     """Consumes one destination's queue (or its partitions) and sends through its connector."""
 
     def __init__(self, channel: str, config: DestinationConfig, connector: Destination,
-                 store: Store, settled: Settled) -> None:
+                 store: Store, settled: Settled, *, senders: int = 1) -> None:
         self.channel = channel
         self.config = config
         self.connector = connector
@@ -54,6 +54,8 @@ class DeliveryWorker:
                         if config.breaker else None)
         self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
         self.holds = config.ordered or bool(config.partition_by)
+        #: At most this many sends at once; more envelopes may be in hand, waiting for the store.
+        self._senders = asyncio.Semaphore(senders)
         #: Why an ordered destination is holding its queue, or None while it flows.
         self.blocked: str | None = None
         self.sent = 0
@@ -82,13 +84,14 @@ class DeliveryWorker:
         free = self.breaker is None and self.limiter is None  # nothing to pass: no gate
         while True:
             try:
-                if free:
-                    attempts += 1
-                    response = await self._send_once(out)
-                else:
-                    async with self._gate():
+                async with self._senders:
+                    if free:
                         attempts += 1
                         response = await self._send_once(out)
+                    else:
+                        async with self._gate():
+                            attempts += 1
+                            response = await self._send_once(out)
             except PermanentError as exc:
                 if self.breaker:
                     self.breaker.success()  # the receiver answered: it is up

@@ -38,6 +38,10 @@ log = structlog.get_logger(__name__)
 
 AFTER_DELIVERY_TIMEOUT = 60.0
 DEFAULT_WORKERS = 8
+#: Messages a handler may hold while it waits for the store (a group commit takes a few ms):
+#: this many per worker, so waiting on bookkeeping never starves the CPU of work. Sends are
+#: still limited to ``workers`` (or a destination's ``concurrency``) at once.
+IN_FLIGHT_PER_WORKER = 8
 REQUEUE_POLL = 1.0
 FINAL = ("SENT", "ERROR", "FILTERED", "TRANSFORMED")
 
@@ -59,7 +63,7 @@ class ChannelRuntime:
         self._strict = channel.validation == "strict"
         self._after_delivery = channel.source.ack == "after-delivery"
         self._data_type = channel.data_type or "hl7v2"
-        #: Concurrent pipeline handlers, and destination handlers unless a destination says.
+        #: Sends at once per destination unless it says (pipeline and destination handlers: x8).
         self.workers = workers or DEFAULT_WORKERS
         self.workers_by_destination: dict[str, DeliveryWorker] = {}
         self._configs = {d.name: d for d in channel.destinations}
@@ -84,12 +88,14 @@ class ChannelRuntime:
         for config in self.channel.destinations:
             connector = build_destination(config, self.context)
             self.destinations[config.name] = connector
-            worker = DeliveryWorker(self.name, config, connector, self.store, self._settled)
+            senders = (1 if config.ordered or config.partition_by
+                       else config.concurrency or self.workers)
+            worker = DeliveryWorker(self.name, config, connector, self.store, self._settled,
+                                    senders=senders)
             self.workers_by_destination[config.name] = worker
-            concurrency = (1 if config.ordered or config.partition_by
-                           else config.concurrency or self.workers)
+            in_flight = 1 if senders == 1 and worker.holds else senders * IN_FLIGHT_PER_WORKER
             for queue in consumed_queues(self.name, config):
-                await self.bus.subscribe(queue, worker.handle, concurrency=concurrency)
+                await self.bus.subscribe(queue, worker.handle, concurrency=in_flight)
         if not getattr(self.bus, "shared", False):
             # Embedded bus: reprocess requests reach this process through the store.
             seen = await asyncio.to_thread(replay.last_event_id, self.store)
@@ -97,8 +103,8 @@ class ChannelRuntime:
                 self._watch_requeues(seen), name=f"{self.name}-requeues")
         if not self.bus.holds_messages:
             await self._recover()
-        await self.bus.subscribe(source_queue(self.name), self._process,
-                                 concurrency=1 if self._ordered else self.workers)
+        await self.bus.subscribe(source_queue(self.name), self._process, concurrency=(
+            1 if self._ordered else self.workers * IN_FLIGHT_PER_WORKER))
 
     async def _recover(self) -> None:
         """Embedded bus: re-queue from the store what a crash left unfinished."""

@@ -32,10 +32,11 @@ class Settings(BaseModel):
     role: Literal["all", "listeners", "workers"] = "all"
     workers: int = Field(
         8, ge=1, le=256, examples=[8],
-        description="Concurrent pipeline handlers per channel, and delivery handlers per "
-                    "destination unless it sets 'concurrency' (ordered ones use 1). asyncio "
-                    "tasks in this process: they overlap store commits and broker confirms; "
-                    "for more CPU run more processes (--role workers) on the same queues.")
+        description="Sends at once per destination unless it sets 'concurrency' (ordered ones "
+                    "use 1); each channel's pipeline and each destination hold up to 8 times "
+                    "as many messages in hand, so waiting for store commits and broker confirms "
+                    "overlaps. For more CPU run more processes (--role workers) on the same "
+                    "queues.")
     dashboard: DashboardSettings = Field(
         default_factory=lambda: DashboardSettings.model_validate({}),
         description="Dashboard and management API.")
