@@ -83,6 +83,26 @@ async def test_concurrent_publishers_each_return_once_confirmed(
     await until(lambda: len(seen) == 2000)
 
 
+async def test_publish_routed_reaches_each_queue_with_its_correlation_id(
+        bus_and_channel: tuple[Bus, str]) -> None:
+    bus, channel = bus_and_channel
+    out, fifo = dest_queue(channel, "out"), dest_queue(channel, "fifo")
+    await bus.publish_routed([(out, Envelope(7, b"a", "corr-7")), (fifo, Envelope(7, b"b")),
+                              (out, Envelope(8, b"c", "corr-8"))])
+    got: dict[str, list[tuple[int, bytes, str | None]]] = {out: [], fifo: []}
+
+    def collect(queue: str):  # type: ignore[no-untyped-def]
+        async def handler(envelope: Envelope) -> None:
+            got[queue].append((envelope.message_id, envelope.body, envelope.correlation_id))
+        return handler
+
+    await bus.subscribe(out, collect(out))
+    await bus.subscribe(fifo, collect(fifo))
+    await until(lambda: len(got[out]) == 2 and len(got[fifo]) == 1)
+    assert got[out] == [(7, b"a", "corr-7"), (8, b"c", "corr-8")]
+    assert got[fifo] == [(7, b"b", None)]
+
+
 async def test_a_failing_handler_gets_the_envelope_again_in_place(
         bus_and_channel: tuple[Bus, str]) -> None:
     bus, channel = bus_and_channel

@@ -54,6 +54,9 @@ log = structlog.get_logger(__name__)
 
 OUR_OPTIONS = ("queue_type", "prefetch", "confirm_window")
 PERSISTENT = 2
+#: The message's correlation id travels in this header (the AMQP correlation_id property
+#: pairs a publish with its returned message).
+CORRELATION_HEADER = "x-conduit-correlation-id"
 
 
 @dataclass(slots=True)
@@ -360,7 +363,9 @@ class RabbitBus:
             channel.basic_publish(
                 "", queue, envelope.body,
                 BasicProperties(delivery_mode=PERSISTENT, message_id=str(envelope.message_id),
-                                correlation_id=str(self._seq)),
+                                correlation_id=str(self._seq),
+                                headers=({CORRELATION_HEADER: envelope.correlation_id}
+                                         if envelope.correlation_id else None)),
                 mandatory=True)
 
     def _on_return(self, channel: PikaChannel, method: Basic.Return, properties: BasicProperties,
@@ -430,8 +435,14 @@ class RabbitBus:
             message_id = int(properties.message_id or 0)
         except ValueError:
             message_id = 0
+        headers = properties.headers
+        correlation_id = headers.get(CORRELATION_HEADER) if headers else None
+        if isinstance(correlation_id, bytes):
+            correlation_id = correlation_id.decode("utf-8", errors="replace")
         subscription.inbox.put_nowait(
-            (generation, channel, method.delivery_tag, Envelope(message_id, body)))
+            (generation, channel, method.delivery_tag,
+             Envelope(message_id, body, correlation_id if isinstance(correlation_id, str)
+                      else None)))
 
     def _settle(self, generation: int, channel: PikaChannel, tag: int, ack: bool) -> None:
         if generation != self._generation or not channel.is_open or self._conn is None:
