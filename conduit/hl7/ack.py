@@ -3,6 +3,13 @@
 The ACK mirrors the sender's header (apps/facilities swapped, same delimiters, version and
 charset) because strict senders match on those. MSA-3 and ERR carry only the reason we were
 given, escaped and shortened: never message content (PHI).
+
+Both directions sit on the MLLP hot path (one ACK built per message received, one read per message
+sent), so the common cases skip the general machinery: a plain ``AA``/``CA`` is assembled from one
+split of the sender's MSH, ``build_ack_bytes`` returns the wire bytes without re-parsing the ACK,
+and ``parse_ack`` / ``message_control_id`` scan plain ASCII CR-separated bytes directly. Anything
+unusual (non-ASCII, LF line ends, escapes in MSA-3, any error) takes the full-parse path, so the
+results, and the errors, are those of ``Message.parse``.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import itertools
 import os
 import re
 import time
+from functools import lru_cache
 
 from conduit.engine.errors import HL7ParseError
 from conduit.hl7.codec import decode
@@ -18,13 +26,24 @@ from conduit.hl7.codec import encode as encode_text
 from conduit.hl7.escape import escape, unescape
 from conduit.hl7.message import Message, Separators, separators_for
 
-__all__ = ["ACK_CODES", "build_ack", "build_ack_for_unparseable", "new_control_id", "parse_ack"]
+__all__ = [
+    "ACK_CODES",
+    "build_ack",
+    "build_ack_bytes",
+    "build_ack_for_unparseable",
+    "message_control_id",
+    "new_control_id",
+    "parse_ack",
+]
 
 ACK_CODES = frozenset({"AA", "AE", "AR", "CA", "CE", "CR"})
 _ERROR_CODES = frozenset({"AE", "AR", "CE", "CR"})
 _TEXT_MAX = 80  # MSA-3 is ST(80) in v2.3-v2.6
 _DEFAULT_ERROR = "207"  # HL7 table 0357: application internal error
 _STD = Separators()
+# Message.parse's test for binary data in the MSH segment (conduit/hl7/message.py); text that
+# str.isprintable() accepts has no control characters at all, so it never needs the regex.
+_BINARY = re.compile(r"[\x00-\x08\x0e-\x1b]")
 
 
 _ID_PREFIX = os.urandom(6).hex().upper()  # 12 random hex characters per process
@@ -40,10 +59,21 @@ def new_control_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER) % 16**8:08X}"
 
 
+# (second, that second as "%Y%m%d%H%M%S"), replaced whole so a reader never sees a mixed pair
+_stamp: list[tuple[int, str]] = [(-1, "")]
+
+
 def _now() -> str:
-    return time.strftime("%Y%m%d%H%M%S")
+    """Local time as HL7 DTM to the second, formatted once a second (strftime cost ~1.4 us)."""
+    now = time.time()
+    second, text = _stamp[0]
+    if int(now) != second:
+        text = time.strftime("%Y%m%d%H%M%S", time.localtime(now))
+        _stamp[0] = (int(now), text)
+    return text
 
 
+@lru_cache(maxsize=64)
 def _version_tuple(version: str) -> tuple[int, ...]:
     nums = re.findall(r"\d+", version)
     return tuple(int(n) for n in nums) if nums else (9,)
@@ -55,7 +85,7 @@ def _clean(text: str) -> str:
     return text if len(text) <= _TEXT_MAX else text[: _TEXT_MAX - 3] + "..."
 
 
-def _assemble(
+def _assemble_segments(
     seps: Separators,
     msh2: str,
     header: dict[int, str],
@@ -64,8 +94,8 @@ def _assemble(
     text: str | None,
     error_code: str | None,
     version: str,
-) -> str:
-    """Build ACK text from MSH field values (raw), MSA and ERR content (plain)."""
+) -> list[str]:
+    """ACK segments from MSH field values (raw), MSA and ERR content (plain)."""
     fs, cs, ss = seps.field, seps.component, seps.subcomponent
     last = max(header)
     msh = ["MSH", msh2] + [header.get(n, "") for n in range(3, last + 1)]
@@ -85,33 +115,40 @@ def _assemble(
             # v2.1-2.4: ERR-1 is ELD: segment^sequence^field^code(CE, as subcomponents)
             ce = ss.join([escape(err_code, seps), err_text, "HL70357"])
             segments.append(fs.join(["ERR", cs * 3 + ce]))
-    return "\r".join(segments) + "\r"
+    return segments
+
+
+def _assemble(
+    seps: Separators,
+    msh2: str,
+    header: dict[int, str],
+    code: str,
+    acked_id: str,
+    text: str | None,
+    error_code: str | None,
+    version: str,
+) -> str:
+    """Build ACK text from MSH field values (raw), MSA and ERR content (plain)."""
+    return "\r".join(_assemble_segments(seps, msh2, header, code, acked_id, text, error_code,
+                                         version)) + "\r"
 
 
 def _msh9(seps: Separators, trigger: str, version: str) -> str:
+    return _msh9_for(seps.component, trigger, version)
+
+
+@lru_cache(maxsize=256)
+def _msh9_for(cs: str, trigger: str, version: str) -> str:
     if not trigger:
         return "ACK"
-    cs = seps.component
     if _version_tuple(version) >= (2, 3, 1):
         return f"ACK{cs}{trigger}{cs}ACK"
     return f"ACK{cs}{trigger}"
 
 
-def build_ack(
-    msg: Message,
-    code: str,
-    text: str | None = None,
-    *,
-    error_code: str | None = None,
-    control_id: str | None = None,
-) -> Message:
-    """The ACK for ``msg`` with MSA-1 ``code``; AE/AR/CE/CR also get an ERR segment.
-
-    ``text`` is a short reason (no message content); ``error_code`` is from HL7 table 0357
-    (default 207, application internal error); ``control_id`` overrides the generated MSH-10.
-    """
-    if code not in ACK_CODES:
-        raise ValueError(f"ACK code must be one of {sorted(ACK_CODES)}, got {code!r}")
+def _segments_general(msg: Message, code: str, text: str | None, error_code: str | None,
+                      control_id: str | None) -> list[str]:
+    """The ACK's segments, every case (field by field through ``Message.get``)."""
     seps = msg.separators
     version = msg.get("MSH-12")
     header = {
@@ -128,9 +165,79 @@ def build_ack(
     charset = msg.get("MSH-18")
     if charset:
         header[18] = charset
-    text_out = _assemble(seps, msg.get("MSH-2"), header, code, msg.control_id, text,
-                         error_code, msg.version)
+    return _assemble_segments(seps, msg.get("MSH-2"), header, code, msg.control_id, text,
+                              error_code, msg.version)
+
+
+def _segments_plain(msg: Message, code: str, control_id: str | None) -> list[str]:
+    """The ACK's segments when there is no reason (AA/CA): the same output as
+    ``_segments_general``, from one split of the MSH instead of ten ``Message.get`` calls."""
+    seps = msg.separators
+    fs, rs, cs = seps.field, seps.repetition, seps.component
+    raw = msg.get("MSH")
+    f = raw.split(fs)  # f[k] is MSH-(k+1) for k >= 1 (MSH-1 is the separator itself)
+    if len(f) < 18:
+        f += [""] * (18 - len(f))
+    msh2 = f[1]
+    if raw.count(rs) != msh2.count(rs):  # a field repeats: Message.get reads the first one
+        f[2:] = [v.split(rs, 1)[0] for v in f[2:]]
+    msh9 = f[8]
+    trigger = msh9.split(cs, 2)[1] if cs in msh9 else ""  # MSH-9.2
+    version = f[11]  # MSH-12; msg.version is MSH-12.1
+    header = ["MSH", msh2, f[4], f[5], f[2], f[3], _now(), "",
+              _msh9_for(cs, trigger, version.split(cs, 1)[0]),
+              control_id or new_control_id(), f[10], version]
+    if f[17]:  # MSH-18, the charset
+        header += ["", "", "", "", "", f[17]]
+    return [fs.join(header), f"MSA{fs}{code}{fs}{f[9]}"]
+
+
+def _segments(msg: Message, code: str, text: str | None, error_code: str | None,
+              control_id: str | None) -> list[str]:
+    if code not in ACK_CODES:
+        raise ValueError(f"ACK code must be one of {sorted(ACK_CODES)}, got {code!r}")
+    if not text and code not in _ERROR_CODES:
+        return _segments_plain(msg, code, control_id)
+    return _segments_general(msg, code, text, error_code, control_id)
+
+
+def build_ack(
+    msg: Message,
+    code: str,
+    text: str | None = None,
+    *,
+    error_code: str | None = None,
+    control_id: str | None = None,
+) -> Message:
+    """The ACK for ``msg`` with MSA-1 ``code``; AE/AR/CE/CR also get an ERR segment.
+
+    ``text`` is a short reason (no message content); ``error_code`` is from HL7 table 0357
+    (default 207, application internal error); ``control_id`` overrides the generated MSH-10.
+    """
+    text_out = "\r".join(_segments(msg, code, text, error_code, control_id)) + "\r"
     return Message._from_text(text_out, msg.encoding)
+
+
+def build_ack_bytes(
+    msg: Message,
+    code: str,
+    text: str | None = None,
+    *,
+    error_code: str | None = None,
+    control_id: str | None = None,
+) -> bytes:
+    """``build_ack(...).to_bytes()``, without parsing the ACK back into a Message.
+
+    The ACK's text is encoded as it is whenever parsing it could not change it (no CR/LF inside
+    a value, nothing Message.parse calls binary); otherwise it goes through ``build_ack``, so the
+    bytes, or the HL7ParseError, are always the same.
+    """
+    segments = _segments(msg, code, text, error_code, control_id)
+    text_out = "\r".join(segments) + "\r"
+    if (text_out.count("\r") != len(segments) or "\n" in text_out or "\x00" in text_out
+            or (not segments[0].isprintable() and _BINARY.search(segments[0]))):
+        return Message._from_text(text_out, msg.encoding).to_bytes()
+    return encode_text(text_out, msg.encoding)
 
 
 def _lenient_header(text: str) -> tuple[Separators, str, list[str]] | None:
@@ -193,8 +300,68 @@ def _component(value: str, seps: Separators, n: int) -> str:
     return parts[n - 1] if n <= len(parts) else ""
 
 
+def _plain_msh(data: bytes) -> tuple[str, Separators] | None:
+    """(MSH line, separators) of bytes that Message.parse would read as plain ASCII starting
+    with "MSH"; None when anything is unusual (let Message.parse decide). Raises the
+    HL7ParseError Message.parse would raise when only the separators are wrong."""
+    if type(data) is not bytes or data[:3] != b"MSH" or not data.isascii() or b"\x00" in data:
+        return None
+    end = data.find(b"\r")
+    line = data if end == -1 else data[:end]
+    if len(line) < 4 or b"\n" in line:
+        return None
+    msh = line.decode("ascii")
+    if not msh.isprintable() and _BINARY.search(msh):  # isprintable: a quick "no controls"
+        return None
+    fs = msh[3]
+    stop = msh.find(fs, 4)
+    return msh, separators_for(fs, msh[4:] if stop == -1 else msh[4:stop])
+
+
+def message_control_id(data: bytes) -> str | None:
+    """MSH-10 of a raw message, as ``Message.parse(data).control_id`` reads it, without the
+    parse when the header is plain ASCII; None when the bytes are not a message we can parse."""
+    try:
+        found = _plain_msh(data)
+        if found is None:
+            return Message.parse(data).control_id
+    except HL7ParseError:
+        return None
+    msh, seps = found
+    fields = msh.split(seps.field, 10)  # fields[k] is MSH-(k+1)
+    return fields[9].split(seps.repetition, 1)[0] if len(fields) > 9 else ""
+
+
 def parse_ack(data: bytes) -> tuple[str, str, str]:
-    """(MSA-1 code, MSA-2 control id, MSA-3 text unescaped) of an ACK; HL7ParseError if none."""
+    """(MSA-1 code, MSA-2 control id, MSA-3 text unescaped) of an ACK; HL7ParseError if none.
+
+    Plain ASCII, CR-separated ACKs (nearly all) are read by a scan for the first MSA segment;
+    anything else, and every error, goes through Message.parse.
+    """
+    found = _plain_msh(data) if type(data) is bytes and b"\n" not in data else None
+    if found is not None:
+        seps = found[1]
+        fs = seps.field
+        text = data.decode("ascii")
+        at = text.find("\rMSA")
+        while at != -1 and text[at + 4:at + 5] not in (fs, "\r", ""):
+            at = text.find("\rMSA", at + 4)
+        if at != -1:
+            stop = text.find("\r", at + 4)
+            fields = (text[at + 1:] if stop == -1 else text[at + 1:stop]).split(fs, 4)
+            fields += [""] * (4 - len(fields))
+            rs = seps.repetition
+            code = fields[1].split(rs, 1)[0].strip().upper()
+            if code:  # else the error below, naming the ACK's MSH-10
+                reason = fields[3].split(rs, 1)[0]
+                if seps.escape in reason:  # \Xhh\ escapes decode in the ACK's MSH-18 charset
+                    reason = unescape(reason, seps, charset=Message([found[0]], seps).encoding)
+                return code, fields[2].split(rs, 1)[0], reason
+    return _parse_ack_message(data)
+
+
+def _parse_ack_message(data: bytes) -> tuple[str, str, str]:
+    """parse_ack through a full Message.parse: every input, every error."""
     msg = Message.parse(data)
     if "MSA" not in msg.segment_names():
         raise HL7ParseError(f"ACK {msg.control_id!r} has no MSA segment")
