@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import inspect
 
@@ -136,4 +137,167 @@ def test_stored_content_is_compressed(sqlite_url: str) -> None:
         stored = connection.exec_driver_sql("select length(raw) from messages").scalar_one()
     assert stored < len(body) / 5
     assert store.get(mid).raw == body  # type: ignore[union-attr]
+    store.engine.dispose()
+
+
+def test_sent_at_and_correlation_id_read_back_as_written(store_url: str) -> None:
+    """Both are stored only when they add something (sent_at: at updated_at; the correlation
+    id: the control id); what comes back is what was written."""
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> None:
+        same = await store.received("c", b"1", control_id="C1", message_type=None,
+                                    correlation_id="C1")
+        other = await store.received("c", b"2", control_id="C2", message_type=None,
+                                     correlation_id="req-9")
+        none = await store.received("c", b"3", control_id="C3", message_type=None)
+        bare = await store.received("c", b"4", control_id=None, message_type=None)
+        assert [store.correlation_id(i) for i in (same, other, none, bare)] == [
+            "C1", "req-9", None, None]
+        assert [r.correlation_id for r in store.search(channel="c")] == [
+            None, None, "req-9", "C1"]
+        await store.processed(same, "TRANSFORMED", transformed=b"1", error=None,
+                              routes=[Route("a", b"1"), Route("b", b"1")])
+        await store.delivered(same, "a", "SENT", attempts=1, response=None, error=None)
+        await store.delivered(same, "b", "ERROR", attempts=3, response=None, error="AR")
+        record = store.get(same)
+        assert record is not None and record.correlation_id == "C1"
+        a, b = record.deliveries
+        assert a.sent_at == a.updated_at and a.sent_at is not None and b.sent_at is None
+        await asyncio.sleep(0.01)
+        await store.requeue(same, ["a"], "again")
+        record = store.get(same)
+        assert record is not None
+        requeued = record.deliveries[0]
+        assert requeued.status == "QUEUED" and requeued.sent_at == a.sent_at
+        assert requeued.updated_at > a.updated_at
+        await store.delivered(same, "a", "SENT", attempts=1, response=None, error=None)
+        record = store.get(same)
+        assert record is not None and record.deliveries[0].sent_at is not None
+        assert record.deliveries[0].sent_at > a.sent_at
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_full_text_finds_every_word_in_any_order(store_url: str) -> None:
+    from conduit.engine.store.fulltext import Indexer
+
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> list[int]:
+        ids = [await store.received("c", body, control_id=str(i), message_type=None)
+               for i, body in enumerate((b"MSH|^~\\&|A\rPID|1||P1||Smith^Jane\r",
+                                         b"MSH|^~\\&|B\rPID|1||P2||Jones^Jane\r"))]
+        await store.close()
+        return ids
+
+    first, second = asyncio.run(scenario())
+    assert Indexer(store.engine).run() == 2
+    assert [r.id for r in store.search(text="jane")] == [second, first]
+    assert [r.id for r in store.search(text="Jane SMITH")] == [first]
+    assert [r.id for r in store.search(text="smith p2")] == []
+    assert [r.id for r in store.search(text="p2 jones msh")] == [second]
+    store.engine.dispose()
+
+
+def test_upgrade_keeps_what_older_versions_stored(store_url: str) -> None:
+    """A store written at revision 0003 (surrogate delivery ids, text timestamps on SQLite,
+    the full FTS5 table) upgrades with its deliveries in route order and searchable again."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from conduit.engine.store.codec import pack
+    from conduit.engine.store.fulltext import Indexer
+    from conduit.engine.store.store import MIGRATIONS
+
+    store = Store(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003_correlation_id")
+    at = "2026-01-02 03:04:05.678901"
+    with store.engine.begin() as connection:
+        for i in (1, 2):
+            connection.execute(text(
+                "INSERT INTO messages (id, channel, received_at, updated_at, status, control_id, "
+                "raw, correlation_id) VALUES (:i, 'old', :at, :at, 'SENT', :c, :raw, :c)"),
+                {"i": i, "at": at, "c": f"C{i}", "raw": pack(f"MSH|^~\\&|OLD{i}\r".encode())})
+        for name in ("zeta", "alpha", "mid"):  # route order, not alphabetical
+            for i in (1, 2):
+                connection.execute(text(
+                    "INSERT INTO deliveries (message_id, destination, status, content, "
+                    "attempts, updated_at, sent_at) "
+                    "VALUES (:i, :d, 'SENT', :content, 1, :at, :at)"),
+                    {"i": i, "d": name, "content": pack(name.encode()), "at": at})
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.begin() as connection:  # indexed by the old indexer
+            connection.execute(text("INSERT INTO message_fts(rowid, body) VALUES (1, 'OLD1')"))
+            connection.execute(text(
+                "INSERT INTO store_state (key, value) VALUES ('fulltext.last_id', '1')"))
+    store.migrate()
+    record = store.get(1)
+    assert record is not None and record.correlation_id == "C1"
+    assert [d.destination for d in record.deliveries] == ["zeta", "alpha", "mid"]
+    assert [d.content for d in record.deliveries] == [b"zeta", b"alpha", b"mid"]
+    sent = record.deliveries[0].sent_at
+    assert sent is not None and sent.replace(tzinfo=None).isoformat(" ") == at
+    assert Indexer(store.engine).run() >= 1
+    assert [r.id for r in store.search(text="old2")] == [2]
+    assert [r.id for r in store.search(text="old1")] == [1]
+
+    async def scenario() -> None:  # and new deliveries go in beside the old ones
+        await store.processed(2, "TRANSFORMED", transformed=b"x", error=None,
+                              routes=[Route("b", b"x"), Route("a", b"x")])
+        await store.close()
+
+    asyncio.run(scenario())
+    record = store.get(2)
+    assert record is not None and [d.destination for d in record.deliveries] == ["b", "a"]
+    store.engine.dispose()
+
+
+def test_settling_in_one_group(store_url: str) -> None:
+    """Outcomes committed together settle each message from all its deliveries: ERROR as soon
+    as one failed (even with others pending), SENT once all are done, else as it was."""
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> None:
+        ids = [await store.received("g", b"m", control_id=str(i), message_type=None)
+               for i in range(3)]
+        for i in ids:
+            await store.processed(i, "TRANSFORMED", transformed=b"m", error=None,
+                                  routes=[Route("a", b"m"), Route("b", b"m"),
+                                          Route("f", None, "not for f")])
+        results = await asyncio.gather(
+            store.delivered(ids[0], "a", "ERROR", attempts=3, response=None, error="AR"),
+            store.delivered(ids[1], "a", "SENT", attempts=1, response=None, error=None),
+            store.delivered(ids[1], "b", "SENT", attempts=1, response=None, error=None),
+            store.delivered(ids[2], "a", "SENT", attempts=1, response=None, error=None))
+        assert results == ["ERROR", "SENT", "SENT", "QUEUED"]
+        assert await store.delivered(ids[0], "b", "SENT", attempts=1, response=None,
+                                     error=None) == "ERROR"
+        assert store.counts("g") == {"g": {"ERROR": 1, "SENT": 1, "QUEUED": 1}}
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_raw_kept_for_replies_is_bounded(sqlite_url: str, monkeypatch: Any) -> None:
+    from conduit.engine.store import store as module
+
+    monkeypatch.setattr(module, "RECENT_BYTES", 2500)
+    store = Store(sqlite_url)
+    for i in range(10):
+        store._remember(i, bytes(1000))
+    store._remember(99, bytes(module.RECENT_MAX + 1))
+    assert list(store._recent) == [8, 9] and store._recent_bytes == 2000
+    store._forget(9)
+    store._forget(5)
+    assert list(store._recent) == [8] and store._recent_bytes == 1000
     store.engine.dispose()

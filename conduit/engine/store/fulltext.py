@@ -114,7 +114,7 @@ class Indexer:
                 if rows:
                     connection.execute(text(
                         "INSERT INTO message_text (message_id, document) "
-                        "VALUES (:id, to_tsvector('simple', :body)) ON CONFLICT DO NOTHING"),
+                        "VALUES (:id, strip(to_tsvector('simple', :body))) ON CONFLICT DO NOTHING"),
                         [{"id": i, "body": document(unpack(r))} for i, r in rows])
             if rows and rows[-1][0] > last:
                 _set_last_id(connection, int(rows[-1][0]))

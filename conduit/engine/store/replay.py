@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, func, select, update
 
 from conduit.engine.store.codec import unpack
-from conduit.engine.store.store import Store, content_of, message_conditions, now
+from conduit.engine.store.store import KEEP_SENT_AT, Store, content_of, message_conditions, now
 from conduit.engine.store.tables import deliveries, events, messages
 
 REPROCESS = "reprocess"
@@ -75,7 +75,8 @@ async def requeue(store: Store, message_id: int, *, destinations: Sequence[str] 
     stamp = now()
 
     def write(connection: Connection) -> Requeued | None:
-        row = connection.execute(select(messages.c.channel, messages.c.raw)
+        row = connection.execute(select(messages.c.channel, messages.c.raw,
+                                        messages.c.transformed)
                                  .where(messages.c.id == message_id)).first()
         if row is None:
             return None
@@ -89,12 +90,12 @@ async def requeue(store: Store, message_id: int, *, destinations: Sequence[str] 
             query = select(deliveries.c.destination, deliveries.c.content).where(
                 deliveries.c.message_id == message_id, deliveries.c.content.is_not(None),
                 deliveries.c.status != "FILTERED")
-            stored_raw = row.raw
+            stored_raw, stored_transformed = row.raw, row.transformed
             if destinations:
                 query = query.where(deliveries.c.destination.in_(list(destinations)))
             if dead_letters:
                 query = query.where(deliveries.c.status == "ERROR")
-            result.deliveries = [(d, content_of(c, stored_raw))
+            result.deliveries = [(d, content_of(c, stored_raw, stored_transformed))
                                  for d, c in connection.execute(query)]
             if not result.deliveries:
                 return None
@@ -102,7 +103,8 @@ async def requeue(store: Store, message_id: int, *, destinations: Sequence[str] 
             connection.execute(
                 update(deliveries).where(deliveries.c.message_id == message_id,
                                          deliveries.c.destination.in_(names))
-                .values(status="QUEUED", error=None, attempts=0, updated_at=stamp))
+                .values(status="QUEUED", error=None, attempts=0, updated_at=stamp,
+                        sent_at=KEEP_SENT_AT))
             connection.execute(update(messages).where(messages.c.id == message_id)
                                .values(status="QUEUED", error=None, updated_at=stamp))
             what = ", ".join(names)
@@ -141,9 +143,9 @@ def pending_for(store: Store, message_ids: Sequence[int]
             select(messages.c.id, messages.c.raw)
             .where(messages.c.id.in_(ids), messages.c.status == "RECEIVED")
             .order_by(messages.c.id))]
-        queued = [(int(i), str(d), content_of(c, r)) for i, d, c, r in connection.execute(
+        queued = [(int(i), str(d), content_of(c, r, t)) for i, d, c, r, t in connection.execute(
             select(deliveries.c.message_id, deliveries.c.destination, deliveries.c.content,
-                   messages.c.raw)
+                   messages.c.raw, messages.c.transformed)
             .join(messages, messages.c.id == deliveries.c.message_id)
             .where(deliveries.c.message_id.in_(ids), deliveries.c.status == "QUEUED")
             .order_by(deliveries.c.message_id))]

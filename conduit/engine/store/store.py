@@ -10,6 +10,7 @@ A delivery (one per message and destination) is QUEUED, FILTERED, SENT or ERROR.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,22 +22,31 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
-    bindparam,
+    case,
     create_engine,
     event,
-    exists,
     func,
     select,
     update,
 )
-from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.elements import ColumnElement
 
 from conduit.engine.store.batch import BatchWriter
-from conduit.engine.store.codec import is_delta, pack, unpack
-from conduit.engine.store.tables import deliveries, events, messages
+from conduit.engine.store.codec import needs_raw, needs_transformed, pack, unpack
+from conduit.engine.store.tables import (
+    deliveries,
+    events,
+    messages,
+    microseconds,
+    sqlite_text,
+)
 
 FINAL_DELIVERY = ("SENT", "ERROR", "FILTERED")
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Raw content of messages in flight is kept (up to this many bytes, oldest dropped first) so
+#: that a reply can be stored as a delta against it; a larger message is not kept.
+RECENT_BYTES = 8 << 20
+RECENT_MAX = 64 << 10
 
 
 def now() -> datetime:
@@ -119,6 +129,14 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._writer: BatchWriter | None = None
+        # message id -> raw content, for messages whose deliveries are not all done (in order)
+        self._recent: dict[int, bytes] = {}
+        self._recent_bytes = 0
+        self._sqlite = self.engine.dialect.name == "sqlite"
+
+    def _stamp(self, stamp: datetime) -> Any:
+        """``stamp`` as the driver takes it for a ``Stamp`` column (see ``tables``)."""
+        return microseconds(stamp) if self._sqlite else stamp
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -150,12 +168,29 @@ class Store:
                        error: str | None = None, correlation_id: str | None = None) -> int:
         """Record an inbound message; returns its id once committed."""
         stamp = now()
-        row = {"channel": channel, "received_at": stamp, "updated_at": stamp, "status": status,
-               "control_id": _clip(control_id, 200), "message_type": _clip(message_type, 40),
-               "patient_id": _clip(patient_id, 200), "source": _clip(source, 200),
-               "raw": pack(raw), "error": error,
-               "correlation_id": _clip(correlation_id, 100)}
-        return int(await self.writer.submit(_insert_messages, row))
+        control_id = _clip(control_id, 200)
+        row = (channel, sqlite_text(stamp) if self._sqlite else stamp, self._stamp(stamp),
+               status, control_id, _clip(message_type, 40), _clip(patient_id, 200),
+               _clip(source, 200), pack(raw), error,
+               _stored_correlation(_clip(correlation_id, 100), control_id))
+        message_id = int(await self.writer.submit(_insert_messages, row))
+        if status == "RECEIVED":
+            self._remember(message_id, raw)
+        return message_id
+
+    def _remember(self, message_id: int, raw: bytes) -> None:
+        if len(raw) > RECENT_MAX or message_id in self._recent:
+            return
+        recent = self._recent
+        recent[message_id] = raw
+        self._recent_bytes += len(raw)
+        while self._recent_bytes > RECENT_BYTES:
+            self._recent_bytes -= len(recent.pop(next(iter(recent))))
+
+    def _forget(self, message_id: int) -> None:
+        raw = self._recent.pop(message_id, None)
+        if raw is not None:
+            self._recent_bytes -= len(raw)
 
     async def processed(self, message_id: int, status: str, *, transformed: bytes | None,
                         error: str | None, routes: Sequence[Route],
@@ -163,34 +198,42 @@ class Store:
         """Record the pipeline's outcome and queue one delivery per routed destination.
 
         With ``raw`` (exactly the message's stored raw content), transformed and routed content
-        are stored as deltas against it (see ``codec``): near-copies then cost a few bytes."""
-        stamp = now()
+        are stored as deltas against it (see ``codec``): near-copies then cost a few bytes.
+        Routed content equal to the transformed content costs one byte whether or not."""
+        stamp = self._stamp(now())
         queued = [r for r in routes if r.content is not None and r.filtered is None]
         if status not in ("ERROR", "FILTERED"):
             status = "QUEUED" if queued else ("FILTERED" if routes else "TRANSFORMED")
-        rows = [{"message_id": message_id, "destination": r.destination,
-                 "status": "FILTERED" if r.filtered is not None else "QUEUED",
-                 "content": pack(r.content, raw), "attempts": 0, "error": r.filtered,
-                 "updated_at": stamp} for r in routes]
-        message = {"m_id": message_id, "m_status": status, "m_transformed": pack(transformed, raw),
-                   "m_error": error, "m_updated": stamp}
+        rows = [(message_id, r.destination, position,
+                 "FILTERED" if r.filtered is not None else "QUEUED",
+                 pack(r.content, raw, transformed=transformed), 0, r.filtered, stamp)
+                for position, r in enumerate(routes)]
+        message = (status, pack(transformed, raw), error, stamp, message_id)
+        if raw and queued:
+            self._remember(message_id, raw)
+        elif not queued:
+            self._forget(message_id)
         await self.writer.submit(_record_processed, (message, rows))
 
     async def attempt_failed(self, message_id: int, destination: str, attempts: int,
                              error: str) -> None:
         """Note a failed attempt that will be retried (the delivery stays QUEUED)."""
-        await self.writer.submit(_record_attempts, {
-            "d_mid": message_id, "d_dest": destination, "d_attempts": attempts,
-            "d_error": error, "d_updated": now()})
+        await self.writer.submit(_record_attempts, (
+            attempts, error, self._stamp(now()), message_id, destination))
 
     async def delivered(self, message_id: int, destination: str, status: str, *, attempts: int,
                         response: bytes | None, error: str | None) -> str:
-        """Record a delivery's final outcome; returns the message's status afterwards."""
-        stamp = now()
-        return str(await self.writer.submit(_record_deliveries, {
-            "d_mid": message_id, "d_dest": destination, "d_status": status,
-            "d_attempts": attempts, "d_response": pack(response), "d_error": error,
-            "d_updated": stamp, "d_sent": stamp if status == "SENT" else None}))
+        """Record a delivery's final outcome; returns the message's status afterwards.
+
+        A reply is stored as a delta against the message's raw content while that is at hand
+        (in flight through this process), else compressed alone."""
+        raw = self._recent.get(message_id)
+        final = str(await self.writer.submit(_record_deliveries, (
+            status, attempts, pack(response, raw, reply=True), error, self._stamp(now()),
+            message_id, destination)))
+        if final == "SENT":
+            self._forget(message_id)
+        return final
 
     async def requeue(self, message_id: int, destinations: Sequence[str] | None,
                       detail: str) -> list[tuple[str, bytes]]:
@@ -198,18 +241,19 @@ class Store:
         stamp = now()
 
         def write(connection: Connection) -> list[tuple[str, bytes]]:
-            query = (select(deliveries.c.destination, deliveries.c.content, messages.c.raw)
+            query = (select(deliveries.c.destination, deliveries.c.content, messages.c.raw,
+                            messages.c.transformed)
                      .join(messages, messages.c.id == deliveries.c.message_id)
                      .where(deliveries.c.message_id == message_id,
                             deliveries.c.content.is_not(None)))
             if destinations:
                 query = query.where(deliveries.c.destination.in_(list(destinations)))
-            found = [(d, content_of(c, r)) for d, c, r in connection.execute(query)]
+            found = [(d, content_of(c, r, t)) for d, c, r, t in connection.execute(query)]
             for name, _ in found:
                 connection.execute(
                     update(deliveries).where(deliveries.c.message_id == message_id,
                                              deliveries.c.destination == name)
-                    .values(status="QUEUED", error=None, updated_at=stamp))
+                    .values(status="QUEUED", error=None, updated_at=stamp, sent_at=KEEP_SENT_AT))
             if found:
                 connection.execute(update(messages).where(messages.c.id == message_id)
                                    .values(status="QUEUED", updated_at=stamp))
@@ -237,12 +281,12 @@ class Store:
     def pending_deliveries(self, channel: str) -> list[tuple[int, str, bytes]]:
         """Deliveries queued but not finished, oldest first."""
         query = (select(deliveries.c.message_id, deliveries.c.destination, deliveries.c.content,
-                        messages.c.raw)
+                        messages.c.raw, messages.c.transformed)
                  .join(messages, messages.c.id == deliveries.c.message_id)
                  .where(messages.c.channel == channel, deliveries.c.status == "QUEUED")
                  .order_by(deliveries.c.message_id))
         with self.engine.connect() as connection:
-            return [(i, d, content_of(c, r)) for i, d, c, r in connection.execute(query)]
+            return [(i, d, content_of(c, r, t)) for i, d, c, r, t in connection.execute(query)]
 
     def search(self, *, channel: str | None = None, status: str | None = None,
                since: datetime | None = None, until: datetime | None = None,
@@ -281,15 +325,16 @@ class Store:
                 return None
             data = dict(row._mapping)
             data["raw"] = raw = unpack(data["raw"])
-            data["transformed"] = unpack(data["transformed"], raw)
+            data["transformed"] = transformed = unpack(data["transformed"], raw)
             record = MessageRecord(**data)
             for d in connection.execute(
                     select(deliveries).where(deliveries.c.message_id == message_id)
-                    .order_by(deliveries.c.id)):
+                    .order_by(deliveries.c.position, deliveries.c.destination)):
                 record.deliveries.append(DeliveryRecord(
                     destination=d.destination, status=d.status, attempts=d.attempts,
-                    content=unpack(d.content, raw), response=unpack(d.response), error=d.error,
-                    updated_at=d.updated_at, sent_at=d.sent_at))
+                    content=unpack(d.content, raw, transformed=transformed),
+                    response=unpack(d.response, raw), error=d.error,
+                    updated_at=d.updated_at, sent_at=sent_at(d.status, d.updated_at, d.sent_at)))
             record.events = [(e.at, e.kind, e.detail) for e in connection.execute(
                 select(events).where(events.c.message_id == message_id).order_by(events.c.id))]
             return record
@@ -297,7 +342,7 @@ class Store:
     def correlation_id(self, message_id: int) -> str | None:
         """The correlation id a message came in with (for envelopes that lost it)."""
         with self.engine.connect() as connection:
-            return connection.execute(select(messages.c.correlation_id)
+            return connection.execute(select(_CORRELATION_ID)
                                       .where(messages.c.id == message_id)).scalar()
 
     def counts(self, channel: str | None = None) -> dict[str, dict[str, int]]:
@@ -313,79 +358,162 @@ class Store:
         return result
 
 
+# The correlation id is stored only when it differs from the control id (it usually is MSH-10):
+# NULL means "the control id", '' means none.
+_CORRELATION_ID = func.nullif(func.coalesce(messages.c.correlation_id, messages.c.control_id),
+                              "").label("correlation_id")
+
+
+def _stored_correlation(correlation_id: str | None, control_id: str | None) -> str | None:
+    if correlation_id is None:
+        return None if control_id is None else ""
+    return None if correlation_id == control_id else correlation_id
+
+
 _SUMMARY = (messages.c.id, messages.c.channel, messages.c.received_at, messages.c.updated_at,
             messages.c.status, messages.c.control_id, messages.c.message_type,
-            messages.c.patient_id, messages.c.source, messages.c.error, messages.c.correlation_id)
+            messages.c.patient_id, messages.c.source, messages.c.error, _CORRELATION_ID)
 
 
-# -- bulk writes: one prebuilt statement executed for a whole group (see batch.py) ------------
+# -- bulk writes: one statement executed for a whole group (see batch.py) ---------------------
+#
+# The hot path talks to the driver directly: plain SQL, one parameter tuple per row, the driver's
+# executemany. SQLAlchemy's compiled statements cost 2-3x the database's own work per row here
+# (parameter dicts, per-row bind processing, insertmanyvalues for RETURNING). The values arrive
+# ready for the driver (``Store._stamp``, ``tables.sqlite_text``). Statements are written with
+# ``?`` and turned into psycopg's ``%s`` for PostgreSQL.
 
-_INSERT_MESSAGE = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
+def _statements(dialect: str) -> dict[str, str]:
+    sql = {
+        "insert_message": (
+            "INSERT INTO messages (channel, received_at, updated_at, status, control_id, "
+            "message_type, patient_id, source, raw, error, correlation_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            + ("" if dialect == "sqlite" else " RETURNING id")),
+        "update_processed": (
+            "UPDATE messages SET status = ?, transformed = ?, error = ?, updated_at = ? "
+            "WHERE id = ?"),
+        "delete_deliveries": "DELETE FROM deliveries WHERE message_id = ?",
+        "insert_delivery": (
+            "INSERT INTO deliveries (message_id, destination, position, status, content, "
+            "attempts, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+        "update_attempts": (
+            "UPDATE deliveries SET attempts = ?, error = ?, updated_at = ? "
+            "WHERE message_id = ? AND destination = ?"),
+        # sent_at stays NULL: a SENT delivery was sent at its updated_at (see sent_at())
+        "update_delivery": (
+            "UPDATE deliveries SET status = ?, attempts = ?, response = ?, error = ?, "
+            "updated_at = ?, sent_at = NULL WHERE message_id = ? AND destination = ?"),
+        "settle": "UPDATE messages SET status = ?, updated_at = ? WHERE id = ?",
+        "statuses": (
+            "SELECT m.id, m.status, d.status FROM messages m LEFT JOIN deliveries d "
+            "ON d.message_id = m.id WHERE m.id "),
+    }
+    if dialect != "sqlite":
+        sql = {name: statement.replace("?", "%s") for name, statement in sql.items()}
+    return sql
 
 
-def _insert_messages(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    return [int(row.id) for row in connection.execute(_INSERT_MESSAGE, list(rows))]
+_SQL = {"sqlite": _statements("sqlite"), "postgresql": _statements("postgresql")}
 
 
-_UPDATE_PROCESSED = update(messages).where(messages.c.id == bindparam("m_id")).values(
-    status=bindparam("m_status"), transformed=bindparam("m_transformed"),
-    error=bindparam("m_error"), updated_at=bindparam("m_updated"))
-_DELETE_DELIVERIES = deliveries.delete().where(deliveries.c.message_id == bindparam("m_id"))
+def _cursor(connection: Connection) -> Any:
+    """The driver's cursor on this connection, inside its transaction (closed after use)."""
+    return closing(connection.connection.driver_connection.cursor())  # type: ignore[union-attr]
+
+
+def _insert_messages(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+    with _cursor(connection) as cursor:
+        if connection.dialect.name == "sqlite":
+            cursor.executemany(_SQL["sqlite"]["insert_message"], rows)
+            # SQLite gives a row without a rowid the largest rowid plus one, and this
+            # transaction holds the write lock: the group's ids are consecutive.
+            last = int(cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
+            return list(range(last - len(rows) + 1, last + 1))
+        cursor.executemany(_SQL["postgresql"]["insert_message"], rows, returning=True)
+        ids = []
+        while True:
+            ids.append(int(cursor.fetchone()[0]))
+            if not cursor.nextset():
+                return ids
 
 
 def _record_processed(connection: Connection,
-                      items: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[None]:
-    connection.execute(_UPDATE_PROCESSED, [message for message, _ in items])
-    routed = [message for message, rows in items if rows]
-    if routed:
-        # A redelivered message is processed again: its deliveries are replaced, not doubled.
-        connection.execute(_DELETE_DELIVERIES, [{"m_id": m["m_id"]} for m in routed])
-        connection.execute(deliveries.insert(), [row for _, rows in items for row in rows])
+                      items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
+                      ) -> list[None]:
+    sql = _SQL[connection.dialect.name]
+    with _cursor(connection) as cursor:
+        cursor.executemany(sql["update_processed"], [message for message, _ in items])
+        routed = [(message[-1],) for message, rows in items if rows]
+        if routed:
+            # A redelivered message is processed again: its deliveries are replaced, not doubled.
+            cursor.executemany(sql["delete_deliveries"], routed)
+            cursor.executemany(sql["insert_delivery"], [row for _, rows in items for row in rows])
     return [None] * len(items)
 
 
-_THIS_DELIVERY = (deliveries.c.message_id == bindparam("d_mid"),
-                  deliveries.c.destination == bindparam("d_dest"))
-_UPDATE_ATTEMPTS = update(deliveries).where(*_THIS_DELIVERY).values(
-    attempts=bindparam("d_attempts"), error=bindparam("d_error"),
-    updated_at=bindparam("d_updated"))
-_UPDATE_DELIVERY = update(deliveries).where(*_THIS_DELIVERY).values(
-    status=bindparam("d_status"), attempts=bindparam("d_attempts"),
-    response=bindparam("d_response"), error=bindparam("d_error"),
-    updated_at=bindparam("d_updated"), sent_at=bindparam("d_sent"))
-
-_FAILED = exists().where(deliveries.c.message_id == messages.c.id,
-                         deliveries.c.status == "ERROR")
-_PENDING = exists().where(deliveries.c.message_id == messages.c.id,
-                          deliveries.c.status.not_in(FINAL_DELIVERY))
-_IDS: BindParameter[int] = bindparam("ids", expanding=True)
-_SETTLE_ERROR = update(messages).where(messages.c.id.in_(_IDS), _FAILED).values(
-    status="ERROR", updated_at=bindparam("stamp"))
-_SETTLE_SENT = update(messages).where(messages.c.id.in_(_IDS), ~_FAILED, ~_PENDING).values(
-    status="SENT", updated_at=bindparam("stamp"))
-_STATUSES = select(messages.c.id, messages.c.status).where(messages.c.id.in_(_IDS))
-
-
-def _record_attempts(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[None]:
-    connection.execute(_UPDATE_ATTEMPTS, list(rows))
+def _record_attempts(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[None]:
+    with _cursor(connection) as cursor:
+        cursor.executemany(_SQL[connection.dialect.name]["update_attempts"], rows)
     return [None] * len(rows)
 
 
-def _record_deliveries(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[str]:
+def _record_deliveries(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[str]:
     """Final delivery outcomes, then each message's status from all its deliveries: ERROR if
-    any failed, SENT once all are done."""
-    connection.execute(_UPDATE_DELIVERY, list(rows))
-    ids = sorted({row["d_mid"] for row in rows})
-    stamp = rows[-1]["d_updated"]
-    connection.execute(_SETTLE_ERROR, {"ids": ids, "stamp": stamp})
-    connection.execute(_SETTLE_SENT, {"ids": ids, "stamp": stamp})
-    statuses = {int(i): s for i, s in connection.execute(_STATUSES, {"ids": ids})}
-    return [str(statuses[row["d_mid"]]) for row in rows]
+    any failed, SENT once all are done (otherwise it stays as it is)."""
+    dialect = connection.dialect.name
+    sql = _SQL[dialect]
+    ids = sorted({row[5] for row in rows})
+    found: dict[int, list[Any]] = {}  # id -> [status, any delivery failed, any pending]
+    with _cursor(connection) as cursor:
+        cursor.executemany(sql["update_delivery"], rows)
+        if dialect == "sqlite":
+            cursor.execute(sql["statuses"] + f"IN ({', '.join('?' * len(ids))})", ids)
+        else:
+            cursor.execute(sql["statuses"] + "= ANY(%s)", (ids,))
+        for message_id, status, delivery in cursor.fetchall():
+            entry = found.setdefault(message_id, [status, False, False])
+            if delivery == "ERROR":
+                entry[1] = True
+            elif delivery is not None and delivery not in FINAL_DELIVERY:
+                entry[2] = True
+        stamp = rows[-1][4]
+        settled = []
+        for message_id in ids:
+            entry = found[message_id]
+            if entry[1] or not entry[2]:
+                entry[0] = "ERROR" if entry[1] else "SENT"
+                settled.append((entry[0], stamp, message_id))
+        if settled:
+            cursor.executemany(sql["settle"], settled)
+    return [str(found[row[5]][0]) for row in rows]
 
 
-def content_of(stored: bytes | None, stored_raw: bytes | None) -> bytes:
-    """Stored content back as bytes (b"" for none), unpacking the raw only for a delta."""
-    return unpack(stored, unpack(stored_raw) if is_delta(stored) else None) or b""
+def sent_at(status: str, updated_at: datetime, stored: datetime | None) -> datetime | None:
+    """When a delivery was (last) sent: a SENT delivery stores NULL for "at its updated_at",
+    saving a timestamp per row; requeueing it writes the time down first (``KEEP_SENT_AT``)."""
+    if stored is None and status == "SENT":
+        return updated_at
+    return stored
+
+
+#: ``sent_at`` for an UPDATE that moves a delivery out of SENT: keeps when it was sent.
+KEEP_SENT_AT = case((deliveries.c.status == "SENT",
+                     func.coalesce(deliveries.c.sent_at, deliveries.c.updated_at)),
+                    else_=deliveries.c.sent_at)
+
+
+def content_of(stored: bytes | None, stored_raw: bytes | None,
+               stored_transformed: bytes | None = None) -> bytes:
+    """Stored routed content back as bytes (b"" for none), given the message's stored raw and
+    transformed content (each unpacked only when the content refers to it)."""
+    raw = transformed = None
+    if needs_transformed(stored):
+        raw = unpack(stored_raw) if needs_raw(stored_transformed) else None
+        transformed = unpack(stored_transformed, raw)
+    elif needs_raw(stored):
+        raw = unpack(stored_raw)
+    return unpack(stored, raw, transformed=transformed) or b""
 
 
 def message_conditions(*, channel: str | None = None, status: str | None = None,

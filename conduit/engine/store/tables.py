@@ -1,10 +1,13 @@
 """The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
 
-Content columns hold zlib-compressed bytes (see ``codec``): HL7 compresses 3-5x, and the store
-keeps raw, transformed and sent content for every message.
+Content columns hold compressed bytes (see ``codec``): the store keeps raw, transformed and sent
+content for every message, so every byte a row takes is paid per message.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -15,16 +18,62 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
 
 # SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (auto-increment, fast).
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def microseconds(value: datetime) -> int:
+    """A time as SQLite keeps ``Stamp`` columns: microseconds since 1970 UTC (naive = UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def sqlite_text(value: datetime) -> str:
+    """A time as SQLAlchemy keeps DATETIME columns on SQLite (``received_at``): UTC fields,
+    ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class _Microseconds(TypeDecorator[datetime]):
+    """A UTC time kept by SQLite as an integer of microseconds since 1970: 8 bytes instead of
+    SQLAlchemy's 26-character text, and no string formatting per row written. Reads give naive
+    UTC datetimes, as SQLite's DATETIME did (and read text left by older versions too).
+
+    Only for columns no query compares or formats in SQL (``received_at`` stays text: the
+    statistics group by its text prefix)."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else microseconds(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=None)
+        return _EPOCH + timedelta(microseconds=value)
+
+
+#: When a row was last updated, sent, …: ``timestamp with time zone`` on PostgreSQL.
+Stamp = DateTime(timezone=True).with_variant(_Microseconds(), "sqlite")
 
 messages = Table(
     "messages",
@@ -32,7 +81,7 @@ messages = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("channel", String(100), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", Stamp, nullable=False),
     Column("status", String(16), nullable=False),
     Column("control_id", String(200)),
     Column("message_type", String(40)),
@@ -45,25 +94,27 @@ messages = Table(
     Index("ix_messages_channel_status", "channel", "status", "id"),
     Index("ix_messages_received_at", "received_at"),
     Index("ix_messages_control_id", "control_id"),
-    Index("ix_messages_message_type", "message_type"),
     Index("ix_messages_patient_id", "patient_id"),
 )
 
+# One row per message and destination, keyed by both: on SQLite a WITHOUT ROWID table (the rows
+# live in the key's B-tree, so no rowid and no second index to find a delivery).
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
-    Column("destination", String(100), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("destination", String(100), primary_key=True),
+    Column("position", SmallInteger, nullable=False, default=0),  # route order in the channel
     Column("status", String(16), nullable=False),
     Column("content", LargeBinary),
     Column("response", LargeBinary),
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True)),
-    UniqueConstraint("message_id", "destination", name="uq_deliveries_message_destination"),
+    Column("updated_at", Stamp, nullable=False),
+    # NULL while SENT means "at updated_at" (the two were the same moment; see Store.get)
+    Column("sent_at", Stamp),
     Index("ix_deliveries_status", "status", "message_id"),
+    sqlite_with_rowid=False,
 )
 
 events = Table(
@@ -71,7 +122,7 @@ events = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", Stamp, nullable=False),
     Column("kind", String(40), nullable=False),
     Column("detail", Text),
     Index("ix_events_message_id", "message_id"),
