@@ -301,3 +301,29 @@ def test_raw_kept_for_replies_is_bounded(sqlite_url: str, monkeypatch: Any) -> N
     store._forget(5)
     assert list(store._recent) == [8] and store._recent_bytes == 1000
     store.engine.dispose()
+
+
+def test_writer_survives_losing_its_connection(postgres_url: str) -> None:
+    """The writer keeps one connection; when the database drops it, the next group is replayed
+    on fresh connections from the pool and nothing is lost."""
+    from sqlalchemy import text
+
+    store = Store(postgres_url)
+    store.migrate()
+
+    async def scenario() -> None:
+        first = await store.received("w", b"1", control_id="1", message_type=None)
+        with store.engine.connect() as connection:
+            killed = connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all()
+        assert killed
+        second = await store.received("w", b"2", control_id="2", message_type=None)
+        third = await store.received("w", b"3", control_id="3", message_type=None)
+        assert first < second < third
+        await store.close()
+
+    asyncio.run(scenario())
+    store = Store(postgres_url)
+    assert store.counts() == {"w": {"RECEIVED": 3}}
+    store.engine.dispose()

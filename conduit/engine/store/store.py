@@ -9,6 +9,7 @@ A delivery (one per message and destination) is QUEUED, FILTERED, SENT or ERROR.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -138,6 +139,10 @@ class Store:
         """``stamp`` as the driver takes it for a ``Stamp`` column (see ``tables``)."""
         return microseconds(stamp) if self._sqlite else stamp
 
+    def _now(self) -> Any:
+        """The time now as the driver takes it for a ``Stamp`` column."""
+        return time.time_ns() // 1000 if self._sqlite else now()
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def migrate(self) -> None:
@@ -200,7 +205,7 @@ class Store:
         With ``raw`` (exactly the message's stored raw content), transformed and routed content
         are stored as deltas against it (see ``codec``): near-copies then cost a few bytes.
         Routed content equal to the transformed content costs one byte whether or not."""
-        stamp = self._stamp(now())
+        stamp = self._now()
         queued = [r for r in routes if r.content is not None and r.filtered is None]
         if status not in ("ERROR", "FILTERED"):
             status = "QUEUED" if queued else ("FILTERED" if routes else "TRANSFORMED")
@@ -219,7 +224,7 @@ class Store:
                              error: str) -> None:
         """Note a failed attempt that will be retried (the delivery stays QUEUED)."""
         await self.writer.submit(_record_attempts, (
-            attempts, error, self._stamp(now()), message_id, destination))
+            attempts, error, self._now(), message_id, destination))
 
     async def delivered(self, message_id: int, destination: str, status: str, *, attempts: int,
                         response: bytes | None, error: str | None) -> str:
@@ -229,7 +234,7 @@ class Store:
         (in flight through this process), else compressed alone."""
         raw = self._recent.get(message_id)
         final = str(await self.writer.submit(_record_deliveries, (
-            status, attempts, pack(response, raw, reply=True), error, self._stamp(now()),
+            status, attempts, pack(response, raw, reply=True), error, self._now(),
             message_id, destination)))
         if final == "SENT":
             self._forget(message_id)
