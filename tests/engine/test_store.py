@@ -189,8 +189,9 @@ def test_full_text_finds_every_word_in_any_order(store_url: str) -> None:
 
     async def scenario() -> list[int]:
         ids = [await store.received("c", body, control_id=str(i), message_type=None)
-               for i, body in enumerate((b"MSH|^~\\&|A\rPID|1||P1||Smith^Jane\r",
-                                         b"MSH|^~\\&|B\rPID|1||P2||Jones^Jane\r"))]
+               for i, body in enumerate((
+                   b"MSH|^~\\&|A||||20260101||ADT^A01^ADT_A01|1|P|2.5.1\rPID|1||P1||Smith^Jane\r",
+                   b"MSH|^~\\&|B\rPID|1||P2||Jones-Brown^Jane\r"))]
         await store.close()
         return ids
 
@@ -200,6 +201,11 @@ def test_full_text_finds_every_word_in_any_order(store_url: str) -> None:
     assert [r.id for r in store.search(text="Jane SMITH")] == [first]
     assert [r.id for r in store.search(text="smith p2")] == []
     assert [r.id for r in store.search(text="p2 jones msh")] == [second]
+    # words as FTS5 and PostgreSQL split them: any order, no phrases
+    assert [r.id for r in store.search(text="ADT_A01 2.5.1")] == [first]
+    assert [r.id for r in store.search(text="a01 adt 5")] == [first]
+    assert [r.id for r in store.search(text="brown-jones")] == [second]
+    assert [r.id for r in store.search(text="^|&")] == [second, first]  # no words: no filter
     store.engine.dispose()
 
 

@@ -2,9 +2,12 @@
 
 Raw content is stored compressed, so no trigger can index it: the :class:`Indexer` runs beside
 the engine and indexes new messages in batches (a second or so behind the hot path, which it never
-slows). The indexed document is a pure function of the raw bytes (:func:`document`): words of
-letters and digits, HL7 delimiters as spaces, the first 100,000 characters. That lets pruning
-remove a message from SQLite's contentless FTS5 table, which needs the original text to delete.
+slows). The indexed document is a pure function of the raw bytes, the first 100,000 of them:
+SQLite gets the decoded text and its FTS5 tokenizer (unicode61) splits it into words of letters
+and digits itself (:func:`text_of`); PostgreSQL gets those words joined by spaces
+(:func:`document`), so that its parser does not read ``2.5.1`` or ``/min`` as one token. That
+lets pruning remove a message from SQLite's contentless FTS5 table, which needs the original
+text to delete. A search is every word in any order (the FTS5 table keeps no positions).
 
 Progress is kept in ``store_state`` (``fulltext.last_id``). On PostgreSQL several engine processes
 may commit ids out of order, so each pass also looks back over a window of recent ids for any it
@@ -28,18 +31,26 @@ LOOK_BACK = 10_000
 STATE_KEY = "fulltext.last_id"
 PROBE = 2000
 _WORD = re.compile(r"\w+")
+_TERM = re.compile(r"[^\W_]+")  # what unicode61 keeps as a token: letters and digits
 
 
 def document(raw: bytes | None) -> str:
-    """The text indexed for a message (deterministic: pruning re-derives it to delete)."""
+    """The text PostgreSQL indexes for a message: its words joined by spaces."""
     if not raw:
         return ""
-    return " ".join(_WORD.findall(raw[:MAX_CHARS].decode("utf-8", errors="replace")))
+    return " ".join(_WORD.findall(text_of(raw)))
+
+
+def text_of(raw: bytes | None) -> str:
+    """The text SQLite indexes for a message (deterministic: pruning re-derives it to delete;
+    FTS5 finds the same words in it as in :func:`document`)."""
+    return raw[:MAX_CHARS].decode("utf-8", errors="replace") if raw else ""
 
 
 def terms(query: str) -> list[str]:
-    """The words of a search box entry; every one must occur (AND)."""
-    return [t.lower() for t in _WORD.findall(query)][:20]
+    """The words of a search box entry; every one must occur (AND). Split as FTS5 splits
+    (``ADT_A01`` is two words): a quoted term with a separator inside would be a phrase."""
+    return [t.lower() for t in _TERM.findall(query)][:20]
 
 
 def condition(query: str, engine: Engine) -> ColumnElement[bool] | None:
@@ -104,7 +115,7 @@ class Indexer:
                 if rows:
                     connection.execute(
                         text("INSERT INTO message_fts(rowid, body) VALUES (:id, :body)"),
-                        [{"id": i, "body": document(unpack(r))} for i, r in rows])
+                        [{"id": i, "body": text_of(unpack(r))} for i, r in rows])
             else:
                 rows = connection.execute(text(
                     "SELECT m.id, m.raw FROM messages m WHERE m.id > :low AND NOT EXISTS "
@@ -136,7 +147,7 @@ def forget(connection: Connection, rows: list[tuple[int, Any]]) -> None:
     if connection.dialect.name != "sqlite" or not rows:
         return
     last = _last_id(connection)
-    indexed = [{"id": i, "body": document(unpack(r))} for i, r in rows if i <= last]
+    indexed = [{"id": i, "body": text_of(unpack(r))} for i, r in rows if i <= last]
     if indexed:
         connection.execute(text("INSERT INTO message_fts(message_fts, rowid, body) "
                                 "VALUES ('delete', :id, :body)"), indexed)
