@@ -134,9 +134,6 @@ def needs_transformed(stored: bytes | None) -> bool:
     return stored is not None and bytes(stored[:1]) == TRANSFORMED_COPY
 
 
-is_delta = needs_raw  # the name of the first delta format's days
-
-
 def unpack(stored: bytes | None, base: bytes | None = None, *,
            transformed: bytes | None = None) -> bytes | None:
     """The content back; ``base`` is the message's raw content and ``transformed`` its
