@@ -35,6 +35,7 @@ from conduit.connectors.base import ConnectorContext, Receipt
 from conduit.engine.bus import Bus, Envelope, Handler, source_queue
 from conduit.engine.channel import Channel
 from conduit.engine.errors import StartupError, port_problem
+from conduit.engine.pipeline import PipelineResult
 from conduit.engine.runtime import ChannelRuntime
 from conduit.engine.web.metrics import ChannelMetrics, Metrics, ObservedStore
 
@@ -158,6 +159,13 @@ class ObservedRuntime(ChannelRuntime):
         self.observed.ack("AA" if receipt.accepted
                           else "AR" if getattr(receipt, "permanent", False) else "AE")
         return receipt
+
+    def _run_pipeline(self, raw: bytes) -> PipelineResult:
+        began = time.monotonic()
+        try:
+            return super()._run_pipeline(raw)
+        finally:
+            self.observed.processing.observe(time.monotonic() - began)
 
     async def reject(self, raw: bytes, reason: str,
                      meta: dict[str, Any] | None = None) -> int | None:

@@ -148,16 +148,27 @@ class ObservedStore:
             m.started[message_id] = time.monotonic()
         return message_id
 
+    async def accepted(self, channel: str, raw: bytes, **fields: Any) -> int:
+        message_id: int = await self._store.accepted(channel, raw, **fields)
+        self._metrics.received.inc()
+        self._count_outcome(message_id, fields["status"], fields.get("routes") or [])
+        return message_id
+
     async def processed(self, message_id: int, status: str, **kwargs: Any) -> Any:
         result = await self._store.processed(message_id, status, **kwargs)
-        routes = kwargs.get("routes") or []
+        self._count_outcome(message_id, status, kwargs.get("routes") or [])
+        return result
+
+    def _count_outcome(self, message_id: int, status: str, routes: Any) -> None:
+        """A pipeline outcome: final unless some destination has the message queued."""
         queued = any(getattr(r, "content", None) is not None and getattr(r, "filtered", 1) is None
                      for r in routes)
         if status in ("ERROR", "FILTERED") or not queued:
             final = status if status in ("ERROR", "FILTERED") else (
                 "FILTERED" if routes else "TRANSFORMED")
             self._metrics.finished(message_id, final)
-        return result
+        elif len(self._metrics.started) < 1_000_000:
+            self._metrics.started.setdefault(message_id, time.monotonic())
 
     async def attempt_failed(self, message_id: int, destination: str, *args: Any,
                              **kwargs: Any) -> Any:
