@@ -20,11 +20,15 @@ from conduit.cli import main
                                          "come back).")
 @click.option("--warmup", default=1000, show_default=True)
 @click.option("--short", is_flag=True, help="A few seconds: for CI, proves it runs.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the file destination writes (default: /dev/shm when there is one; see "
+                   "the README's Performance section for why).")
 @click.option("--profile", type=click.Path(dir_okay=False), default=None,
               help="Run the engine under cProfile and write its stats here (read them with "
                    "python -m pstats); figures are slower while profiling.")
 def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
-          rate: float | None, warmup: int, short: bool, profile: str | None) -> None:
+          rate: float | None, warmup: int, short: bool, out_dir: str | None,
+          profile: str | None) -> None:
     """Drive `conduit run` on a standard channel (MLLP in, filter, set + template, MLLP and file
     out) and print msgs/s, ACK latency, CPU, RSS and store size next to a raw MLLP echo baseline
     (and RabbitMQ publish+consume with --bus amqp) measured in the same run. The last line is JSON.
@@ -34,4 +38,4 @@ def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
     if short:
         messages, warmup = min(messages, 500), min(warmup, 100)
     benchmark(Options(messages=messages, connections=connections, bus=bus, store=store,
-                      fhir=fhir, rate=rate, warmup=warmup, profile=profile))
+                      fhir=fhir, rate=rate, warmup=warmup, profile=profile, out_dir=out_dir))
