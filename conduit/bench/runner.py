@@ -102,7 +102,9 @@ def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool) -> dic
         {"template": {"body": "{{ msg.text }}"}},
     ]
     destinations: list[dict[str, Any]] = [
-        {"name": "downstream", "type": "mllp", "host": "127.0.0.1", "port": downstream},
+        # a busy feed keeps several connections to its receiver (one message in flight on each)
+        {"name": "downstream", "type": "mllp", "host": "127.0.0.1", "port": downstream,
+         "connections": 4},
         {"name": "archive", "type": "file", "fsync": False,
          "path": str(out_dir / "{{ msg['MSH-10'] }}.hl7")},
     ]
