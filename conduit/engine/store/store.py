@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from conduit.engine.store.batch import BatchWriter
+from conduit.engine.store.batch import BUSY_TIMEOUT_MS, BatchWriter
 from conduit.engine.store.codec import needs_raw, needs_transformed, pack, unpack
 from conduit.engine.store.tables import (
     deliveries,
@@ -104,7 +104,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # an ACK means durable: fsync the WAL each commit
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 

@@ -1,0 +1,60 @@
+"""The store writer on SQLite: statements on the loop, commit in the thread, and another writer's
+lock met without blocking the loop or failing the write."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+from conduit.engine.store import Store
+
+RAW = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|W1|P|2.5\rPID|1||42\r"
+
+
+def test_a_write_waits_for_another_writers_lock_without_blocking_the_loop(
+        tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'conduit.db'}")
+    store.migrate()
+
+    async def scenario() -> None:
+        first = await store.received("ch", RAW, control_id="W0", message_type="ADT^A01")
+        other = sqlite3.connect(tmp_path / "conduit.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        write = asyncio.create_task(
+            store.received("ch", RAW, control_id="W1", message_type="ADT^A01"))
+        ticks, began = 0, time.monotonic()
+        while time.monotonic() - began < 0.5:  # the loop keeps running meanwhile
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks >= 20 and not write.done()
+        other.execute("ROLLBACK")
+        other.close()
+        second = await asyncio.wait_for(write, 10)
+        assert second == first + 1
+        await store.close()
+
+    asyncio.run(scenario())
+    record = store.get(2)
+    assert record is not None and record.control_id == "W1"
+    with store.engine.connect() as connection:  # the pool's connections still wait for locks
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+    store.engine.dispose()
+
+
+def test_many_concurrent_writes_land_in_groups(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'conduit.db'}")
+    store.migrate()
+
+    async def scenario() -> list[int]:
+        ids = await asyncio.gather(*(
+            store.received("ch", RAW, control_id=f"M{n}", message_type="ADT^A01")
+            for n in range(300)))
+        await store.close()
+        return ids
+
+    ids = asyncio.run(scenario())
+    assert sorted(ids) == list(range(1, 301))
+    assert store.counts() == {"ch": {"RECEIVED": 300}}
+    store.engine.dispose()
