@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_short_benchmark_runs_and_ends_with_json() -> None:
@@ -20,3 +21,24 @@ def test_short_benchmark_runs_and_ends_with_json() -> None:
     for key in ("ack_p50_ms", "ack_p99_ms", "cpu_s_per_1000", "peak_rss_mb",
                 "store_bytes_per_message"):
         assert summary[key] > 0, key
+
+
+def test_fhir_mode_converts_each_message_to_a_bundle(tmp_path: Path) -> None:
+    from conduit.bench.loadgen import message
+    from conduit.bench.runner import channel_config
+    from conduit.engine.channel import Channel
+    from conduit.engine.pipeline import Pipeline
+
+    config = channel_config(1, tmp_path, 2, fhir=True)
+    result = Pipeline(Channel.model_validate(config)).process(message(1, "E"))
+    assert result.status == "TRANSFORMED"
+    bundle = json.loads(result.routes[0].content or b"")
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
+    assert [r.destination for r in result.routes] == ["archive"]
+
+    run = subprocess.run([sys.executable, "-m", "conduit", "bench", "--short", "--fhir",
+                          "--out-dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=180)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["mode"]["fhir"] is True and summary["delivered_per_s"] > 0
