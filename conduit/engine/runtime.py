@@ -217,24 +217,8 @@ class ChannelRuntime:
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
             return Receipt(False, error="message store unavailable; please resend")
-        waiter: asyncio.Future[tuple[str, bytes | None]] | None = None
-        if self._after_delivery:
-            waiter = self._waiters[message_id] = asyncio.get_running_loop().create_future()
-        try:
-            await self.bus.publish(source_queue(self.name),
-                                   [Envelope(message_id, raw, correlation_id)])
-        except Exception as exc:
-            self._waiters.pop(message_id, None)
-            log.error("bus unavailable", channel=self.name, message_id=message_id,
-                      error=type(exc).__name__)
-            with contextlib.suppress(Exception):  # so the counts add up; the sender resends
-                await self.store.processed(
-                    message_id, "ERROR", transformed=None, routes=[],
-                    error="not queued: message bus unavailable (answered as not accepted)")
-            return Receipt(False, message_id, error="message bus unavailable; please resend")
-        if waiter is None:
-            return Receipt(True, message_id)
-        return await self._await_delivery(message_id, waiter)
+        return await self._queue(message_id, [(source_queue(self.name),
+                                               Envelope(message_id, raw, correlation_id))])
 
     async def _accept(self, raw: bytes, fields: dict[str, Any]) -> Receipt:
         """Pipeline, then store the message with its outcome and deliveries, then queue them.
@@ -261,13 +245,18 @@ class ChannelRuntime:
             if status == "ERROR":
                 return Receipt(False, message_id, error="processing failed")
             return Receipt(True, message_id, filtered=status == "FILTERED")
+        return await self._queue(message_id, self._route_items(
+            message_id, fields["correlation_id"], queued, result.message, result.transformed))
+
+    async def _queue(self, message_id: int, items: list[tuple[str, Envelope]]) -> Receipt:
+        """Publish a stored message's envelopes, then the sender's receipt: at once, or with
+        ``ack: after-delivery`` once every destination has it. A bus that is down gets the
+        sender an error to resend on, and the stored message ERROR so the counts add up."""
         waiter: asyncio.Future[tuple[str, bytes | None]] | None = None
         if self._after_delivery:
             waiter = self._waiters[message_id] = asyncio.get_running_loop().create_future()
         try:
-            await self.bus.publish_routed(self._route_items(
-                message_id, fields["correlation_id"], queued, result.message,
-                result.transformed))
+            await self.bus.publish_routed(items)
         except Exception as exc:
             self._waiters.pop(message_id, None)
             log.error("bus unavailable", channel=self.name, message_id=message_id,

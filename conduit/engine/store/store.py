@@ -174,13 +174,9 @@ class Store:
                        source: str | None = None, status: str = "RECEIVED",
                        error: str | None = None, correlation_id: str | None = None) -> int:
         """Record an inbound message; returns its id once committed."""
-        stamp = now()
-        control_id = _clip(control_id, 200)
-        row = (channel, sqlite_text(stamp) if self._sqlite else stamp, self._stamp(stamp),
-               status, control_id, _clip(message_type, 40), _clip(patient_id, 200),
-               _clip(source, 200), pack(raw), error,
-               _stored_correlation(_clip(correlation_id, 100), control_id))
-        message_id = int(await self.writer.submit(_insert_messages, row))
+        row = self._message_row(channel, raw, None, status, error, control_id, message_type,
+                                patient_id, source, correlation_id)
+        message_id = int(await self.writer.submit(_insert_messages, (row, [])))
         if status == "RECEIVED":
             self._remember(message_id, raw)
         return message_id
@@ -193,24 +189,26 @@ class Store:
         """Record an inbound message already run through the pipeline, with its deliveries, in
         one transaction: what ``received`` then ``processed`` record, at half the writes (a
         listener that runs the pipeline itself, before answering). Returns the message id."""
-        stamp = now()
-        at = sqlite_text(stamp) if self._sqlite else stamp
-        updated = self._stamp(stamp)
-        queued = [r for r in routes if r.content is not None and r.filtered is None]
-        if status not in ("ERROR", "FILTERED"):
-            status = "QUEUED" if queued else ("FILTERED" if routes else "TRANSFORMED")
-        control_id = _clip(control_id, 200)
-        row = (channel, at, updated, status, control_id, _clip(message_type, 40),
-               _clip(patient_id, 200), _clip(source, 200), pack(raw),
-               pack(transformed, raw), error,
-               _stored_correlation(_clip(correlation_id, 100), control_id))
-        rows = [(r.destination, position, "FILTERED" if r.filtered is not None else "QUEUED",
-                 pack(r.content, raw, transformed=transformed), 0, r.filtered, updated)
-                for position, r in enumerate(routes)]
-        message_id = int(await self.writer.submit(_insert_accepted, (row, rows)))
+        status, queued = _outcome(status, routes)
+        row = self._message_row(channel, raw, transformed, status, error, control_id,
+                                message_type, patient_id, source, correlation_id)
+        rows = _delivery_rows(routes, raw, transformed, row[2])  # stamped as the message
+        message_id = int(await self.writer.submit(_insert_messages, (row, rows)))
         if queued:
             self._remember(message_id, raw)
         return message_id
+
+    def _message_row(self, channel: str, raw: bytes, transformed: bytes | None, status: str,
+                     error: str | None, control_id: str | None, message_type: str | None,
+                     patient_id: str | None, source: str | None,
+                     correlation_id: str | None) -> tuple[Any, ...]:
+        """A new ``messages`` row as ``insert_message`` takes it (received now)."""
+        stamp = now()
+        control_id = _clip(control_id, 200)
+        return (channel, sqlite_text(stamp) if self._sqlite else stamp, self._stamp(stamp),
+                status, control_id, _clip(message_type, 40), _clip(patient_id, 200),
+                _clip(source, 200), pack(raw), pack(transformed, raw), error,
+                _stored_correlation(_clip(correlation_id, 100), control_id))
 
     def _remember(self, message_id: int, raw: bytes) -> None:
         if len(raw) > RECENT_MAX or message_id in self._recent:
@@ -235,13 +233,8 @@ class Store:
         are stored as deltas against it (see ``codec``): near-copies then cost a few bytes.
         Routed content equal to the transformed content costs one byte whether or not."""
         stamp = self._now()
-        queued = [r for r in routes if r.content is not None and r.filtered is None]
-        if status not in ("ERROR", "FILTERED"):
-            status = "QUEUED" if queued else ("FILTERED" if routes else "TRANSFORMED")
-        rows = [(message_id, r.destination, position,
-                 "FILTERED" if r.filtered is not None else "QUEUED",
-                 pack(r.content, raw, transformed=transformed), 0, r.filtered, stamp)
-                for position, r in enumerate(routes)]
+        status, queued = _outcome(status, routes)
+        rows = [(message_id, *row) for row in _delivery_rows(routes, raw, transformed, stamp)]
         message = (status, pack(transformed, raw), error, stamp, message_id)
         if raw and queued:
             self._remember(message_id, raw)
@@ -421,11 +414,6 @@ def _statements(dialect: str) -> dict[str, str]:
     sql = {
         "insert_message": (
             "INSERT INTO messages (channel, received_at, updated_at, status, control_id, "
-            "message_type, patient_id, source, raw, error, correlation_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            + ("" if dialect == "sqlite" else " RETURNING id")),
-        "insert_accepted": (
-            "INSERT INTO messages (channel, received_at, updated_at, status, control_id, "
             "message_type, patient_id, source, raw, transformed, error, correlation_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             + ("" if dialect == "sqlite" else " RETURNING id")),
@@ -509,21 +497,29 @@ def _execute_many(cursor: Any, dialect: str, name: str, rows: Sequence[tuple[Any
                        [value for row in chunk for value in row])
 
 
-def _insert_messages(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
-    return _insert_rows(connection, "insert_message", rows)
+def _insert_messages(connection: Connection,
+                     items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
+                     ) -> list[int]:
+    """New messages, each with its deliveries (none for a message not yet processed)."""
+    ids = _insert_rows(connection, [message for message, _ in items])
+    deliveries_rows = [(message_id, *row) for message_id, (_, rows) in zip(ids, items, strict=True)
+                       for row in rows]
+    if deliveries_rows:
+        with _cursor(connection) as cursor:
+            _execute_many(cursor, connection.dialect.name, "insert_delivery", deliveries_rows)
+    return ids
 
 
-def _insert_rows(connection: Connection, statement: str,
-                 rows: Sequence[tuple[Any, ...]]) -> list[int]:
-    """Insert message rows with one of the ``insert_*`` statements; their ids, in order."""
+def _insert_rows(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+    """Insert ``messages`` rows; their ids, in order."""
     with _cursor(connection) as cursor:
         if connection.dialect.name == "sqlite":
-            _execute_many(cursor, "sqlite", statement, rows)
+            _execute_many(cursor, "sqlite", "insert_message", rows)
             # SQLite gives a row without a rowid the largest rowid plus one, and this
             # transaction holds the write lock: the group's ids are consecutive.
             last = int(cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
             return list(range(last - len(rows) + 1, last + 1))
-        cursor.executemany(_SQL["postgresql"][statement], rows, returning=True)
+        cursor.executemany(_SQL["postgresql"]["insert_message"], rows, returning=True)
         ids = []
         while True:
             ids.append(int(cursor.fetchone()[0]))
@@ -531,16 +527,20 @@ def _insert_rows(connection: Connection, statement: str,
                 return ids
 
 
-def _insert_accepted(connection: Connection,
-                     items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
-                     ) -> list[int]:
-    ids = _insert_rows(connection, "insert_accepted", [message for message, _ in items])
-    deliveries_rows = [(message_id, *row) for message_id, (_, rows) in zip(ids, items, strict=True)
-                       for row in rows]
-    if deliveries_rows:
-        with _cursor(connection) as cursor:
-            _execute_many(cursor, connection.dialect.name, "insert_delivery", deliveries_rows)
-    return ids
+def _outcome(status: str, routes: Sequence[Route]) -> tuple[str, bool]:
+    """A message's status after the pipeline, and whether any destination has it queued."""
+    queued = any(r.content is not None and r.filtered is None for r in routes)
+    if status not in ("ERROR", "FILTERED"):
+        status = "QUEUED" if queued else ("FILTERED" if routes else "TRANSFORMED")
+    return status, queued
+
+
+def _delivery_rows(routes: Sequence[Route], raw: bytes | None, transformed: bytes | None,
+                   stamp: Any) -> list[tuple[Any, ...]]:
+    """``insert_delivery`` rows without their message id: one per route, in route order."""
+    return [(r.destination, position, "FILTERED" if r.filtered is not None else "QUEUED",
+             pack(r.content, raw, transformed=transformed), 0, r.filtered, stamp)
+            for position, r in enumerate(routes)]
 
 
 def _record_processed(connection: Connection,
