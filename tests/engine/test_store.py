@@ -333,3 +333,86 @@ def test_writer_survives_losing_its_connection(postgres_url: str) -> None:
     store = Store(postgres_url)
     assert store.counts() == {"w": {"RECEIVED": 3}}
     store.engine.dispose()
+
+
+def test_postgresql_hot_writes_run_on_the_loop(postgres_url: str, monkeypatch: Any) -> None:
+    """Groups of the hot path's writes go to PostgreSQL over the loop's asyncio connection,
+    commit included; the writer thread (where every round trip waits for the GIL) is not used."""
+    from conduit.engine.store.batch import BatchWriter
+
+    store = Store(postgres_url)
+    store.migrate()
+    threaded: list[int] = []
+    original = BatchWriter._execute
+    monkeypatch.setattr(BatchWriter, "_execute",
+                        lambda self, group: threaded.append(len(group)) or original(self, group))
+    routes = [Route("a", b"x"), Route("b", b"y")]
+
+    async def scenario() -> list[str]:
+        ids = await asyncio.gather(*[
+            store.accepted("c", f"m{i}".encode(), control_id=str(i), message_type="ADT^A04",
+                           status="TRANSFORMED", transformed=None, error=None, routes=routes)
+            for i in range(50)])
+        finals = await asyncio.gather(*[
+            store.delivered(i, name, "SENT", attempts=1, response=b"ok", error=None)
+            for i in ids for name in ("a", "b")])
+        await store.close()
+        return list(finals)
+
+    finals = asyncio.run(scenario())
+    assert threaded == []
+    assert finals.count("SENT") >= 50  # each message settles SENT once both deliveries are in
+    store.engine.dispose()
+    store = Store(postgres_url)
+    assert store.counts() == {"c": {"SENT": 50}}
+    store.engine.dispose()
+
+
+def test_a_failing_hot_write_does_not_sink_its_group(store_url: str) -> None:
+    """A step write that fails (here a NOT NULL violation) fails alone; its group's other
+    writes commit (the group is replayed one write per transaction)."""
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> list[object]:
+        results = await asyncio.gather(
+            store.received("c", b"1", control_id="1", message_type=None),
+            store.received(None, b"2", control_id="2", message_type=None),  # type: ignore[arg-type]
+            store.received("c", b"3", control_id="3", message_type=None),
+            return_exceptions=True)
+        await store.close()
+        return list(results)
+
+    results = asyncio.run(scenario())
+    assert isinstance(results[1], Exception)
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert store.counts() == {"c": {"RECEIVED": 2}}
+    store.engine.dispose()
+
+
+def test_two_writers_finishing_one_message_settle_it(postgres_url: str) -> None:
+    """Two engine processes (here two stores) each record one of a message's two deliveries at
+    the same moment: the message still settles SENT (neither may read the other's delivery as
+    still QUEUED and leave the message QUEUED for ever)."""
+    first, second = Store(postgres_url), Store(postgres_url)
+    first.migrate()
+    routes = [Route("a", b"x"), Route("b", b"y")]
+
+    async def scenario() -> None:
+        await second.received("warm-up", b"w", control_id="w", message_type=None)
+        for _ in range(5):
+            ids = await asyncio.gather(*[
+                first.accepted("c", f"m{i}".encode(), control_id=str(i), message_type=None,
+                               status="TRANSFORMED", transformed=None, error=None,
+                               routes=routes)
+                for i in range(100)])
+            await asyncio.gather(*[
+                store.delivered(i, name, "SENT", attempts=1, response=None, error=None)
+                for i in ids for store, name in ((first, "a"), (second, "b"))])
+        await first.close()
+        await second.close()
+
+    asyncio.run(scenario())
+    assert first.counts()["c"] == {"SENT": 500}
+    first.engine.dispose()
+    second.engine.dispose()

@@ -18,6 +18,11 @@ which made a group several times slower than its work (bench: 1,150 -> 1,400 msg
 message down a sixth). Inline statements never wait for a lock: the loop's connection has no
 busy timeout, and a group that meets another writer (``conduit prune``, the full-text indexer)
 is run by the thread instead, which waits as long as it takes.
+
+On PostgreSQL a group made only of step writes (``writes``: the hot path's) runs on the event
+loop over psycopg's asyncio connections, commit included, up to ``ASYNC_GROUPS`` groups at once:
+no thread hands the GIL back and forth on every round trip, and the next group does not wait for
+the last one's commit. Any other group, and a group that fails there, goes to the thread.
 """
 
 from __future__ import annotations
@@ -30,10 +35,15 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 
+from conduit.engine.store.writes import StepWrite
+
 T = TypeVar("T")
 #: What the store's SQLite connections wait for a lock (``store._sqlite_pragmas``), restored on
 #: the loop's connection before it goes back to the pool.
 BUSY_TIMEOUT_MS = 10000
+#: PostgreSQL: groups in flight at once on the loop, one asyncio connection each (while one
+#: commits, the next executes).
+ASYNC_GROUPS = 1
 #: Executes many parameter sets of one kind in an open transaction; one result per set, in order.
 Bulk = Callable[[Connection, Sequence[Any]], Sequence[Any]]
 Entry = tuple[Bulk, Any, "asyncio.Future[Any]"]
@@ -58,6 +68,11 @@ class BatchWriter:
         #: SQLite: statements on the loop, commit in the thread (see the module docstring).
         self._inline = engine.dialect.name == "sqlite"
         self._loop_connection: Connection | None = None
+        #: PostgreSQL: step writes on the loop (see the module docstring).
+        self._async = engine.dialect.name == "postgresql"
+        self._async_idle: list[Any] = []  # psycopg.AsyncConnection not in use, loop only
+        self._async_groups: set[asyncio.Task[None]] = set()
+        self._async_slots = asyncio.Semaphore(ASYNC_GROUPS)
 
     async def run(self, operation: Callable[[Connection], T]) -> T:
         """Execute ``operation(connection)`` in the next group commit; return once committed."""
@@ -81,6 +96,7 @@ class BatchWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._release_async_connections()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._release)
         await loop.run_in_executor(self._executor, self._release_loop_connection)
@@ -92,19 +108,28 @@ class BatchWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
+                if self._async:  # a group forms once a connection is free to take it
+                    await self._async_slots.acquire()
                 group = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
+                if self._async and all(isinstance(bulk, StepWrite) for bulk, _, _ in group):
+                    task = loop.create_task(self._async_group(group))
+                    self._async_groups.add(task)
+                    task.add_done_callback(self._async_groups.discard)
+                    continue
+                if self._async:
+                    self._async_slots.release()
                 if self._inline:
                     outcomes = await self._execute_inline(group)
                 else:
                     outcomes = await loop.run_in_executor(self._executor, self._execute, group)
-                for (_, _, future), (ok, value) in zip(group, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+                _settle(group, outcomes)
+
+    async def _async_group(self, group: list[Entry]) -> None:
+        try:
+            _settle(group, await self._execute_async(group))
+        finally:
+            self._async_slots.release()
 
     def _execute(self, group: list[Entry]) -> list[tuple[bool, Any]]:
         try:
@@ -139,6 +164,46 @@ class BatchWriter:
             await loop.run_in_executor(self._executor, self._release_loop_connection)
         return await loop.run_in_executor(self._executor, self._execute, group)
 
+    async def _execute_async(self, group: list[Entry]) -> list[tuple[bool, Any]]:
+        """PostgreSQL: the group in one transaction on the loop's asyncio connection; the
+        thread's way (``_execute``, which isolates a failing write) when that fails."""
+        connection = None
+        try:
+            if self._async_idle:
+                connection = self._async_idle.pop()
+            else:
+                import psycopg
+
+                url = self._engine.url.set(drivername="postgresql")
+                connection = await psycopg.AsyncConnection.connect(
+                    url.render_as_string(hide_password=False))
+            try:
+                async with connection.cursor() as cursor:
+                    results: list[tuple[bool, Any]] = [(True, None)] * len(group)
+                    for bulk, indexes in _kinds(group).items():
+                        values = await cast(StepWrite, bulk).run_async(
+                            cursor, [group[i][1] for i in indexes])
+                        _place(results, indexes, values)
+                await connection.commit()
+            except Exception:
+                await connection.rollback()
+                raise
+            self._async_idle.append(connection)
+            return results
+        except Exception:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._execute, group)
+
+    async def _release_async_connections(self) -> None:
+        if self._async_groups:
+            await asyncio.gather(*self._async_groups, return_exceptions=True)
+        while self._async_idle:
+            with contextlib.suppress(Exception):
+                await self._async_idle.pop().close()
+
     def _release_loop_connection(self) -> None:
         connection, self._loop_connection = self._loop_connection, None
         if connection is not None:
@@ -163,14 +228,33 @@ class BatchWriter:
             return False, exc
 
 
+def _settle(group: list[Entry], outcomes: list[tuple[bool, Any]]) -> None:
+    """Each caller's result (or exception), unless it stopped waiting."""
+    for (_, _, future), (ok, value) in zip(group, outcomes, strict=True):
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
 def _run_grouped(connection: Connection, group: list[Entry]) -> list[tuple[bool, Any]]:
     """Call each kind of bulk once, kinds in order of first arrival; results in entry order."""
+    results: list[tuple[bool, Any]] = [(True, None)] * len(group)
+    for bulk, indexes in _kinds(group).items():
+        _place(results, indexes, bulk(connection, [group[i][1] for i in indexes]))
+    return results
+
+
+def _kinds(group: list[Entry]) -> dict[Bulk, list[int]]:
+    """The group's entry indexes by kind of bulk, kinds in order of first arrival."""
     by_kind: dict[Bulk, list[int]] = {}
     for index, (bulk, _, _) in enumerate(group):
         by_kind.setdefault(bulk, []).append(index)
-    results: list[tuple[bool, Any]] = [(True, None)] * len(group)
-    for bulk, indexes in by_kind.items():
-        values = bulk(connection, [group[i][1] for i in indexes])
-        for index, value in zip(indexes, values, strict=True):
-            results[index] = (True, value)
-    return results
+    return by_kind
+
+
+def _place(results: list[tuple[bool, Any]], indexes: list[int], values: Sequence[Any]) -> None:
+    for index, value in zip(indexes, values, strict=True):
+        results[index] = (True, value)

@@ -9,11 +9,8 @@ A delivery (one per message and destination) is QUEUED, FILTERED, SENT or ERROR.
 
 from __future__ import annotations
 
-import functools
-import sqlite3
 import time
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from conduit.engine.store import writes
 from conduit.engine.store.batch import BUSY_TIMEOUT_MS, BatchWriter
 from conduit.engine.store.codec import needs_raw, needs_transformed, pack, unpack
 from conduit.engine.store.tables import (
@@ -44,7 +42,6 @@ from conduit.engine.store.tables import (
     sqlite_text,
 )
 
-FINAL_DELIVERY = ("SENT", "ERROR", "FILTERED")
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Raw content of messages in flight is kept (up to this many bytes, oldest dropped first) so
 #: that a reply can be stored as a delta against it; a larger message is not kept.
@@ -176,7 +173,7 @@ class Store:
         """Record an inbound message; returns its id once committed."""
         row = self._message_row(channel, raw, None, status, error, control_id, message_type,
                                 patient_id, source, correlation_id)
-        message_id = int(await self.writer.submit(_insert_messages, (row, [])))
+        message_id = int(await self.writer.submit(writes.insert_messages, (row, [])))
         if status == "RECEIVED":
             self._remember(message_id, raw)
         return message_id
@@ -193,7 +190,7 @@ class Store:
         row = self._message_row(channel, raw, transformed, status, error, control_id,
                                 message_type, patient_id, source, correlation_id)
         rows = _delivery_rows(routes, raw, transformed, row[2])  # stamped as the message
-        message_id = int(await self.writer.submit(_insert_messages, (row, rows)))
+        message_id = int(await self.writer.submit(writes.insert_messages, (row, rows)))
         if queued:
             self._remember(message_id, raw)
         return message_id
@@ -240,12 +237,12 @@ class Store:
             self._remember(message_id, raw)
         elif not queued:
             self._forget(message_id)
-        await self.writer.submit(_record_processed, (message, rows))
+        await self.writer.submit(writes.record_processed, (message, rows))
 
     async def attempt_failed(self, message_id: int, destination: str, attempts: int,
                              error: str) -> None:
         """Note a failed attempt that will be retried (the delivery stays QUEUED)."""
-        await self.writer.submit(_record_attempts, (
+        await self.writer.submit(writes.record_attempts, (
             attempts, error, self._now(), message_id, destination))
 
     async def delivered(self, message_id: int, destination: str, status: str, *, attempts: int,
@@ -255,7 +252,7 @@ class Store:
         A reply is stored as a delta against the message's raw content while that is at hand
         (in flight through this process), else compressed alone."""
         raw = self._recent.get(message_id)
-        final = str(await self.writer.submit(_record_deliveries, (
+        final = str(await self.writer.submit(writes.record_deliveries, (
             status, attempts, pack(response, raw, reply=True), error, self._now(),
             message_id, destination)))
         if final == "SENT":
@@ -402,130 +399,7 @@ _SUMMARY = (messages.c.id, messages.c.channel, messages.c.received_at, messages.
             messages.c.patient_id, messages.c.source, messages.c.error, _CORRELATION_ID)
 
 
-# -- bulk writes: one statement executed for a whole group (see batch.py) ---------------------
-#
-# The hot path talks to the driver directly: plain SQL, one parameter tuple per row, the driver's
-# executemany. SQLAlchemy's compiled statements cost 2-3x the database's own work per row here
-# (parameter dicts, per-row bind processing, insertmanyvalues for RETURNING). The values arrive
-# ready for the driver (``Store._stamp``, ``tables.sqlite_text``). Statements are written with
-# ``?`` and turned into psycopg's ``%s`` for PostgreSQL.
-
-def _statements(dialect: str) -> dict[str, str]:
-    sql = {
-        "insert_message": (
-            "INSERT INTO messages (channel, received_at, updated_at, status, control_id, "
-            "message_type, patient_id, source, raw, transformed, error, correlation_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            + ("" if dialect == "sqlite" else " RETURNING id")),
-        "update_processed": (
-            "UPDATE messages SET status = ?, transformed = ?, error = ?, updated_at = ? "
-            "WHERE id = ?"),
-        "delete_deliveries": "DELETE FROM deliveries WHERE message_id = ?",
-        "insert_delivery": (
-            "INSERT INTO deliveries (message_id, destination, position, status, content, "
-            "attempts, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-        "update_attempts": (
-            "UPDATE deliveries SET attempts = ?, error = ?, updated_at = ? "
-            "WHERE message_id = ? AND destination = ?"),
-        # sent_at stays NULL: a SENT delivery was sent at its updated_at (see sent_at())
-        "update_delivery": (
-            "UPDATE deliveries SET status = ?, attempts = ?, response = ?, error = ?, "
-            "updated_at = ?, sent_at = NULL WHERE message_id = ? AND destination = ?"),
-        "settle": "UPDATE messages SET status = ?, updated_at = ? WHERE id = ?",
-        "statuses": (
-            "SELECT m.id, m.status, d.status FROM messages m LEFT JOIN deliveries d "
-            "ON d.message_id = m.id WHERE m.id "),
-    }
-    if dialect == "sqlite":
-        sql["statuses_packed"] = (
-            "SELECT group_concat(m.id || ' ' || m.status || ' ' || coalesce(d.status, '-'), ',') "
-            "FROM messages m LEFT JOIN deliveries d ON d.message_id = m.id WHERE m.id ")
-    else:
-        sql = {name: statement.replace("?", "%s") for name, statement in sql.items()}
-    return sql
-
-
-def _unpack_status(item: str) -> tuple[int, str, str | None]:
-    """One ``id status delivery-status`` of the packed statuses query."""
-    message_id, status, delivery = item.split(" ")
-    return int(message_id), status, None if delivery == "-" else delivery
-
-
-_SQL = {"sqlite": _statements("sqlite"), "postgresql": _statements("postgresql")}
-
-
-def _cursor(connection: Connection) -> Any:
-    """The driver's cursor on this connection, inside its transaction (closed after use)."""
-    return closing(connection.connection.driver_connection.cursor())  # type: ignore[union-attr]
-
-
-# SQLite gives up the GIL for every step of a statement (every row of an executemany) and must
-# win it back from the busy event loop each time: under load a group of 20 writes took ~5 ms
-# instead of ~1. So on SQLite the hot writes send a group's rows in one statement (multi-row
-# VALUES; UPDATE ... FROM (VALUES ...), SQLite 3.33+): a few steps per group, not one per row.
-_ROWS_PER_STATEMENT = 400
-_MULTI_ROW = sqlite3.sqlite_version_info >= (3, 33, 0)
-_UPDATE_FROM = {
-    # name: (SET clause from v.columnN, WHERE clause) for the UPDATE ... FROM (VALUES ...) form
-    "update_delivery": ("status = v.column1, attempts = v.column2, response = v.column3, "
-                        "error = v.column4, updated_at = v.column5, sent_at = NULL",
-                        "deliveries.message_id = v.column6 AND deliveries.destination = "
-                        "v.column7", "deliveries"),
-    "settle": ("status = v.column1, updated_at = v.column2", "messages.id = v.column3",
-               "messages"),
-}
-
-
-@functools.lru_cache(maxsize=256)
-def _multi_row_sql(name: str, width: int, count: int) -> str:
-    values = ", ".join(["(" + ", ".join("?" * width) + ")"] * count)
-    if name in _UPDATE_FROM:
-        assignments, where, table = _UPDATE_FROM[name]
-        return f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v WHERE {where}"
-    statement = _SQL["sqlite"][name]
-    return statement[:statement.index("VALUES") + 7] + values
-
-
-def _execute_many(cursor: Any, dialect: str, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """``executemany`` of statement ``name``; on SQLite, as few multi-row statements."""
-    if dialect != "sqlite" or not _MULTI_ROW or len(rows) < 2:
-        cursor.executemany(_SQL[dialect][name], rows)
-        return
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[start:start + _ROWS_PER_STATEMENT]
-        cursor.execute(_multi_row_sql(name, len(chunk[0]), len(chunk)),
-                       [value for row in chunk for value in row])
-
-
-def _insert_messages(connection: Connection,
-                     items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
-                     ) -> list[int]:
-    """New messages, each with its deliveries (none for a message not yet processed)."""
-    ids = _insert_rows(connection, [message for message, _ in items])
-    deliveries_rows = [(message_id, *row) for message_id, (_, rows) in zip(ids, items, strict=True)
-                       for row in rows]
-    if deliveries_rows:
-        with _cursor(connection) as cursor:
-            _execute_many(cursor, connection.dialect.name, "insert_delivery", deliveries_rows)
-    return ids
-
-
-def _insert_rows(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
-    """Insert ``messages`` rows; their ids, in order."""
-    with _cursor(connection) as cursor:
-        if connection.dialect.name == "sqlite":
-            _execute_many(cursor, "sqlite", "insert_message", rows)
-            # SQLite gives a row without a rowid the largest rowid plus one, and this
-            # transaction holds the write lock: the group's ids are consecutive.
-            last = int(cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
-            return list(range(last - len(rows) + 1, last + 1))
-        cursor.executemany(_SQL["postgresql"]["insert_message"], rows, returning=True)
-        ids = []
-        while True:
-            ids.append(int(cursor.fetchone()[0]))
-            if not cursor.nextset():
-                return ids
-
+# -- what the bulk writes (``writes``) take -----------------------------------------------
 
 def _outcome(status: str, routes: Sequence[Route]) -> tuple[str, bool]:
     """A message's status after the pipeline, and whether any destination has it queued."""
@@ -541,62 +415,6 @@ def _delivery_rows(routes: Sequence[Route], raw: bytes | None, transformed: byte
     return [(r.destination, position, "FILTERED" if r.filtered is not None else "QUEUED",
              pack(r.content, raw, transformed=transformed), 0, r.filtered, stamp)
             for position, r in enumerate(routes)]
-
-
-def _record_processed(connection: Connection,
-                      items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
-                      ) -> list[None]:
-    sql = _SQL[connection.dialect.name]
-    with _cursor(connection) as cursor:
-        cursor.executemany(sql["update_processed"], [message for message, _ in items])
-        routed = [(message[-1],) for message, rows in items if rows]
-        if routed:
-            # A redelivered message is processed again: its deliveries are replaced, not doubled.
-            cursor.executemany(sql["delete_deliveries"], routed)
-            _execute_many(cursor, connection.dialect.name, "insert_delivery",
-                          [row for _, rows in items for row in rows])
-    return [None] * len(items)
-
-
-def _record_attempts(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[None]:
-    with _cursor(connection) as cursor:
-        cursor.executemany(_SQL[connection.dialect.name]["update_attempts"], rows)
-    return [None] * len(rows)
-
-
-def _record_deliveries(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[str]:
-    """Final delivery outcomes, then each message's status from all its deliveries: ERROR if
-    any failed, SENT once all are done (otherwise it stays as it is)."""
-    dialect = connection.dialect.name
-    sql = _SQL[dialect]
-    ids = sorted({row[5] for row in rows})
-    found: dict[int, list[Any]] = {}  # id -> [status, any delivery failed, any pending]
-    with _cursor(connection) as cursor:
-        _execute_many(cursor, dialect, "update_delivery", rows)
-        if dialect == "sqlite":
-            # one row for the lot (each row fetched is a step, see _execute_many)
-            cursor.execute(sql["statuses_packed"] + f"IN ({', '.join('?' * len(ids))})", ids)
-            packed = cursor.fetchone()[0] or ""
-            statuses = [_unpack_status(item) for item in packed.split(",") if item]
-        else:
-            cursor.execute(sql["statuses"] + "= ANY(%s)", (ids,))
-            statuses = cursor.fetchall()
-        for message_id, status, delivery in statuses:
-            entry = found.setdefault(message_id, [status, False, False])
-            if delivery == "ERROR":
-                entry[1] = True
-            elif delivery is not None and delivery not in FINAL_DELIVERY:
-                entry[2] = True
-        stamp = rows[-1][4]
-        settled = []
-        for message_id in ids:
-            entry = found[message_id]
-            if entry[1] or not entry[2]:
-                entry[0] = "ERROR" if entry[1] else "SENT"
-                settled.append((entry[0], stamp, message_id))
-        if settled:
-            _execute_many(cursor, dialect, "settle", settled)
-    return [str(found[row[5]][0]) for row in rows]
 
 
 def sent_at(status: str, updated_at: datetime, stored: datetime | None) -> datetime | None:
