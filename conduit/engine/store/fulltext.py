@@ -9,6 +9,13 @@ and digits itself (:func:`text_of`); PostgreSQL gets those words joined by space
 lets pruning remove a message from SQLite's contentless FTS5 table, which needs the original
 text to delete. A search is every word in any order (the FTS5 table keeps no positions).
 
+The dashboard runs the indexer in a process of its own (:func:`index_pending`): in a thread of the
+engine it competed with the event loop for the GIL and on SQLite held the write lock for a whole
+2,000-message batch (bench, engine saturated: ACK p99 36-57 ms in a thread, 28-30 ms in its own
+process; 12-23 ms with no indexing at all). In its process it takes ``PROCESS_BATCH`` messages a
+transaction (a few ms of the lock) and pauses between them, so the engine's group commits, which
+try again on the loop when they find the lock taken (``batch.LOCKED_TRIES``), get it in between.
+
 Progress is kept in ``store_state`` (``fulltext.last_id``). On PostgreSQL several engine processes
 may commit ids out of order, so each pass also looks back over a window of recent ids for any it
 skipped (``ON CONFLICT DO NOTHING`` keeps that idempotent).
@@ -17,6 +24,7 @@ skipped (``ON CONFLICT DO NOTHING`` keeps that idempotent).
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, bindparam, column, select, text
@@ -30,6 +38,9 @@ MAX_CHARS = 100_000
 LOOK_BACK = 10_000
 STATE_KEY = "fulltext.last_id"
 PROBE = 2000
+#: In the indexing process: messages a transaction, and the pause between transactions.
+PROCESS_BATCH = 50
+PROCESS_PAUSE = 0.005
 _WORD = re.compile(r"\w+")
 _TERM = re.compile(r"[^\W_]+")  # what unicode61 keeps as a token: letters and digits
 
@@ -131,15 +142,31 @@ class Indexer:
                 _set_last_id(connection, int(rows[-1][0]))
             return len(rows)
 
-    def run(self, limit: int | None = None) -> int:
-        """Index until up to date (or ``limit`` messages); returns the count."""
+    def run(self, limit: int | None = None, pause: float = 0.0) -> int:
+        """Index until up to date (or ``limit`` messages), ``pause`` seconds between batches;
+        returns the count."""
         total = 0
         while limit is None or total < limit:
             done = self.run_once()
             total += done
             if done < self.batch:
                 break
+            time.sleep(pause)
         return total
+
+
+_INDEXERS: dict[str, Indexer] = {}
+
+
+def index_pending(url: str, limit: int) -> int:
+    """Index up to ``limit`` messages of the store at ``url``: what the indexing process runs
+    (its engine kept between calls); returns the count."""
+    indexer = _INDEXERS.get(url)
+    if indexer is None:
+        from conduit.engine.store.store import make_engine
+
+        indexer = _INDEXERS[url] = Indexer(make_engine(url), batch=PROCESS_BATCH)
+    return indexer.run(limit, pause=PROCESS_PAUSE)
 
 
 def forget(connection: Connection, rows: list[tuple[int, Any]]) -> None:

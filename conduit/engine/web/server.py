@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 INDEX_INTERVAL = 1.0
+INDEX_LIMIT = 20_000  # messages an indexing pass takes at most
 
 
 class _Server(uvicorn.Server):
@@ -62,6 +65,7 @@ class Dashboard:
         self.sampler: Any = None
         self.alerter: Any = None
         self._serve: asyncio.Task[None] | None = None
+        self._index_process: ProcessPoolExecutor | None = None
 
     @property
     def url(self) -> str:
@@ -131,12 +135,21 @@ class Dashboard:
         self.tasks.append(asyncio.get_running_loop().create_task(loop()))
 
     async def _index(self) -> None:
-        from conduit.engine.store.fulltext import Indexer
+        """Full-text index what arrived since (in a process of its own: see ``fulltext``)."""
+        from conduit.engine.store.fulltext import Indexer, index_pending
 
-        indexer = getattr(self, "_indexer", None)
-        if indexer is None:
-            indexer = self._indexer = Indexer(self.engine.store.engine)
-        await asyncio.to_thread(indexer.run, 20_000)
+        url = self.engine.store.url
+        if ":memory:" in url:  # another process cannot see it
+            indexer = getattr(self, "_indexer", None)
+            if indexer is None:
+                indexer = self._indexer = Indexer(self.engine.store.engine)
+            await asyncio.to_thread(indexer.run, INDEX_LIMIT)
+            return
+        if self._index_process is None:
+            self._index_process = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"))
+        await asyncio.get_running_loop().run_in_executor(
+            self._index_process, index_pending, url, INDEX_LIMIT)
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -145,6 +158,9 @@ class Dashboard:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks.clear()
+        if self._index_process is not None:  # a pass under way finishes its transaction
+            await asyncio.to_thread(self._index_process.shutdown, True, cancel_futures=True)
+            self._index_process = None
         if self.server is not None and self._serve is not None:
             self.server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):

@@ -232,3 +232,32 @@ def test_dead_letters_listed_and_replayed_with_breaker_state(tmp_path: Path) -> 
                 assert receiver.control_ids().count("D1") == 2
 
         run(scenario)
+
+
+def test_the_dashboard_indexes_in_a_process_of_its_own(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full-text indexing runs beside the engine, not in it (in a thread it competed with the
+    event loop for the GIL and slowed every message): the engine's own Indexer is never run."""
+    def not_here(*_: Any, **__: Any) -> int:
+        raise AssertionError("indexed in the engine process")
+
+    monkeypatch.setattr(Indexer, "run", not_here)
+
+    async def scenario() -> None:
+        async with dashboard(tmp_path) as engine, httpx.AsyncClient(
+                base_url=base_url(engine), headers=_token(engine, "operator")) as api:
+            await asyncio.to_thread(mllp_exchange, source_port(engine, "adt"),
+                                    [adt("F1", patient="PATFTS")])
+
+            async def found() -> bool:
+                answer = await api.get("/api/messages", params={"q": "patfts"})
+                return [m["control_id"] for m in answer.json()["items"]] == ["F1"]
+
+            for _ in range(150):  # the first pass starts the process (about a second)
+                if await found():
+                    break
+                await asyncio.sleep(0.1)
+            assert await found()
+            assert engine.dashboard._index_process is not None
+
+    run(scenario)
