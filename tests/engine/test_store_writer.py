@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from conduit.engine.store import Store
 
@@ -57,4 +58,35 @@ def test_many_concurrent_writes_land_in_groups(tmp_path: Path) -> None:
     ids = asyncio.run(scenario())
     assert sorted(ids) == list(range(1, 301))
     assert store.counts() == {"ch": {"RECEIVED": 300}}
+    store.engine.dispose()
+
+
+def test_a_short_lock_is_waited_out_on_the_loop(tmp_path: Path, monkeypatch: Any) -> None:
+    """A lock held for a few ms (the indexing process's transaction) is tried again on the loop:
+    the group does not go to the writer thread and its new connection."""
+    from conduit.engine.store.batch import BatchWriter
+
+    threaded: list[int] = []
+    original = BatchWriter._execute
+    monkeypatch.setattr(BatchWriter, "_execute",
+                        lambda self, group: threaded.append(len(group)) or original(self, group))
+    store = Store(f"sqlite:///{tmp_path / 'conduit.db'}")
+    store.migrate()
+
+    async def scenario() -> None:
+        await store.received("ch", RAW, control_id="W0", message_type="ADT^A01")
+        other = sqlite3.connect(tmp_path / "conduit.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        write = asyncio.create_task(
+            store.received("ch", RAW, control_id="W1", message_type="ADT^A01"))
+        await asyncio.sleep(0.005)
+        assert not write.done()
+        other.execute("ROLLBACK")
+        other.close()
+        assert await asyncio.wait_for(write, 10) == 2
+        await store.close()
+
+    asyncio.run(scenario())
+    assert threaded == []
+    assert store.counts() == {"ch": {"RECEIVED": 2}}
     store.engine.dispose()
