@@ -227,9 +227,9 @@ def baseline_amqp(options: Options) -> float:
 def _delete_queue(url: str, queue: str) -> None:
     import pika
 
-    if url.endswith("//"):
-        url = url[:-1] + "%2F"  # kombu's spelling of vhost "/"
-    connection = pika.BlockingConnection(pika.URLParameters(url))
+    from conduit.engine.bus.rabbitmq import RabbitBus
+
+    connection = pika.BlockingConnection(pika.URLParameters(RabbitBus(url).url))
     connection.channel().queue_delete(queue)
     connection.close()
 
@@ -293,6 +293,12 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         env["CONDUIT_STORE_URL"] = store_url
     if options.bus == "amqp":
         env["CONDUIT_BUS_URL"] = options.amqp_url
+        # a run that was interrupted may have left envelopes for a store that is gone
+        from conduit.engine.bus.base import dead_letter_queue, dest_queue, source_queue
+
+        for queue in (source_queue(CHANNEL), dest_queue(CHANNEL, "downstream"),
+                      dest_queue(CHANNEL, "archive"), dead_letter_queue(CHANNEL)):
+            _delete_queue(options.amqp_url, queue)
     profiler = ["-m", "cProfile", "-o", options.profile] if options.profile else []
     engine = subprocess.Popen([sys.executable, *profiler, "-m", "conduit", "run",
                                str(work / "channels")],

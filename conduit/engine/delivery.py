@@ -120,6 +120,10 @@ class DeliveryWorker:
         self.sent += 1
         final = await self.store.delivered(out.message_id, self.config.name, "SENT",
                                            attempts=attempts, response=response, error=None)
+        if final == "UNKNOWN":
+            log.warning("sent a message the store does not have (a broker that outlived its "
+                        "store?): nothing recorded", channel=self.channel,
+                        destination=self.config.name, message_id=out.message_id)
         self.settled(out.message_id, final, response)
 
     @contextlib.asynccontextmanager

@@ -416,3 +416,24 @@ def test_two_writers_finishing_one_message_settle_it(postgres_url: str) -> None:
     assert first.counts()["c"] == {"SENT": 500}
     first.engine.dispose()
     second.engine.dispose()
+
+
+def test_a_delivery_of_a_message_the_store_does_not_have(store_url: str) -> None:
+    """A broker that outlived its store hands out envelopes of unknown messages: recording
+    their delivery answers UNKNOWN (and records nothing) instead of failing its whole group."""
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> list[str]:
+        known = await store.accepted("c", b"m", control_id="1", message_type=None,
+                                     status="TRANSFORMED", transformed=None, error=None,
+                                     routes=[Route("a", b"x")])
+        finals = await asyncio.gather(
+            store.delivered(known, "a", "SENT", attempts=1, response=None, error=None),
+            store.delivered(known + 999, "a", "SENT", attempts=1, response=None, error=None))
+        await store.close()
+        return list(finals)
+
+    assert asyncio.run(scenario()) == ["SENT", "UNKNOWN"]
+    assert store.counts() == {"c": {"SENT": 1}}
+    store.engine.dispose()

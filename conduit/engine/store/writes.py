@@ -275,11 +275,11 @@ def record_deliveries(dialect: str, rows: Sequence[tuple[Any, ...]]) -> Steps:
             entry[2] = True
     stamp = rows[-1][4]
     settled = []
-    for message_id in ids:
-        entry = found[message_id]
+    for message_id, entry in found.items():
         if entry[1] or not entry[2]:
             entry[0] = "ERROR" if entry[1] else "SENT"
             settled.append((entry[0], stamp, message_id))
     if settled:
         yield from _many(dialect, "settle", settled)
-    return [str(found[row[5]][0]) for row in rows]
+    # a message the store does not have (a broker that outlived its store) has no status
+    return [str(found[row[5]][0]) if row[5] in found else "UNKNOWN" for row in rows]
