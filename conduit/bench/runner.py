@@ -234,20 +234,50 @@ def _delete_queue(url: str, queue: str) -> None:
     connection.close()
 
 
-def store_bytes(options: Options, data_dir: Path, store_url: str | None) -> int:
-    if options.store == "sqlite":
-        return sum(p.stat().st_size for p in data_dir.glob("conduit.db*"))
+def store_bytes(options: Options, data_dir: Path, store_url: str | None) -> tuple[int, int]:
+    """The store's size on disk, and the part of it that is the full-text index."""
     from sqlalchemy import create_engine, text
 
+    if options.store == "sqlite":
+        engine = create_engine(f"sqlite:///{data_dir / 'conduit.db'}")
+        with engine.connect() as connection:
+            # the WAL's size says how long since a checkpoint, not what is stored: fold it in
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            fulltext = connection.execute(text(  # dbstat: bytes per table and index
+                "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'message_fts%'")).scalar()
+        engine.dispose()
+        return sum(p.stat().st_size for p in data_dir.glob("conduit.db*")), int(fulltext or 0)
     assert store_url is not None
     engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as connection:
-        size = connection.execute(text(
-            "select sum(pg_total_relation_size(c.oid)) from pg_class c "
-            "join pg_namespace n on n.oid = c.relnamespace "
-            "where n.nspname = 'public' and c.relkind = 'r'")).scalar_one()
+        size, fulltext = connection.execute(text(
+            "select sum(pg_total_relation_size(c.oid)), "
+            "sum(pg_total_relation_size(c.oid)) filter (where c.relname = 'message_text') "
+            "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = 'public' and c.relkind = 'r'")).one()
     engine.dispose()
-    return int(size or 0)
+    return int(size or 0), int(fulltext or 0)
+
+
+def wait_indexed(store_url: str, timeout: float = 120.0) -> None:
+    """Block until the full-text index has every message (it runs a second or so behind), so
+    that the store's size includes it."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                last = connection.execute(text(
+                    "SELECT value FROM store_state WHERE key = 'fulltext.last_id'")).scalar()
+                newest = connection.execute(text("SELECT max(id) FROM messages")).scalar()
+            if newest is None or (last is not None and int(last) >= newest):
+                return
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    raise RuntimeError("the full-text index did not catch up")
 
 
 def make_postgres_db(options: Options) -> tuple[str, str]:
@@ -323,14 +353,17 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         else:
             downstream.wait_for(options.warmup)
             downstream.reset()
-        before_bytes = store_bytes(options, work / "data", store_url)
+        wait_indexed(sent_url)
+        before_bytes, before_fulltext = store_bytes(options, work / "data", store_url)
         cpu_before = cpu_seconds(engine.pid)
         load = run_load(port, options.messages, options.connections, "E", options.rate)
         delivered_at = (wait_sent(sent_url, options.warmup + options.messages) if options.fhir
                         else downstream.wait_for(options.messages))
         cpu = cpu_seconds(engine.pid) - cpu_before
         time.sleep(0.5)  # let the last group commit land before measuring the store
-        size = store_bytes(options, work / "data", store_url) - before_bytes
+        wait_indexed(sent_url)
+        after_bytes, after_fulltext = store_bytes(options, work / "data", store_url)
+        size, fulltext = after_bytes - before_bytes, after_fulltext - before_fulltext
         rss = peak_rss_mb(engine.pid)
     finally:
         engine.terminate()
@@ -360,6 +393,7 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         "cpu_s_per_1000": cpu / options.messages * 1000,
         "peak_rss_mb": rss,
         "store_bytes_per_message": size / options.messages,
+        "fulltext_bytes_per_message": fulltext / options.messages,
         "raw_bytes_per_message": raw_size,
     }
 
@@ -397,7 +431,8 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
     say(f"engine CPU {engine['cpu_s_per_1000']:.3f} s per 1,000 messages; peak RSS "
         f"{engine['peak_rss_mb']:.0f} MB; store {engine['store_bytes_per_message']:.0f} "
         f"bytes/message for {engine['raw_bytes_per_message']} raw bytes "
-        f"({engine['store_bytes_per_message'] / engine['raw_bytes_per_message']:.2f}x)")
+        f"({engine['store_bytes_per_message'] / engine['raw_bytes_per_message']:.2f}x), "
+        f"of which the full-text index {engine['fulltext_bytes_per_message']:.0f}")
     summary = {"mode": {"bus": options.bus, "store": options.store, "out_dir": str(root),
                         "connections": options.connections, "messages": options.messages,
                         "rate": options.rate, "fhir": options.fhir},
