@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from conduit.bench.runner import Options
 from conduit.cli import main
 
 
@@ -26,16 +27,22 @@ from conduit.cli import main
 @click.option("--profile", type=click.Path(dir_okay=False), default=None,
               help="Run the engine under cProfile and write its stats here (read them with "
                    "python -m pstats); figures are slower while profiling.")
+@click.option("--amqp-url", default=Options.amqp_url, show_default=True,
+              help="RabbitMQ for --bus amqp; Conduit's URL options apply "
+                   "(e.g. ?queue_type=quorum).")
+@click.option("--postgres-url", default=Options.postgres_url, show_default=True,
+              help="A PostgreSQL database the benchmark may create databases from.")
 def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
           rate: float | None, warmup: int, short: bool, out_dir: str | None,
-          profile: str | None) -> None:
+          profile: str | None, amqp_url: str, postgres_url: str) -> None:
     """Drive `conduit run` on a standard channel (MLLP in, filter, set + template, MLLP and file
     out) and print msgs/s, ACK latency, CPU, RSS and store size next to a raw MLLP echo baseline
     (and RabbitMQ publish+consume with --bus amqp) measured in the same run. The last line is JSON.
     """
-    from conduit.bench.runner import Options, benchmark
+    from conduit.bench.runner import benchmark
 
     if short:
         messages, warmup = min(messages, 500), min(warmup, 100)
     benchmark(Options(messages=messages, connections=connections, bus=bus, store=store,
-                      fhir=fhir, rate=rate, warmup=warmup, profile=profile, out_dir=out_dir))
+                      fhir=fhir, rate=rate, warmup=warmup, profile=profile, out_dir=out_dir,
+                      amqp_url=amqp_url, postgres_url=postgres_url))
