@@ -21,9 +21,10 @@ again on the loop a few times (``LOCKED_TRIES``), then is run by the thread inst
 as long as it takes.
 
 On PostgreSQL a group made only of step writes (``writes``: the hot path's) runs on the event
-loop over psycopg's asyncio connections, commit included, up to ``ASYNC_GROUPS`` groups at once:
-no thread hands the GIL back and forth on every round trip, and the next group does not wait for
-the last one's commit. Any other group, and a group that fails there, goes to the thread.
+loop over psycopg's asyncio connection, commit included: no thread hands the GIL back and forth
+on every round trip. Any other group, and a group that fails there, goes to the thread (which
+isolates a failing write). Two groups at once on two connections measured slower: a message's two
+deliveries often land in both, and the second waits for the first's row locks.
 """
 
 from __future__ import annotations
@@ -48,9 +49,6 @@ BUSY_TIMEOUT_MS = 10000
 #: (a new connection that waits for the lock). Bench at 1,000 msg/s: ACK p99 21-23 -> 11-15 ms.
 LOCKED_TRIES = 20
 LOCKED_WAIT = 0.001
-#: PostgreSQL: groups in flight at once on the loop, one asyncio connection each (while one
-#: commits, the next executes).
-ASYNC_GROUPS = 1
 #: Executes many parameter sets of one kind in an open transaction; one result per set, in order.
 Bulk = Callable[[Connection, Sequence[Any]], Sequence[Any]]
 Entry = tuple[Bulk, Any, "asyncio.Future[Any]"]
@@ -77,9 +75,7 @@ class BatchWriter:
         self._loop_connection: Connection | None = None
         #: PostgreSQL: step writes on the loop (see the module docstring).
         self._async = engine.dialect.name == "postgresql"
-        self._async_idle: list[Any] = []  # psycopg.AsyncConnection not in use, loop only
-        self._async_groups: set[asyncio.Task[None]] = set()
-        self._async_slots = asyncio.Semaphore(ASYNC_GROUPS)
+        self._async_connection: Any = None  # psycopg.AsyncConnection, used on the loop only
 
     async def run(self, operation: Callable[[Connection], T]) -> T:
         """Execute ``operation(connection)`` in the next group commit; return once committed."""
@@ -103,7 +99,7 @@ class BatchWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._release_async_connections()
+        await self._release_async_connection()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._release)
         await loop.run_in_executor(self._executor, self._release_loop_connection)
@@ -115,28 +111,15 @@ class BatchWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                if self._async:  # a group forms once a connection is free to take it
-                    await self._async_slots.acquire()
                 group = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                if self._async and all(isinstance(bulk, StepWrite) for bulk, _, _ in group):
-                    task = loop.create_task(self._async_group(group))
-                    self._async_groups.add(task)
-                    task.add_done_callback(self._async_groups.discard)
-                    continue
-                if self._async:
-                    self._async_slots.release()
                 if self._inline:
                     outcomes = await self._execute_inline(group)
+                elif self._async and all(isinstance(bulk, StepWrite) for bulk, _, _ in group):
+                    outcomes = await self._execute_async(group)
                 else:
                     outcomes = await loop.run_in_executor(self._executor, self._execute, group)
                 _settle(group, outcomes)
-
-    async def _async_group(self, group: list[Entry]) -> None:
-        try:
-            _settle(group, await self._execute_async(group))
-        finally:
-            self._async_slots.release()
 
     def _execute(self, group: list[Entry]) -> list[tuple[bool, Any]]:
         try:
@@ -178,16 +161,14 @@ class BatchWriter:
     async def _execute_async(self, group: list[Entry]) -> list[tuple[bool, Any]]:
         """PostgreSQL: the group in one transaction on the loop's asyncio connection; the
         thread's way (``_execute``, which isolates a failing write) when that fails."""
-        connection = None
         try:
-            if self._async_idle:
-                connection = self._async_idle.pop()
-            else:
+            if self._async_connection is None:
                 import psycopg
 
                 url = self._engine.url.set(drivername="postgresql")
-                connection = await psycopg.AsyncConnection.connect(
+                self._async_connection = await psycopg.AsyncConnection.connect(
                     url.render_as_string(hide_password=False))
+            connection = self._async_connection
             try:
                 async with connection.cursor() as cursor:
                     results: list[tuple[bool, Any]] = [(True, None)] * len(group)
@@ -199,21 +180,17 @@ class BatchWriter:
             except Exception:
                 await connection.rollback()
                 raise
-            self._async_idle.append(connection)
             return results
         except Exception:
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await connection.close()
+            await self._release_async_connection()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._execute, group)
 
-    async def _release_async_connections(self) -> None:
-        if self._async_groups:
-            await asyncio.gather(*self._async_groups, return_exceptions=True)
-        while self._async_idle:
+    async def _release_async_connection(self) -> None:
+        connection, self._async_connection = self._async_connection, None
+        if connection is not None:
             with contextlib.suppress(Exception):
-                await self._async_idle.pop().close()
+                await connection.close()
 
     def _release_loop_connection(self) -> None:
         connection, self._loop_connection = self._loop_connection, None
