@@ -28,7 +28,7 @@ class Engine:
                  store: Store | None = None, bus: Bus | None = None) -> None:
         self.settings = settings
         self.channels = list(channels)
-        self.store = store or Store(settings.store)
+        self.store = store or Store(settings.store, writing_process=True)
         self.bus = bus or make_bus(settings.bus_url)
         self.runtimes: dict[str, ChannelRuntime] = {}
         self.control = Controller(self)  # deploy, start/stop/pause, redeploy (dashboard, --watch)
@@ -37,6 +37,7 @@ class Engine:
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.store.migrate)
+        await self.store.writer.start()
         await self.bus.start()
         for channel in self.channels:
             await self.control.deploy(channel)

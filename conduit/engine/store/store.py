@@ -125,9 +125,13 @@ def make_engine(url: str) -> Engine:
 class Store:
     """Messages, deliveries and events; see the module docstring for the status model."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, writing_process: bool = False) -> None:
+        """``writing_process``: on SQLite (a file), the hot path's writes go to a process of
+        their own (``process``); the engine asks for it, tools and tests need not."""
         self.url = url
         self.engine = make_engine(url)
+        self._writing_process = (writing_process and self.engine.dialect.name == "sqlite"
+                                 and ":memory:" not in url)
         self._writer: BatchWriter | None = None
         # message id -> raw content, for messages whose deliveries are not all done (in order)
         self._recent: dict[int, bytes] = {}
@@ -155,7 +159,8 @@ class Store:
     @property
     def writer(self) -> BatchWriter:
         if self._writer is None:
-            self._writer = BatchWriter(self.engine)
+            self._writer = BatchWriter(
+                self.engine, process_url=self.url if self._writing_process else None)
         return self._writer
 
     async def close(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
@@ -146,8 +145,10 @@ class Dashboard:
             await asyncio.to_thread(indexer.run, INDEX_LIMIT)
             return
         if self._index_process is None:
+            from conduit.engine.store.process import helper_context, ignore_interrupts
+
             self._index_process = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"))
+                1, mp_context=helper_context(), initializer=ignore_interrupts)
         await asyncio.get_running_loop().run_in_executor(
             self._index_process, index_pending, url, INDEX_LIMIT)
 
