@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from conduit.engine.store import writes
 from conduit.engine.store.batch import BUSY_TIMEOUT_MS, BatchWriter
-from conduit.engine.store.codec import needs_raw, needs_transformed, pack, unpack
+from conduit.engine.store.codec import needs_raw, needs_transformed, unpack
 from conduit.engine.store.tables import (
     deliveries,
     events,
@@ -194,7 +194,7 @@ class Store:
         status, queued = _outcome(status, routes)
         row = self._message_row(channel, raw, transformed, status, error, control_id,
                                 message_type, patient_id, source, correlation_id)
-        rows = _delivery_rows(routes, raw, transformed, row[2])  # stamped as the message
+        rows = _delivery_rows(routes, row[2])  # stamped as the message
         message_id = int(await self.writer.submit(writes.insert_messages, (row, rows)))
         if queued:
             self._remember(message_id, raw)
@@ -204,12 +204,13 @@ class Store:
                      error: str | None, control_id: str | None, message_type: str | None,
                      patient_id: str | None, source: str | None,
                      correlation_id: str | None) -> tuple[Any, ...]:
-        """A new ``messages`` row as ``insert_message`` takes it (received now)."""
+        """A new ``messages`` row as ``writes.insert_messages`` takes it (received now; raw and
+        transformed content as they are: the write compresses them)."""
         stamp = now()
         control_id = _clip(control_id, 200)
         return (channel, sqlite_text(stamp) if self._sqlite else stamp, self._stamp(stamp),
                 status, control_id, _clip(message_type, 40), _clip(patient_id, 200),
-                _clip(source, 200), pack(raw), pack(transformed, raw), error,
+                _clip(source, 200), raw, transformed, error,
                 _stored_correlation(_clip(correlation_id, 100), control_id))
 
     def _remember(self, message_id: int, raw: bytes) -> None:
@@ -236,13 +237,13 @@ class Store:
         Routed content equal to the transformed content costs one byte whether or not."""
         stamp = self._now()
         status, queued = _outcome(status, routes)
-        rows = [(message_id, *row) for row in _delivery_rows(routes, raw, transformed, stamp)]
-        message = (status, pack(transformed, raw), error, stamp, message_id)
+        rows = _delivery_rows(routes, stamp)
+        message = (status, transformed, error, stamp, message_id)
         if raw and queued:
             self._remember(message_id, raw)
         elif not queued:
             self._forget(message_id)
-        await self.writer.submit(writes.record_processed, (message, rows))
+        await self.writer.submit(writes.record_processed, (message, rows, raw))
 
     async def attempt_failed(self, message_id: int, destination: str, attempts: int,
                              error: str) -> None:
@@ -258,8 +259,7 @@ class Store:
         (in flight through this process), else compressed alone."""
         raw = self._recent.get(message_id)
         final = str(await self.writer.submit(writes.record_deliveries, (
-            status, attempts, pack(response, raw, reply=True), error, self._now(),
-            message_id, destination)))
+            status, attempts, response, error, self._now(), message_id, destination, raw)))
         if final == "SENT":
             self._forget(message_id)
         return final
@@ -414,12 +414,11 @@ def _outcome(status: str, routes: Sequence[Route]) -> tuple[str, bool]:
     return status, queued
 
 
-def _delivery_rows(routes: Sequence[Route], raw: bytes | None, transformed: bytes | None,
-                   stamp: Any) -> list[tuple[Any, ...]]:
-    """``insert_delivery`` rows without their message id: one per route, in route order."""
+def _delivery_rows(routes: Sequence[Route], stamp: Any) -> list[tuple[Any, ...]]:
+    """``insert_delivery`` rows without their message id: one per route, in route order (the
+    content as it is: the write compresses it)."""
     return [(r.destination, position, "FILTERED" if r.filtered is not None else "QUEUED",
-             pack(r.content, raw, transformed=transformed), 0, r.filtered, stamp)
-            for position, r in enumerate(routes)]
+             r.content, 0, r.filtered, stamp) for position, r in enumerate(routes)]
 
 
 def sent_at(status: str, updated_at: datetime, stored: datetime | None) -> datetime | None:

@@ -8,6 +8,9 @@ the event loop: :func:`run_async`). On PostgreSQL the thread spent most of a gro
 the GIL back from the busy loop after each round trip (a group of ~20 writes: 12.7 ms, p50);
 on the loop nothing is handed over.
 
+Content arrives as it is and is compressed here (``codec.pack``), so that it is compressed by
+whichever process runs the write: on SQLite in the engine, the writing process (``process``).
+
 The hot path talks to the driver directly: plain SQL, one parameter tuple per row, the driver's
 executemany. SQLAlchemy's compiled statements cost 2-3x the database's own work per row here
 (parameter dicts, per-row bind processing, insertmanyvalues for RETURNING). Values arrive ready
@@ -25,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
+
+from conduit.engine.store.codec import pack
 
 FINAL_DELIVERY = ("SENT", "ERROR", "FILTERED")
 
@@ -205,12 +210,23 @@ def _many(dialect: str, name: str, rows: Sequence[tuple[Any, ...]]) -> Generator
 
 # -- the bulk writes ----------------------------------------------------------------------------
 
+def _packed_delivery(row: tuple[Any, ...], raw: bytes | None,
+                     transformed: bytes | None) -> tuple[Any, ...]:
+    """A ``Store._delivery_rows`` row with its content compressed (a copy of the raw or
+    transformed content costs a byte, see ``codec``)."""
+    return (*row[:3], pack(row[3], raw, transformed=transformed), *row[4:])
+
+
 @StepWrite
 def insert_messages(dialect: str, items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
                     ) -> Steps:
-    """New messages, each with its deliveries (none for a message not yet processed); their
-    ids, in order."""
-    rows = [message for message, _ in items]
+    """New messages (``Store._message_row``), each with its deliveries (none for a message not
+    yet processed); their ids, in order."""
+    rows, routed = [], []
+    for message, deliveries in items:
+        raw, transformed = message[8], message[9]
+        rows.append((*message[:8], pack(raw), pack(transformed, raw), *message[10:]))
+        routed.append([_packed_delivery(row, raw, transformed) for row in deliveries])
     if dialect == "sqlite":
         yield from _many(dialect, "insert_message", rows)
         # SQLite gives a row without a rowid the largest rowid plus one, and this
@@ -219,7 +235,7 @@ def insert_messages(dialect: str, items: Sequence[tuple[tuple[Any, ...], list[tu
         ids = list(range(last - len(rows) + 1, last + 1))
     else:
         ids = [int(i) for i in (yield Many(_SQL[dialect]["insert_message"], rows, True))]
-    deliveries = [(message_id, *row) for message_id, (_, rows) in zip(ids, items, strict=True)
+    deliveries = [(message_id, *row) for message_id, rows in zip(ids, routed, strict=True)
                   for row in rows]
     if deliveries:
         yield from _many(dialect, "insert_delivery", deliveries)
@@ -227,16 +243,25 @@ def insert_messages(dialect: str, items: Sequence[tuple[tuple[Any, ...], list[tu
 
 
 @StepWrite
-def record_processed(dialect: str,
-                     items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]) -> Steps:
-    """The pipeline's outcome for messages stored RECEIVED, with their deliveries."""
+def record_processed(dialect: str, items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]],
+                                                          bytes | None]]) -> Steps:
+    """The pipeline's outcome for messages stored RECEIVED, with their deliveries; each item
+    ``((status, transformed, error, stamp, id), deliveries, raw)``."""
     sql = _SQL[dialect]
-    yield Many(sql["update_processed"], [message for message, _ in items])
-    routed = [(message[-1],) for message, rows in items if rows]
+    messages: list[tuple[Any, ...]] = []
+    deliveries: list[tuple[Any, ...]] = []
+    routed: list[tuple[int]] = []
+    for (status, transformed, error, stamp, message_id), rows, raw in items:
+        messages.append((status, pack(transformed, raw), error, stamp, message_id))
+        if rows:
+            routed.append((message_id,))
+            deliveries.extend((message_id, *_packed_delivery(row, raw, transformed))
+                              for row in rows)
+    yield Many(sql["update_processed"], messages)
     if routed:
         # A redelivered message is processed again: its deliveries are replaced, not doubled.
         yield Many(sql["delete_deliveries"], routed)
-        yield from _many(dialect, "insert_delivery", [row for _, rows in items for row in rows])
+        yield from _many(dialect, "insert_delivery", deliveries)
     return [None] * len(items)
 
 
@@ -249,8 +274,11 @@ def record_attempts(dialect: str, rows: Sequence[tuple[Any, ...]]) -> Steps:
 @StepWrite
 def record_deliveries(dialect: str, rows: Sequence[tuple[Any, ...]]) -> Steps:
     """Final delivery outcomes, then each message's status from all its deliveries: ERROR if
-    any failed, SENT once all are done (otherwise it stays as it is)."""
+    any failed, SENT once all are done (otherwise it stays as it is). Each row ends with the
+    message's raw content when at hand: the reply is stored as a delta against it."""
     sql = _SQL[dialect]
+    rows = [(status, attempts, pack(response, raw, reply=True), error, stamp, message_id, name)
+            for status, attempts, response, error, stamp, message_id, name, raw in rows]
     ids = sorted({row[5] for row in rows})
     found: dict[int, list[Any]] = {}  # id -> [status, any delivery failed, any pending]
     if dialect != "sqlite":
