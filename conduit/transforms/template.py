@@ -14,7 +14,7 @@ and paths written literally as ``msg['...']`` are checked then too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ from pydantic import AfterValidator
 from conduit.hl7.escape import escape, unescape
 from conduit.hl7.message import Message, Separators
 from conduit.transforms.fieldpath import check_path
+from conduit.transforms.template_fast import fast_renderer
 
 
 def environment() -> SandboxedEnvironment:
@@ -133,7 +134,9 @@ def compile_template(source: str) -> jinja2.Template:
             check_path(path)
         except ValueError as exc:
             raise TemplateProblem(f"template line {lineno}: {exc}") from None
-    return _ENV.from_string(source)
+    template = _ENV.from_string(source)
+    template._conduit_fast = fast_renderer(tree)  # type: ignore[attr-defined]
+    return template
 
 
 def _literal_paths(tree: nodes.Template) -> list[tuple[str, int]]:
@@ -180,6 +183,10 @@ def render_template(template: jinja2.Template | str, message: Message | None = N
     """
     if isinstance(template, str):
         template = compile_template(template)
+    if message is not None:
+        fast: Callable[[Message], str] | None = getattr(template, "_conduit_fast", None)
+        if fast is not None:  # only message fields in text: no Jinja runtime (template_fast)
+            return fast(message)
     context: dict[str, Any] = {**_globals_of(template), "vars": dict(variables or {}), **extra}
     if message is not None:
         context["msg"] = MessageView(message)
