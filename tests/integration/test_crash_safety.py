@@ -80,3 +80,35 @@ def test_kill_9_while_streaming_loses_no_acknowledged_message(tmp_path: Path) ->
         finally:
             restarted.stop()
         assert "recovered unfinished work" in "".join(restarted.output)
+
+
+def _descendants(pid: int) -> list[int]:
+    from conduit.bench.runner import process_tree
+
+    return [p for p in process_tree(pid) if p != pid]
+
+
+def test_the_engines_helper_processes_end_with_it(tmp_path: Path) -> None:
+    """The store's writing process, the full-text indexer and their fork server stop when the
+    engine is killed with -9 (none of them may outlive it, holding the store open)."""
+    port = free_port()
+    write_channel(tmp_path / "channels", {
+        "name": "helpers", "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
+        "destinations": [{"name": "archive", "type": "file",
+                          "path": str(tmp_path / "out" / "{{ msg['MSH-10'] }}.hl7")}]})
+    engine = EngineProcess(tmp_path / "channels", tmp_path / "data").start()
+    assert engine.process is not None
+    pid = engine.process.pid
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(SB + TEMPLATE.format(id="H1").encode() + EB)
+        answer = read_frames(client, bytearray())
+        assert answer is not None and msa(answer)[1] == "AA"
+    # resource tracker, fork server, writing process, indexer
+    wait_until(lambda: len(_descendants(pid)) >= 4, 30)
+    helpers = _descendants(pid)
+    engine.kill()
+
+    def gone() -> bool:
+        return not any(Path(f"/proc/{helper}").exists() for helper in helpers)
+
+    wait_until(gone, 15)

@@ -17,14 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import pickle
 import signal
 import socket
 import struct
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 _HEADER = struct.Struct("!I")
+ENGINE_CHECK = 1.0  # seconds between a helper's checks that the engine still runs
 
 
 def helper_context() -> Any:
@@ -41,6 +45,25 @@ def ignore_interrupts() -> None:
     """In a helper process: Ctrl-C reaches the whole process group; the engine stops on it and
     stops its helpers, which should not die mid-transaction (or print a traceback) first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def follow_engine(engine_pid: int) -> None:
+    """In a pool's helper process: :func:`ignore_interrupts`, and exit when the engine process
+    is gone (``kill -9``). A pool's worker waits on a queue it holds both ends of, so it would
+    never notice; this process's own socket (``serve``) notices by itself."""
+    ignore_interrupts()
+
+    def watch() -> None:
+        while True:
+            time.sleep(ENGINE_CHECK)
+            try:
+                os.kill(engine_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # alive, another user's: cannot happen for our parent
+                pass
+
+    threading.Thread(target=watch, name="follow-engine", daemon=True).start()
 
 
 class WritingProcess:

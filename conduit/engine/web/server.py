@@ -145,10 +145,11 @@ class Dashboard:
             await asyncio.to_thread(indexer.run, INDEX_LIMIT)
             return
         if self._index_process is None:
-            from conduit.engine.store.process import helper_context, ignore_interrupts
+            from conduit.engine.store.process import follow_engine, helper_context
 
             self._index_process = ProcessPoolExecutor(
-                1, mp_context=helper_context(), initializer=ignore_interrupts)
+                1, mp_context=helper_context(), initializer=follow_engine,
+                initargs=(os.getpid(),))
         await asyncio.get_running_loop().run_in_executor(
             self._index_process, index_pending, url, INDEX_LIMIT)
 
