@@ -249,6 +249,12 @@ class FileDestinationConfig(DestinationConfig):
         examples=["out/{{ msg['MSH-10'] }}.hl7", "archive/{{ msg['MSH-9.1'] }}/{{ id }}.hl7"])
     overwrite: bool = Field(True, description="Replace a file that already exists.")
     fsync: bool = Field(True, description="fsync the file and its folder before reporting SENT.")
+    mode: str = Field(
+        "0600", pattern=r"^0?[0-7]{3}$",
+        description="Permissions of the files written, in octal. The default lets only the "
+                    "engine's user read them (they hold patient data); \"0640\" lets its group "
+                    "read them too.",
+        examples=["0600", "0640", "0644"])
 
 
 @destination("file", FileDestinationConfig)
@@ -300,6 +306,7 @@ class FileDestination:
         self._inline_from = 0.0  # time.monotonic() before which writes go to a thread anyway
         self._write_time = 0.0  # running mean of an inline write's duration (s)
         self._folders: set[str] = set()  # folders known to exist (created or seen)
+        self._mode = int(config.mode, 8)
 
     def target(self, out: Outbound) -> str:
         """Render the path for this message; refuse paths that climb out of their base."""
@@ -402,7 +409,10 @@ class FileDestination:
         for _ in range(100):
             temp = os.path.join(folder, f".{name}.{_pid}.{next(_temp_numbers)}.tmp")
             try:
-                return temp, os.open(temp, _TEMP_FLAGS, 0o600)
+                fd = os.open(temp, _TEMP_FLAGS, 0o600)
+                if self._mode != 0o600:
+                    os.fchmod(fd, self._mode)  # exactly as asked, whatever the umask
+                return temp, fd
             except FileExistsError:  # left by a crashed process that had the same pid
                 continue
             except FileNotFoundError:  # the folder was removed after we created it

@@ -252,3 +252,24 @@ def test_relative_paths_and_folders_made_once(tmp_path: Path, monkeypatch: pytes
             assert (tmp_path / template.replace("{{ id }}", str(n))).read_bytes() == adt(str(n))
     assert len(made) == 2  # once per destination, not per write
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(("mode", "expected"), [(None, 0o600), ("0640", 0o640), ("644", 0o644)])
+def test_file_permissions(tmp_path: Path, mode: str | None, expected: int) -> None:
+    """Owner only by default (the files hold patient data); ``mode`` sets them exactly,
+    whatever the umask, with overwrite and without."""
+    options = {} if mode is None else {"mode": mode}
+    previous = os.umask(0o077)
+    try:
+        for overwrite in (True, False):
+            target = tmp_path / f"{overwrite}.hl7"
+            send(destination(target, overwrite=overwrite, **options), outbound(adt("M1")))
+            assert os.stat(target).st_mode & 0o777 == expected
+    finally:
+        os.umask(previous)
+
+
+def test_a_mode_that_is_not_octal_permissions_is_refused() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        FileDestinationConfig.model_validate(
+            {"name": "archive", "type": "file", "path": "x.hl7", "mode": "rw-r--r--"})
