@@ -24,8 +24,8 @@ Where a group runs:
 On SQLite without the writing process a group's statements run on the event loop and only the
 commit goes to the writer thread. The thread had to win the GIL back from the busy loop after
 every SQLite step, which made a group several times slower than its work (bench: 1,150 -> 1,400
-msg/s, CPU per message down a sixth). Inline statements never wait for a lock: the loop's
-connection has no busy timeout: a group that meets another writer (``conduit prune``, the
+msg/s, CPU per message down a sixth). Inline statements never wait for a lock (the loop's
+connection has no busy timeout): a group that meets another writer (``conduit prune``, the
 full-text indexer) tries again on the loop a few times (``LOCKED_TRIES``), then is run by the
 thread instead, which waits as long as it takes.
 
@@ -226,7 +226,6 @@ class BatchWriter:
                 connection.commit()
             with contextlib.suppress(Exception):
                 connection.close()
-
 
 
 class GroupRunner:

@@ -60,7 +60,7 @@ def follow_engine(engine_pid: int) -> None:
                 os.kill(engine_pid, 0)
             except ProcessLookupError:
                 os._exit(0)
-            except PermissionError:  # alive, another user's: cannot happen for our parent
+            except PermissionError:  # the pid exists (someone's): still running
                 pass
 
     threading.Thread(target=watch, name="follow-engine", daemon=True).start()
@@ -76,6 +76,8 @@ class WritingProcess:
         self._writer: asyncio.StreamWriter | None = None
 
     async def start(self) -> None:
+        if self._writer is not None:
+            return
         ours, theirs = socket.socketpair()
         self._process = helper_context().Process(
             target=serve, args=(self.url, theirs), daemon=True, name="conduit-store-writer")
