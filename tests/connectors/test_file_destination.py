@@ -44,6 +44,20 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
+@pytest.fixture
+def threads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What the file destination hands to ``asyncio.to_thread`` (it still runs there)."""
+    handed: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def to_thread(func: Any, /, *args: Any) -> Any:
+        handed.append(func)
+        return await real_to_thread(func, *args)
+
+    monkeypatch.setattr(file_module.asyncio, "to_thread", to_thread)
+    return handed
+
+
 def no_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(data: object) -> Message:
         raise AssertionError("the message was parsed again")
@@ -130,23 +144,16 @@ def test_overwrite_false_without_hard_links(tmp_path: Path,
     assert leftovers(tmp_path) == []
 
 
-def test_fsync_syncs_file_and_folder_in_a_thread(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fsync_syncs_file_and_folder_in_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 threads: list[object]) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
-    threads: list[object] = []
-    real_to_thread = asyncio.to_thread
 
     def fsync(fd: int) -> None:
         synced.append(fd)
         real_fsync(fd)
 
-    async def to_thread(func: Any, /, *args: Any) -> Any:
-        threads.append(func)
-        return await real_to_thread(func, *args)
-
     monkeypatch.setattr(file_module.os, "fsync", fsync)
-    monkeypatch.setattr(file_module.asyncio, "to_thread", to_thread)
     dest = destination(tmp_path / "sub" / "dir" / "{{ id }}.hl7")
     send(dest, outbound(adt("F"), message_id=1))
     assert (tmp_path / "sub" / "dir" / "1.hl7").read_bytes() == adt("F")
@@ -157,15 +164,8 @@ def test_fsync_syncs_file_and_folder_in_a_thread(tmp_path: Path,
 
 
 def test_without_fsync_small_writes_run_on_the_loop_and_large_ones_in_a_thread(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    threads: list[object] = []
-    real_to_thread = asyncio.to_thread
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: list[object]) -> None:
 
-    async def to_thread(func: Any, /, *args: Any) -> Any:
-        threads.append(func)
-        return await real_to_thread(func, *args)
-
-    monkeypatch.setattr(file_module.asyncio, "to_thread", to_thread)
     monkeypatch.setattr(file_module.os, "fsync", lambda fd: pytest.fail("fsync"))
     dest = destination(tmp_path / "{{ id }}.hl7", fsync=False)
     send(dest, outbound(adt("S"), message_id=1))
@@ -177,16 +177,9 @@ def test_without_fsync_small_writes_run_on_the_loop_and_large_ones_in_a_thread(
     assert (tmp_path / "2.hl7").read_bytes() == big
 
 
-def test_slow_inline_writes_move_to_a_thread(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    threads: list[object] = []
-    real_to_thread = asyncio.to_thread
+def test_slow_inline_writes_move_to_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             threads: list[object]) -> None:
 
-    async def to_thread(func: Any, /, *args: Any) -> Any:
-        threads.append(func)
-        return await real_to_thread(func, *args)
-
-    monkeypatch.setattr(file_module.asyncio, "to_thread", to_thread)
     dest = destination(tmp_path / "{{ id }}.hl7", fsync=False)
     monkeypatch.setattr(dest, "SLOW_INLINE_WRITE", -1.0)
     send(dest, outbound(adt("1"), message_id=1))

@@ -368,12 +368,8 @@ def test_postgresql_hot_writes_run_on_the_loop(postgres_url: str, monkeypatch: A
     store.engine.dispose()
 
 
-def test_a_failing_hot_write_does_not_sink_its_group(store_url: str) -> None:
-    """A step write that fails (here a NOT NULL violation) fails alone; its group's other
-    writes commit (the group is replayed one write per transaction)."""
-    store = Store(store_url)
-    store.migrate()
-
+def one_failing_write(store: Store) -> list[object]:
+    """Three writes in one group, the middle one a NOT NULL violation; what each caller got."""
     async def scenario() -> list[object]:
         results = await asyncio.gather(
             store.received("c", b"1", control_id="1", message_type=None),
@@ -383,7 +379,15 @@ def test_a_failing_hot_write_does_not_sink_its_group(store_url: str) -> None:
         await store.close()
         return list(results)
 
-    results = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_a_failing_hot_write_does_not_sink_its_group(store_url: str) -> None:
+    """A step write that fails (here a NOT NULL violation) fails alone; its group's other
+    writes commit (the group is replayed one write per transaction)."""
+    store = Store(store_url)
+    store.migrate()
+    results = one_failing_write(store)
     assert isinstance(results[1], Exception)
     assert isinstance(results[0], int) and isinstance(results[2], int)
     assert store.counts() == {"c": {"RECEIVED": 2}}

@@ -12,6 +12,7 @@ from typing import Any
 from conduit.engine.store import Store
 from conduit.engine.store.batch import BatchWriter
 from conduit.engine.store.store import Route
+from tests.engine.test_store import one_failing_write
 
 RAW = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|W1|P|2.5\rPID|1||42\r"
 
@@ -58,17 +59,7 @@ def test_hot_writes_go_to_the_writing_process(tmp_path: Path, monkeypatch: Any) 
 
 def test_a_failing_write_fails_alone_in_the_process(tmp_path: Path) -> None:
     store = _store(tmp_path)
-
-    async def scenario() -> list[object]:
-        results = await asyncio.gather(
-            store.received("c", b"1", control_id="1", message_type=None),
-            store.received(None, b"2", control_id="2", message_type=None),  # type: ignore[arg-type]
-            store.received("c", b"3", control_id="3", message_type=None),
-            return_exceptions=True)
-        await store.close()
-        return list(results)
-
-    results = asyncio.run(scenario())
+    results = one_failing_write(store)
     assert isinstance(results[1], Exception) and "NOT NULL" in str(results[1])
     assert isinstance(results[0], int) and isinstance(results[2], int)
     assert store.counts() == {"c": {"RECEIVED": 2}}
