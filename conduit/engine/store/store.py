@@ -130,13 +130,18 @@ class Store:
         their own (``process``); the engine asks for it, tools and tests need not."""
         self.url = url
         self.engine = make_engine(url)
-        self._writing_process = (writing_process and self.engine.dialect.name == "sqlite"
-                                 and ":memory:" not in url)
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._writing_process = writing_process and self._sqlite and self.shared
         self._writer: BatchWriter | None = None
         # message id -> raw content, for messages whose deliveries are not all done (in order)
         self._recent: dict[int, bytes] = {}
         self._recent_bytes = 0
-        self._sqlite = self.engine.dialect.name == "sqlite"
+
+    @property
+    def shared(self) -> bool:
+        """Whether another process opening ``url`` sees this store (not an in-memory SQLite
+        database): what a helper process (writer, indexer) needs."""
+        return ":memory:" not in self.url
 
     def _stamp(self, stamp: datetime) -> Any:
         """``stamp`` as the driver takes it for a ``Stamp`` column (see ``tables``)."""

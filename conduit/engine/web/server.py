@@ -137,11 +137,11 @@ class Dashboard:
         """Full-text index what arrived since (in a process of its own: see ``fulltext``)."""
         from conduit.engine.store.fulltext import Indexer, index_pending
 
-        url = self.engine.store.url
-        if ":memory:" in url:  # another process cannot see it
+        store = self.engine.store
+        if not store.shared:
             indexer = getattr(self, "_indexer", None)
             if indexer is None:
-                indexer = self._indexer = Indexer(self.engine.store.engine)
+                indexer = self._indexer = Indexer(store.engine)
             await asyncio.to_thread(indexer.run, INDEX_LIMIT)
             return
         if self._index_process is None:
@@ -151,7 +151,7 @@ class Dashboard:
                 1, mp_context=helper_context(), initializer=follow_engine,
                 initargs=(os.getpid(),))
         await asyncio.get_running_loop().run_in_executor(
-            self._index_process, index_pending, url, INDEX_LIMIT)
+            self._index_process, index_pending, store.url, INDEX_LIMIT)
 
     async def stop(self) -> None:
         for task in self.tasks:
