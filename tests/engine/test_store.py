@@ -441,3 +441,36 @@ def test_a_delivery_of_a_message_the_store_does_not_have(store_url: str) -> None
     assert asyncio.run(scenario()) == ["SENT", "UNKNOWN"]
     assert store.counts() == {"c": {"SENT": 1}}
     store.engine.dispose()
+
+
+def test_postgresql_hot_writes_find_rows_by_key_in_a_new_store(postgres_url: str) -> None:
+    """A new store has no planner statistics: the hot path's writes must still find rows by
+    their keys, not scan the tables (whose cost per write would grow with the store)."""
+    from sqlalchemy import create_engine, text
+
+    store = Store(postgres_url)
+    store.migrate()
+    routes = [Route("a", b"x"), Route("b", b"y")]
+
+    async def one(i: int) -> None:
+        message_id = await store.accepted(
+            "c", f"m{i}".encode(), control_id=str(i), message_type="ADT^A04",
+            status="TRANSFORMED", transformed=None, error=None, routes=routes)
+        await asyncio.gather(*[store.delivered(message_id, name, "SENT", attempts=1,
+                                               response=None, error=None)
+                               for name in ("a", "b")])
+
+    async def scenario() -> None:
+        for start in range(0, 600, 20):  # groups of 20 concurrent messages: 30 and more groups
+            await asyncio.gather(*[one(i) for i in range(start, start + 20)])
+        await store.close()  # its connection ends, so its statistics are reported
+
+    asyncio.run(scenario())
+    store.engine.dispose()
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        scans = dict(connection.execute(text(
+            "SELECT relname, seq_scan FROM pg_stat_user_tables "
+            "WHERE relname IN ('messages', 'deliveries')")).all())
+    engine.dispose()
+    assert scans["messages"] <= 10 and scans["deliveries"] <= 10, scans  # migrations: 8, 5

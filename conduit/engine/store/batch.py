@@ -190,9 +190,11 @@ class BatchWriter:
             if self._async_connection is None:
                 import psycopg
 
+                from conduit.engine.store.store import PG_WRITER_OPTIONS
+
                 url = self._engine.url.set(drivername="postgresql")
                 self._async_connection = await psycopg.AsyncConnection.connect(
-                    url.render_as_string(hide_password=False))
+                    url.render_as_string(hide_password=False), options=PG_WRITER_OPTIONS)
             connection = self._async_connection
             try:
                 async with connection.cursor() as cursor:

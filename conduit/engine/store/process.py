@@ -122,7 +122,7 @@ def serve(url: str, connection: socket.socket) -> None:
     from conduit.engine.store.batch import GroupRunner
     from conduit.engine.store.store import make_engine
 
-    engine = make_engine(url)
+    engine = make_engine(url, hot_path=True)
     runner = GroupRunner(engine)
     with connection:
         while True:
