@@ -48,10 +48,13 @@ def ignore_interrupts() -> None:
 
 
 def follow_engine(engine_pid: int) -> None:
-    """In a pool's helper process: :func:`ignore_interrupts`, and exit when the engine process
-    is gone (``kill -9``). A pool's worker waits on a queue it holds both ends of, so it would
-    never notice; this process's own socket (``serve``) notices by itself."""
+    """In a pool's helper process (the full-text indexer): :func:`ignore_interrupts`, a lower
+    priority (background work: under load the hot path's processes get the CPU first and the
+    index catches up after), and exit when the engine process is gone (``kill -9``). A pool's
+    worker waits on a queue it holds both ends of, so it would never notice; this process's own
+    socket (``serve``) notices by itself."""
     ignore_interrupts()
+    os.nice(10)
 
     def watch() -> None:
         while True:
