@@ -29,7 +29,7 @@ class Engine:
         self.settings = settings
         self.channels = list(channels)
         self.store = store or Store(settings.store, writing_process=True)
-        self.bus = bus or make_bus(settings.bus_url)
+        self.bus = bus or make_bus(settings.bus_url, queue_buffer=settings.queue_buffer)
         self.runtimes: dict[str, ChannelRuntime] = {}
         self.control = Controller(self)  # deploy, start/stop/pause, redeploy (dashboard, --watch)
         self.dashboard: Any = None  # conduit.engine.web.server.Dashboard when enabled

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from typing import Any
 
@@ -80,12 +81,29 @@ class ChannelRuntime:
         if not self._declared:  # idempotent on the broker; a listener publishes to these too
             await self.bus.declare(queue_specs(self.channel))
             self._declared = True
+            self._spill_to_store()
         if workers:
             await self._start_workers()
         if listeners:
             self.source = build_source(self.channel.source, self.context)
             await self.source.start(self)
             log.info("channel listening", channel=self.name, source=self.source.describe())
+
+    def _spill_to_store(self) -> None:
+        """Embedded bus: what does not fit in a queue's memory waits in the store, read back
+        by message id (see ``bus.embedded``)."""
+        spill = getattr(self.bus, "spill", None)
+        if spill is None:
+            return
+        spill(source_queue(self.name), functools.partial(self._read_back, None))
+        for config in self.channel.destinations:
+            for queue in consumed_queues(self.name, config):
+                spill(queue, functools.partial(self._read_back, config.name))
+
+    async def _read_back(self, destination: str | None, ids: list[int]) -> list[Envelope]:
+        rows = await asyncio.to_thread(self.store.queued, self.name, destination, ids)
+        return [Envelope(message_id, content, correlation_id)
+                for message_id, content, correlation_id in rows]
 
     async def _start_workers(self) -> None:
         for config in self.channel.destinations:

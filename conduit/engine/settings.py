@@ -37,6 +37,11 @@ class Settings(BaseModel):
                     "as many messages in hand, so waiting for store commits and broker confirms "
                     "overlaps. For more CPU run more processes (--role workers) on the same "
                     "queues.")
+    queue_buffer: int = Field(
+        10_000, ge=100, examples=[10_000],
+        description="In-process bus: messages each queue holds in memory; a longer backlog (a "
+                    "destination down for hours) waits in the store as message ids and is read "
+                    "back as the queue drains, so memory stays bounded (Mirth's queue buffer).")
     dashboard: DashboardSettings = Field(
         default_factory=lambda: DashboardSettings.model_validate({}),
         description="Dashboard and management API.")
@@ -54,7 +59,7 @@ class Settings(BaseModel):
 _ENV = {"CONDUIT_DATA_DIR": "data_dir", "CONDUIT_STORE_URL": "store_url",
         "CONDUIT_BUS_URL": "bus_url", "CONDUIT_LOG_LEVEL": "log_level",
         "CONDUIT_LOG_FORMAT": "log_format", "CONDUIT_ROLE": "role",
-        "CONDUIT_WORKERS": "workers"}
+        "CONDUIT_WORKERS": "workers", "CONDUIT_QUEUE_BUFFER": "queue_buffer"}
 
 
 def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -240,3 +241,58 @@ async def test_rabbit_accepts_the_kombu_spelling_of_the_default_vhost() -> None:
         assert bus.connected
     finally:
         await bus.close()
+
+
+async def test_embedded_queue_keeps_only_ids_beyond_its_capacity() -> None:
+    """Beyond ``capacity`` a queue keeps message ids and reads the envelopes back (from the
+    store, here a dict) as it drains: in order, each once, a failed read-back tried again."""
+    bus = EmbeddedBus(redelivery_delay=0.01, capacity=10)
+    queue = dest_queue("spill", "out")
+    stored = {i: f"m{i}".encode() for i in range(1, 101)}
+    reads: list[list[int]] = []
+
+    async def reload(ids: list[int]) -> list[Envelope]:
+        reads.append(ids)
+        if len(reads) == 2:
+            raise ConnectionError("store away for a moment")
+        return [Envelope(i, stored[i]) for i in ids if i != 50]  # 50 was finished meanwhile
+
+    bus.spill(queue, reload)
+    await bus.publish(queue, [Envelope(i, stored[i], parsed="kept") for i in range(1, 101)])
+    assert bus._queue(queue).qsize() == 10 and bus.depth(queue) == 100
+    got: list[Envelope] = []
+
+    async def handler(envelope: Envelope) -> None:
+        got.append(envelope)
+        await asyncio.sleep(0)
+
+    await bus.subscribe(queue, handler, concurrency=1)
+    await until(lambda: len(got) == 99)
+    await bus.publish(queue, [Envelope(101, b"m101")])  # into memory again once caught up
+    await until(lambda: len(got) == 100)
+    await bus.close()
+    assert [e.message_id for e in got] == [i for i in range(1, 102) if i != 50]
+    assert all(e.parsed == "kept" for e in got[:10]) and got[10].parsed is None
+    assert reads[0] == list(range(11, 16)) and reads[1] == reads[2]  # the failed read, again
+    assert max(len(ids) for ids in reads) == 5  # half the capacity at a time
+    assert bus.depth(queue) == 0
+
+
+async def test_embedded_queue_without_a_store_holds_everything() -> None:
+    bus = EmbeddedBus(capacity=10)
+    queue = dest_queue("hold", "out")
+    await bus.publish(queue, [Envelope(i, b"m") for i in range(1, 31)])
+    assert bus._queue(queue).qsize() == 30 and bus.depth(queue) == 30
+    await bus.close()
+
+
+def test_queue_buffer_setting_reaches_the_embedded_bus(tmp_path: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from conduit.engine.engine import Engine
+    from conduit.engine.settings import load_settings
+
+    monkeypatch.setenv("CONDUIT_QUEUE_BUFFER", "2500")
+    settings = load_settings(None, data_dir=tmp_path)
+    engine = Engine(settings, [])
+    assert isinstance(engine.bus, EmbeddedBus) and engine.bus.capacity == 2500
+    engine.store.engine.dispose()

@@ -162,3 +162,31 @@ def test_dedupe_sends_a_message_once_even_when_redelivered(
                 assert downstream.control_ids() == ["D1"]
 
     asyncio.run(scenario())
+
+
+def test_a_backlog_beyond_the_queue_capacity_waits_in_the_store(tmp_path: Path) -> None:
+    """Embedded bus: while the receiver is down a queue holds at most ``capacity`` messages in
+    memory and the rest wait in the store; once it is back, all arrive, in order, once."""
+    name = unique_channel("spill")
+    receiver_port = free_port()
+
+    async def scenario() -> None:
+        channel = channel_with(name, free_port(), {
+            "port": receiver_port, "ordered": True,
+            "retry": {"attempts": 3, "initial": "50ms", "max": "200ms"},
+            "breaker": {"failures": 2, "reset": "300ms"}})
+        async with engine_on([channel], tmp_path, bus_url=None) as engine:
+            engine.bus.capacity = 5
+            queue = dest_queue(name, "out")
+            ids = [f"S{i:03d}" for i in range(40)]
+            assert await send(source_port(engine, name), [hl7(i) for i in ids]) == ["AA"] * 40
+            await wait_for(lambda: engine.runtimes[name].breaker_state("out") == "open", 10)
+            assert engine.bus._queue(queue).qsize() <= 5
+            assert engine.bus.depth(queue) >= 34  # one may be in a sender's hands
+            with MllpReceiver(port=receiver_port) as downstream:
+                await wait_for(lambda: engine.store.counts(name)[name] == {"SENT": 40}, 20)
+                received = downstream.control_ids()
+            assert [c for n, c in enumerate(received) if n == 0 or received[n - 1] != c] == ids
+            assert engine.bus.depth(queue) == 0
+
+    asyncio.run(scenario())

@@ -14,16 +14,17 @@ from conduit.engine.bus.base import (
     dest_queue,
     source_queue,
 )
-from conduit.engine.bus.embedded import EmbeddedBus
+from conduit.engine.bus.embedded import CAPACITY, EmbeddedBus
 
 __all__ = ["Bus", "DeadLetter", "EmbeddedBus", "Envelope", "Handler", "QueueSpec",
            "dead_letter_queue", "dest_queue", "make_bus", "source_queue"]
 
 
-def make_bus(url: str | None) -> Bus:
-    """The bus for a URL: none or ``memory://`` = embedded, ``amqp://`` = RabbitMQ."""
+def make_bus(url: str | None, *, queue_buffer: int = CAPACITY) -> Bus:
+    """The bus for a URL: none or ``memory://`` = embedded (holding ``queue_buffer`` envelopes
+    a queue in memory), ``amqp://`` = RabbitMQ."""
     if not url or url.startswith("memory:"):
-        return EmbeddedBus()
+        return EmbeddedBus(capacity=queue_buffer)
     if url.startswith(("amqp://", "amqps://")):
         from conduit.engine.bus.rabbitmq import RabbitBus
 

@@ -335,6 +335,33 @@ class Store:
         with self.engine.connect() as connection:
             return [(i, d, content_of(c, r, t)) for i, d, c, r, t in connection.execute(query)]
 
+    def queued(self, channel: str, destination: str | None,
+               ids: Sequence[int]) -> list[tuple[int, bytes, str | None]]:
+        """``(id, content, correlation id)`` of these messages still RECEIVED (``destination``
+        None) or of their deliveries to ``destination`` still QUEUED, in the order of ``ids``:
+        what a bus that keeps only so many envelopes in memory reads back (see ``embedded``)."""
+        found: dict[int, tuple[int, bytes, str | None]] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):  # SQLite's bound on parameters a statement
+                chunk = ids[start:start + 500]
+                if destination is None:
+                    query = (select(messages.c.id, messages.c.raw, _CORRELATION_ID)
+                             .where(messages.c.id.in_(chunk), messages.c.channel == channel,
+                                    messages.c.status == "RECEIVED"))
+                    found.update((i, (i, unpack(r) or b"", c))
+                                 for i, r, c in connection.execute(query))
+                else:
+                    query = (select(deliveries.c.message_id, deliveries.c.content,
+                                    messages.c.raw, messages.c.transformed, _CORRELATION_ID)
+                             .join(messages, messages.c.id == deliveries.c.message_id)
+                             .where(deliveries.c.message_id.in_(chunk),
+                                    messages.c.channel == channel,
+                                    deliveries.c.destination == destination,
+                                    deliveries.c.status == "QUEUED"))
+                    found.update((row[0], (row[0], content_of(*row[1:4]), row[4]))
+                                 for row in connection.execute(query))
+        return [found[i] for i in ids if i in found]
+
     def search(self, *, channel: str | None = None, status: str | None = None,
                since: datetime | None = None, until: datetime | None = None,
                control_id: str | None = None, message_type: str | None = None,
