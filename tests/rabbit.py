@@ -78,9 +78,10 @@ def hl7(control_id: str, patient: str = "P1") -> bytes:
 
 @contextlib.asynccontextmanager
 async def engine_on(channels: list[dict[str, Any]], tmp_path: Path, *, bus_url: str | None,
-                    store_url: str | None = None, workers: int | None = None
-                    ) -> AsyncIterator[Any]:
-    """An Engine in this event loop on the given bus and store (dashboard off)."""
+                    store_url: str | None = None, workers: int | None = None,
+                    **settings: Any) -> AsyncIterator[Any]:
+    """An Engine in this event loop on the given bus and store (dashboard off; ``settings``:
+    any other)."""
     from conduit.engine.engine import Engine
     from conduit.engine.loader import load_channels
     from conduit.engine.settings import Settings
@@ -89,9 +90,8 @@ async def engine_on(channels: list[dict[str, Any]], tmp_path: Path, *, bus_url: 
     paths = [write_channel(tmp_path / "channels", c) for c in channels]
     extra: dict[str, Any] = {"dashboard": {"enabled": False}} \
         if "dashboard" in Settings.model_fields else {}
-    settings = Settings(data_dir=tmp_path / "data", store_url=store_url, bus_url=bus_url,
-                        workers=workers or 8, **extra)
-    engine = Engine(settings, load_channels(paths))
+    engine = Engine(Settings(data_dir=tmp_path / "data", store_url=store_url, bus_url=bus_url,
+                             workers=workers or 8, **extra, **settings), load_channels(paths))
     if bus_url:
         engine.bus.redelivery_delay = 0.05
     await engine.start()

@@ -44,6 +44,8 @@ DEFAULT_WORKERS = 8
 #: still limited to ``workers`` (or a destination's ``concurrency``) at once.
 IN_FLIGHT_PER_WORKER = 8
 REQUEUE_POLL = 1.0
+#: Messages read back from the store at a time when recovering unfinished work.
+RECOVER_PART = 1000
 FINAL = ("SENT", "ERROR", "FILTERED", "TRANSFORMED")
 
 
@@ -129,25 +131,34 @@ class ChannelRuntime:
         self._inline = True
 
     async def _recover(self) -> None:
-        """Embedded bus: re-queue from the store what a crash left unfinished."""
-        received = await asyncio.to_thread(self.store.pending_received, self.name)
-        queued = await asyncio.to_thread(self.store.pending_deliveries, self.name)
-        await self._republish(received, queued)
+        """Embedded bus: re-queue from the store what a crash left unfinished, a part at a time
+        (beyond its buffer a queue keeps only ids: a long backlog does not fill the memory)."""
+        received, queued = await asyncio.to_thread(self.store.pending, self.name)
+        for start in range(0, len(received), RECOVER_PART):
+            part = received[start:start + RECOVER_PART]
+            await self._republish(await self._read_back(None, part), [])
+        for destination, ids in queued.items():
+            if destination not in self.destinations:
+                continue
+            for start in range(0, len(ids), RECOVER_PART):
+                envelopes = await self._read_back(destination, ids[start:start + RECOVER_PART])
+                await self._republish([], [(destination, e) for e in envelopes])
         if received or queued:
-            log.info("recovered unfinished work", channel=self.name,
-                     messages=len(received), deliveries=len(queued))
+            log.info("recovered unfinished work", channel=self.name, messages=len(received),
+                     deliveries=sum(len(ids) for ids in queued.values()))
 
-    async def _republish(self, received: list[tuple[int, bytes]],
-                         queued: list[tuple[int, str, bytes]]) -> None:
+    async def _republish(self, received: list[Envelope],
+                         queued: list[tuple[str, Envelope]]) -> None:
+        """Stored messages to the source queue, stored deliveries (destination, envelope) to
+        their destinations' queues."""
         if received:
-            await self.bus.publish(source_queue(self.name),
-                                   [Envelope(i, raw) for i, raw in received])
+            await self.bus.publish(source_queue(self.name), received)
         by_queue: dict[str, list[Envelope]] = {}
-        for message_id, destination, content in queued:
+        for destination, envelope in queued:
             config = self._configs.get(destination)
             if config is not None and destination in self.destinations:
-                by_queue.setdefault(route_queue(self.name, config, content), []).append(
-                    Envelope(message_id, content))
+                by_queue.setdefault(route_queue(self.name, config, envelope.body), []).append(
+                    envelope)
         for queue, envelopes in by_queue.items():
             await self.bus.publish(queue, envelopes)
 
@@ -160,7 +171,8 @@ class ChannelRuntime:
                     replay.reprocess_events_since, self.store, self.name, seen)
                 if ids:
                     received, queued = await asyncio.to_thread(replay.pending_for, self.store, ids)
-                    await self._republish(received, queued)
+                    await self._republish([Envelope(i, raw) for i, raw in received],
+                                          [(d, Envelope(i, content)) for i, d, content in queued])
                     log.info("reprocessing", channel=self.name, messages=len(ids))
             except Exception as exc:  # the store may be briefly unavailable: try again
                 log.warning("reprocess poll failed", channel=self.name,

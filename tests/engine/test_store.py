@@ -112,8 +112,10 @@ def test_search_filters_and_pending_work(store_url: str) -> None:
         future = datetime.now(UTC) + timedelta(hours=1)
         assert store.search(since=future) == []
         assert len(store.search(until=future)) == 2
-        assert store.pending_received("adt") == [(a, b"a")]
-        assert store.pending_deliveries("lab") == [(b, "x", b"B")]
+        assert store.pending("adt") == ([a], {})
+        assert store.pending("lab") == ([], {"x": [b]})
+        assert store.queued("adt", None, [a, b]) == [(a, b"a", None)]  # none given
+        assert store.queued("lab", "x", [a, b]) == [(b, b"B", None)]
         found = await store.requeue(b, None, "by test")
         assert found == [("x", b"B")]
         assert store.get(b).events[-1][1] == "reprocess"  # type: ignore[union-attr]

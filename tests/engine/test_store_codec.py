@@ -90,7 +90,7 @@ def test_formats_of_older_stores_still_read() -> None:
 
 
 def test_store_reads_deltas_back_everywhere(store_url: str) -> None:
-    """get, pending_deliveries, requeue and replay all see the content, not the delta."""
+    """get, queued, requeue and replay all see the content, not the delta."""
     store = Store(store_url)
     store.migrate()
     transformed = RAW.replace(b"ADT^A01", b"ADT^A08")
@@ -105,7 +105,8 @@ def test_store_reads_deltas_back_everywhere(store_url: str) -> None:
         assert [(d.destination, d.content) for d in record.deliveries] == [
             ("a", transformed), ("b", RAW + b"b"), ("c", RAW)]
         expected = [(mid, "a", transformed), (mid, "b", RAW + b"b"), (mid, "c", RAW)]
-        assert sorted(store.pending_deliveries("delta")) == expected
+        assert store.pending("delta") == ([], {"a": [mid], "b": [mid], "c": [mid]})
+        assert [(mid, d, store.queued("delta", d, [mid])[0][1]) for d in "abc"] == expected
         _, queued = await asyncio.to_thread(replay.pending_for, store, [mid])
         assert sorted(queued) == expected
         await store.delivered(mid, "a", "SENT", attempts=1, response=ACK, error=None)

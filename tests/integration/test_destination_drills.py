@@ -190,3 +190,59 @@ def test_a_backlog_beyond_the_queue_capacity_waits_in_the_store(tmp_path: Path) 
             assert engine.bus.depth(queue) == 0
 
     asyncio.run(scenario())
+
+
+def test_recovering_a_backlog_beyond_the_queue_buffer(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Embedded bus: unfinished work left by a crash, more than a queue holds in memory, is
+    queued a part at a time and read back by id as the queue drains: all of it arrives, in
+    order, once."""
+    from conduit.engine import runtime
+    from conduit.engine.bus import EmbeddedBus
+    from conduit.engine.store import Store
+    from conduit.engine.store.store import Route
+
+    name = unique_channel("rec")
+    ids = [f"R{i:03d}" for i in range(250)]
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'conduit.db'}")
+    store.migrate()
+
+    async def crash_leftovers() -> None:  # stored and QUEUED, as a crash leaves them
+        for control in ids:
+            await store.accepted(name, hl7(control), control_id=control, message_type="ADT^A01",
+                                 status="TRANSFORMED", transformed=None, error=None,
+                                 routes=[Route("out", hl7(control))])
+        await store.close()
+
+    asyncio.run(crash_leftovers())
+    store.engine.dispose()
+    read_back: list[int] = []
+    original = EmbeddedBus._read_back
+
+    async def spy(self: EmbeddedBus, queue: str) -> None:
+        read_back.append(len(self._spilled.get(queue, ())))
+        await original(self, queue)
+
+    monkeypatch.setattr(EmbeddedBus, "_read_back", spy)
+    published: list[int] = []
+    publish = EmbeddedBus.publish
+
+    async def count(self: EmbeddedBus, queue: str, envelopes: list[Envelope]) -> None:
+        published.append(len(envelopes))
+        await publish(self, queue, envelopes)
+
+    monkeypatch.setattr(EmbeddedBus, "publish", count)
+    monkeypatch.setattr(runtime, "RECOVER_PART", 60)
+
+    async def scenario() -> None:
+        with MllpReceiver() as downstream:
+            channel = channel_with(name, free_port(), {"port": downstream.port, "ordered": True})
+            async with engine_on([channel], tmp_path, bus_url=None,
+                                 queue_buffer=100) as engine:
+                await wait_for(lambda: engine.store.counts(name)[name] == {"SENT": 250}, 20)
+                assert downstream.control_ids() == ids
+                assert engine.bus.depth(dest_queue(name, "out")) == 0
+
+    asyncio.run(scenario())
+    assert published == [60, 60, 60, 60, 10]  # read from the store a part at a time
+    assert read_back and max(read_back) >= 100  # beyond the buffer, parts waited as ids

@@ -317,23 +317,23 @@ class Store:
 
     # -- reads (sync) ----------------------------------------------------------------------
 
-    def pending_received(self, channel: str) -> list[tuple[int, bytes]]:
-        """Messages stored but never processed (recovery after a crash on the embedded bus)."""
-        query = (select(messages.c.id, messages.c.raw)
-                 .where(messages.c.channel == channel, messages.c.status == "RECEIVED")
-                 .order_by(messages.c.id))
+    def pending(self, channel: str) -> tuple[list[int], dict[str, list[int]]]:
+        """Ids of the messages stored but never processed, and of each destination's deliveries
+        queued but not finished, oldest first: what a crash left unfinished on the embedded bus
+        (its content is read back a part at a time: ``queued``)."""
+        received = (select(messages.c.id)
+                    .where(messages.c.channel == channel, messages.c.status == "RECEIVED")
+                    .order_by(messages.c.id))
+        queued = (select(deliveries.c.destination, deliveries.c.message_id)
+                  .join(messages, messages.c.id == deliveries.c.message_id)
+                  .where(messages.c.channel == channel, deliveries.c.status == "QUEUED")
+                  .order_by(deliveries.c.message_id))
+        by_destination: dict[str, list[int]] = {}
         with self.engine.connect() as connection:
-            return [(i, unpack(r) or b"") for i, r in connection.execute(query)]
-
-    def pending_deliveries(self, channel: str) -> list[tuple[int, str, bytes]]:
-        """Deliveries queued but not finished, oldest first."""
-        query = (select(deliveries.c.message_id, deliveries.c.destination, deliveries.c.content,
-                        messages.c.raw, messages.c.transformed)
-                 .join(messages, messages.c.id == deliveries.c.message_id)
-                 .where(messages.c.channel == channel, deliveries.c.status == "QUEUED")
-                 .order_by(deliveries.c.message_id))
-        with self.engine.connect() as connection:
-            return [(i, d, content_of(c, r, t)) for i, d, c, r, t in connection.execute(query)]
+            ids = list(connection.execute(received).scalars())
+            for destination, message_id in connection.execute(queued):
+                by_destination.setdefault(destination, []).append(message_id)
+        return ids, by_destination
 
     def queued(self, channel: str, destination: str | None,
                ids: Sequence[int]) -> list[tuple[int, bytes, str | None]]:
