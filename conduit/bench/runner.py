@@ -114,6 +114,44 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_process(engine_pid: int, receiver_pid: int) -> dict[str, float]:
+    """CPU seconds so far of everything that shares the machine in a run, by role: the engine's
+    processes (main, store writer, full-text indexer: the helpers name themselves), the
+    receiver, the load generator (this process), RabbitMQ and PostgreSQL (all their processes,
+    when they run here)."""
+    from conduit.engine.store.process import INDEXER_NAME, WRITER_NAME
+
+    processes: dict[int, tuple[int, str, int]] = {}  # pid -> (parent, command name, ticks)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                text = (entry / "stat").read_text()
+                name = text[text.index("(") + 1:text.rindex(")")]
+                fields = text.rsplit(")", 1)[1].split()
+                processes[int(entry.name)] = (int(fields[1]), name,
+                                              int(fields[11]) + int(fields[12]))
+    engine_tree = set(process_tree(engine_pid))
+    roles = {"engine": 0, "store writer": 0, "full-text indexer": 0, "receiver": 0,
+             "RabbitMQ": 0, "PostgreSQL": 0}
+    for pid, (_parent, name, ticks) in processes.items():
+        if pid in engine_tree:
+            role = {WRITER_NAME: "store writer", INDEXER_NAME: "full-text indexer"}.get(
+                name, "engine")
+        elif pid == receiver_pid:
+            role = "receiver"
+        elif name == "beam.smp":
+            role = "RabbitMQ"
+        elif name == "postgres":
+            role = "PostgreSQL"
+        else:
+            continue
+        roles[role] += ticks
+    seconds = {role: ticks / os.sysconf("SC_CLK_TCK") for role, ticks in roles.items()}
+    times = os.times()
+    seconds["load generator"] = times.user + times.system
+    return seconds
+
+
 def peak_rss_mb(pid: int) -> float:
     """The largest peak RSS among a process and its descendants."""
     peaks = [float("nan")]
@@ -386,12 +424,17 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         wait_indexed(sent_url)
         before_bytes, before_fulltext = store_bytes(options, work / "data", store_url)
         cpu_before = cpu_seconds(engine.pid)
+        roles_before = cpu_by_process(engine.pid, downstream.process.pid)
         load = run_load(port, options.messages, options.connections, "E", options.rate)
         delivered_at = (wait_sent(sent_url, options.warmup + options.messages) if options.fhir
                         else downstream.wait_for(options.messages))
-        cpu = cpu_seconds(engine.pid) - cpu_before
         time.sleep(0.5)  # let the last group commit land before measuring the store
         wait_indexed(sent_url)
+        # CPU up to here: the full-text index (background work, at a lower priority) catches up
+        # after the last delivery, and its work belongs to these messages too
+        cpu = cpu_seconds(engine.pid) - cpu_before
+        roles = {role: seconds - roles_before[role] for role, seconds
+                 in cpu_by_process(engine.pid, downstream.process.pid).items()}
         after_bytes, after_fulltext = store_bytes(options, work / "data", store_url)
         size, fulltext = after_bytes - before_bytes, after_fulltext - before_fulltext
         rss = peak_rss_mb(engine.pid)
@@ -421,6 +464,8 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         "ack_p95_ms": load.percentile(95) * 1000,
         "ack_p99_ms": load.percentile(99) * 1000,
         "cpu_s_per_1000": cpu / options.messages * 1000,
+        "cpu_s_per_1000_by_process": {role: round(seconds / options.messages * 1000, 3)
+                                      for role, seconds in roles.items()},
         "peak_rss_mb": rss,
         "store_bytes_per_message": size / options.messages,
         "fulltext_bytes_per_message": fulltext / options.messages,
@@ -458,6 +503,10 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
         f"({ratio:.2f} of baseline)")
     say(f"engine ACK latency: p50 {engine['ack_p50_ms']:.2f} ms, p95 {engine['ack_p95_ms']:.2f} "
         f"ms, p99 {engine['ack_p99_ms']:.2f} ms; not AA: {engine['not_aa']}")
+    by_process = engine["cpu_s_per_1000_by_process"]
+    say("CPU s per 1,000 messages, by process: " + ", ".join(
+        f"{role} {seconds:.3f}" for role, seconds in by_process.items()
+        if seconds or role == "engine"))
     say(f"engine CPU {engine['cpu_s_per_1000']:.3f} s per 1,000 messages (its processes "
         f"together); peak RSS "
         f"{engine['peak_rss_mb']:.0f} MB; store {engine['store_bytes_per_message']:.0f} "

@@ -23,6 +23,14 @@ def test_short_benchmark_runs_and_ends_with_json() -> None:
         assert summary[key] > 0, key
     # the store is measured with the full-text index caught up: part of it, never all of it
     assert summary["fulltext_bytes_per_message"] < summary["store_bytes_per_message"]
+    # CPU per process: the engine's own, named by role, add up to its total
+    by_process = summary["cpu_s_per_1000_by_process"]
+    assert by_process["engine"] > 0 and by_process["store writer"] > 0
+    assert by_process["load generator"] > 0
+    assert by_process["full-text indexer"] >= 0 and by_process["receiver"] >= 0  # 10 ms ticks
+    engine_total = sum(by_process[r] for r in ("engine", "store writer", "full-text indexer"))
+    assert abs(engine_total - summary["cpu_s_per_1000"]) < 0.1 * summary["cpu_s_per_1000"] + 0.05
+    assert any(line.startswith("CPU s per 1,000 messages, by process: engine") for line in lines)
 
 
 def test_short_benchmark_on_quorum_queues() -> None:

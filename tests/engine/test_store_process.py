@@ -34,7 +34,7 @@ def test_hot_writes_go_to_the_writing_process(tmp_path: Path, monkeypatch: Any) 
     store = _store(tmp_path)
     routes = [Route("a", RAW), Route("b", b"other")]
 
-    async def scenario() -> int:
+    async def scenario() -> tuple[int, str]:
         await store.writer.start()
         pid = store.writer._process._process.pid  # type: ignore[union-attr]
         ids = await asyncio.gather(*[
@@ -45,11 +45,13 @@ def test_hot_writes_go_to_the_writing_process(tmp_path: Path, monkeypatch: Any) 
             store.delivered(i, name, "SENT", attempts=1, response=b"MSH|^~\\&|ACK", error=None)
             for i in ids for name in ("a", "b")])
         assert finals.count("SENT") >= 200
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
         await store.close()
-        return int(pid)
+        return int(pid), name
 
-    pid = asyncio.run(scenario())
+    pid, name = asyncio.run(scenario())
     assert pid != os.getpid()
+    assert name == "conduit-writer"  # as ps, top and conduit bench show it
     assert store.counts() == {"ch": {"SENT": 200}}
     record = store.get(1)
     assert record is not None and record.raw == RAW

@@ -264,5 +264,7 @@ def test_the_dashboard_indexes_in_a_process_of_its_own(tmp_path: Path,
             # background work: the hot path's processes come first when the CPU is short
             for process in pool._processes.values():
                 assert os.getpriority(os.PRIO_PROCESS, process.pid) >= 10
+                with open(f"/proc/{process.pid}/comm") as comm:
+                    assert comm.read().strip() == "conduit-indexer"
 
     run(scenario)
