@@ -296,3 +296,26 @@ def test_queue_buffer_setting_reaches_the_embedded_bus(tmp_path: Any,
     engine = Engine(settings, [])
     assert isinstance(engine.bus, EmbeddedBus) and engine.bus.capacity == 2500
     engine.store.engine.dispose()
+
+
+async def test_rabbitmq_queue_depths_for_the_dashboard() -> None:
+    """The broker's count of ready messages, read on a connection of its own at most every
+    DEPTH_MAX_AGE seconds while someone asks; a queue that is not there is left out."""
+    channel = unique_channel()
+    bus = RabbitBus(RABBIT_URL)
+    await bus.start()
+    try:
+        dlq = dead_letter_queue(channel)
+        queue = dest_queue(channel, "out")
+        await bus.declare([QueueSpec(source_queue(channel)),
+                           QueueSpec(queue, dead_letter=dlq)])
+        await bus.publish(queue, [Envelope(i, b"m") for i in range(1, 6)])
+        assert bus.depth(queue) is None  # not asked yet: the first call asks
+        await until(lambda: bus.depth(queue) == 5, 10)
+        assert bus.depth(dlq) == 0 and bus.depth(source_queue(channel)) == 0
+        assert bus.depth("conduit.nothing.here") is None
+        await bus.publish(queue, [Envelope(6, b"m")])
+        await until(lambda: bus.depth(queue) == 6, 10)  # asked again once the value is old
+    finally:
+        await bus.close()
+        delete_channel_queues(channel, ["source", "dest.out"])

@@ -53,6 +53,8 @@ from conduit.engine.errors import ConfigError, UnavailableError
 log = structlog.get_logger(__name__)
 
 OUR_OPTIONS = ("queue_type", "prefetch", "confirm_window")
+#: Seconds a queue depth read from the broker is shown before it is asked again.
+DEPTH_MAX_AGE = 2.0
 PERSISTENT = 2
 #: The message's correlation id travels in this header (the AMQP correlation_id property
 #: pairs a publish with its returned message).
@@ -135,6 +137,10 @@ class RabbitBus:
         self._outstanding: dict[int, _Pending] = {}
         self._resolved: list[_Pending] = []
         self._outbox: deque[tuple[str, Envelope, _Pending]] = deque()
+        # queue depths for the dashboard (see depth)
+        self._depths: dict[str, int] = {}
+        self._depths_at = float("-inf")
+        self._depth_task: asyncio.Task[None] | None = None
 
     # -- lifecycle (loop side) -------------------------------------------------------------
 
@@ -154,6 +160,10 @@ class RabbitBus:
                                    f"{self.start_timeout:.0f}s") from None
 
     async def close(self) -> None:
+        if self._depth_task is not None:
+            self._depth_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._depth_task
         await cancel_tasks([t for s in self._subscriptions for t in s.tasks])
         self._subscriptions.clear()
         self._closing = True
@@ -170,7 +180,47 @@ class RabbitBus:
         await asyncio.to_thread(self._declare_blocking, list(queues))
 
     def depth(self, queue: str) -> int | None:
-        return None
+        """Messages ready in ``queue`` as the broker last said (None until it has): asked at
+        most every ``DEPTH_MAX_AGE`` seconds, and only while someone reads them (the
+        dashboard), on a connection of its own so that a missing queue cannot close the
+        publishing channel. Deliveries held by consumers are not counted."""
+        if self._loop is not None and not self._closing:
+            self._loop.call_soon_threadsafe(self._want_depths)
+        return self._depths.get(queue)
+
+    def _want_depths(self) -> None:
+        if (self._depth_task is None and not self._closing
+                and time.monotonic() - self._depths_at >= DEPTH_MAX_AGE):
+            assert self._loop is not None
+            self._depth_task = self._loop.create_task(self._refresh_depths(),
+                                                      name="rabbitmq-depths")
+
+    async def _refresh_depths(self) -> None:
+        names = sorted({*self._specs, *(s.dead_letter for s in self._specs.values()
+                                        if s.dead_letter)})
+        try:
+            self._depths = await asyncio.to_thread(self._depths_blocking, names)
+        except (pika.exceptions.AMQPError, OSError) as exc:
+            log.debug("rabbitmq queue depths unavailable", error=type(exc).__name__)
+            self._depths = {}
+        finally:
+            self._depths_at = time.monotonic()
+            self._depth_task = None
+
+    def _depths_blocking(self, names: list[str]) -> dict[str, int]:
+        depths: dict[str, int] = {}
+        connection = pika.BlockingConnection(self._params)
+        try:
+            channel = connection.channel()
+            for name in names:
+                try:
+                    depths[name] = channel.queue_declare(name, passive=True).method.message_count
+                except pika.exceptions.ChannelClosedByBroker:  # not there (any more)
+                    channel = connection.channel()
+        finally:
+            with contextlib.suppress(Exception):
+                connection.close()
+        return depths
 
     # -- publishing (loop side) ------------------------------------------------------------
 
