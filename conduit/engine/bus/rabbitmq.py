@@ -200,7 +200,7 @@ class RabbitBus:
                                         if s.dead_letter)})
         try:
             self._depths = await asyncio.to_thread(self._depths_blocking, names)
-        except (pika.exceptions.AMQPError, OSError) as exc:
+        except Exception as exc:  # the broker away or refusing: no figures until it answers
             log.debug("rabbitmq queue depths unavailable", error=type(exc).__name__)
             self._depths = {}
         finally:

@@ -136,7 +136,7 @@ def serve(url: str, connection: socket.socket) -> None:
     from conduit.engine.store.batch import GroupRunner
     from conduit.engine.store.store import make_engine
 
-    engine = make_engine(url, hot_path=True)
+    engine = make_engine(url)
     runner = GroupRunner(engine)
     with connection:
         while True:

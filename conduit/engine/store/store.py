@@ -109,16 +109,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 #: prepares a statement on its 5th run, and PostgreSQL may then keep a generic plan made while
 #: the tables were small (``WHERE id = ANY($1)`` stayed a sequential scan for good).
 PG_OPTIONS = "-c plan_cache_mode=force_custom_plan"
-#: The hot-path writes find every row by its key. A new store has no statistics until autovacuum
-#: analyzes it (a minute or more), and without them the planner took a sequential scan of
-#: ``deliveries`` for each group's status read: the server's CPU per message grew with the table
-#: (0.17 ms at 5,000 messages, 0.28 ms at 15,000). Index scans keep it flat.
+#: The hot path's writes (``batch``'s connection on the loop) find every row by its key. A new
+#: store has no statistics until autovacuum analyzes it (a minute or more), and without them the
+#: planner took a sequential scan of ``deliveries`` for each group's status read: the server's
+#: CPU per message grew with the table (0.17 ms at 5,000 messages, 0.28 ms at 15,000). Index
+#: scans keep it flat.
 PG_WRITER_OPTIONS = PG_OPTIONS + " -c enable_seqscan=off"
 
 
-def make_engine(url: str, *, hot_path: bool = False) -> Engine:
-    """An engine tuned for the store: WAL + fsync on SQLite, a small pool on PostgreSQL;
-    ``hot_path``: for the hot path's writes (see ``PG_WRITER_OPTIONS``)."""
+def make_engine(url: str) -> Engine:
+    """An engine tuned for the store: WAL + fsync on SQLite, a small pool on PostgreSQL."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -132,7 +132,7 @@ def make_engine(url: str, *, hot_path: bool = False) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True,
-                         connect_args={"options": PG_WRITER_OPTIONS if hot_path else PG_OPTIONS})
+                         connect_args={"options": PG_OPTIONS})
 
 
 class Store:
