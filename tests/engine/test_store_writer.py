@@ -126,7 +126,7 @@ def test_the_writing_process_tries_for_a_lock_often_rather_than_sleeping(
     holder.join()
     other.close()
     assert outcome == [(True, 2)]
-    assert done - released[0] < 0.02
+    assert done - released[0] < 0.03  # SQLite's own wait: 43 ms
     runner.release()
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
