@@ -114,12 +114,33 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_process(engine_pid: int, receiver_pid: int) -> dict[str, float]:
+def pg_backends(store_url: str | None) -> dict[int, str]:
+    """PostgreSQL: the store's server processes, by the name their connection gave."""
+    if not store_url:
+        return {}
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as connection:
+            return {int(pid): str(name) for pid, name in connection.execute(text(
+                "SELECT pid, application_name FROM pg_stat_activity "
+                "WHERE datname = current_database()"))}
+    finally:
+        engine.dispose()
+
+
+def cpu_by_process(engine_pid: int, receiver_pid: int,
+                   backends: dict[int, str] | None = None) -> dict[str, float]:
     """CPU seconds so far of everything that shares the machine in a run, by role: the engine's
     processes (main, store writer, full-text indexer: the helpers name themselves), the
     receiver, the load generator (this process), RabbitMQ and PostgreSQL (all their processes,
-    when they run here)."""
+    when they run here; the store writer's and the indexer's server processes apart, found in
+    ``backends``)."""
     from conduit.engine.store.process import INDEXER_NAME, WRITER_NAME
+
+    by_connection = {WRITER_NAME: "PostgreSQL for the store writer",
+                     INDEXER_NAME: "PostgreSQL for the indexer"}
 
     processes: dict[int, tuple[int, str, int]] = {}  # pid -> (parent, command name, ticks)
     for entry in Path("/proc").iterdir():
@@ -132,7 +153,7 @@ def cpu_by_process(engine_pid: int, receiver_pid: int) -> dict[str, float]:
                                               int(fields[11]) + int(fields[12]))
     engine_tree = set(process_tree(engine_pid))
     roles = {"engine": 0, "store writer": 0, "full-text indexer": 0, "receiver": 0,
-             "RabbitMQ": 0, "PostgreSQL": 0}
+             "RabbitMQ": 0, "PostgreSQL": 0, **dict.fromkeys(by_connection.values(), 0)}
     for pid, (_parent, name, ticks) in processes.items():
         if pid in engine_tree:
             role = {WRITER_NAME: "store writer", INDEXER_NAME: "full-text indexer"}.get(
@@ -142,7 +163,7 @@ def cpu_by_process(engine_pid: int, receiver_pid: int) -> dict[str, float]:
         elif name == "beam.smp":
             role = "RabbitMQ"
         elif name == "postgres":
-            role = "PostgreSQL"
+            role = by_connection.get((backends or {}).get(pid, ""), "PostgreSQL")
         else:
             continue
         roles[role] += ticks
@@ -424,7 +445,8 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         wait_indexed(sent_url)
         before_bytes, before_fulltext = store_bytes(options, work / "data", store_url)
         cpu_before = cpu_seconds(engine.pid)
-        roles_before = cpu_by_process(engine.pid, downstream.process.pid)
+        backends = pg_backends(store_url)
+        roles_before = cpu_by_process(engine.pid, downstream.process.pid, backends)
         load = run_load(port, options.messages, options.connections, "E", options.rate)
         delivered_at = (wait_sent(sent_url, options.warmup + options.messages) if options.fhir
                         else downstream.wait_for(options.messages))
@@ -434,7 +456,7 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         # after the last delivery, and its work belongs to these messages too
         cpu = cpu_seconds(engine.pid) - cpu_before
         roles = {role: seconds - roles_before[role] for role, seconds
-                 in cpu_by_process(engine.pid, downstream.process.pid).items()}
+                 in cpu_by_process(engine.pid, downstream.process.pid, backends).items()}
         after_bytes, after_fulltext = store_bytes(options, work / "data", store_url)
         size, fulltext = after_bytes - before_bytes, after_fulltext - before_fulltext
         rss = peak_rss_mb(engine.pid)

@@ -476,3 +476,21 @@ def test_postgresql_hot_writes_find_rows_by_key_in_a_new_store(postgres_url: str
             "WHERE relname IN ('messages', 'deliveries')")).all())
     engine.dispose()
     assert scans["messages"] <= 10 and scans["deliveries"] <= 10, scans  # migrations: 8, 5
+
+
+def test_postgresql_connections_say_who_they_are(postgres_url: str) -> None:
+    """In pg_stat_activity (and in conduit bench's CPU by process): the hot path's writer
+    apart from the engine's other connections."""
+    from conduit.bench.runner import pg_backends
+
+    store = Store(postgres_url)
+    store.migrate()
+
+    async def scenario() -> set[str]:
+        await store.received("c", b"m", control_id="1", message_type=None)
+        with store.engine.connect():  # one of the pool's, open meanwhile
+            names = set(pg_backends(postgres_url).values())
+        await store.close()
+        return names
+
+    assert {"conduit-writer", "conduit"} <= asyncio.run(scenario())

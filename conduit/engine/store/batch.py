@@ -193,11 +193,13 @@ class BatchWriter:
             if self._async_connection is None:
                 import psycopg
 
+                from conduit.engine.store.process import WRITER_NAME
                 from conduit.engine.store.store import PG_WRITER_OPTIONS
 
                 url = self._engine.url.set(drivername="postgresql")
                 self._async_connection = await psycopg.AsyncConnection.connect(
-                    url.render_as_string(hide_password=False), options=PG_WRITER_OPTIONS)
+                    url.render_as_string(hide_password=False), options=PG_WRITER_OPTIONS,
+                    application_name=WRITER_NAME)
             connection = self._async_connection
             try:
                 async with connection.cursor() as cursor:

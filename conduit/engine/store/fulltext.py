@@ -163,9 +163,11 @@ def index_pending(url: str, limit: int) -> int:
     (its engine kept between calls); returns the count."""
     indexer = _INDEXERS.get(url)
     if indexer is None:
+        from conduit.engine.store.process import INDEXER_NAME
         from conduit.engine.store.store import make_engine
 
-        indexer = _INDEXERS[url] = Indexer(make_engine(url), batch=PROCESS_BATCH)
+        indexer = _INDEXERS[url] = Indexer(make_engine(url, name=INDEXER_NAME),
+                                           batch=PROCESS_BATCH)
     return indexer.run(limit, pause=PROCESS_PAUSE)
 
 

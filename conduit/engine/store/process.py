@@ -29,7 +29,8 @@ from typing import Any
 
 _HEADER = struct.Struct("!I")
 ENGINE_CHECK = 1.0  # seconds between a helper's checks that the engine still runs
-#: Helper processes' names (``ps``, ``top``, ``conduit bench``'s CPU per process).
+#: Helper processes' names (``ps``, ``top``, ``conduit bench``'s CPU per process), and on
+#: PostgreSQL their connections' (``pg_stat_activity.application_name``).
 WRITER_NAME, INDEXER_NAME = "conduit-writer", "conduit-indexer"
 
 
@@ -136,7 +137,7 @@ def serve(url: str, connection: socket.socket) -> None:
     from conduit.engine.store.batch import GroupRunner
     from conduit.engine.store.store import make_engine
 
-    engine = make_engine(url)
+    engine = make_engine(url, name=WRITER_NAME)
     runner = GroupRunner(engine)
     with connection:
         while True:

@@ -117,8 +117,9 @@ PG_OPTIONS = "-c plan_cache_mode=force_custom_plan"
 PG_WRITER_OPTIONS = PG_OPTIONS + " -c enable_seqscan=off"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned for the store: WAL + fsync on SQLite, a small pool on PostgreSQL."""
+def make_engine(url: str, *, name: str = "conduit") -> Engine:
+    """An engine tuned for the store: WAL + fsync on SQLite, a small pool on PostgreSQL (its
+    connections named ``name`` in ``pg_stat_activity``)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -132,7 +133,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True,
-                         connect_args={"options": PG_OPTIONS})
+                         connect_args={"options": PG_OPTIONS, "application_name": name})
 
 
 class Store:
