@@ -83,9 +83,10 @@ class Receiver:
             self.process.stdout.close()
 
 
-def _stat(pid: int) -> list[str]:
-    """The fields of /proc/PID/stat after the command name."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _stat(pid: int) -> tuple[str, list[str]]:
+    """A process's command name, and the fields of /proc/PID/stat after it."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
 
 
 def process_tree(pid: int) -> list[int]:
@@ -95,7 +96,8 @@ def process_tree(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError):
-                children.setdefault(int(_stat(int(entry.name))[1]), []).append(int(entry.name))
+                children.setdefault(int(_stat(int(entry.name))[1][1]), []).append(
+                    int(entry.name))
     tree, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -104,14 +106,8 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants, all threads (Linux /proc)."""
-    total = 0
-    for member in process_tree(pid):
-        with contextlib.suppress(OSError):
-            fields = _stat(member)
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+#: The engine's own processes among ``cpu_by_process``'s roles.
+ENGINE_ROLES = ("engine", "store writer", "full-text indexer")
 
 
 def pg_backends(store_url: str | None) -> dict[int, str]:
@@ -142,19 +138,18 @@ def cpu_by_process(engine_pid: int, receiver_pid: int,
     by_connection = {WRITER_NAME: "PostgreSQL for the store writer",
                      INDEXER_NAME: "PostgreSQL for the indexer"}
 
-    processes: dict[int, tuple[int, str, int]] = {}  # pid -> (parent, command name, ticks)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                text = (entry / "stat").read_text()
-                name = text[text.index("(") + 1:text.rindex(")")]
-                fields = text.rsplit(")", 1)[1].split()
-                processes[int(entry.name)] = (int(fields[1]), name,
-                                              int(fields[11]) + int(fields[12]))
     engine_tree = set(process_tree(engine_pid))
-    roles = {"engine": 0, "store writer": 0, "full-text indexer": 0, "receiver": 0,
-             "RabbitMQ": 0, "PostgreSQL": 0, **dict.fromkeys(by_connection.values(), 0)}
-    for pid, (_parent, name, ticks) in processes.items():
+    roles = {**dict.fromkeys(ENGINE_ROLES, 0), "receiver": 0, "RabbitMQ": 0, "PostgreSQL": 0,
+             **dict.fromkeys(by_connection.values(), 0)}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            name, fields = _stat(pid)
+            ticks = int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
         if pid in engine_tree:
             role = {WRITER_NAME: "store writer", INDEXER_NAME: "full-text indexer"}.get(
                 name, "engine")
@@ -444,7 +439,6 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
             downstream.reset()
         wait_indexed(sent_url)
         before_bytes, before_fulltext = store_bytes(options, work / "data", store_url)
-        cpu_before = cpu_seconds(engine.pid)
         backends = pg_backends(store_url)
         roles_before = cpu_by_process(engine.pid, downstream.process.pid, backends)
         load = run_load(port, options.messages, options.connections, "E", options.rate)
@@ -454,9 +448,9 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
         wait_indexed(sent_url)
         # CPU up to here: the full-text index (background work, at a lower priority) catches up
         # after the last delivery, and its work belongs to these messages too
-        cpu = cpu_seconds(engine.pid) - cpu_before
         roles = {role: seconds - roles_before[role] for role, seconds
                  in cpu_by_process(engine.pid, downstream.process.pid, backends).items()}
+        cpu = sum(roles[role] for role in ENGINE_ROLES)
         after_bytes, after_fulltext = store_bytes(options, work / "data", store_url)
         size, fulltext = after_bytes - before_bytes, after_fulltext - before_fulltext
         rss = peak_rss_mb(engine.pid)

@@ -45,6 +45,15 @@ def channel_with(name: str, port: int, destination: dict[str, Any]) -> dict[str,
                               "ack_timeout": "2s", "connect_timeout": "1s", **destination}]}
 
 
+def held_back(name: str, receiver_port: int) -> dict[str, Any]:
+    """A channel whose ordered destination retries a few times, then its breaker holds the
+    messages back while the receiver at ``receiver_port`` is down."""
+    return channel_with(name, free_port(), {
+        "port": receiver_port, "ordered": True,
+        "retry": {"attempts": 3, "initial": "50ms", "max": "200ms"},
+        "breaker": {"failures": 2, "reset": "300ms"}})
+
+
 async def send(port: int, messages: list[bytes]) -> list[str]:
     answers = await asyncio.to_thread(mllp_exchange, port, messages)
     return [msa(a)[1] for a in answers]
@@ -93,10 +102,7 @@ def test_receiver_down_breaker_opens_messages_wait_then_all_arrive_in_order(
     receiver_port = free_port()
 
     async def scenario() -> None:
-        channel = channel_with(name, free_port(), {
-            "port": receiver_port, "ordered": True,
-            "retry": {"attempts": 3, "initial": "50ms", "max": "200ms"},
-            "breaker": {"failures": 2, "reset": "300ms"}})
+        channel = held_back(name, receiver_port)
         async with engine_on([channel], tmp_path, bus_url=stack["bus_url"],
                              store_url=stack["store_url"]) as engine:
             runtime = engine.runtimes[name]
@@ -171,10 +177,7 @@ def test_a_backlog_beyond_the_queue_capacity_waits_in_the_store(tmp_path: Path) 
     receiver_port = free_port()
 
     async def scenario() -> None:
-        channel = channel_with(name, free_port(), {
-            "port": receiver_port, "ordered": True,
-            "retry": {"attempts": 3, "initial": "50ms", "max": "200ms"},
-            "breaker": {"failures": 2, "reset": "300ms"}})
+        channel = held_back(name, receiver_port)
         async with engine_on([channel], tmp_path, bus_url=None) as engine:
             engine.bus.capacity = 5
             queue = dest_queue(name, "out")
