@@ -319,3 +319,92 @@ async def test_rabbitmq_queue_depths_for_the_dashboard() -> None:
     finally:
         await bus.close()
         delete_channel_queues(channel, ["source", "dest.out"])
+
+
+async def test_rabbit_a_slow_delivery_does_not_hold_back_the_others_acks() -> None:
+    """Acks are grouped, but a delivery settled behind a slower one is acknowledged on its own:
+    with a prefetch of 4 and the first delivery stuck, the other 30 still flow (held-back acks
+    would use up the prefetch), and once all are done nothing is left to redeliver."""
+    channel = unique_channel()
+    queue = dest_queue(channel, "out")
+    spec = [QueueSpec(queue, dead_letter=dead_letter_queue(channel))]
+    bus = RabbitBus(RABBIT_URL, prefetch=4)
+    await bus.start()
+    try:
+        await bus.declare(spec)
+        await bus.publish(queue, [Envelope(i, b"x") for i in range(1, 32)])
+        release = asyncio.Event()
+        done: list[int] = []
+
+        async def handler(envelope: Envelope) -> None:
+            if envelope.message_id == 1:
+                await release.wait()
+            if envelope.message_id == 7:
+                raise DeadLetter
+            done.append(envelope.message_id)
+
+        await bus.subscribe(queue, handler, concurrency=2)
+        await until(lambda: len(done) == 29)
+        assert 1 not in done
+        release.set()
+        await until(lambda: len(done) == 30)
+    finally:
+        await bus.close()
+    # a second consumer finds nothing: every ack reached the broker, the last ones at close
+    again = RabbitBus(RABBIT_URL)
+    await again.start()
+    try:
+        await again.declare(spec)
+        redelivered: list[int] = []
+
+        async def record(envelope: Envelope) -> None:
+            redelivered.append(envelope.message_id)
+
+        await again.subscribe(queue, record)
+        await asyncio.sleep(0.5)
+        assert redelivered == []
+        await until(lambda: len(get_all(dead_letter_queue(channel))) == 1, 5)
+    finally:
+        await again.close()
+        delete_channel_queues(channel, ["dest.out"])
+
+
+def test_rabbit_acks_settled_together_go_as_one_multiple_ack() -> None:
+    """The ack window (no broker needed for the arithmetic): the settled run at the front goes
+    as one multiple ack, a settled delivery behind an unsettled one on its own, a rejection at
+    once and skipped by the next multiple ack."""
+    from conduit.engine.bus.rabbitmq import _Acks
+
+    class Recorder:
+        is_open = True
+
+        def __init__(self) -> None:
+            self.frames: list[tuple[str, int, bool]] = []
+
+        def basic_ack(self, tag: int, multiple: bool = False) -> None:
+            self.frames.append(("ack", tag, multiple))
+
+        def basic_reject(self, tag: int, requeue: bool = True) -> None:
+            self.frames.append(("reject", tag, requeue))
+
+    channel = Recorder()
+    acks = _Acks(channel)  # type: ignore[arg-type]
+    loop = asyncio.new_event_loop()
+    try:
+        for tag in range(1, 9):
+            acks.received(tag)
+        for tag in (2, 3):
+            acks.settle(tag, True, loop)
+        acks.flush()
+        assert channel.frames == [("ack", 2, False), ("ack", 3, False)]
+        channel.frames.clear()
+        for tag, ack in ((1, True), (4, True), (5, False), (6, True), (8, True)):
+            acks.settle(tag, ack, loop)
+        acks.flush()
+        assert channel.frames == [("reject", 5, False), ("ack", 6, True), ("ack", 8, False)]
+        channel.frames.clear()
+        acks.settle(7, True, loop)
+        acks.flush()
+        assert channel.frames == [("ack", 7, True)]
+    finally:
+        loop.close()

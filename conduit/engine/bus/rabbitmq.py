@@ -5,7 +5,8 @@ publish (2,000-4,600 messages/s measured here); with pika up to ``confirm_window
 outstanding at once, and the broker confirms many with one ``multiple=True`` frame
 (14,000-36,000/s). Every coroutine that calls :meth:`RabbitBus.publish` still awaits the confirm of
 *its own* envelopes (their delivery tags), so a source answers AA only once its message is durable
-in the broker.
+in the broker. Consumers acknowledge the same way, many deliveries a frame (:class:`_Acks`; the
+broker's CPU per message fell by about 14% in the bench).
 
 Why pika's asyncio adapter on the engine's own loop rather than a pika thread: a first version ran
 ``SelectConnection`` in an I/O thread; on these 2-core machines the two threads handed the GIL
@@ -71,16 +72,76 @@ class _Pending:
     settled: bool = False
 
 
+class _Acks:
+    """A consumer channel's deliveries not yet settled, in the order they came (a channel's
+    delivery tags rise one by one).
+
+    Settled deliveries are acknowledged together once per turn of the loop (a group commit of
+    the store settles many at once): the settled run at the front with one ``multiple=True``
+    ack, any settled delivery behind a slower one on its own, so that a slow delivery never
+    holds back the others' acks (unacknowledged deliveries count against the prefetch).
+    Rejections (dead letters) go at once; a multiple ack skips them, as the broker no longer
+    counts them as outstanding.
+    """
+
+    __slots__ = ("_acked", "_rejected", "_scheduled", "_unsettled", "channel")
+
+    def __init__(self, channel: PikaChannel) -> None:
+        self.channel = channel
+        self._unsettled: deque[int] = deque()
+        self._acked: set[int] = set()
+        self._rejected: set[int] = set()
+        self._scheduled = False
+
+    def received(self, tag: int) -> None:
+        self._unsettled.append(tag)
+
+    def settle(self, tag: int, ack: bool, loop: asyncio.AbstractEventLoop) -> None:
+        if not ack:
+            self.channel.basic_reject(tag, requeue=False)  # to the dead-letter exchange
+            self._rejected.add(tag)
+        else:
+            self._acked.add(tag)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send the acks settled since the last flush (nothing if the channel is gone: the
+        broker redelivers what it did not hear about)."""
+        self._scheduled = False
+        if not self.channel.is_open:
+            return
+        unsettled, acked, rejected = self._unsettled, self._acked, self._rejected
+        last = None
+        while unsettled and (unsettled[0] in acked or unsettled[0] in rejected):
+            tag = unsettled.popleft()
+            if tag in acked:
+                acked.discard(tag)
+                last = tag
+            else:
+                rejected.discard(tag)
+        if last is not None:
+            self.channel.basic_ack(last, multiple=True)
+        for tag in acked:
+            self.channel.basic_ack(tag)
+            unsettled.remove(tag)
+        acked.clear()
+
+
 @dataclass(slots=True)
 class _Subscription:
     queue: str
     handler: Handler
     concurrency: int
     prefetch: int
-    inbox: asyncio.Queue[tuple[int, Any, int, Envelope]] = field(default_factory=asyncio.Queue)
+    inbox: asyncio.Queue[tuple[int, _Acks, int, Envelope]] = field(
+        default_factory=asyncio.Queue)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     generation: int = 0
     """The connection generation its consumer channel was opened on."""
+    acks: _Acks | None = None
+    """Its consumer channel's acknowledgements."""
 
 
 class RabbitBus:
@@ -165,6 +226,9 @@ class RabbitBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._depth_task
         await cancel_tasks([t for s in self._subscriptions for t in s.tasks])
+        for subscription in self._subscriptions:
+            if subscription.acks is not None:
+                subscription.acks.flush()  # what the handlers finished is not redelivered
         self._subscriptions.clear()
         self._closing = True
         self._wake.set()
@@ -256,21 +320,21 @@ class RabbitBus:
 
     async def _consume(self, subscription: _Subscription) -> None:
         while True:
-            generation, channel, tag, envelope = await subscription.inbox.get()
+            generation, acks, tag, envelope = await subscription.inbox.get()
             while generation == self._generation:
                 try:
                     await subscription.handler(envelope)
                 except asyncio.CancelledError:
                     raise
                 except DeadLetter:
-                    self._settle(generation, channel, tag, False)
+                    self._settle(generation, acks, tag, False)
                 except Exception as exc:
                     log.warning("redelivering", queue=subscription.queue,
                                 message_id=envelope.message_id, error=type(exc).__name__)
                     await asyncio.sleep(self.redelivery_delay)
                     continue  # in place: a single consumer keeps its order
                 else:
-                    self._settle(generation, channel, tag, True)
+                    self._settle(generation, acks, tag, True)
                 break
             # A delivery from an older connection is skipped: the broker redelivers it.
 
@@ -471,15 +535,16 @@ class RabbitBus:
 
         def on_channel(channel: PikaChannel) -> None:
             channel.add_on_close_callback(self._on_channel_closed)
+            acks = subscription.acks = _Acks(channel)
             channel.basic_qos(prefetch_count=subscription.prefetch,
                               callback=lambda _frame: channel.basic_consume(
                                   subscription.queue,
-                                  lambda ch, method, properties, body: self._on_message(
-                                      subscription, current, ch, method, properties, body)))
+                                  lambda _ch, method, properties, body: self._on_message(
+                                      subscription, current, acks, method, properties, body)))
 
         connection.channel(on_open_callback=on_channel)
 
-    def _on_message(self, subscription: _Subscription, generation: int, channel: PikaChannel,
+    def _on_message(self, subscription: _Subscription, generation: int, acks: _Acks,
                     method: Basic.Deliver, properties: BasicProperties, body: bytes) -> None:
         try:
             message_id = int(properties.message_id or 0)
@@ -489,18 +554,17 @@ class RabbitBus:
         correlation_id = headers.get(CORRELATION_HEADER) if headers else None
         if isinstance(correlation_id, bytes):
             correlation_id = correlation_id.decode("utf-8", errors="replace")
+        acks.received(method.delivery_tag)
         subscription.inbox.put_nowait(
-            (generation, channel, method.delivery_tag,
+            (generation, acks, method.delivery_tag,
              Envelope(message_id, body, correlation_id if isinstance(correlation_id, str)
                       else None)))
 
-    def _settle(self, generation: int, channel: PikaChannel, tag: int, ack: bool) -> None:
-        if generation != self._generation or not channel.is_open or self._conn is None:
+    def _settle(self, generation: int, acks: _Acks, tag: int, ack: bool) -> None:
+        if generation != self._generation or not acks.channel.is_open or self._conn is None:
             return  # that channel is gone; the broker redelivers the envelope
-        if ack:
-            channel.basic_ack(tag)
-        else:
-            channel.basic_reject(tag, requeue=False)  # to the dead-letter exchange
+        assert self._loop is not None
+        acks.settle(tag, ack, self._loop)
 
 
 def _resolve_all(pendings: list[_Pending]) -> None:
