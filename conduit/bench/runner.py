@@ -489,6 +489,21 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
     }
 
 
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_ceiling(by_process: dict[str, float]) -> float:
+    """Messages/s this machine could sustain at the CPU per message just measured, every
+    process that shares it included and every CPU busy: what no arrangement of the same work
+    can beat (to go past it, the work per message must shrink)."""
+    per_message = sum(by_process.values()) / 1000
+    return usable_cpus() / per_message if per_message else float("inf")
+
+
 def load_message_sample() -> bytes:
     from conduit.bench.loadgen import message
 
@@ -523,6 +538,10 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
     say("CPU s per 1,000 messages, by process: " + ", ".join(
         f"{role} {seconds:.3f}" for role, seconds in by_process.items()
         if seconds or role == "engine"))
+    ceiling = cpu_ceiling(by_process)
+    say(f"all of them {sum(by_process.values()):.3f} s per 1,000 messages: at that cost this "
+        f"machine's {usable_cpus()} CPUs allow at most {ceiling:,.0f} msg/s (the engine "
+        f"delivered {engine['delivered_per_s'] / ceiling:.0%} of that)")
     say(f"engine CPU {engine['cpu_s_per_1000']:.3f} s per 1,000 messages (its processes "
         f"together); peak RSS "
         f"{engine['peak_rss_mb']:.0f} MB; store {engine['store_bytes_per_message']:.0f} "
@@ -535,6 +554,7 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
                "baseline_echo_per_s": round(echo.rate, 1),
                "baseline_amqp_per_s": round(amqp, 1) if amqp else None,
                "ratio_to_baseline": round(ratio, 3),
+               "cpu_ceiling_per_s": round(ceiling, 1),
                **{k: round(v, 3) if isinstance(v, float) else v for k, v in engine.items()}}
     say(json.dumps(summary))
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,10 @@ def test_short_benchmark_runs_and_ends_with_json() -> None:
     engine_total = sum(by_process[r] for r in ("engine", "store writer", "full-text indexer"))
     assert abs(engine_total - summary["cpu_s_per_1000"]) < 0.1 * summary["cpu_s_per_1000"] + 0.05
     assert any(line.startswith("CPU s per 1,000 messages, by process: engine") for line in lines)
+    # the rate those costs would allow with every CPU of this machine busy
+    total = sum(by_process.values())
+    assert abs(summary["cpu_ceiling_per_s"] * total / 1000 - len(os.sched_getaffinity(0))) < 0.01
+    assert any(line.startswith("all of them ") and "allow at most" in line for line in lines)
 
 
 def test_short_benchmark_on_quorum_queues() -> None:
