@@ -405,6 +405,7 @@ def test_rabbit_acks_settled_together_go_as_one_multiple_ack() -> None:
         channel.frames.clear()
         acks.settle(7, True, loop)
         acks.flush()
-        assert channel.frames == [("ack", 7, True)]
+        assert channel.frames == [("ack", 7, True)]  # 8 went on its own: not sent twice
+        assert not acks._unsettled and not acks._gone  # nothing kept once all are settled
     finally:
         loop.close()

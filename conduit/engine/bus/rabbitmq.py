@@ -84,13 +84,13 @@ class _Acks:
     counts them as outstanding.
     """
 
-    __slots__ = ("_acked", "_rejected", "_scheduled", "_unsettled", "channel")
+    __slots__ = ("_acked", "_gone", "_scheduled", "_unsettled", "channel")
 
     def __init__(self, channel: PikaChannel) -> None:
         self.channel = channel
         self._unsettled: deque[int] = deque()
-        self._acked: set[int] = set()
-        self._rejected: set[int] = set()
+        self._acked: set[int] = set()  # settled, ack not sent yet
+        self._gone: set[int] = set()  # still in _unsettled, but rejected or acked on its own
         self._scheduled = False
 
     def received(self, tag: int) -> None:
@@ -99,7 +99,7 @@ class _Acks:
     def settle(self, tag: int, ack: bool, loop: asyncio.AbstractEventLoop) -> None:
         if not ack:
             self.channel.basic_reject(tag, requeue=False)  # to the dead-letter exchange
-            self._rejected.add(tag)
+            self._gone.add(tag)
         else:
             self._acked.add(tag)
         if not self._scheduled:
@@ -112,20 +112,23 @@ class _Acks:
         self._scheduled = False
         if not self.channel.is_open:
             return
-        unsettled, acked, rejected = self._unsettled, self._acked, self._rejected
+        unsettled, acked, gone = self._unsettled, self._acked, self._gone
         last = None
-        while unsettled and (unsettled[0] in acked or unsettled[0] in rejected):
-            tag = unsettled.popleft()
+        while unsettled:
+            tag = unsettled[0]
             if tag in acked:
                 acked.discard(tag)
                 last = tag
+            elif tag in gone:
+                gone.discard(tag)
             else:
-                rejected.discard(tag)
+                break
+            unsettled.popleft()
         if last is not None:
             self.channel.basic_ack(last, multiple=True)
         for tag in acked:
             self.channel.basic_ack(tag)
-            unsettled.remove(tag)
+            gone.add(tag)
         acked.clear()
 
 
