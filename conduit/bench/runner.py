@@ -510,6 +510,40 @@ def load_message_sample() -> bytes:
     return message(0, "E")
 
 
+def unreachable(options: Options) -> list[str]:
+    """What the chosen modes need and cannot reach, a sentence each: checked before anything is
+    measured, so that a service that is down is one line, not a traceback half-way through."""
+    problems = []
+    if options.bus == "amqp":
+        import pika
+
+        from conduit.engine.bus.rabbitmq import RabbitBus, safe_url
+        from conduit.engine.errors import ConfigError
+
+        try:
+            parameters = pika.URLParameters(RabbitBus(options.amqp_url).url)
+            parameters.connection_attempts, parameters.socket_timeout = 1, 3
+            pika.BlockingConnection(parameters).close()
+        except ConfigError as exc:
+            problems.append(f"--amqp-url: {'; '.join(exc.problems)}")
+        except Exception as exc:
+            problems.append(f"RabbitMQ at {safe_url(options.amqp_url)} is not reachable "
+                            f"({type(exc).__name__}): start it (rabbitmq-server -detached) or "
+                            f"give --amqp-url")
+    if options.store == "postgresql":
+        import psycopg
+        from sqlalchemy import make_url
+
+        try:
+            psycopg.connect(options.postgres_url, connect_timeout=3).close()
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problems.append(f"PostgreSQL at "
+                            f"{make_url(options.postgres_url).render_as_string(hide_password=True)}"
+                            f" is not reachable ({reason}): start it or give --postgres-url")
+    return problems
+
+
 def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
     def say(text: str) -> None:
         print(text, file=out, flush=True)

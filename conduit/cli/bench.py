@@ -39,10 +39,13 @@ def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
     out) and print msgs/s, ACK latency, CPU, RSS and store size next to a raw MLLP echo baseline
     (and RabbitMQ publish+consume with --bus amqp) measured in the same run. The last line is JSON.
     """
-    from conduit.bench.runner import benchmark
+    from conduit.bench.runner import benchmark, unreachable
 
     if short:
         messages, warmup = min(messages, 500), min(warmup, 100)
-    benchmark(Options(messages=messages, connections=connections, bus=bus, store=store,
+    options = Options(messages=messages, connections=connections, bus=bus, store=store,
                       fhir=fhir, rate=rate, warmup=warmup, profile=profile, out_dir=out_dir,
-                      amqp_url=amqp_url, postgres_url=postgres_url))
+                      amqp_url=amqp_url, postgres_url=postgres_url)
+    if problems := unreachable(options):
+        raise click.ClickException("\n".join(problems))
+    benchmark(options)

@@ -71,3 +71,21 @@ def test_fhir_mode_converts_each_message_to_a_bundle(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert summary["mode"]["fhir"] is True and summary["delivered_per_s"] > 0
+
+
+def test_a_service_that_is_down_is_one_line_before_anything_is_measured() -> None:
+    """--bus amqp and --store postgresql check their service first: a clear line and exit 1,
+    with no password in it, instead of a traceback after the baselines."""
+    for args, expected in (
+            (["--bus", "amqp", "--amqp-url", "amqp://guest:secret@127.0.0.1:1//"],
+             "RabbitMQ at amqp://127.0.0.1:1// is not reachable"),
+            (["--store", "postgresql", "--postgres-url",
+              "postgresql://postgres:secret@127.0.0.1:1/test"],
+             "PostgreSQL at postgresql://postgres:***@127.0.0.1:1/test is not reachable"),
+            (["--bus", "amqp", "--amqp-url", "amqp://127.0.0.1:5672//?queue_type=fast"],
+             "--amqp-url: bus URL: queue_type must be classic or quorum")):
+        result = subprocess.run([sys.executable, "-m", "conduit", "bench", "--short", *args],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert expected in result.stderr and "Traceback" not in result.stderr
+        assert "secret" not in result.stderr and "baseline" not in result.stdout

@@ -220,7 +220,7 @@ class RabbitBus:
             await asyncio.wait_for(self._up.wait(), self.start_timeout)
         except TimeoutError:
             await self.close()
-            raise UnavailableError(f"RabbitMQ at {_safe(self.url)} not reachable in "
+            raise UnavailableError(f"RabbitMQ at {safe_url(self.url)} not reachable in "
                                    f"{self.start_timeout:.0f}s") from None
 
     async def close(self) -> None:
@@ -580,7 +580,8 @@ def _resolve_all(pendings: list[_Pending]) -> None:
             pending.future.set_result(None)
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
+    """``url`` without its user and password, for messages."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}:{parts.port or 5672}{parts.path}"
