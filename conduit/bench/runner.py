@@ -106,6 +106,8 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
+#: The bench's own store connections (``pg_stat_activity.application_name`` on PostgreSQL).
+BENCH_NAME = "conduit-bench"
 #: The engine's own processes among ``cpu_by_process``'s roles.
 ENGINE_ROLES = ("engine", "store writer", "full-text indexer")
 
@@ -114,9 +116,11 @@ def pg_backends(store_url: str | None) -> dict[int, str]:
     """PostgreSQL: the store's server processes, by the name their connection gave."""
     if not store_url:
         return {}
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    from conduit.engine.store.store import make_engine
+
+    engine = make_engine(store_url, name=BENCH_NAME)
     try:
         with engine.connect() as connection:
             return {int(pid): str(name) for pid, name in connection.execute(text(
@@ -170,13 +174,13 @@ def cpu_by_process(engine_pid: int, receiver_pid: int,
 
 def peak_rss_mb(pid: int) -> float:
     """The largest peak RSS among a process and its descendants."""
-    peaks = [float("nan")]
+    peaks = []
     for member in process_tree(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     peaks.append(int(line.split()[1]) / 1024)
-    return max(peaks[1:], default=peaks[0])
+    return max(peaks, default=float("nan"))
 
 
 def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool) -> dict[str, Any]:
@@ -206,9 +210,11 @@ def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool) -> dic
 
 def wait_sent(store_url: str, count: int, timeout: float = 600.0) -> float:
     """Block until the store has ``count`` messages SENT; the unix time it had them."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    from conduit.engine.store.store import make_engine
+
+    engine = make_engine(store_url, name=BENCH_NAME)
     deadline = time.monotonic() + timeout
     try:
         with engine.connect() as connection:
@@ -320,10 +326,12 @@ def _delete_queue(url: str, queue: str) -> None:
 
 def store_bytes(options: Options, data_dir: Path, store_url: str | None) -> tuple[int, int]:
     """The store's size on disk, and the part of it that is the full-text index."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
+
+    from conduit.engine.store.store import make_engine
 
     if options.store == "sqlite":
-        engine = create_engine(f"sqlite:///{data_dir / 'conduit.db'}")
+        engine = make_engine(f"sqlite:///{data_dir / 'conduit.db'}", name=BENCH_NAME)
         with engine.connect() as connection:
             # the WAL's size says how long since a checkpoint, not what is stored: fold it in
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -332,7 +340,7 @@ def store_bytes(options: Options, data_dir: Path, store_url: str | None) -> tupl
         engine.dispose()
         return sum(p.stat().st_size for p in data_dir.glob("conduit.db*")), int(fulltext or 0)
     assert store_url is not None
-    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = make_engine(store_url, name=BENCH_NAME)
     with engine.connect() as connection:
         size, fulltext = connection.execute(text(
             "select sum(pg_total_relation_size(c.oid)), "
@@ -346,9 +354,11 @@ def store_bytes(options: Options, data_dir: Path, store_url: str | None) -> tupl
 def wait_indexed(store_url: str, timeout: float = 120.0) -> None:
     """Block until the full-text index has every message (it runs a second or so behind), so
     that the store's size includes it."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    from conduit.engine.store.store import make_engine
+
+    engine = make_engine(store_url, name=BENCH_NAME)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -365,11 +375,13 @@ def wait_indexed(store_url: str, timeout: float = 120.0) -> None:
 
 
 def make_postgres_db(options: Options) -> tuple[str, str]:
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
+
+    from conduit.engine.store.store import make_engine
 
     name = f"conduit_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(options.postgres_url.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = make_engine(options.postgres_url, name=BENCH_NAME).execution_options(
+        isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -377,10 +389,12 @@ def make_postgres_db(options: Options) -> tuple[str, str]:
 
 
 def drop_postgres_db(options: Options, name: str) -> None:
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    admin = create_engine(options.postgres_url.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    from conduit.engine.store.store import make_engine
+
+    admin = make_engine(options.postgres_url, name=BENCH_NAME).execution_options(
+        isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -537,7 +551,7 @@ def unreachable(options: Options) -> list[str]:
         try:
             psycopg.connect(options.postgres_url, connect_timeout=3).close()
         except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             problems.append(f"PostgreSQL at "
                             f"{make_url(options.postgres_url).render_as_string(hide_password=True)}"
                             f" is not reachable ({reason}): start it or give --postgres-url")

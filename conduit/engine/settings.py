@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from conduit.engine.bus.embedded import CAPACITY
 from conduit.engine.errors import ConfigError
 from conduit.engine.web.config import AlertSettings, DashboardSettings, RetentionSettings
 
@@ -38,7 +39,7 @@ class Settings(BaseModel):
                     "overlaps. For more CPU run more processes (--role workers) on the same "
                     "queues.")
     queue_buffer: int = Field(
-        10_000, ge=100, examples=[10_000],
+        CAPACITY, ge=100, examples=[10_000],
         description="In-process bus: messages each queue holds in memory; a longer backlog (a "
                     "destination down for hours) waits in the store as message ids and is read "
                     "back as the queue drains, so memory stays bounded (Mirth's queue buffer).")
