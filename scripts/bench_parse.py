@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from conduit.engine.errors import HL7ParseError  # noqa: E402
+from conduit.core.errors import HL7ParseError  # noqa: E402
 from conduit.hl7.batch import split_messages  # noqa: E402
 from conduit.hl7.codec import decode  # noqa: E402
 from conduit.hl7.message import Message  # noqa: E402

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from conduit.cli import main
-from conduit.engine.store import Store
+from conduit.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +29,7 @@ def _when(text: str | None) -> datetime | None:
     """ISO time, or an age like ``15m``/``2h``/``7d`` meaning that long ago."""
     if not text:
         return None
-    from conduit.engine.duration import parse_duration
+    from conduit.core.duration import parse_duration
 
     try:
         return datetime.now(UTC) - timedelta(seconds=parse_duration(text))

@@ -1,6 +1,6 @@
 """``conduit reprocess``: put stored messages back to work, by id or by a search.
 
-Store first, then bus (see :mod:`conduit.engine.store.replay`): deliveries go back to QUEUED with
+Store first, then bus (see :mod:`conduit.store.replay`): deliveries go back to QUEUED with
 a ``reprocess`` event on the message, then the envelopes are published. On RabbitMQ this command
 publishes them itself, so running workers (any process) send them at once; with the embedded bus
 the running engine notices the events within a second and publishes them (or, if no engine runs,
@@ -50,8 +50,8 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     """Re-queue messages IDS, or those of --channel matching --status/--since/--until, to all
     or chosen destinations; each gets a 'reprocess' event."""
     from conduit.engine.settings import load_settings
-    from conduit.engine.store import Store
-    from conduit.engine.store.replay import select_messages
+    from conduit.store import Store
+    from conduit.store.replay import select_messages
 
     if not ids and not channel:
         raise click.UsageError("give message IDS or --channel (with --status, --since...)")
@@ -89,10 +89,10 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
 async def _reprocess(store: object, bus_url: str | None, chosen: list[int],
                      destinations: tuple[str, ...], dead_letters: bool, from_raw: bool,
                      paths: list[Path]) -> tuple[int, int, int]:
-    from conduit.engine.bus import Envelope, dead_letter_queue, dest_queue, source_queue
-    from conduit.engine.store import Store
-    from conduit.engine.store.replay import Requeued, requeue
+    from conduit.bus import Envelope, dead_letter_queue, dest_queue, source_queue
     from conduit.engine.topology import route_queue
+    from conduit.store import Store
+    from conduit.store.replay import Requeued, requeue
 
     assert isinstance(store, Store)
     detail = f"by {getpass.getuser()}" + (" (dead letter)" if dead_letters else "")
@@ -106,7 +106,7 @@ async def _reprocess(store: object, bus_url: str | None, chosen: list[int],
         else:
             done.append(result)
     if bus_url and done:
-        from conduit.engine.bus.rabbitmq import RabbitBus, remove_dead_letters
+        from conduit.bus.rabbitmq import RabbitBus, remove_dead_letters
 
         configs = _destination_configs(paths)
         bus = RabbitBus(bus_url, start_timeout=10)
@@ -136,7 +136,7 @@ async def _reprocess(store: object, bus_url: str | None, chosen: list[int],
 def _destination_configs(paths: list[Path]) -> dict[tuple[str, str], DestinationConfig]:
     if not paths:
         return {}
-    from conduit.engine.errors import ConfigError
+    from conduit.core.errors import ConfigError
     from conduit.engine.loader import load_channels
 
     try:

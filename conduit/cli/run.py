@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from conduit.cli import main
-from conduit.engine.errors import ConfigError, StartupError
+from conduit.core.errors import ConfigError, StartupError
 
 
 @main.command()

@@ -25,7 +25,7 @@ def send(address: str, files: tuple[Path, ...], connections: int, repeat: int, t
          quiet: bool) -> None:
     """Send the messages in FILES (one or many per file, any line ending; folders are walked)
     to HOST:PORT over MLLP, printing each ACK; exit 1 unless every ACK is AA or CA."""
-    from conduit.engine.errors import HL7ParseError
+    from conduit.core.errors import HL7ParseError
     from conduit.hl7.batch import split_messages
 
     host, _, port = address.rpartition(":")

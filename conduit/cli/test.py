@@ -34,8 +34,8 @@ def test_command(paths: tuple[Path, ...]) -> None:
 
 
 def _trace(channel_path: Path, messages: tuple[Path, ...]) -> int:
+    from conduit.core.errors import ConfigError
     from conduit.engine.channeltest import trace_text
-    from conduit.engine.errors import ConfigError
     from conduit.engine.loader import load_channel
     from conduit.engine.pipeline import Pipeline
 

@@ -13,7 +13,7 @@ from conduit.cli.messages import _store, store_options
 
 
 def _users(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> Any:
-    from conduit.engine.web.auth import Users
+    from conduit.ops.auth import Users
 
     return Users(_store(config_file, data_dir, store_url).engine)
 
@@ -39,7 +39,7 @@ def users() -> None:
 def add(name: str, role: str, password_stdin: bool, config_file: Path | None,
         data_dir: Path | None, store_url: str | None) -> None:
     """Create user NAME (asks for the password)."""
-    from conduit.engine.web.auth import UserError
+    from conduit.ops.auth import UserError
 
     try:
         _users(config_file, data_dir, store_url).add(name, _password(password_stdin), role)
@@ -64,7 +64,7 @@ def list_users(config_file: Path | None, data_dir: Path | None, store_url: str |
 def passwd(name: str, password_stdin: bool, config_file: Path | None, data_dir: Path | None,
            store_url: str | None) -> None:
     """Set NAME's password (ends their sessions)."""
-    from conduit.engine.web.auth import UserError
+    from conduit.ops.auth import UserError
 
     try:
         _users(config_file, data_dir, store_url).update(name, password=_password(password_stdin))
@@ -80,7 +80,7 @@ def passwd(name: str, password_stdin: bool, config_file: Path | None, data_dir: 
 def role(name: str, role: str, config_file: Path | None, data_dir: Path | None,
          store_url: str | None) -> None:
     """Give NAME another role."""
-    from conduit.engine.web.auth import UserError
+    from conduit.ops.auth import UserError
 
     try:
         _users(config_file, data_dir, store_url).update(name, role=role)
@@ -95,7 +95,7 @@ def role(name: str, role: str, config_file: Path | None, data_dir: Path | None,
 def remove(name: str, config_file: Path | None, data_dir: Path | None,
            store_url: str | None) -> None:
     """Remove NAME and every session and token of theirs."""
-    from conduit.engine.web.auth import UserError
+    from conduit.ops.auth import UserError
 
     try:
         _users(config_file, data_dir, store_url).remove(name)
@@ -112,7 +112,7 @@ def remove(name: str, config_file: Path | None, data_dir: Path | None,
 def token(name: str, label: str | None, days: float | None, config_file: Path | None,
           data_dir: Path | None, store_url: str | None) -> None:
     """Print a new API token for NAME (send it as `Authorization: Bearer TOKEN`)."""
-    from conduit.engine.web.auth import UserError
+    from conduit.ops.auth import UserError
 
     try:
         value = _users(config_file, data_dir, store_url).create_api_token(name, label, days)

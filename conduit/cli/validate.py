@@ -14,7 +14,7 @@ from conduit.cli import main
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
     """Check channel files (or folders of them): every problem as file:line: key: what."""
-    from conduit.engine.errors import ConfigError
+    from conduit.core.errors import ConfigError
     from conduit.engine.loader import load_channels
 
     try:

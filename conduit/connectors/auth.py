@@ -23,7 +23,7 @@ import orjson
 from pydantic import Field
 
 from conduit.connectors.base import StrictModel
-from conduit.engine.errors import PermanentError, RetryableError
+from conduit.core.errors import PermanentError, RetryableError
 
 EXPIRY_MARGIN = 30.0
 """Seconds before a token's expiry at which it is fetched again."""

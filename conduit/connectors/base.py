@@ -90,7 +90,7 @@ class Destination(Protocol):
     """A sender that delivers to one receiver.
 
     ``send`` returns the receiver's response (or ``b""``) on success and raises
-    :class:`~conduit.engine.errors.RetryableError` or :class:`~conduit.engine.errors.PermanentError`
+    :class:`~conduit.core.errors.RetryableError` or :class:`~conduit.core.errors.PermanentError`
     on failure; retries, breakers and bookkeeping are the engine's, not the connector's.
     """
 
@@ -139,7 +139,7 @@ from typing import Literal  # noqa: E402
 
 from pydantic import ConfigDict, Field, model_validator  # noqa: E402
 
-from conduit.engine.duration import Duration  # noqa: E402
+from conduit.core.duration import Duration  # noqa: E402
 from conduit.transforms.filter import Condition  # noqa: E402
 
 

@@ -40,8 +40,8 @@ from conduit.connectors.base import (
     source,
 )
 from conduit.connectors.render import RenderContext
-from conduit.engine.duration import Duration
-from conduit.engine.errors import PermanentError, RetryableError
+from conduit.core.duration import Duration
+from conduit.core.errors import PermanentError, RetryableError
 from conduit.transforms.template import TemplateText, compile_template
 
 log = structlog.get_logger(__name__)

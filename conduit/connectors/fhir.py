@@ -47,9 +47,9 @@ from conduit.connectors.listener_auth import (
     ListenerAuthenticator,
 )
 from conduit.connectors.tls import ClientTls, ServerTls
-from conduit.engine.duration import Duration
-from conduit.engine.errors import MessageError, PermanentError, RetryableError
-from conduit.engine.payload import parse_json
+from conduit.core.duration import Duration
+from conduit.core.errors import MessageError, PermanentError, RetryableError
+from conduit.core.payload import parse_json
 
 log = structlog.get_logger(__name__)
 

@@ -40,8 +40,8 @@ from conduit.connectors.base import (
     destination,
     source,
 )
-from conduit.engine.duration import Duration
-from conduit.engine.errors import HL7ParseError, PermanentError
+from conduit.core.duration import Duration
+from conduit.core.errors import HL7ParseError, PermanentError
 from conduit.hl7.batch import split_messages
 from conduit.hl7.message import Message
 from conduit.transforms.template import compile_template, is_template, render_template

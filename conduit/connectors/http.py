@@ -43,9 +43,9 @@ from conduit.connectors.listener_auth import (
 )
 from conduit.connectors.render import RenderContext
 from conduit.connectors.tls import ClientTls, ServerTls
-from conduit.engine.duration import Duration
-from conduit.engine.errors import MessageError, PermanentError, RetryableError
-from conduit.engine.payload import parse_json, parse_xml
+from conduit.core.duration import Duration
+from conduit.core.errors import MessageError, PermanentError, RetryableError
+from conduit.core.payload import parse_json, parse_xml
 from conduit.transforms.template import TemplateText, compile_template
 
 log = structlog.get_logger(__name__)

@@ -26,8 +26,8 @@ from conduit.connectors.base import (
 )
 from conduit.connectors.hl7batch import batch_ack, split_batch
 from conduit.connectors.tls import ClientTls, ServerTls
-from conduit.engine.duration import Duration
-from conduit.engine.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
+from conduit.core.duration import Duration
+from conduit.core.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
 from conduit.hl7.ack import (
     build_ack_bytes,
     build_ack_for_unparseable,

@@ -12,8 +12,8 @@ from typing import Any
 import jinja2
 
 from conduit.connectors.base import Outbound
-from conduit.engine.errors import HL7ParseError, MessageError, PermanentError
-from conduit.engine.payload import parse_json
+from conduit.core.errors import HL7ParseError, MessageError, PermanentError
+from conduit.core.payload import parse_json
 from conduit.hl7.message import Message
 
 

@@ -51,9 +51,9 @@ from conduit.connectors.listener_auth import (
 )
 from conduit.connectors.render import RenderContext
 from conduit.connectors.tls import ClientTls, ServerTls
-from conduit.engine.duration import Duration
-from conduit.engine.errors import HL7ParseError, MessageError, PermanentError, RetryableError
-from conduit.engine.payload import XmlView, parse_xml
+from conduit.core.duration import Duration
+from conduit.core.errors import HL7ParseError, MessageError, PermanentError, RetryableError
+from conduit.core.payload import XmlView, parse_xml
 from conduit.hl7.message import Message
 from conduit.transforms.template import TemplateText, compile_template, render_template
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from conduit.engine.errors import ConfigError
+from conduit.core.errors import ConfigError
 from conduit.engine.loader import load_channel, load_model
 from conduit.engine.pipeline import Pipeline, PipelineResult
 from conduit.hl7.message import Message

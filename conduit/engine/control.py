@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
+from conduit.bus import Bus, Envelope, Handler, source_queue
 from conduit.connectors.base import ConnectorContext, Receipt
-from conduit.engine.bus import Bus, Envelope, Handler, source_queue
+from conduit.core.errors import StartupError, port_problem
 from conduit.engine.channel import Channel
-from conduit.engine.errors import StartupError, port_problem
 from conduit.engine.pipeline import PipelineResult
 from conduit.engine.runtime import ChannelRuntime
-from conduit.engine.web.metrics import ChannelMetrics, Metrics, ObservedStore
+from conduit.ops.metrics import ChannelMetrics, Metrics, ObservedStore
 
 if TYPE_CHECKING:
     from conduit.engine.engine import Engine
@@ -340,7 +340,7 @@ class Controller:
 
     async def _watch_loop(self, paths: list[Path], seen: dict[Path, tuple[int, int] | None],
                           interval: float) -> None:
-        from conduit.engine.errors import ConfigError
+        from conduit.core.errors import ConfigError
         from conduit.engine.loader import channel_files, load_channel
 
         while True:

@@ -26,12 +26,12 @@ from collections.abc import AsyncIterator, Callable
 
 import structlog
 
+from conduit.bus import DeadLetter, Envelope
 from conduit.connectors.base import Destination, DestinationConfig, Outbound
-from conduit.engine.bus import DeadLetter, Envelope
-from conduit.engine.errors import DeliveryError, PermanentError, RetryableError
+from conduit.core.errors import DeliveryError, PermanentError, RetryableError
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter
-from conduit.engine.store import Store
-from conduit.engine.store.replay import delivery_status
+from conduit.store import Store
+from conduit.store.replay import delivery_status
 
 log = structlog.get_logger(__name__)
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import structlog
 
-from conduit.engine.bus import Bus, make_bus
+from conduit.bus import Bus, make_bus
 from conduit.engine.channel import Channel
 from conduit.engine.control import Controller
 from conduit.engine.runtime import ChannelRuntime
 from conduit.engine.settings import Settings
-from conduit.engine.store import Store
+from conduit.store import Store
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +32,7 @@ class Engine:
         self.bus = bus or make_bus(settings.bus_url, queue_buffer=settings.queue_buffer)
         self.runtimes: dict[str, ChannelRuntime] = {}
         self.control = Controller(self)  # deploy, start/stop/pause, redeploy (dashboard, --watch)
-        self.dashboard: Any = None  # conduit.engine.web.server.Dashboard when enabled
+        self.dashboard: Any = None  # conduit.ops.server.Dashboard when enabled
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,7 @@ class Engine:
         for channel in self.channels:
             await self.control.deploy(channel)
         if self.settings.dashboard.enabled:
-            from conduit.engine.web.server import Dashboard
+            from conduit.ops.server import Dashboard
 
             self.dashboard = Dashboard(self)
             await self.dashboard.start()

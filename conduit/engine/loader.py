@@ -27,8 +27,8 @@ import yaml
 from pydantic import BaseModel, Tag
 from pydantic_core import ErrorDetails
 
+from conduit.core.errors import ConfigError
 from conduit.engine.channel import Channel
-from conduit.engine.errors import ConfigError
 from conduit.transforms.registry import STEPS
 
 __all__ = ["channel_files", "load_channel", "load_channels", "load_model"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from conduit.core.errors import HL7ParseError, MessageError
+from conduit.core.payload import parse_payload
 from conduit.engine.channel import Channel
-from conduit.engine.errors import HL7ParseError, MessageError
-from conduit.engine.payload import parse_payload
 from conduit.hl7.codec import encode
 from conduit.hl7.message import Message
 from conduit.transforms.registry import Step, StepState, build_step

@@ -30,7 +30,7 @@ import pybreaker
 from tenacity import RetryCallState, wait_exponential, wait_fixed
 
 from conduit.connectors.base import BreakerPolicy, RetryPolicy
-from conduit.engine.errors import ApplicationError
+from conduit.core.errors import ApplicationError
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from conduit.bus import Bus, Envelope, source_queue
 from conduit.connectors.base import (
     ConnectorContext,
     Destination,
@@ -24,16 +25,15 @@ from conduit.connectors.base import (
     build_destination,
     build_source,
 )
-from conduit.engine.bus import Bus, Envelope, source_queue
+from conduit.core.errors import HL7ParseError, MessageError
+from conduit.core.payload import parse_payload
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
-from conduit.engine.errors import HL7ParseError, MessageError
-from conduit.engine.payload import parse_payload
 from conduit.engine.pipeline import Pipeline, PipelineResult
-from conduit.engine.store import Store, replay
-from conduit.engine.store.store import Route
 from conduit.engine.topology import consumed_queues, keeps_order, queue_specs, route_queue
 from conduit.hl7.message import Message
+from conduit.store import Store, replay
+from conduit.store.store import Route
 
 log = structlog.get_logger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from conduit.engine.bus.embedded import CAPACITY
-from conduit.engine.errors import ConfigError
-from conduit.engine.web.config import AlertSettings, DashboardSettings, RetentionSettings
+from conduit.bus.embedded import CAPACITY
+from conduit.core.errors import ConfigError
+from conduit.ops.config import AlertSettings, DashboardSettings, RetentionSettings
 
 
 class Settings(BaseModel):

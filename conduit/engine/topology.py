@@ -18,10 +18,10 @@ import functools
 import zlib
 from typing import Any
 
+from conduit.bus import QueueSpec, dead_letter_queue, dest_queue, source_queue
 from conduit.connectors.base import DestinationConfig
-from conduit.engine.bus import QueueSpec, dead_letter_queue, dest_queue, source_queue
+from conduit.core.errors import HL7ParseError
 from conduit.engine.channel import Channel
-from conduit.engine.errors import HL7ParseError
 from conduit.hl7.message import Message
 from conduit.transforms.template import compile_template, render_template
 

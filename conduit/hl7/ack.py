@@ -20,7 +20,7 @@ import re
 import time
 from functools import lru_cache
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7.codec import decode
 from conduit.hl7.codec import encode as encode_text
 from conduit.hl7.escape import escape, unescape

@@ -7,7 +7,7 @@ or a batch/file opened twice means the file is damaged, and guessing would route
 
 from __future__ import annotations
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 
 __all__ = ["is_batch", "split_messages"]
 

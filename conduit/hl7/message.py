@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7.codec import byte_codec, decode, may_be_wide
 from conduit.hl7.codec import encode as encode_text
 from conduit.hl7.path import FieldPath, parse_path

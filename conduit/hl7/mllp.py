@@ -18,7 +18,7 @@ bytes are discarded as they arrive (memory stays bounded) and decoding resumes a
 
 from __future__ import annotations
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 
 __all__ = ["END", "START", "FrameTooLarge", "FramingError", "MllpDecoder", "frame"]
 

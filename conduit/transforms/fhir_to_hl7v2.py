@@ -13,7 +13,7 @@ from typing import Literal
 import orjson
 from pydantic import Field
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.fhir.tov2 import V2Options, Version, to_hl7v2
 from conduit.transforms.registry import StepOptions, StepState, step
 

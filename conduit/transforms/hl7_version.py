@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.fhir.tov2.fit import fit_segment
 from conduit.hl7.message import Message
 from conduit.transforms.registry import StepOptions, StepState, step

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from conduit.engine.errors import MessageError, ValidationError
+from conduit.core.errors import MessageError, ValidationError
 from conduit.fhir import ConvertOptions, convert, dumps
 from conduit.fhir.context import zone
 from conduit.transforms.registry import StepOptions, StepState, step

@@ -19,7 +19,7 @@ import jmespath.exceptions
 import orjson
 from pydantic import Field, model_validator
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.transforms.registry import StepOptions, StepState, step
 
 

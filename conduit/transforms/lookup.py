@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.hl7.escape import escape
 from conduit.hl7.path import parse_path
 from conduit.transforms.channelfiles import read_channel_file

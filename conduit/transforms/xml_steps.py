@@ -14,7 +14,7 @@ from typing import Any
 from lxml import etree
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.transforms.channelfiles import read_channel_file
 from conduit.transforms.registry import StepOptions, StepState, step
 from conduit.transforms.template import TemplateText, compile_template, render_template

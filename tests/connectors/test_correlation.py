@@ -18,7 +18,7 @@ from conduit.connectors.soap import SoapDestination, SoapDestinationConfig
 from tests.connectors.peers import HttpPeer, Reply, Seen, json_reply
 from tests.connectors.test_http import post, rest_channel
 from tests.connectors.test_soap import archive, soap_source
-from tests.engine.web.helpers import adt, base_url, dashboard, file_channel
+from tests.ops.helpers import adt, base_url, dashboard, file_channel
 from tests.support import mllp_exchange, running_engine, source_port, wait_for
 
 

@@ -16,7 +16,7 @@ from conduit.connectors.database import (
     DatabaseDestinationConfig,
     make_engine,
 )
-from conduit.engine.errors import PermanentError, RetryableError
+from conduit.core.errors import PermanentError, RetryableError
 from tests.support import running_engine, wait_for
 
 ADT = ("MSH|^~\\&|HIS|HOSP|ADT|HOSP|20260101||ADT^A04|{id}|P|2.5\r"

@@ -18,7 +18,7 @@ from fhirpy.base.exceptions import OperationOutcome
 
 from conduit.connectors.base import ConnectorContext, Outbound
 from conduit.connectors.fhir import FhirDestination, FhirDestinationConfig
-from conduit.engine.errors import PermanentError, RetryableError
+from conduit.core.errors import PermanentError, RetryableError
 from tests.connectors.peers import HttpPeer, Reply, Seen, json_reply
 from tests.support import running_engine, source_port, wait_for
 

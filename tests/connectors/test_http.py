@@ -15,7 +15,7 @@ import pytest
 
 from conduit.connectors.base import ConnectorContext, Outbound
 from conduit.connectors.http import HttpDestination, HttpDestinationConfig
-from conduit.engine.errors import PermanentError, RetryableError
+from conduit.core.errors import PermanentError, RetryableError
 from tests.connectors.peers import (
     HttpPeer,
     Reply,

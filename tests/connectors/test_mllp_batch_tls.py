@@ -14,7 +14,7 @@ import pytest
 
 from conduit.connectors.base import ConnectorContext, Outbound
 from conduit.connectors.mllp import MllpDestination, MllpDestinationConfig
-from conduit.engine.errors import RetryableError
+from conduit.core.errors import RetryableError
 from tests.connectors.peers import make_certs, server_context
 from tests.support import (
     EB,

@@ -26,7 +26,7 @@ from conduit.connectors.mllp import (
     ReadDeadline,
     frame,
 )
-from conduit.engine.errors import RetryableError
+from conduit.core.errors import RetryableError
 from conduit.hl7.message import Message
 from tests.support import EB, SB, ack_for, control_id, msa
 

@@ -17,7 +17,7 @@ from lxml import etree
 
 from conduit.connectors.base import ConnectorContext, Outbound
 from conduit.connectors.soap import SoapDestination, SoapDestinationConfig
-from conduit.engine.errors import PermanentError, RetryableError
+from conduit.core.errors import PermanentError, RetryableError
 from tests.support import MllpReceiver, running_engine, source_port, wait_for
 
 NS = "urn:example:registration"

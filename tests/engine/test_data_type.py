@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from conduit.core.errors import MessageError
+from conduit.core.payload import parse_payload
 from conduit.engine.channel import Channel
-from conduit.engine.errors import MessageError
-from conduit.engine.payload import parse_payload
 from conduit.engine.pipeline import Pipeline
 
 ARCHIVE = [{"name": "archive", "type": "file", "path": "out/{{ id }}"}]

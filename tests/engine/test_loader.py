@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conduit.connectors.base import SOURCES
-from conduit.engine.errors import ConfigError
+from conduit.core.errors import ConfigError
 from conduit.engine.loader import channel_files, load_channel, load_channels
 
 GOOD = """\

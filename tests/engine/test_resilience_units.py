@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conduit.connectors.base import BreakerPolicy, RetryPolicy
-from conduit.engine.errors import ApplicationError, RetryableError
+from conduit.core.errors import ApplicationError, RetryableError
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter, parse_rate
 
 

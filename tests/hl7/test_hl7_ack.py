@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7.ack import build_ack, build_ack_for_unparseable, new_control_id, parse_ack
 from conduit.hl7.message import Message
 from tests.samples import ACK_V21, ADT_A01, ADT_A08_LATIN1_BYTES, sample

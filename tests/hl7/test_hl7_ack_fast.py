@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7 import ack
 from conduit.hl7.ack import build_ack, build_ack_bytes, message_control_id, parse_ack
 from conduit.hl7.batch import split_messages

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7.batch import is_batch, split_messages
 from conduit.hl7.message import Message
 from tests.samples import ADT_A01, ORU_R01, sample

@@ -17,7 +17,7 @@ import pytest
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7.batch import is_batch, split_messages
 from conduit.hl7.codec import decode
 from conduit.hl7.message import Message

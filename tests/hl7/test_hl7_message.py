@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7.message import Message, Separators
 from tests.samples import ADT_A01, ADT_A01_WITH_Z, ORU_R01, sample
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7.mllp import END, START, FrameTooLarge, FramingError, MllpDecoder, frame
 from tests.samples import ADT_A01, ORU_R01
 

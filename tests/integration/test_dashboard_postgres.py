@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from conduit.engine.store.fulltext import Indexer
-from tests.engine.web.helpers import adt, base_url, dashboard, login, run
+from conduit.store.fulltext import Indexer
+from tests.ops.helpers import adt, base_url, dashboard, login, run
 from tests.support import mllp_exchange, source_port, wait_for
 
 

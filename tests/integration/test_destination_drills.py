@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conduit.engine.bus import Envelope, dead_letter_queue, dest_queue
+from conduit.bus import Envelope, dead_letter_queue, dest_queue
 from tests.rabbit import RABBIT_URL, delete_channel_queues, engine_on, get_all, hl7, unique_channel
 from tests.support import (
     MllpReceiver,
@@ -200,10 +200,10 @@ def test_recovering_a_backlog_beyond_the_queue_buffer(tmp_path: Path,
     """Embedded bus: unfinished work left by a crash, more than a queue holds in memory, is
     queued a part at a time and read back by id as the queue drains: all of it arrives, in
     order, once."""
+    from conduit.bus import EmbeddedBus
     from conduit.engine import runtime
-    from conduit.engine.bus import EmbeddedBus
-    from conduit.engine.store import Store
-    from conduit.engine.store.store import Route
+    from conduit.store import Store
+    from conduit.store.store import Route
 
     name = unique_channel("rec")
     ids = [f"R{i:03d}" for i in range(250)]

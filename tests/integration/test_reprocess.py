@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conduit.engine.bus import dead_letter_queue
+from conduit.bus import dead_letter_queue
 from tests.rabbit import RABBIT_URL, delete_channel_queues, engine_on, get_all, hl7, unique_channel
 from tests.support import MllpReceiver, control_id, free_port, mllp_exchange, wait_for
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from conduit.engine.store import Store
-from conduit.engine.store.fulltext import Indexer
-from conduit.engine.web.config import RetentionSettings
-from conduit.engine.web.retention import prune_once
-from tests.engine.web.retention_data import fill
+from conduit.ops.config import RetentionSettings
+from conduit.ops.retention import prune_once
+from conduit.store import Store
+from conduit.store.fulltext import Indexer
+from tests.ops.retention_data import fill
 
 
 def test_prune_on_postgres(postgres_url: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.fhir import convert, dumps
 from conduit.hl7.message import Message
 from conduit.transforms.fhir_to_hl7v2 import FhirToHl7v2, FhirToHl7v2Options

@@ -6,7 +6,7 @@ import orjson
 import pydantic
 import pytest
 
-from conduit.engine.errors import ValidationError
+from conduit.core.errors import ValidationError
 from conduit.hl7.message import Message
 from conduit.transforms.hl7v2_to_fhir import Hl7v2ToFhir, Hl7v2ToFhirOptions
 from conduit.transforms.registry import STEPS, StepState, load_step_kinds
@@ -75,7 +75,7 @@ def test_latin1_message_gives_ascii_safe_json() -> None:
 
 
 def test_a_non_hl7_body_is_a_message_error() -> None:
-    from conduit.engine.errors import MessageError
+    from conduit.core.errors import MessageError
 
     state = StepState(None, "{}")  # type: ignore[arg-type]
     with pytest.raises(MessageError, match="needs an HL7 v2 message"):

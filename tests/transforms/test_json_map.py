@@ -6,7 +6,7 @@ import orjson
 import pydantic
 import pytest
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.transforms.json_map import JsonMap, JsonMapOptions
 from conduit.transforms.registry import StepState
 

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 from sqlalchemy import create_engine, text
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.hl7.message import Message
 from conduit.transforms.lookup import Lookup, LookupOptions
 from conduit.transforms.registry import StepState

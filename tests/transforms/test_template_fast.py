@@ -6,7 +6,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from conduit.engine.errors import HL7ParseError
+from conduit.core.errors import HL7ParseError
 from conduit.hl7.message import Message
 from conduit.transforms.template import _ENV, compile_template, render_template
 from tests.samples import corpus_files

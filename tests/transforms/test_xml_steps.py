@@ -7,7 +7,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.transforms.registry import StepState
 from conduit.transforms.xml_steps import XPathExtract, XPathOptions, XsltOptions, XsltTransform
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import orjson
 
-from conduit.engine.errors import MessageError
+from conduit.core.errors import MessageError
 from conduit.fhir.tov2 import segments as seg
 from conduit.fhir.tov2.datatypes import dtm
 from conduit.fhir.tov2.fit import fit_segment

@@ -1,0 +1,167 @@
+"""Management API: channels (list, detail, start/stop/pause/resume, deploy/undeploy/redeploy)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from conduit.core.errors import ConfigError
+from conduit.engine.control import queue_depths
+from conduit.ops.access import Admin, Operator, Viewer, remote, state
+from conduit.ops.auth import Principal
+from conduit.ops.metrics import breaker_states
+
+router = APIRouter(tags=["channels"])
+COUNTS_TTL = 2.0
+
+
+def store_counts(request: Request) -> dict[str, dict[str, int]]:
+    """Messages per channel and status, cached a moment (a grouped scan of the store)."""
+    web = state(request)
+    cached = web.extras.get("counts")
+    if cached and time.monotonic() - cached[0] < COUNTS_TTL:
+        return cached[1]
+    counts = web.engine.store.counts()
+    web.extras["counts"] = (time.monotonic(), counts)
+    return counts
+
+
+def channel_summary(request: Request, name: str,
+                    counts: dict[str, dict[str, int]]) -> dict[str, Any]:
+    web = state(request)
+    engine = web.engine
+    control = engine.control
+    channel = control.channels.get(name)
+    runtime = engine.runtimes.get(name)
+    sampler = web.extras.get("sampler")
+    mine = counts.get(name, {})
+    depths = queue_depths(engine, name)
+    breakers = breaker_states(runtime) if runtime else {}
+    destinations = []
+    for config in (channel.destinations if channel else []):
+        prefix = f"conduit.{name}.dest.{config.name}"
+        depth = sum(v or 0 for q, v in depths.items() if q == prefix or q.startswith(prefix + "."))
+        destinations.append({"name": config.name, "type": config.type, "queue_depth": depth,
+                             "breaker": breakers.get(config.name, "none")})
+    return {
+        "name": name,
+        "description": channel.description if channel else "",
+        "state": control.state(name),
+        "error": control.errors.get(name),
+        "source": runtime.describe() if runtime and runtime.source else None,
+        "source_type": channel.source.type if channel else None,
+        "path": channel.path if channel else None,
+        "counts": {"received": sum(mine.values()), "filtered": mine.get("FILTERED", 0),
+                   "sent": mine.get("SENT", 0), "errored": mine.get("ERROR", 0),
+                   "queued": mine.get("QUEUED", 0) + mine.get("RECEIVED", 0),
+                   "transformed": mine.get("TRANSFORMED", 0)},
+        "throughput": round(sampler.rate(name), 2) if sampler else 0.0,
+        "queue_depths": depths,
+        "destinations": destinations,
+    }
+
+
+def _known(request: Request, name: str) -> None:
+    if name not in state(request).engine.control.channels:
+        raise HTTPException(404, f"no channel {name!r}")
+
+
+@router.get("/channels")
+async def list_channels(request: Request, _: Principal = Viewer) -> list[dict[str, Any]]:
+    """Every deployed (or undeployed this run) channel with its state and message counts."""
+    counts = await asyncio.to_thread(store_counts, request)
+    return [channel_summary(request, name, counts)
+            for name in sorted(state(request).engine.control.channels)]
+
+
+@router.get("/channels/{name}")
+async def get_channel(name: str, request: Request, _: Principal = Viewer) -> dict[str, Any]:
+    """One channel: state, counts, destinations with queue depth and breaker state."""
+    _known(request, name)
+    counts = await asyncio.to_thread(store_counts, request)
+    return channel_summary(request, name, counts)
+
+
+async def _act(request: Request, name: str, action: str, who: Principal) -> dict[str, Any]:
+    web = state(request)
+    control = web.engine.control
+    _known(request, name)
+    try:
+        await getattr(control, action)(name)
+    except KeyError as exc:
+        raise HTTPException(409, f"channel {name!r} is not deployed") from exc
+    except ConfigError as exc:
+        raise HTTPException(422, {"problems": exc.problems}) from exc
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise HTTPException(409, f"{type(exc).__name__}: {exc}") from exc
+    await asyncio.to_thread(web.audit.record, who.name, f"channel-{action}", (None,),
+                            remote(request), name)
+    web.extras.pop("counts", None)
+    return {"name": name, "state": control.state(name)}
+
+
+@router.post("/channels/{name}/start")
+async def start_channel(name: str, request: Request, who: Principal = Operator) -> dict[str, Any]:
+    """Open the source and run the workers (from paused or stopped)."""
+    return await _act(request, name, "start", who)
+
+
+@router.post("/channels/{name}/stop")
+async def stop_channel(name: str, request: Request, who: Principal = Operator) -> dict[str, Any]:
+    """Close the source and hold the workers; queued messages wait."""
+    return await _act(request, name, "stop", who)
+
+
+@router.post("/channels/{name}/pause")
+async def pause_channel(name: str, request: Request, who: Principal = Operator) -> dict[str, Any]:
+    """Close the source; the queues keep draining."""
+    return await _act(request, name, "pause", who)
+
+
+@router.post("/channels/{name}/resume")
+async def resume_channel(name: str, request: Request,
+                         who: Principal = Operator) -> dict[str, Any]:
+    """Same as start."""
+    return await _act(request, name, "resume", who)
+
+
+@router.post("/channels/{name}/undeploy")
+async def undeploy_channel(name: str, request: Request, who: Principal = Admin) -> dict[str, Any]:
+    """Remove the channel from the engine; its queued messages wait for a later deploy."""
+    return await _act(request, name, "undeploy", who)
+
+
+@router.post("/channels/{name}/redeploy")
+async def redeploy_channel(name: str, request: Request, who: Principal = Admin) -> dict[str, Any]:
+    """Reload the channel's YAML file and deploy it again, keeping queued messages."""
+    return await _act(request, name, "redeploy", who)
+
+
+class DeployRequest(BaseModel):
+    path: str = Field(description="A channel YAML file the engine can read.",
+                      examples=["channels/adt-to-file.yaml"])
+
+
+@router.post("/channels")
+async def deploy_channel(body: DeployRequest, request: Request,
+                         who: Principal = Admin) -> dict[str, Any]:
+    """Deploy a channel from a YAML file (replaces a deployed channel of the same name)."""
+    from conduit.engine.loader import load_channel
+
+    web = state(request)
+    path = Path(body.path)
+    try:
+        channel = await asyncio.to_thread(load_channel, path)
+        await web.engine.control.deploy(channel)
+    except ConfigError as exc:
+        raise HTTPException(422, {"problems": exc.problems}) from exc
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise HTTPException(409, f"{type(exc).__name__}: {exc}") from exc
+    await asyncio.to_thread(web.audit.record, who.name, "channel-deploy", (None,),
+                            remote(request), f"{channel.name} from {path}")
+    return {"name": channel.name, "state": web.engine.control.state(channel.name)}

@@ -1,0 +1,172 @@
+"""Management API: message search, detail (every stage), reprocess, export.
+
+Bodies (raw, transformed, sent, responses) need the operator role and every body shown or
+exported is written to the access audit first. Viewers see metadata without patient ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from conduit.ops.access import Operator, Viewer, remote, state
+from conduit.ops.auth import Principal
+from conduit.ops.operations import Filters, ReprocessError, detail, reprocess, summary
+
+router = APIRouter(tags=["messages"])
+EXPORT_LIMIT = 100_000
+
+
+def _filters(channel: str | None, status: str | None, since: str | None, until: str | None,
+             type: str | None, control_id: str | None, patient: str | None, q: str | None,
+             before: int | None, limit: int) -> Filters:
+    try:
+        return Filters(channel, status, since, until, type, control_id, patient, q, before,
+                       limit).clean()
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+Text = Annotated[str | None, Query()]
+
+
+@router.get("/messages")
+async def search_messages(
+        request: Request, principal: Principal = Viewer,
+        channel: Text = None,
+        status: Annotated[str | None, Query(description="RECEIVED, FILTERED, TRANSFORMED, "
+                                                        "QUEUED, SENT or ERROR")] = None,
+        since: Annotated[str | None, Query(description="ISO time or an age: 15m, 2h, 7d")] = None,
+        until: Text = None,
+        type: Annotated[str | None, Query(description="Message type prefix: ADT, ADT^A01")] = None,
+        control_id: Annotated[str | None, Query(description="MSH-10")] = None,
+        patient: Annotated[str | None, Query(description="Patient id (PID-3.1); operator")] = None,
+        q: Annotated[str | None, Query(description="Full text: every word; operator")] = None,
+        before: Annotated[int | None, Query(description="Page: ids below this one")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+    """Stored messages, newest first, a page at a time (``next`` is the next page's ``before``)."""
+    filters = _filters(channel, status, since, until, type, control_id, patient, q, before, limit)
+    if filters.needs_bodies() and not principal.can("operator"):
+        raise HTTPException(403, "searching by patient or text needs the operator role")
+    try:
+        query = filters.query()
+    except ValueError as exc:
+        raise HTTPException(422, f"bad time: {exc}") from exc
+    store = state(request).engine.store
+    records = await asyncio.to_thread(lambda: store.search(**query))
+    phi = principal.can("operator")
+    items = [summary(r, phi=phi) for r in records]
+    return {"items": items,
+            "next": records[-1].id if len(records) == filters.limit else None}
+
+
+@router.get("/messages/export")
+async def export_messages(
+        request: Request, principal: Principal = Operator,
+        channel: Text = None, status: Text = None, since: Text = None, until: Text = None,
+        type: Text = None, control_id: Text = None, patient: Text = None, q: Text = None,
+        format: Literal["ndjson", "hl7"] = "ndjson",
+        limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = 1000) -> StreamingResponse:
+    """Matching messages with every stage: NDJSON (one message a line) or raw HL7 (one message
+    after another, segments CR-separated). Each exported message is audited."""
+    filters = _filters(channel, status, since, until, type, control_id, patient, q, None, 1000)
+    web = state(request)
+    store = web.engine.store
+    where = remote(request)
+
+    async def lines() -> AsyncIterator[bytes]:
+        remaining, before = limit, None
+        while remaining > 0:
+            page = Filters(**{**filters.__dict__, "before": before,
+                              "limit": min(remaining, 500)})
+            records = await asyncio.to_thread(functools.partial(store.search, **page.query()))
+            if not records:
+                return
+            full = await asyncio.to_thread(_full, store, [r.id for r in records])
+            found = [r for r in full if r is not None]
+            await asyncio.to_thread(web.audit.record, principal.name, "export",
+                                    [r.id for r in found], where, f"format={format}")
+            for record in found:
+                if format == "hl7":
+                    yield (record.raw or b"").rstrip(b"\r\n") + b"\r\n"
+                else:
+                    yield orjson.dumps(detail(record, bodies=True)) + b"\n"
+            remaining -= len(records)
+            before = records[-1].id
+            if len(records) < page.limit:
+                return
+
+    media = "application/x-ndjson" if format == "ndjson" else "x-application/hl7-v2+er7"
+    return StreamingResponse(lines(), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="messages.{format}"'})
+
+
+@router.get("/messages/{message_id}")
+async def get_message(message_id: int, request: Request,
+                      principal: Principal = Viewer) -> dict[str, Any]:
+    """One message with every stage: raw, transformed, and per destination what was sent and
+    answered, attempts, errors and events. Bodies for operators (audited), metadata for viewers."""
+    web = state(request)
+    record = await asyncio.to_thread(web.engine.store.get, message_id)
+    if record is None:
+        raise HTTPException(404, f"no message {message_id}")
+    bodies = principal.can("operator")
+    if bodies:
+        await asyncio.to_thread(web.audit.record, principal.name, "view", [message_id],
+                                remote(request), "api")
+    return detail(record, bodies=bodies)
+
+
+def _full(store: Any, ids: list[int]) -> list[Any]:
+    return [store.get(i) for i in ids]
+
+
+class ReprocessRequest(BaseModel):
+    destinations: list[str] | None = Field(
+        None, description="Resend the stored content to these destinations only; default: "
+                          "run the raw message through the whole channel again.")
+
+
+class BulkReprocess(ReprocessRequest):
+    ids: list[int] = Field(min_length=1, max_length=10_000)
+
+
+@router.post("/messages/{message_id}/reprocess")
+async def reprocess_message(message_id: int, request: Request,
+                            body: ReprocessRequest | None = None,
+                            principal: Principal = Operator) -> dict[str, Any]:
+    """Send one message through its channel again."""
+    return (await _reprocess(request, [message_id], body, principal))["results"][0]
+
+
+@router.post("/messages/reprocess")
+async def reprocess_messages(body: BulkReprocess, request: Request,
+                             principal: Principal = Operator) -> dict[str, Any]:
+    """Send many messages through their channels again; failures are listed, not fatal."""
+    return await _reprocess(request, body.ids, body, principal)
+
+
+async def _reprocess(request: Request, ids: list[int], body: ReprocessRequest | None,
+                     principal: Principal) -> dict[str, Any]:
+    web = state(request)
+    destinations = body.destinations if body else None
+    results: list[dict[str, Any]] = []
+    for message_id in ids:
+        try:
+            results.append(await reprocess(web.engine, message_id, user=principal.name,
+                                           destinations=destinations))
+        except ReprocessError as exc:
+            if len(ids) == 1:
+                raise HTTPException(409, str(exc)) from exc
+            results.append({"id": message_id, "error": str(exc)})
+    done = [r["id"] for r in results if "error" not in r]
+    await asyncio.to_thread(web.audit.record, principal.name, "reprocess", done,
+                            remote(request), ",".join(destinations or []) or None)
+    return {"results": results, "reprocessed": len(done)}

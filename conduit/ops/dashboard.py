@@ -1,0 +1,298 @@
+"""The dashboard: server-rendered pages (Jinja2) with a little plain JavaScript for live
+updates and confirmations; nothing to build. Forms post with the session's CSRF token and
+redirect back (post/redirect/get)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+from typing import Annotated, Any, cast
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from conduit.ops.access import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    Admin,
+    Operator,
+    Viewer,
+    remote,
+    state,
+)
+from conduit.ops.api_channels import channel_summary, store_counts
+from conduit.ops.app import HERE
+from conduit.ops.auth import ROLES, Principal, UserError
+from conduit.ops.hl7view import stage_view
+from conduit.ops.operations import STATUSES, Filters, ReprocessError, reprocess, when
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["qs"] = lambda params: urlencode(params)
+
+
+def page(request: Request, name: str, principal: Principal | None, status: int = 200,
+         **context: Any) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, {
+        "user": principal, "csrf": principal.csrf if principal else None, **context},
+        status_code=status)
+    return cast(HTMLResponse, response)  # a TemplateResponse is an HTML response
+
+
+def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
+    principal = getattr(request.state, "principal", None)
+    return page(request, "error.html", principal, status=status, status_code=status,
+                detail=detail)
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# -- login ----------------------------------------------------------------------------------
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None,
+                     error: str | None = None) -> HTMLResponse:
+    web = state(request)
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = page(request, "login.html", None, next=_safe_next(next),
+                    login_csrf=token, error=error)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
+                        secure=web.secure_cookies, path="/login")
+    return response
+
+
+@router.post("/login")
+async def login(request: Request, username: Annotated[str, Form()],
+                password: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = "",
+                next: Annotated[str, Form()] = "/") -> Response:
+    web = state(request)
+    where = remote(request) or "?"
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie, csrf_token):
+        return page(request, "login.html", None, status=403, next=_safe_next(next),
+                    login_csrf=cookie or secrets.token_urlsafe(24),
+                    error="The login form expired: please try again.")
+    keys = (f"ip:{where}", f"user:{username.lower()}")
+    wait = web.limiter.retry_after(*keys)
+    response: Response
+    if wait > 0:
+        response = page(request, "login.html", None, status=429, next=_safe_next(next),
+                        login_csrf=cookie,
+                        error=f"Too many failed logins: try again in {int(wait) + 1} s.")
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    found = await asyncio.to_thread(web.users.verify, username, password)
+    if found is None:
+        web.limiter.failed(*keys)
+        await asyncio.to_thread(web.audit.record, username[:100], "login-failed", (None,),
+                                where)
+        return page(request, "login.html", None, status=401, next=_safe_next(next),
+                    login_csrf=cookie, error="Wrong user name or password.")
+    web.limiter.succeeded(*keys)
+    token, _csrf = await asyncio.to_thread(web.users.open_session, found[0], where,
+                                           web.settings.session_hours)
+    await asyncio.to_thread(web.audit.record, found[0], "login", (None,), where)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        secure=web.secure_cookies,
+                        max_age=int(web.settings.session_hours * 3600))
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, principal: Principal = Viewer) -> Response:
+    web = state(request)
+    if principal.token_hash:
+        await asyncio.to_thread(web.users.close, principal.token_hash)
+    await asyncio.to_thread(web.audit.record, principal.name, "logout", (None,), remote(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- channels -------------------------------------------------------------------------------
+
+async def _channels(request: Request) -> list[dict[str, Any]]:
+    counts = await asyncio.to_thread(store_counts, request)
+    return [channel_summary(request, name, counts)
+            for name in sorted(state(request).engine.control.channels)]
+
+
+@router.get("/")
+async def overview(request: Request, principal: Principal = Viewer) -> HTMLResponse:
+    return page(request, "overview.html", principal, channels=await _channels(request))
+
+
+@router.get("/ui/channels")
+async def channels_fragment(request: Request, principal: Principal = Viewer) -> HTMLResponse:
+    """The overview's table alone, refreshed every few seconds by the page's script."""
+    return page(request, "_channels.html", principal, channels=await _channels(request))
+
+
+@router.get("/channels/{name}")
+async def channel_page(name: str, request: Request,
+                       principal: Principal = Viewer) -> HTMLResponse:
+    web = state(request)
+    if name not in web.engine.control.channels:
+        raise HTTPException(404, f"no channel {name!r}")
+    counts = await asyncio.to_thread(store_counts, request)
+    summary = channel_summary(request, name, counts)
+    errors = await asyncio.to_thread(lambda: web.engine.store.search(
+        channel=name, status="ERROR", limit=20))
+    return page(request, "channel.html", principal, channel=summary, errors=errors)
+
+
+@router.post("/channels/{name}/{action}")
+async def channel_action(name: str, action: str, request: Request,
+                         principal: Principal = Viewer) -> Response:
+    web = state(request)
+    needed = {"start": "operator", "stop": "operator", "pause": "operator",
+              "resume": "operator", "redeploy": "admin", "undeploy": "admin"}.get(action)
+    if needed is None:
+        raise HTTPException(404, f"no action {action!r}")
+    if not principal.can(needed):
+        raise HTTPException(403, f"this needs the {needed} role")
+    if name not in web.engine.control.channels:
+        raise HTTPException(404, f"no channel {name!r}")
+    try:
+        await getattr(web.engine.control, action)(name)
+    except KeyError as exc:
+        raise HTTPException(409, f"channel {name!r} is not deployed") from exc
+    except Exception as exc:
+        problems = getattr(exc, "problems", None)
+        raise HTTPException(409, "; ".join(problems) if problems else
+                            f"{type(exc).__name__}: {exc}") from exc
+    await asyncio.to_thread(web.audit.record, principal.name, f"channel-{action}", (None,),
+                            remote(request), name)
+    web.extras.pop("counts", None)
+    back = request.headers.get("referer", "/")
+    return RedirectResponse(_safe_next("/" + back.split("/", 3)[-1] if "://" in back else back),
+                            status_code=303)
+
+
+# -- messages -------------------------------------------------------------------------------
+
+@router.get("/messages")
+async def messages_page(
+        request: Request, principal: Principal = Viewer, channel: str | None = None,
+        status: str | None = None, since: str | None = None, until: str | None = None,
+        type: str | None = None, control_id: str | None = None, patient: str | None = None,
+        q: str | None = None, before: int | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50) -> HTMLResponse:
+    web = state(request)
+    problem = None
+    records: list[Any] = []
+    try:
+        filters = Filters(channel, status, since, until, type, control_id, patient, q, before,
+                          limit).clean()
+        if filters.needs_bodies() and not principal.can("operator"):
+            raise ValueError("searching by patient or text needs the operator role")
+        query = filters.query()
+        records = await asyncio.to_thread(lambda: web.engine.store.search(**query))
+    except ValueError as exc:
+        problem = str(exc)
+        filters = Filters()
+    older = filters.params(before=records[-1].id) if len(records) == filters.limit else None
+    return page(request, "messages.html", principal, records=records, filters=filters,
+                problem=problem, older=older, statuses=STATUSES,
+                channels=sorted(web.engine.control.channels),
+                phi=principal.can("operator"))
+
+
+@router.get("/messages/{message_id}")
+async def message_page(message_id: int, request: Request,
+                       principal: Principal = Viewer) -> HTMLResponse:
+    web = state(request)
+    record = await asyncio.to_thread(web.engine.store.get, message_id)
+    if record is None:
+        raise HTTPException(404, f"no message {message_id}")
+    bodies = principal.can("operator")
+    stages: list[dict[str, Any]] = []
+    if bodies:
+        await asyncio.to_thread(web.audit.record, principal.name, "view", [message_id],
+                                remote(request), "dashboard")
+        stages.append(stage_view("Raw (received)", record.raw))
+        if record.transformed is not None:
+            stages.append(stage_view("Transformed", record.transformed))
+        for d in record.deliveries:
+            if d.content is not None:
+                stages.append(stage_view(f"Sent to {d.destination}", d.content))
+            if d.response is not None:
+                stages.append(stage_view(f"Response of {d.destination}", d.response))
+    return page(request, "message.html", principal, record=record, stages=stages,
+                bodies=bodies)
+
+
+@router.post("/messages/{message_id}/reprocess")
+async def message_reprocess(message_id: int, request: Request,
+                            principal: Principal = Operator) -> Response:
+    web = state(request)
+    try:
+        result = await reprocess(web.engine, message_id, user=principal.name)
+    except ReprocessError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    await asyncio.to_thread(web.audit.record, principal.name, "reprocess", [message_id],
+                            remote(request), result.get("mode"))
+    return RedirectResponse(f"/messages/{message_id}?reprocessed=1", status_code=303)
+
+
+# -- admin ----------------------------------------------------------------------------------
+
+@router.get("/admin/users")
+async def users_page(request: Request, principal: Principal = Admin,
+                     error: str | None = None) -> HTMLResponse:
+    web = state(request)
+    return page(request, "users.html", principal, users=await asyncio.to_thread(web.users.list),
+                roles=ROLES, error=error)
+
+
+@router.post("/admin/users")
+async def users_add(request: Request, name: Annotated[str, Form()],
+                    password: Annotated[str, Form()], role: Annotated[str, Form()],
+                    principal: Principal = Admin) -> Response:
+    web = state(request)
+    try:
+        await asyncio.to_thread(web.users.add, name, password, role)
+    except UserError as exc:
+        return RedirectResponse("/admin/users?" + urlencode({"error": str(exc)}), 303)
+    await asyncio.to_thread(web.audit.record, principal.name, "user-add", (None,),
+                            remote(request), f"{name} as {role}")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/admin/users/{name}/remove")
+async def users_remove(name: str, request: Request, principal: Principal = Admin) -> Response:
+    web = state(request)
+    if name != principal.name:
+        try:
+            await asyncio.to_thread(web.users.remove, name)
+        except UserError as exc:
+            return RedirectResponse("/admin/users?" + urlencode({"error": str(exc)}), 303)
+        await asyncio.to_thread(web.audit.record, principal.name, "user-remove", (None,),
+                                remote(request), name)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/admin/audit")
+async def audit_page(request: Request, principal: Principal = Admin, user: str | None = None,
+                     action: str | None = None, message_id: int | None = None,
+                     since: str | None = None) -> HTMLResponse:
+    web = state(request)
+    try:
+        start = when(since)
+    except ValueError:
+        start = None
+    rows = await asyncio.to_thread(lambda: web.audit.list(
+        user=user or None, action=action or None, message_id=message_id, since=start,
+        limit=200))
+    params = {k: v for k, v in {"user": user, "action": action, "message_id": message_id,
+                                "since": since}.items() if v}
+    return page(request, "audit.html", principal, rows=rows, params=params)

@@ -1,0 +1,139 @@
+"""What the API and the dashboard both do with messages: search filters, detail, reprocess."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from conduit.bus import Envelope, dest_queue, source_queue
+from conduit.core.duration import parse_duration
+from conduit.store import MessageRecord
+
+if TYPE_CHECKING:
+    from conduit.engine.engine import Engine
+
+STATUSES = ("RECEIVED", "FILTERED", "TRANSFORMED", "QUEUED", "SENT", "ERROR")
+
+
+def when(value: str | None) -> datetime | None:
+    """ISO time, or an age (``15m``, ``2h``, ``7d``) meaning that long ago; ValueError else."""
+    if not value:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class Filters:
+    channel: str | None = None
+    status: str | None = None
+    since: str | None = None
+    until: str | None = None
+    type: str | None = None
+    control_id: str | None = None
+    patient: str | None = None
+    text: str | None = None
+    before: int | None = None
+    limit: int = 50
+
+    def clean(self) -> Filters:
+        values = {k: (v.strip() or None) if isinstance(v, str) else v
+                  for k, v in asdict(self).items()}
+        result = Filters(**cast(Any, values))
+        if result.status:
+            result.status = result.status.upper()
+            if result.status not in STATUSES:
+                raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        result.limit = max(1, min(result.limit, 1000))
+        return result
+
+    def needs_bodies(self) -> bool:
+        """Filters that reveal content (patient id, full text) need the operator role."""
+        return bool(self.patient or self.text)
+
+    def query(self) -> dict[str, Any]:
+        return {"channel": self.channel, "status": self.status, "since": when(self.since),
+                "until": when(self.until), "control_id": self.control_id,
+                "message_type": self.type, "patient_id": self.patient, "text": self.text,
+                "before_id": self.before, "limit": self.limit}
+
+    def params(self, **change: Any) -> dict[str, Any]:
+        values = {**asdict(self), **change}
+        return {k: v for k, v in values.items() if v not in (None, "") and k != "limit"}
+
+
+def summary(record: MessageRecord, *, phi: bool) -> dict[str, Any]:
+    return {"id": record.id, "channel": record.channel,
+            "received_at": record.received_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(), "status": record.status,
+            "control_id": record.control_id, "message_type": record.message_type,
+            "patient_id": record.patient_id if phi else None,
+            "source": record.source, "error": record.error,
+            "correlation_id": record.correlation_id}
+
+
+def text_of(content: bytes | None) -> str | None:
+    return None if content is None else content.decode("utf-8", errors="replace")
+
+
+def detail(record: MessageRecord, *, bodies: bool) -> dict[str, Any]:
+    result = summary(record, phi=bodies)
+    result["deliveries"] = [{
+        "destination": d.destination, "status": d.status, "attempts": d.attempts,
+        "error": d.error, "updated_at": d.updated_at.isoformat(),
+        "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+        **({"content": text_of(d.content), "response": text_of(d.response)} if bodies else {}),
+    } for d in record.deliveries]
+    result["events"] = [{"at": at.isoformat(), "kind": kind, "detail": det}
+                        for at, kind, det in record.events]
+    if bodies:
+        result["raw"] = text_of(record.raw)
+        result["transformed"] = text_of(record.transformed)
+    return result
+
+
+class ReprocessError(Exception):
+    pass
+
+
+async def reprocess(engine: Engine, message_id: int, *, user: str,
+                    destinations: list[str] | None = None,
+                    dead_letters: bool = False) -> dict[str, Any]:
+    """Send a stored message through its channel again (store first, then bus, as
+    ``conduit reprocess`` does: :mod:`conduit.store.replay`).
+
+    Without ``destinations``: from the raw message through the whole pipeline (filters and
+    transforms as deployed now), like Mirth's reprocess. With ``destinations``: resend what was
+    sent to those destinations before (the stored encoded content), e.g. after fixing a receiver;
+    ``dead_letters`` limits that to deliveries that had given up. On RabbitMQ this publishes at
+    once; on the embedded bus the running channel picks the request up from the store.
+    """
+    from conduit.engine.topology import route_queue
+    from conduit.store import replay
+
+    store = engine.store
+    requeued = await replay.requeue(store, message_id, destinations=destinations or (),
+                                    from_raw=not destinations and not dead_letters,
+                                    dead_letters=dead_letters, detail=f"by {user}")
+    if requeued is None:
+        raise ReprocessError(f"message {message_id}: not found, or nothing to send again")
+    if getattr(engine.bus, "shared", False):
+        channel = engine.control.channels.get(requeued.channel)
+        if requeued.raw is not None:
+            await engine.bus.publish(source_queue(requeued.channel),
+                                     [Envelope(message_id, requeued.raw)])
+        configs = {d.name: d for d in channel.destinations} if channel else {}
+        for destination, content in requeued.deliveries:
+            config = configs.get(destination)
+            queue = (route_queue(requeued.channel, config, content) if config is not None
+                     else dest_queue(requeued.channel, destination))
+            await engine.bus.publish(queue, [Envelope(message_id, content)])
+    if requeued.raw is not None:
+        return {"id": message_id, "mode": "reprocess"}
+    return {"id": message_id, "mode": "resend",
+            "destinations": [d for d, _ in requeued.deliveries]}

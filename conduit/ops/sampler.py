@@ -1,0 +1,79 @@
+"""Live throughput: counters sampled every few seconds into a short ring buffer (in memory).
+
+Gives the dashboard's messages/s per channel and the recent minutes for alerts; the long history
+of statistics comes from the store (:mod:`conduit.ops.stats`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conduit.engine.engine import Engine
+
+KEYS = ("received", "filtered", "sent", "errored")
+
+
+def _value(counter: Any) -> float:
+    return float(counter._value.get())
+
+
+class Sampler:
+    def __init__(self, engine: Engine, interval: float = 2.0, keep: float = 3600.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.samples: deque[tuple[float, dict[str, dict[str, float]]]] = deque(
+            maxlen=int(keep / interval) + 1)
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        result: dict[str, dict[str, float]] = {}
+        for name, bus in list(self.engine.control.buses.items()):
+            m = bus.metrics
+            result[name] = {"received": _value(m.received), "filtered": _value(m.filtered),
+                            "sent": _value(m.sent), "errored": _value(m.errored)}
+        return result
+
+    async def sample(self) -> None:
+        self.samples.append((time.monotonic(), self.snapshot()))
+
+    def delta(self, channel: str, key: str, seconds: float) -> float:
+        """How much counter ``key`` of ``channel`` grew over the last ``seconds``."""
+        if not self.samples:
+            return 0.0
+        clock = time.monotonic()
+        current = self.snapshot().get(channel, {}).get(key, 0.0)
+        base = None
+        for stamp, values in self.samples:
+            if clock - stamp <= seconds:
+                base = values.get(channel, {}).get(key, 0.0)
+                break
+        if base is None:
+            base = self.samples[-1][1].get(channel, {}).get(key, 0.0)
+        return max(0.0, current - base)
+
+    def rate(self, channel: str, key: str = "received", seconds: float = 10.0) -> float:
+        """Per second over about the last ``seconds``."""
+        if not self.samples:
+            return 0.0
+        clock = time.monotonic()
+        for stamp, values in self.samples:
+            if clock - stamp <= seconds:
+                elapsed = clock - stamp
+                if elapsed <= 0:
+                    return 0.0
+                base = values.get(channel, {}).get(key, 0.0)
+                current = self.snapshot().get(channel, {}).get(key, 0.0)
+                return max(0.0, current - base) / elapsed
+        return 0.0
+
+    def idle_for(self, channel: str) -> float:
+        """Seconds since ``channel`` last received (as far back as the samples go)."""
+        clock = time.monotonic()
+        current = self.snapshot().get(channel, {}).get("received", 0.0)
+        for stamp, values in reversed(self.samples):
+            if values.get(channel, {}).get("received", 0.0) != current:
+                return clock - stamp
+        oldest = self.samples[0][0] if self.samples else clock
+        return clock - oldest

@@ -1,0 +1,55 @@
+"""Tables of the dashboard: users, login sessions and API tokens, the access audit, and the
+full-text index's progress. Created by the ``0002_web`` migration, on the store's metadata."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, Index, String, Table, Text
+
+from conduit.store.tables import Id, metadata
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("username", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),  # session | api
+    Column("csrf", String(64)),
+    Column("label", String(200)),
+    Column("remote", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Index("ix_auth_tokens_username", "username"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("username", String(100)),
+    Column("action", String(40), nullable=False),
+    Column("message_id", Id),  # no foreign key: the audit outlives pruned messages
+    Column("remote", String(200)),
+    Column("detail", Text),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_message_id", "message_id"),
+)
+
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", String(200), nullable=False),
+)

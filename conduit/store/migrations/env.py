@@ -1,0 +1,13 @@
+"""Alembic environment: run with the connection the Store hands over (no ini file needed)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from conduit.store.tables import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata,
+                  render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

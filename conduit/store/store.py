@@ -1,0 +1,515 @@
+"""The Store: durable record of every message and every delivery, on SQLite or PostgreSQL.
+
+Writes go through :class:`BatchWriter` (group commits across concurrent messages); reads are plain
+synchronous queries for the CLI, recovery and the management API (call them in a thread from async
+code). Statuses: a message is RECEIVED, then FILTERED, QUEUED (waiting for its destinations) or
+ERROR, and finally SENT once every destination has it (ERROR if any destination gave up).
+A delivery (one per message and destination) is QUEUED, FILTERED, SENT or ERROR.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from conduit.store import writes
+from conduit.store.batch import BUSY_TIMEOUT_MS, BatchWriter
+from conduit.store.codec import needs_raw, needs_transformed, unpack
+from conduit.store.tables import (
+    deliveries,
+    events,
+    messages,
+    microseconds,
+    sqlite_text,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: Raw content of messages in flight is kept (up to this many bytes, oldest dropped first) so
+#: that a reply can be stored as a delta against it; a larger message is not kept.
+RECENT_BYTES = 8 << 20
+RECENT_MAX = 64 << 10
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class DeliveryRecord:
+    destination: str
+    status: str
+    attempts: int
+    content: bytes | None
+    response: bytes | None
+    error: str | None
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    id: int
+    channel: str
+    received_at: datetime
+    updated_at: datetime
+    status: str
+    control_id: str | None
+    message_type: str | None
+    patient_id: str | None
+    source: str | None
+    error: str | None
+    correlation_id: str | None = None
+    raw: bytes | None = None
+    transformed: bytes | None = None
+    deliveries: list[DeliveryRecord] = field(default_factory=list)
+    events: list[tuple[datetime, str, str | None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Route:
+    """One destination's share of a processed message."""
+
+    destination: str
+    content: bytes | None
+    filtered: str | None = None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # pruning gives the disk back page by page (PRAGMA incremental_vacuum); takes effect on a
+    # new database (an existing one needs one VACUUM: `conduit prune --vacuum-full`)
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an ACK means durable: fsync the WAL each commit
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+#: Every PostgreSQL connection of the store plans each statement for its parameters: psycopg
+#: prepares a statement on its 5th run, and PostgreSQL may then keep a generic plan made while
+#: the tables were small (``WHERE id = ANY($1)`` stayed a sequential scan for good).
+PG_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+#: The hot path's writes (``batch``'s connection on the loop) find every row by its key. A new
+#: store has no statistics until autovacuum analyzes it (a minute or more), and without them the
+#: planner took a sequential scan of ``deliveries`` for each group's status read: the server's
+#: CPU per message grew with the table (0.17 ms at 5,000 messages, 0.28 ms at 15,000). Index
+#: scans keep it flat.
+PG_WRITER_OPTIONS = PG_OPTIONS + " -c enable_seqscan=off"
+
+
+def make_engine(url: str, *, name: str = "conduit") -> Engine:
+    """An engine tuned for the store: WAL + fsync on SQLite, a small pool on PostgreSQL (its
+    connections named ``name`` in ``pg_stat_activity``)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # A pool keeps connections open: closing the last SQLite connection checkpoints the WAL,
+        # which cost more than the writes themselves when done per transaction.
+        engine = create_engine(url, pool_size=4, max_overflow=8,
+                               connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True,
+                         connect_args={"options": PG_OPTIONS, "application_name": name})
+
+
+class Store:
+    """Messages, deliveries and events; see the module docstring for the status model."""
+
+    def __init__(self, url: str, *, writing_process: bool = False) -> None:
+        """``writing_process``: on SQLite (a file), the hot path's writes go to a process of
+        their own (``process``); the engine asks for it, tools and tests need not."""
+        self.url = url
+        self.engine = make_engine(url)
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._writing_process = writing_process and self._sqlite and self.shared
+        self._writer: BatchWriter | None = None
+        # message id -> raw content, for messages whose deliveries are not all done (in order)
+        self._recent: dict[int, bytes] = {}
+        self._recent_bytes = 0
+
+    @property
+    def shared(self) -> bool:
+        """Whether another process opening ``url`` sees this store (not an in-memory SQLite
+        database): what a helper process (writer, indexer) needs."""
+        return ":memory:" not in self.url
+
+    def _stamp(self, stamp: datetime) -> Any:
+        """``stamp`` as the driver takes it for a ``Stamp`` column (see ``tables``)."""
+        return microseconds(stamp) if self._sqlite else stamp
+
+    def _now(self) -> Any:
+        """The time now as the driver takes it for a ``Stamp`` column."""
+        return time.time_ns() // 1000 if self._sqlite else now()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @property
+    def writer(self) -> BatchWriter:
+        if self._writer is None:
+            self._writer = BatchWriter(
+                self.engine, process_url=self.url if self._writing_process else None)
+        return self._writer
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        self.engine.dispose()
+
+    # -- writes (async, group-committed) ---------------------------------------------------
+
+    async def received(self, channel: str, raw: bytes, *, control_id: str | None,
+                       message_type: str | None, patient_id: str | None = None,
+                       source: str | None = None, status: str = "RECEIVED",
+                       error: str | None = None, correlation_id: str | None = None) -> int:
+        """Record an inbound message; returns its id once committed."""
+        row = self._message_row(channel, raw, None, status, error, control_id, message_type,
+                                patient_id, source, correlation_id)
+        message_id = int(await self.writer.submit(writes.insert_messages, (row, [])))
+        if status == "RECEIVED":
+            self._remember(message_id, raw)
+        return message_id
+
+    async def accepted(self, channel: str, raw: bytes, *, control_id: str | None,
+                       message_type: str | None, patient_id: str | None = None,
+                       source: str | None = None, correlation_id: str | None = None,
+                       status: str, transformed: bytes | None, error: str | None,
+                       routes: Sequence[Route]) -> int:
+        """Record an inbound message already run through the pipeline, with its deliveries, in
+        one transaction: what ``received`` then ``processed`` record, at half the writes (a
+        listener that runs the pipeline itself, before answering). Returns the message id."""
+        status, queued = _outcome(status, routes)
+        row = self._message_row(channel, raw, transformed, status, error, control_id,
+                                message_type, patient_id, source, correlation_id)
+        rows = _delivery_rows(routes, row[2])  # stamped as the message
+        message_id = int(await self.writer.submit(writes.insert_messages, (row, rows)))
+        if queued:
+            self._remember(message_id, raw)
+        return message_id
+
+    def _message_row(self, channel: str, raw: bytes, transformed: bytes | None, status: str,
+                     error: str | None, control_id: str | None, message_type: str | None,
+                     patient_id: str | None, source: str | None,
+                     correlation_id: str | None) -> tuple[Any, ...]:
+        """A new ``messages`` row as ``writes.insert_messages`` takes it (received now; raw and
+        transformed content as they are: the write compresses them)."""
+        stamp = now()
+        control_id = _clip(control_id, 200)
+        return (channel, sqlite_text(stamp) if self._sqlite else stamp, self._stamp(stamp),
+                status, control_id, _clip(message_type, 40), _clip(patient_id, 200),
+                _clip(source, 200), raw, transformed, error,
+                _stored_correlation(_clip(correlation_id, 100), control_id))
+
+    def _remember(self, message_id: int, raw: bytes) -> None:
+        if len(raw) > RECENT_MAX or message_id in self._recent:
+            return
+        recent = self._recent
+        recent[message_id] = raw
+        self._recent_bytes += len(raw)
+        while self._recent_bytes > RECENT_BYTES:
+            self._recent_bytes -= len(recent.pop(next(iter(recent))))
+
+    def _forget(self, message_id: int) -> None:
+        raw = self._recent.pop(message_id, None)
+        if raw is not None:
+            self._recent_bytes -= len(raw)
+
+    async def processed(self, message_id: int, status: str, *, transformed: bytes | None,
+                        error: str | None, routes: Sequence[Route],
+                        raw: bytes | None = None) -> None:
+        """Record the pipeline's outcome and queue one delivery per routed destination.
+
+        With ``raw`` (exactly the message's stored raw content), transformed and routed content
+        are stored as deltas against it (see ``codec``): near-copies then cost a few bytes.
+        Routed content equal to the transformed content costs one byte whether or not."""
+        stamp = self._now()
+        status, queued = _outcome(status, routes)
+        rows = _delivery_rows(routes, stamp)
+        message = (status, transformed, error, stamp, message_id)
+        if raw and queued:
+            self._remember(message_id, raw)
+        elif not queued:
+            self._forget(message_id)
+        await self.writer.submit(writes.record_processed, (message, rows, raw))
+
+    async def attempt_failed(self, message_id: int, destination: str, attempts: int,
+                             error: str) -> None:
+        """Note a failed attempt that will be retried (the delivery stays QUEUED)."""
+        await self.writer.submit(writes.record_attempts, (
+            attempts, error, self._now(), message_id, destination))
+
+    async def delivered(self, message_id: int, destination: str, status: str, *, attempts: int,
+                        response: bytes | None, error: str | None) -> str:
+        """Record a delivery's final outcome; returns the message's status afterwards.
+
+        A reply is stored as a delta against the message's raw content while that is at hand
+        (in flight through this process), else compressed alone."""
+        raw = self._recent.get(message_id)
+        final = str(await self.writer.submit(writes.record_deliveries, (
+            status, attempts, response, error, self._now(), message_id, destination, raw)))
+        if final == "SENT":
+            self._forget(message_id)
+        return final
+
+    async def requeue(self, message_id: int, destinations: Sequence[str] | None,
+                      detail: str) -> list[tuple[str, bytes]]:
+        """Put deliveries back to QUEUED for reprocessing; returns (destination, content) pairs."""
+        stamp = now()
+
+        def write(connection: Connection) -> list[tuple[str, bytes]]:
+            query = (select(deliveries.c.destination, deliveries.c.content, messages.c.raw,
+                            messages.c.transformed)
+                     .join(messages, messages.c.id == deliveries.c.message_id)
+                     .where(deliveries.c.message_id == message_id,
+                            deliveries.c.content.is_not(None)))
+            if destinations:
+                query = query.where(deliveries.c.destination.in_(list(destinations)))
+            found = [(d, content_of(c, r, t)) for d, c, r, t in connection.execute(query)]
+            for name, _ in found:
+                connection.execute(
+                    update(deliveries).where(deliveries.c.message_id == message_id,
+                                             deliveries.c.destination == name)
+                    .values(status="QUEUED", error=None, updated_at=stamp, sent_at=KEEP_SENT_AT))
+            if found:
+                connection.execute(update(messages).where(messages.c.id == message_id)
+                                   .values(status="QUEUED", updated_at=stamp))
+            connection.execute(events.insert().values(message_id=message_id, at=stamp,
+                                                      kind="reprocess", detail=detail))
+            return found
+
+        return await self.writer.run(write)
+
+    async def event(self, message_id: int, kind: str, detail: str | None = None) -> None:
+        stamp = now()
+        await self.writer.run(lambda c: c.execute(events.insert().values(
+            message_id=message_id, at=stamp, kind=kind, detail=detail)))
+
+    # -- reads (sync) ----------------------------------------------------------------------
+
+    def pending(self, channel: str) -> tuple[list[int], dict[str, list[int]]]:
+        """Ids of the messages stored but never processed, and of each destination's deliveries
+        queued but not finished, oldest first: what a crash left unfinished on the embedded bus
+        (its content is read back a part at a time: ``queued``)."""
+        received = (select(messages.c.id)
+                    .where(messages.c.channel == channel, messages.c.status == "RECEIVED")
+                    .order_by(messages.c.id))
+        queued = (select(deliveries.c.destination, deliveries.c.message_id)
+                  .join(messages, messages.c.id == deliveries.c.message_id)
+                  .where(messages.c.channel == channel, deliveries.c.status == "QUEUED")
+                  .order_by(deliveries.c.message_id))
+        by_destination: dict[str, list[int]] = {}
+        with self.engine.connect() as connection:
+            ids = list(connection.execute(received).scalars())
+            for destination, message_id in connection.execute(queued):
+                by_destination.setdefault(destination, []).append(message_id)
+        return ids, by_destination
+
+    def queued(self, channel: str, destination: str | None,
+               ids: Sequence[int]) -> list[tuple[int, bytes, str | None]]:
+        """``(id, content, correlation id)`` of these messages still RECEIVED (``destination``
+        None) or of their deliveries to ``destination`` still QUEUED, in the order of ``ids``:
+        what a bus that keeps only so many envelopes in memory reads back (see ``embedded``)."""
+        found: dict[int, tuple[int, bytes, str | None]] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):  # SQLite's bound on parameters a statement
+                chunk = ids[start:start + 500]
+                if destination is None:
+                    query = (select(messages.c.id, messages.c.raw, _CORRELATION_ID)
+                             .where(messages.c.id.in_(chunk), messages.c.channel == channel,
+                                    messages.c.status == "RECEIVED"))
+                    found.update((i, (i, unpack(r) or b"", c))
+                                 for i, r, c in connection.execute(query))
+                else:
+                    query = (select(deliveries.c.message_id, deliveries.c.content,
+                                    messages.c.raw, messages.c.transformed, _CORRELATION_ID)
+                             .join(messages, messages.c.id == deliveries.c.message_id)
+                             .where(deliveries.c.message_id.in_(chunk),
+                                    messages.c.channel == channel,
+                                    deliveries.c.destination == destination,
+                                    deliveries.c.status == "QUEUED"))
+                    found.update((row[0], (row[0], content_of(*row[1:4]), row[4]))
+                                 for row in connection.execute(query))
+        return [found[i] for i in ids if i in found]
+
+    def search(self, *, channel: str | None = None, status: str | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               control_id: str | None = None, message_type: str | None = None,
+               patient_id: str | None = None, limit: int = 50,
+               before_id: int | None = None, text: str | None = None) -> list[MessageRecord]:
+        """Newest first; ``message_type`` matches a prefix (``ADT`` finds ``ADT^A01``); ``text``:
+        every word occurs in the raw message (full-text index, see ``fulltext``)."""
+        conditions = message_conditions(channel=channel, status=status, since=since, until=until)
+        if text:
+            from conduit.store.fulltext import condition
+
+            words = condition(text, self.engine)
+            if words is not None:
+                conditions.append(words)
+        if control_id:
+            conditions.append(messages.c.control_id == control_id)
+        if message_type:
+            conditions.append(messages.c.message_type.like(message_type.replace("_", "^") + "%"))
+        if patient_id:
+            conditions.append(messages.c.patient_id == patient_id)
+        if before_id:
+            conditions.append(messages.c.id < before_id)
+        query = (select(*_SUMMARY).where(and_(True, *conditions))
+                 .order_by(messages.c.id.desc()).limit(limit))
+        with self.engine.connect() as connection:
+            return [MessageRecord(**row._mapping) for row in connection.execute(query)]
+
+    def get(self, message_id: int) -> MessageRecord | None:
+        """One message with its content, deliveries and events."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(*_SUMMARY, messages.c.raw, messages.c.transformed)
+                .where(messages.c.id == message_id)).first()
+            if row is None:
+                return None
+            data = dict(row._mapping)
+            data["raw"] = raw = unpack(data["raw"])
+            data["transformed"] = transformed = unpack(data["transformed"], raw)
+            record = MessageRecord(**data)
+            for d in connection.execute(
+                    select(deliveries).where(deliveries.c.message_id == message_id)
+                    .order_by(deliveries.c.position, deliveries.c.destination)):
+                record.deliveries.append(DeliveryRecord(
+                    destination=d.destination, status=d.status, attempts=d.attempts,
+                    content=unpack(d.content, raw, transformed=transformed),
+                    response=unpack(d.response, raw), error=d.error,
+                    updated_at=d.updated_at, sent_at=sent_at(d.status, d.updated_at, d.sent_at)))
+            record.events = [(e.at, e.kind, e.detail) for e in connection.execute(
+                select(events).where(events.c.message_id == message_id).order_by(events.c.id))]
+            return record
+
+    def correlation_id(self, message_id: int) -> str | None:
+        """The correlation id a message came in with (for envelopes that lost it)."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(_CORRELATION_ID)
+                                      .where(messages.c.id == message_id)).scalar()
+
+    def counts(self, channel: str | None = None) -> dict[str, dict[str, int]]:
+        """Messages per channel and status."""
+        query = select(messages.c.channel, messages.c.status, func.count()).group_by(
+            messages.c.channel, messages.c.status)
+        if channel:
+            query = query.where(messages.c.channel == channel)
+        result: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as connection:
+            for name, status, count in connection.execute(query):
+                result.setdefault(name, {})[status] = count
+        return result
+
+
+# The correlation id is stored only when it differs from the control id (it usually is MSH-10):
+# NULL means "the control id", '' means none.
+_CORRELATION_ID = func.nullif(func.coalesce(messages.c.correlation_id, messages.c.control_id),
+                              "").label("correlation_id")
+
+
+def _stored_correlation(correlation_id: str | None, control_id: str | None) -> str | None:
+    if correlation_id is None:
+        return None if control_id is None else ""
+    return None if correlation_id == control_id else correlation_id
+
+
+_SUMMARY = (messages.c.id, messages.c.channel, messages.c.received_at, messages.c.updated_at,
+            messages.c.status, messages.c.control_id, messages.c.message_type,
+            messages.c.patient_id, messages.c.source, messages.c.error, _CORRELATION_ID)
+
+
+# -- what the bulk writes (``writes``) take -----------------------------------------------
+
+def _outcome(status: str, routes: Sequence[Route]) -> tuple[str, bool]:
+    """A message's status after the pipeline, and whether any destination has it queued."""
+    queued = any(r.content is not None and r.filtered is None for r in routes)
+    if status not in ("ERROR", "FILTERED"):
+        status = "QUEUED" if queued else ("FILTERED" if routes else "TRANSFORMED")
+    return status, queued
+
+
+def _delivery_rows(routes: Sequence[Route], stamp: Any) -> list[tuple[Any, ...]]:
+    """``insert_delivery`` rows without their message id: one per route, in route order (the
+    content as it is: the write compresses it)."""
+    return [(r.destination, position, "FILTERED" if r.filtered is not None else "QUEUED",
+             r.content, 0, r.filtered, stamp) for position, r in enumerate(routes)]
+
+
+def sent_at(status: str, updated_at: datetime, stored: datetime | None) -> datetime | None:
+    """When a delivery was (last) sent: a SENT delivery stores NULL for "at its updated_at",
+    saving a timestamp per row; requeueing it writes the time down first (``KEEP_SENT_AT``)."""
+    if stored is None and status == "SENT":
+        return updated_at
+    return stored
+
+
+#: ``sent_at`` for an UPDATE that moves a delivery out of SENT: keeps when it was sent.
+KEEP_SENT_AT = case((deliveries.c.status == "SENT",
+                     func.coalesce(deliveries.c.sent_at, deliveries.c.updated_at)),
+                    else_=deliveries.c.sent_at)
+
+
+def content_of(stored: bytes | None, stored_raw: bytes | None,
+               stored_transformed: bytes | None = None) -> bytes:
+    """Stored routed content back as bytes (b"" for none), given the message's stored raw and
+    transformed content (each unpacked only when the content refers to it)."""
+    raw = transformed = None
+    if needs_transformed(stored):
+        raw = unpack(stored_raw) if needs_raw(stored_transformed) else None
+        transformed = unpack(stored_transformed, raw)
+    elif needs_raw(stored):
+        raw = unpack(stored_raw)
+    return unpack(stored, raw, transformed=transformed) or b""
+
+
+def message_conditions(*, channel: str | None = None, status: str | None = None,
+                       since: datetime | None = None,
+                       until: datetime | None = None) -> list[ColumnElement[bool]]:
+    """WHERE terms on ``messages`` shared by searching and reprocessing: channel, the message's
+    status (any case), and received at or after ``since`` and before ``until``."""
+    conditions: list[ColumnElement[bool]] = []
+    if channel:
+        conditions.append(messages.c.channel == channel)
+    if status:
+        conditions.append(messages.c.status == status.upper())
+    if since:
+        conditions.append(messages.c.received_at >= since)
+    if until:
+        conditions.append(messages.c.received_at < until)
+    return conditions
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    return value[:size] if value else value
