@@ -33,8 +33,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Inbound,
-    Outbound,
     SourceConfig,
     destination,
     source,
@@ -42,6 +40,7 @@ from conduit.connectors.base import (
 from conduit.connectors.render import RenderContext
 from conduit.core.duration import Duration
 from conduit.core.errors import PermanentError, RetryableError
+from conduit.core.protocols import Inbound, Outbound
 from conduit.transforms.template import TemplateText, compile_template
 
 log = structlog.get_logger(__name__)

@@ -34,7 +34,6 @@ from conduit.connectors.auth import Auth, Authenticator
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Outbound,
     SourceConfig,
     destination,
     source,
@@ -50,6 +49,7 @@ from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.core.duration import Duration
 from conduit.core.errors import MessageError, PermanentError, RetryableError
 from conduit.core.payload import parse_json
+from conduit.core.protocols import Outbound
 
 log = structlog.get_logger(__name__)
 

@@ -34,14 +34,13 @@ from pydantic import Field
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Inbound,
-    Outbound,
     SourceConfig,
     destination,
     source,
 )
 from conduit.core.duration import Duration
 from conduit.core.errors import HL7ParseError, PermanentError
+from conduit.core.protocols import Inbound, Outbound
 from conduit.hl7.batch import split_messages
 from conduit.hl7.message import Message
 from conduit.transforms.template import compile_template, is_template, render_template
@@ -313,7 +312,7 @@ class FileDestination:
         if not self._templated:
             rendered = self.config.path
         else:
-            message = out.message
+            message = out.message if isinstance(out.message, Message) else None
             if message is None and self._reads_message:
                 try:
                     message = Message.parse(out.content)

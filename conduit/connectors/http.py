@@ -29,8 +29,6 @@ from conduit.connectors.auth import Auth, Authenticator
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Outbound,
-    Receipt,
     SourceConfig,
     destination,
     source,
@@ -46,6 +44,7 @@ from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.core.duration import Duration
 from conduit.core.errors import MessageError, PermanentError, RetryableError
 from conduit.core.payload import parse_json, parse_xml
+from conduit.core.protocols import Outbound, Receipt
 from conduit.transforms.template import TemplateText, compile_template
 
 log = structlog.get_logger(__name__)

@@ -18,8 +18,6 @@ from pydantic import Field
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Inbound,
-    Outbound,
     SourceConfig,
     destination,
     source,
@@ -28,6 +26,7 @@ from conduit.connectors.hl7batch import batch_ack, split_batch
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.core.duration import Duration
 from conduit.core.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
+from conduit.core.protocols import Inbound, Outbound
 from conduit.hl7.ack import (
     build_ack_bytes,
     build_ack_for_unparseable,
@@ -385,7 +384,7 @@ class MllpDestination:
         except HL7ParseError as exc:
             raise RetryableError(f"{self.describe()}: unreadable ACK: {exc}", response) from exc
         if self.config.check_control_id:
-            expected = (out.message.control_id if out.message is not None
+            expected = (out.message.control_id if isinstance(out.message, Message)
                         else message_control_id(out.content))
             if expected and control_id != expected:
                 raise RetryableError(

@@ -11,9 +11,9 @@ from typing import Any
 
 import jinja2
 
-from conduit.connectors.base import Outbound
 from conduit.core.errors import HL7ParseError, MessageError, PermanentError
 from conduit.core.payload import parse_json
+from conduit.core.protocols import Outbound
 from conduit.hl7.message import Message
 
 

@@ -36,7 +36,6 @@ from conduit.connectors.asgi import AsgiListener, AsgiSource
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    Outbound,
     SourceConfig,
     StrictModel,
     destination,
@@ -54,6 +53,7 @@ from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.core.duration import Duration
 from conduit.core.errors import HL7ParseError, MessageError, PermanentError, RetryableError
 from conduit.core.payload import XmlView, parse_xml
+from conduit.core.protocols import Outbound
 from conduit.hl7.message import Message
 from conduit.transforms.template import TemplateText, compile_template, render_template
 

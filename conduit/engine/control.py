@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, cast
 import structlog
 
 from conduit.bus import Bus, Envelope, Handler, source_queue
-from conduit.connectors.base import ConnectorContext, Receipt
+from conduit.connectors.base import ConnectorContext
 from conduit.core.errors import StartupError, port_problem
+from conduit.core.protocols import Receipt
 from conduit.engine.channel import Channel
 from conduit.engine.pipeline import PipelineResult
 from conduit.engine.runtime import ChannelRuntime

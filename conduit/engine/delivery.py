@@ -27,8 +27,9 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 
 from conduit.bus import DeadLetter, Envelope
-from conduit.connectors.base import Destination, DestinationConfig, Outbound
+from conduit.connectors.base import DestinationConfig
 from conduit.core.errors import DeliveryError, PermanentError, RetryableError
+from conduit.core.protocols import Destination, Outbound
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter
 from conduit.store import Store
 from conduit.store.replay import delivery_status

@@ -17,16 +17,10 @@ from typing import Any
 import structlog
 
 from conduit.bus import Bus, Envelope, source_queue
-from conduit.connectors.base import (
-    ConnectorContext,
-    Destination,
-    Receipt,
-    Source,
-    build_destination,
-    build_source,
-)
+from conduit.connectors.base import ConnectorContext, build_destination, build_source
 from conduit.core.errors import HL7ParseError, MessageError
 from conduit.core.payload import parse_payload
+from conduit.core.protocols import Destination, Receipt, Source
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
 from conduit.engine.pipeline import Pipeline, PipelineResult

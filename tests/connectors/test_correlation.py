@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from conduit.connectors.base import ConnectorContext, Outbound
+from conduit.connectors.base import ConnectorContext
 from conduit.connectors.fhir import FhirDestination, FhirDestinationConfig
 from conduit.connectors.soap import SoapDestination, SoapDestinationConfig
+from conduit.core.protocols import Outbound
 from tests.connectors.peers import HttpPeer, Reply, Seen, json_reply
 from tests.connectors.test_http import post, rest_channel
 from tests.connectors.test_soap import archive, soap_source

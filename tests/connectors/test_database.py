@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from conduit.connectors.base import ConnectorContext, Outbound
+from conduit.connectors.base import ConnectorContext
 from conduit.connectors.database import (
     DatabaseDestination,
     DatabaseDestinationConfig,
     make_engine,
 )
 from conduit.core.errors import PermanentError, RetryableError
+from conduit.core.protocols import Outbound
 from tests.support import running_engine, wait_for
 
 ADT = ("MSH|^~\\&|HIS|HOSP|ADT|HOSP|20260101||ADT^A04|{id}|P|2.5\r"

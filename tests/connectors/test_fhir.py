@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome
 
-from conduit.connectors.base import ConnectorContext, Outbound
+from conduit.connectors.base import ConnectorContext
 from conduit.connectors.fhir import FhirDestination, FhirDestinationConfig
 from conduit.core.errors import PermanentError, RetryableError
+from conduit.core.protocols import Outbound
 from tests.connectors.peers import HttpPeer, Reply, Seen, json_reply
 from tests.support import running_engine, source_port, wait_for
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from conduit.connectors import file as file_module
-from conduit.connectors.base import ConnectorContext, Outbound
+from conduit.connectors.base import ConnectorContext
 from conduit.connectors.file import FileDestination, FileDestinationConfig
 from conduit.core.errors import PermanentError
+from conduit.core.protocols import Outbound
 from conduit.hl7.message import Message
 
 ADT = (b"MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01^ADT_A01|{id}|P|2.5\r"

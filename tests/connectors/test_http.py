@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from conduit.connectors.base import ConnectorContext, Outbound
+from conduit.connectors.base import ConnectorContext
 from conduit.connectors.http import HttpDestination, HttpDestinationConfig
 from conduit.core.errors import PermanentError, RetryableError
+from conduit.core.protocols import Outbound
 from tests.connectors.peers import (
     HttpPeer,
     Reply,

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from conduit.connectors.base import ConnectorContext, Outbound
+from conduit.connectors.base import ConnectorContext
 from conduit.connectors.mllp import MllpDestination, MllpDestinationConfig
 from conduit.core.errors import RetryableError
+from conduit.core.protocols import Outbound
 from tests.connectors.peers import make_certs, server_context
 from tests.support import (
     EB,

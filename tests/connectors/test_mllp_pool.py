@@ -19,7 +19,7 @@ import uvloop
 from pydantic import ValidationError
 
 from conduit.connectors import mllp
-from conduit.connectors.base import ConnectorContext, Outbound
+from conduit.connectors.base import ConnectorContext
 from conduit.connectors.mllp import (
     MllpDestination,
     MllpDestinationConfig,
@@ -27,6 +27,7 @@ from conduit.connectors.mllp import (
     frame,
 )
 from conduit.core.errors import RetryableError
+from conduit.core.protocols import Outbound
 from conduit.hl7.message import Message
 from tests.support import EB, SB, ack_for, control_id, msa
 

@@ -15,9 +15,10 @@ import pytest
 import zeep
 from lxml import etree
 
-from conduit.connectors.base import ConnectorContext, Outbound
+from conduit.connectors.base import ConnectorContext
 from conduit.connectors.soap import SoapDestination, SoapDestinationConfig
 from conduit.core.errors import PermanentError, RetryableError
+from conduit.core.protocols import Outbound
 from tests.support import MllpReceiver, running_engine, source_port, wait_for
 
 NS = "urn:example:registration"
