@@ -118,7 +118,7 @@ def pg_backends(store_url: str | None) -> dict[int, str]:
         return {}
     from sqlalchemy import text
 
-    from conduit.store.store import make_engine
+    from conduit.store.connect import make_engine
 
     engine = make_engine(store_url, name=BENCH_NAME)
     try:
@@ -137,7 +137,7 @@ def cpu_by_process(engine_pid: int, receiver_pid: int,
     receiver, the load generator (this process), RabbitMQ and PostgreSQL (all their processes,
     when they run here; the store writer's and the indexer's server processes apart, found in
     ``backends``)."""
-    from conduit.store.process import INDEXER_NAME, WRITER_NAME
+    from conduit.store.connect import INDEXER_NAME, WRITER_NAME
 
     by_connection = {WRITER_NAME: "PostgreSQL for the store writer",
                      INDEXER_NAME: "PostgreSQL for the indexer"}
@@ -212,7 +212,7 @@ def wait_sent(store_url: str, count: int, timeout: float = 600.0) -> float:
     """Block until the store has ``count`` messages SENT; the unix time it had them."""
     from sqlalchemy import text
 
-    from conduit.store.store import make_engine
+    from conduit.store.connect import make_engine
 
     engine = make_engine(store_url, name=BENCH_NAME)
     deadline = time.monotonic() + timeout
@@ -328,7 +328,7 @@ def store_bytes(options: Options, data_dir: Path, store_url: str | None) -> tupl
     """The store's size on disk, and the part of it that is the full-text index."""
     from sqlalchemy import text
 
-    from conduit.store.store import make_engine
+    from conduit.store.connect import make_engine
 
     if options.store == "sqlite":
         engine = make_engine(f"sqlite:///{data_dir / 'conduit.db'}", name=BENCH_NAME)
@@ -356,7 +356,7 @@ def wait_indexed(store_url: str, timeout: float = 120.0) -> None:
     that the store's size includes it."""
     from sqlalchemy import text
 
-    from conduit.store.store import make_engine
+    from conduit.store.connect import make_engine
 
     engine = make_engine(store_url, name=BENCH_NAME)
     deadline = time.monotonic() + timeout
@@ -377,7 +377,7 @@ def wait_indexed(store_url: str, timeout: float = 120.0) -> None:
 def make_postgres_db(options: Options) -> tuple[str, str]:
     from sqlalchemy import text
 
-    from conduit.store.store import make_engine
+    from conduit.store.connect import make_engine
 
     name = f"conduit_bench_{uuid.uuid4().hex[:8]}"
     admin = make_engine(options.postgres_url, name=BENCH_NAME).execution_options(
@@ -391,7 +391,7 @@ def make_postgres_db(options: Options) -> tuple[str, str]:
 def drop_postgres_db(options: Options, name: str) -> None:
     from sqlalchemy import text
 
-    from conduit.store.store import make_engine
+    from conduit.store.connect import make_engine
 
     admin = make_engine(options.postgres_url, name=BENCH_NAME).execution_options(
         isolation_level="AUTOCOMMIT")

@@ -28,8 +28,13 @@ def prune(older_than: str | None, channel: str | None, statuses: tuple[str, ...]
           config_file: Path | None, data_dir: Path | None, store_url: str | None) -> None:
     """Delete messages older than an age (per channel and status), then vacuum."""
     from conduit.engine.settings import load_settings
-    from conduit.ops.config import RetentionRule, RetentionSettings
-    from conduit.ops.retention import RetentionError, check_rule, prune_once
+    from conduit.store.retention import (
+        RetentionError,
+        RetentionRule,
+        RetentionSettings,
+        check_rule,
+        prune_once,
+    )
 
     settings = load_settings(config_file, data_dir=data_dir, store_url=store_url).retention
     try:

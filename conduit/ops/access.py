@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
+from conduit.engine.settings import DashboardSettings
 from conduit.ops.audit import Audit
 from conduit.ops.auth import LoginLimiter, Principal, Users
-from conduit.ops.config import DashboardSettings
 
 if TYPE_CHECKING:
     from conduit.engine.engine import Engine

@@ -32,7 +32,7 @@ import httpx
 import structlog
 from sqlalchemy import select
 
-from conduit.ops.config import AlertRule, AlertSettings, EmailNotifier, WebhookNotifier
+from conduit.engine.settings import AlertRule, AlertSettings, EmailNotifier, WebhookNotifier
 from conduit.ops.metrics import breaker_states
 from conduit.store.tables import messages
 

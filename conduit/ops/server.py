@@ -101,7 +101,7 @@ class Dashboard:
         self._every(sampler.interval, sampler.sample)
         settings = self.engine.settings
         if settings.retention.rules and settings.retention.interval > 0:
-            from conduit.ops.retention import prune_once
+            from conduit.store.retention import prune_once
 
             async def prune() -> None:
                 await asyncio.to_thread(prune_once, self.engine.store.engine, settings.retention)

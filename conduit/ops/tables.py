@@ -1,5 +1,5 @@
-"""Tables of the dashboard: users, login sessions and API tokens, the access audit, and the
-full-text index's progress. Created by the ``0002_web`` migration, on the store's metadata."""
+"""Tables of the dashboard: users, login sessions and API tokens, and the access audit.
+Created by the ``0002_web`` migration, on the store's metadata."""
 
 from __future__ import annotations
 
@@ -45,11 +45,4 @@ audit_log = Table(
     Column("detail", Text),
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_message_id", "message_id"),
-)
-
-store_state = Table(
-    "store_state",
-    metadata,
-    Column("key", String(100), primary_key=True),
-    Column("value", String(200), nullable=False),
 )

@@ -40,30 +40,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 
+from conduit.store.connect import BUSY_TIMEOUT_MS, PG_WRITER_OPTIONS, WRITER_NAME
+from conduit.store.groups import Bulk, GroupRunner, kinds, locked, place, run_grouped
 from conduit.store.process import WritingProcess
 from conduit.store.writes import StepWrite
 
 T = TypeVar("T")
-#: What the store's SQLite connections wait for a lock (``store._sqlite_pragmas``), restored on
-#: the loop's connection before it goes back to the pool.
-BUSY_TIMEOUT_MS = 10000
 #: SQLite: a group that finds the write lock taken (the indexing process, ``conduit prune``)
 #: tries again on the loop this many times, this many seconds apart, before the thread's way
 #: (a new connection that waits for the lock). Bench at 1,000 msg/s: ACK p99 21-23 -> 11-15 ms.
 LOCKED_TRIES = 20
 LOCKED_WAIT = 0.001
-#: The writer thread and the writing process try for the lock this often (see ``GroupRunner``).
-LOCK_POLL = 0.0002
-#: Executes many parameter sets of one kind in an open transaction; one result per set, in order.
-Bulk = Callable[[Connection, Sequence[Any]], Sequence[Any]]
 Entry = tuple[Bulk, Any, "asyncio.Future[Any]"]
 
 
@@ -173,10 +166,10 @@ class BatchWriter:
             for attempt in range(LOCKED_TRIES):
                 transaction = self._loop_connection.begin()
                 try:
-                    outcomes = _run_grouped(self._loop_connection, group)
+                    outcomes = run_grouped(self._loop_connection, group)
                 except BaseException as exc:
                     transaction.rollback()
-                    if attempt + 1 < LOCKED_TRIES and _locked(exc):
+                    if attempt + 1 < LOCKED_TRIES and locked(exc):
                         await asyncio.sleep(LOCKED_WAIT)  # the loop goes on meanwhile
                         continue
                     raise
@@ -193,9 +186,6 @@ class BatchWriter:
             if self._async_connection is None:
                 import psycopg
 
-                from conduit.store.process import WRITER_NAME
-                from conduit.store.store import PG_WRITER_OPTIONS
-
                 url = self._engine.url.set(drivername="postgresql")
                 self._async_connection = await psycopg.AsyncConnection.connect(
                     url.render_as_string(hide_password=False), options=PG_WRITER_OPTIONS,
@@ -204,10 +194,10 @@ class BatchWriter:
             try:
                 async with connection.cursor() as cursor:
                     results: list[tuple[bool, Any]] = [(True, None)] * len(group)
-                    for bulk, indexes in _kinds(group).items():
+                    for bulk, indexes in kinds(group).items():
                         values = await cast(StepWrite, bulk).run_async(
                             cursor, [group[i][1] for i in indexes])
-                        _place(results, indexes, values)
+                        place(results, indexes, values)
                 await connection.commit()
             except Exception:
                 await connection.rollback()
@@ -235,71 +225,6 @@ class BatchWriter:
                 connection.close()
 
 
-class GroupRunner:
-    """Runs a group in one transaction on a connection it keeps; when that fails, each write in
-    a transaction of its own on a fresh connection, so one failing write fails alone. Used by
-    the writer thread and by the writing process."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._connection: Connection | None = None
-        self._sqlite = engine.dialect.name == "sqlite"
-
-    def run(self, group: Sequence[tuple[Any, ...]]) -> list[tuple[bool, Any]]:
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                if self._connection is None:
-                    self._connection = self._connect()
-                with self._connection.begin():
-                    return _run_grouped(self._connection, group)
-            except Exception as exc:
-                if _locked(exc) and time.monotonic() < deadline:
-                    time.sleep(LOCK_POLL)
-                    continue
-                self.release()
-                if len(group) == 1:
-                    return [self._run_one(group[0])]
-                break
-        return [self._run_one(entry) for entry in group]
-
-    def _connect(self) -> Connection:
-        """The group's connection. On SQLite it does not wait for the write lock itself:
-        SQLite's own wait sleeps 1, 2, 5, 10 ms... between tries, so a group that met the
-        full-text indexer's short transaction slept for several ms after the lock was free
-        (10% of the writing process's time under load); ``run`` tries again every
-        ``LOCK_POLL`` instead."""
-        connection = self._engine.connect()
-        if self._sqlite:
-            connection.exec_driver_sql("PRAGMA busy_timeout=0")
-            connection.commit()
-        return connection
-
-    def release(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.rollback()
-                if self._sqlite:  # back to the pool as the pool gave it
-                    connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                    connection.commit()
-            with contextlib.suppress(Exception):
-                connection.close()
-
-    def _run_one(self, entry: tuple[Any, ...]) -> tuple[bool, Any]:
-        try:
-            with self._engine.begin() as connection:
-                return _run_grouped(connection, [entry])[0]
-        except Exception as exc:
-            return False, exc
-
-
-def _locked(exc: BaseException) -> bool:
-    """SQLite's "database is locked", from the driver or wrapped by SQLAlchemy."""
-    error = getattr(exc, "orig", None) or exc
-    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
-
-
 def _settle(group: list[Entry], outcomes: list[tuple[bool, Any]]) -> None:
     """Each caller's result (or exception), unless it stopped waiting."""
     for (_, _, future), (ok, value) in zip(group, outcomes, strict=True):
@@ -309,25 +234,3 @@ def _settle(group: list[Entry], outcomes: list[tuple[bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
-
-
-def _run_grouped(connection: Connection, group: Sequence[tuple[Any, ...]]
-                 ) -> list[tuple[bool, Any]]:
-    """Call each kind of bulk once, kinds in order of first arrival; results in entry order."""
-    results: list[tuple[bool, Any]] = [(True, None)] * len(group)
-    for bulk, indexes in _kinds(group).items():
-        _place(results, indexes, bulk(connection, [group[i][1] for i in indexes]))
-    return results
-
-
-def _kinds(group: Sequence[tuple[Any, ...]]) -> dict[Bulk, list[int]]:
-    """The group's entry indexes by kind of bulk, kinds in order of first arrival."""
-    by_kind: dict[Bulk, list[int]] = {}
-    for index, entry in enumerate(group):
-        by_kind.setdefault(entry[0], []).append(index)
-    return by_kind
-
-
-def _place(results: list[tuple[bool, Any]], indexes: list[int], values: Sequence[Any]) -> None:
-    for index, value in zip(indexes, values, strict=True):
-        results[index] = (True, value)

@@ -30,9 +30,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, bindparam, column, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
-from conduit.ops.tables import store_state
 from conduit.store.codec import unpack
-from conduit.store.tables import messages
+from conduit.store.connect import INDEXER_NAME, make_engine
+from conduit.store.tables import messages, store_state
 
 MAX_CHARS = 100_000
 LOOK_BACK = 10_000
@@ -166,8 +166,6 @@ def index_pending(url: str, limit: int) -> int:
     (its engine kept between calls); returns the count."""
     indexer = _INDEXERS.get(url)
     if indexer is None:
-        from conduit.store.process import INDEXER_NAME
-        from conduit.store.store import make_engine
 
         indexer = _INDEXERS[url] = Indexer(make_engine(url, name=INDEXER_NAME),
                                            batch=PROCESS_BATCH)

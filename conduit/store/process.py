@@ -27,11 +27,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from conduit.store.connect import INDEXER_NAME, WRITER_NAME, make_engine
+from conduit.store.groups import GroupRunner
+
 _HEADER = struct.Struct("!I")
 ENGINE_CHECK = 1.0  # seconds between a helper's checks that the engine still runs
 #: Helper processes' names (``ps``, ``top``, ``conduit bench``'s CPU per process), and on
 #: PostgreSQL their connections' (``pg_stat_activity.application_name``).
-WRITER_NAME, INDEXER_NAME = "conduit-writer", "conduit-indexer"
 
 
 def helper_context() -> Any:
@@ -130,12 +132,10 @@ class WritingProcess:
 
 def serve(url: str, connection: socket.socket) -> None:
     """The process: read a group, write it in one transaction (a failing write alone: see
-    ``batch.GroupRunner``), answer; until the engine closes its end."""
+    ``groups.GroupRunner``), answer; until the engine closes its end."""
     ignore_interrupts()
     name_process(WRITER_NAME)
     from conduit.store import writes
-    from conduit.store.batch import GroupRunner
-    from conduit.store.store import make_engine
 
     engine = make_engine(url, name=WRITER_NAME)
     runner = GroupRunner(engine)

@@ -20,11 +20,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     Connection,
-    Engine,
     and_,
     case,
-    create_engine,
-    event,
     func,
     select,
     update,
@@ -32,8 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from conduit.store import writes
-from conduit.store.batch import BUSY_TIMEOUT_MS, BatchWriter
+from conduit.store.batch import BatchWriter
 from conduit.store.codec import needs_raw, needs_transformed, unpack
+from conduit.store.connect import make_engine
 from conduit.store.tables import (
     deliveries,
     events,
@@ -91,49 +89,6 @@ class Route:
     destination: str
     content: bytes | None
     filtered: str | None = None
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # pruning gives the disk back page by page (PRAGMA incremental_vacuum); takes effect on a
-    # new database (an existing one needs one VACUUM: `conduit prune --vacuum-full`)
-    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")  # an ACK means durable: fsync the WAL each commit
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cursor.close()
-
-
-#: Every PostgreSQL connection of the store plans each statement for its parameters: psycopg
-#: prepares a statement on its 5th run, and PostgreSQL may then keep a generic plan made while
-#: the tables were small (``WHERE id = ANY($1)`` stayed a sequential scan for good).
-PG_OPTIONS = "-c plan_cache_mode=force_custom_plan"
-#: The hot path's writes (``batch``'s connection on the loop) find every row by its key. A new
-#: store has no statistics until autovacuum analyzes it (a minute or more), and without them the
-#: planner took a sequential scan of ``deliveries`` for each group's status read: the server's
-#: CPU per message grew with the table (0.17 ms at 5,000 messages, 0.28 ms at 15,000). Index
-#: scans keep it flat.
-PG_WRITER_OPTIONS = PG_OPTIONS + " -c enable_seqscan=off"
-
-
-def make_engine(url: str, *, name: str = "conduit") -> Engine:
-    """An engine tuned for the store: WAL + fsync on SQLite, a small pool on PostgreSQL (its
-    connections named ``name`` in ``pg_stat_activity``)."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # A pool keeps connections open: closing the last SQLite connection checkpoints the WAL,
-        # which cost more than the writes themselves when done per transaction.
-        engine = create_engine(url, pool_size=4, max_overflow=8,
-                               connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True,
-                         connect_args={"options": PG_OPTIONS, "application_name": name})
 
 
 class Store:

@@ -127,3 +127,11 @@ events = Table(
     Column("detail", Text),
     Index("ix_events_message_id", "message_id"),
 )
+
+#: Small key/value progress of background jobs (e.g. the full-text index's ``fulltext.last_id``).
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", String(200), nullable=False),
+)

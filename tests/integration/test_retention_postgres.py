@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from conduit.ops.config import RetentionSettings
-from conduit.ops.retention import prune_once
 from conduit.store import Store
 from conduit.store.fulltext import Indexer
-from tests.ops.retention_data import fill
+from conduit.store.retention import RetentionSettings, prune_once
+from tests.store.retention_data import fill
 
 
 def test_prune_on_postgres(postgres_url: str) -> None:

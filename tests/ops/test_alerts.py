@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from conduit.engine.settings import AlertSettings
 from conduit.ops.alerts import Alerter
-from conduit.ops.config import AlertSettings
 from conduit.ops.metrics import breaker_states
 from tests.ops.helpers import adt, dashboard, file_channel, run
 from tests.support import free_port, mllp_exchange, source_port, wait_for

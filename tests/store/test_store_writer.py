@@ -100,8 +100,8 @@ def test_the_writing_process_tries_for_a_lock_often_rather_than_sleeping(
     it went on waiting until 178 ms), the group runner tries every ``LOCK_POLL``. Nothing fails;
     the pool's connections still wait for locks as before."""
     from conduit.store import writes
-    from conduit.store.batch import GroupRunner
-    from conduit.store.store import make_engine
+    from conduit.store.connect import make_engine
+    from conduit.store.groups import GroupRunner
 
     Store(f"sqlite:///{tmp_path / 'conduit.db'}").migrate()
     engine = make_engine(f"sqlite:///{tmp_path / 'conduit.db'}")

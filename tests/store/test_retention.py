@@ -11,12 +11,11 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from conduit.cli import main
-from conduit.ops.config import RetentionSettings
-from conduit.ops.retention import RetentionError, prune_once
 from conduit.store import Store
 from conduit.store.fulltext import Indexer
+from conduit.store.retention import RetentionError, RetentionSettings, prune_once
 from conduit.store.tables import deliveries, events
-from tests.ops.retention_data import fill
+from tests.store.retention_data import fill
 
 
 def _statuses(store: Store) -> dict[str, dict[str, int]]:

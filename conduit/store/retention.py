@@ -27,9 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, delete, select, text
 
-from conduit.ops.config import RetentionRule, RetentionSettings
+from conduit.core.duration import Duration
 from conduit.store.fulltext import forget
 from conduit.store.tables import messages
 
@@ -37,6 +38,27 @@ log = structlog.get_logger(__name__)
 
 FINISHED = ("SENT", "FILTERED", "TRANSFORMED")
 UNFINISHED = ("RECEIVED", "QUEUED", "ERROR")
+
+
+class RetentionRule(BaseModel):
+    """Messages of `channel` (default every one) in `statuses` older than `older_than` go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str | None = None
+    older_than: Duration
+    statuses: list[str] = Field(default_factory=lambda: ["SENT", "FILTERED", "TRANSFORMED"])
+    include_unfinished: bool = Field(
+        False, description="Also allow QUEUED, RECEIVED and ERROR in `statuses` (never by "
+                           "default: those are work still to do or to look at).")
+
+
+class RetentionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval: Duration = Field(3600, description="How often the engine prunes (0 = never).")
+    batch: int = Field(5000, ge=1, description="Rows deleted per transaction.")
+    rules: list[RetentionRule] = Field(default_factory=list)
 
 
 class RetentionError(ValueError):
