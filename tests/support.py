@@ -149,6 +149,7 @@ async def running_engine(channels: list[dict[str, Any]], tmp_path: Path,
     from conduit.engine.engine import Engine
     from conduit.engine.loader import load_channels
     from conduit.engine.settings import Settings
+    from conduit.ops.attach import attach
 
     folder = tmp_path / "channels"
     paths = [write_channel(folder, c) for c in channels]
@@ -156,6 +157,7 @@ async def running_engine(channels: list[dict[str, Any]], tmp_path: Path,
                         dashboard={"port": 0, **dashboard} if dashboard is not None
                         else {"enabled": False})
     engine = Engine(settings, load_channels(paths))
+    attach(engine)
     await engine.start()
     try:
         yield engine

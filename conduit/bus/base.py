@@ -39,6 +39,9 @@ class Envelope:
 
 
 Handler = Callable[[Envelope], Awaitable[None]]
+#: Reads a queue's envelopes back from the store by message id, oldest first; returns those still
+#: waiting (a delivery finished meanwhile, e.g. by a replay, is left out). See :meth:`Bus.spill`.
+Reload = Callable[[list[int]], Awaitable[list[Envelope]]]
 
 
 class DeadLetter(Exception):
@@ -77,11 +80,16 @@ class Bus(Protocol):
     acknowledges the envelope when the handler returns (see the module docstring for failures).
     """
 
-    #: True when the bus itself keeps queued envelopes across restarts (RabbitMQ); False when
-    #: the engine must re-queue unfinished work from the store at start (embedded).
-    holds_messages: bool
-    #: True when other processes publish to and consume from the same queues (RabbitMQ).
-    shared: bool
+    @property
+    def holds_messages(self) -> bool:
+        """True when the bus itself keeps queued envelopes across restarts (RabbitMQ); False
+        when the engine must re-queue unfinished work from the store at start (embedded)."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes publish to and consume from the same queues (RabbitMQ)."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -102,6 +110,12 @@ class Bus(Protocol):
 
     def depth(self, queue: str) -> int | None:
         """Envelopes waiting in ``queue``, when the bus can tell cheaply."""
+        ...
+
+    def spill(self, queue: str, reload: Reload) -> None:
+        """Let ``queue`` keep only message ids beyond its memory, reading the envelopes back
+        with ``reload(ids)`` as it drains (the embedded bus; a broker holds its own backlog and
+        ignores this)."""
         ...
 
     @property

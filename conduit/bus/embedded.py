@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 
-from conduit.bus.base import DeadLetter, Envelope, Handler, QueueSpec, cancel_tasks
+from conduit.bus.base import DeadLetter, Envelope, Handler, QueueSpec, Reload, cancel_tasks
 
 log = structlog.get_logger(__name__)
 
 REDELIVERY_DELAY = 1.0
 #: Envelopes a queue holds in memory; the rest wait in the store (see the module docstring).
 CAPACITY = 10_000
-#: Reads a queue's envelopes back from the store by message id, oldest first; returns those still
-#: waiting (a delivery finished meanwhile, e.g. by a replay, is left out).
-Reload = Callable[[list[int]], Awaitable[list[Envelope]]]
 
 
 class EmbeddedBus:

@@ -48,7 +48,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.channel import Channel as PikaChannel
 from pika.spec import Basic, BasicProperties
 
-from conduit.bus.base import DeadLetter, Envelope, Handler, QueueSpec, cancel_tasks
+from conduit.bus.base import DeadLetter, Envelope, Handler, QueueSpec, Reload, cancel_tasks
 from conduit.core.errors import ConfigError, UnavailableError
 
 log = structlog.get_logger(__name__)
@@ -245,6 +245,9 @@ class RabbitBus:
         for spec in queues:
             self._specs[spec.name] = spec
         await asyncio.to_thread(self._declare_blocking, list(queues))
+
+    def spill(self, queue: str, reload: Reload) -> None:
+        """The broker holds the backlog itself: nothing to spill."""
 
     def depth(self, queue: str) -> int | None:
         """Messages ready in ``queue`` as the broker last said (None until it has): asked at

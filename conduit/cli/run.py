@@ -34,6 +34,7 @@ def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None
     from conduit.engine.loader import load_channels
     from conduit.engine.logs import configure_logging
     from conduit.engine.settings import load_settings
+    from conduit.ops.attach import attach
 
     try:
         settings = load_settings(config_file, data_dir=data_dir, store_url=store_url,
@@ -45,6 +46,7 @@ def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None
         sys.exit(1)
     configure_logging(settings.log_level, settings.log_format)
     engine = Engine(settings, channels)
+    operations = attach(engine)
 
     async def serve() -> None:
         import asyncio
@@ -58,8 +60,8 @@ def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None
                        f"bus {_safe_url(settings.bus_url or 'in-process')}")
             for name, runtime in engine.runtimes.items():
                 click.echo(f"conduit: channel {name} listening on {runtime.describe()}")
-            if engine.dashboard is not None:
-                click.echo(f"conduit: dashboard {engine.dashboard.url} "
+            if operations.dashboard is not None:
+                click.echo(f"conduit: dashboard {operations.dashboard.url} "
                            "(first user: conduit users add NAME --role admin)")
             if watch:
                 engine.control.watch(list(paths) or [Path("channels")])

@@ -9,178 +9,45 @@ States of a deployed channel, as Mirth operators know them:
   store;
 - ``undeployed``: gone from the engine; its queued messages wait for a later deploy.
 
-Every channel sees the bus through its :class:`ChannelBus`, which lives as long as the engine,
-across redeploys. It subscribes each queue on the real bus once and hands every envelope to the
-handler of the channel's *current* runtime, so a redeploy (``deploy`` of a changed channel, or
-``conduit run --watch``) swaps the runtime without losing or duplicating what is queued: the old
-runtime finishes its in-flight envelopes, the new one takes the rest. It also times the handlers
-(processing and delivery latency metrics) and holds them while the channel is stopped.
+Every channel sees the bus through its :class:`~conduit.engine.channel_bus.ChannelBus`, which
+lives as long as the engine, across redeploys (see there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import functools
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from conduit.bus import Bus, Envelope, Handler, source_queue
+from conduit.bus import Bus
 from conduit.connectors.base import ConnectorContext
 from conduit.core.errors import StartupError, port_problem
-from conduit.core.protocols import Receipt
+from conduit.core.observer import Observer
 from conduit.engine.channel import Channel
-from conduit.engine.pipeline import PipelineResult
+from conduit.engine.channel_bus import ChannelBus
 from conduit.engine.runtime import ChannelRuntime
-from conduit.ops.metrics import ChannelMetrics, Metrics, ObservedStore
-
-if TYPE_CHECKING:
-    from conduit.engine.engine import Engine
+from conduit.engine.settings import Settings
+from conduit.store import Store
 
 log = structlog.get_logger(__name__)
 
-DRAIN_TIMEOUT = 30.0
 STATES = ("started", "paused", "stopped", "undeployed", "failed")
 
 
-class ChannelBus:
-    """One channel's view of the bus (see the module docstring)."""
-
-    def __init__(self, bus: Bus, channel: str, metrics: ChannelMetrics) -> None:
-        self._bus = bus
-        self.channel = channel
-        self.metrics = metrics
-        self.queues: list[str] = []
-        self.redeployed = False
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self._handlers: dict[str, Handler] = {}
-        self._held: dict[str, int] = {}
-        self._changed = asyncio.Event()
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._source = source_queue(channel)
-        self._dest_prefix = f"conduit.{channel}.dest."
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._bus, name)
-
-    @property
-    def holds_messages(self) -> bool:
-        """After the first deploy the queues already hold the channel's unfinished work, so a
-        redeployed runtime must not re-queue it from the store (that would duplicate it)."""
-        return bool(self._bus.holds_messages) or self.redeployed
-
-    async def publish(self, queue: str, envelopes: list[Envelope]) -> None:
-        await self._bus.publish(queue, envelopes)
-
-    async def publish_routed(self, items: Sequence[tuple[str, Envelope]]) -> None:
-        await self._bus.publish_routed(items)
-
-    def depth(self, queue: str) -> int | None:
-        """Waiting in the bus, plus taken by a consumer but held here (channel stopped)."""
-        waiting = self._bus.depth(queue)
-        held = self._held.get(queue, 0)
-        return held if waiting is None and held else (None if waiting is None
-                                                      else waiting + held)
-
-    async def subscribe(self, queue: str, handler: Handler, *, concurrency: int = 1) -> None:
-        self._handlers[queue] = handler
-        self._changed.set()
-        self._changed = asyncio.Event()
-        if queue not in self.queues:
-            self.queues.append(queue)
-            await self._bus.subscribe(queue, functools.partial(self._dispatch, queue),
-                                      concurrency=concurrency)
-
-    def retire(self) -> None:
-        """Forget the current runtime's handlers (envelopes wait for the next deploy)."""
-        self._handlers.clear()
-
-    async def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
-        """Wait for the handlers running now to finish; False if they did not in time."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
-
-    async def _dispatch(self, queue: str, envelope: Envelope) -> None:
-        self._held[queue] = self._held.get(queue, 0) + 1
-        try:
-            while True:
-                if not self.gate.is_set():
-                    await self.gate.wait()
-                    continue
-                handler = self._handlers.get(queue)
-                if handler is not None:
-                    break
-                await self._changed.wait()  # undeployed, or a destination removed: hold it
-        finally:
-            self._held[queue] -= 1
-        self._in_flight += 1
-        self._idle.clear()
-        began = time.monotonic()
-        try:
-            await handler(envelope)
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
-            elapsed = time.monotonic() - began
-            if queue == self._source:
-                self.metrics.processing.observe(elapsed)
-            elif queue.startswith(self._dest_prefix):
-                destination = queue[len(self._dest_prefix):].split(".", 1)[0]
-                self.metrics.delivery_time(destination, elapsed)
-
-
-_receiving: contextvars.ContextVar[bool] = contextvars.ContextVar("receiving", default=False)
-
-
-class ObservedRuntime(ChannelRuntime):
-    """A channel runtime whose answers to senders are counted by ACK code (a source that
-    rejects a message itself, e.g. one it cannot frame or parse, answers AR)."""
-
-    observed: ChannelMetrics
-
-    async def receive(self, raw: bytes, meta: dict[str, Any] | None = None) -> Receipt:
-        token = _receiving.set(True)
-        try:
-            receipt = await super().receive(raw, meta)
-        finally:
-            _receiving.reset(token)
-        self.observed.ack("AA" if receipt.accepted
-                          else "AR" if getattr(receipt, "permanent", False) else "AE")
-        return receipt
-
-    def _run_pipeline(self, raw: bytes) -> PipelineResult:
-        began = time.monotonic()
-        try:
-            return super()._run_pipeline(raw)
-        finally:
-            self.observed.processing.observe(time.monotonic() - began)
-
-    async def reject(self, raw: bytes, reason: str,
-                     meta: dict[str, Any] | None = None) -> int | None:
-        if not _receiving.get():
-            self.observed.ack("AR")
-        return await super().reject(raw, reason, meta)
-
-
 class Controller:
-    """Deploys channels into an engine and changes their state."""
+    """Deploys channels and changes their state; holds each deployed channel's runtime."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.metrics = Metrics()
+    def __init__(self, settings: Settings, store: Store, bus: Bus, observer: Observer) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.observer = observer
+        self.runtimes: dict[str, ChannelRuntime] = {}
         self.channels: dict[str, Channel] = {}
         self.buses: dict[str, ChannelBus] = {}
         self.states: dict[str, str] = {}
@@ -200,20 +67,18 @@ class Controller:
             await self._deploy(channel)
 
     async def _deploy(self, channel: Channel) -> None:
-        engine = self.engine
         name = channel.name
-        if name in engine.runtimes:
+        if name in self.runtimes:
             await self._retire(name)
         bus = self.buses.get(name)
         if bus is None:
-            bus = self.buses[name] = ChannelBus(engine.bus, name, self.metrics.channel(name))
+            bus = self.buses[name] = ChannelBus(self.bus, name)
         else:
             bus.redeployed = True
-        context = ConnectorContext(channel=name, data_dir=engine.settings.data_dir)
-        store = ObservedStore(engine.store, bus.metrics)
-        runtime = ObservedRuntime(channel, cast(Any, store), cast(Bus, bus), context,
-                                  workers=getattr(engine.settings, "workers", None))
-        runtime.observed = bus.metrics
+        context = ConnectorContext(channel=name, data_dir=self.settings.data_dir)
+        runtime = ChannelRuntime(channel, self.store, bus, context,
+                                 workers=self.settings.workers, observer=self.observer,
+                                 workers_running=bus.gate.is_set)
         self.channels[name] = channel
         try:
             await runtime.start(listeners=self._listeners, workers=self._workers)
@@ -232,14 +97,14 @@ class Controller:
                     f"{channel.path or 'its channel file'}") from exc
             raise
         bus.gate.set()
-        engine.runtimes[name] = runtime
+        self.runtimes[name] = runtime
         self.states[name] = "started"
         self.errors.pop(name, None)
         self.deployed_at[name] = time.time()
         log.info("channel deployed", channel=name, redeploy=bus.redeployed)
 
     async def _retire(self, name: str) -> None:
-        runtime = self.engine.runtimes.pop(name)
+        runtime = self.runtimes.pop(name)
         bus = self.buses[name]
         bus.gate.clear()
         if runtime.source is not None:
@@ -252,7 +117,7 @@ class Controller:
 
     async def undeploy(self, name: str) -> None:
         async with self._lock:
-            if name not in self.engine.runtimes:
+            if name not in self.runtimes:
                 raise KeyError(name)
             await self._retire(name)
             self.states[name] = "undeployed"
@@ -308,18 +173,31 @@ class Controller:
     resume = start
 
     def _runtime(self, name: str) -> ChannelRuntime:
-        runtime = self.engine.runtimes.get(name)
+        runtime = self.runtimes.get(name)
         if runtime is None:
             raise KeyError(name)
         return runtime
 
     @property
     def _listeners(self) -> bool:
-        return self.engine.settings.role in ("all", "listeners")
+        return self.settings.role in ("all", "listeners")
 
     @property
     def _workers(self) -> bool:
-        return self.engine.settings.role in ("all", "workers")
+        return self.settings.role in ("all", "workers")
+
+    def queue_depths(self, channel: str) -> dict[str, int | None]:
+        """Depth of every queue the channel consumes (None when the bus cannot tell)."""
+        bus = self.buses.get(channel)
+        if bus is None:
+            return {}
+        result: dict[str, int | None] = {}
+        for queue in bus.queues:
+            try:
+                result[queue] = bus.depth(queue)
+            except Exception:
+                result[queue] = None
+        return result
 
     # -- watching files --------------------------------------------------------------------
 
@@ -369,18 +247,3 @@ def _mtime(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size
-
-
-def queue_depths(engine: Engine, channel: str) -> dict[str, int | None]:
-    """Depth of every queue the channel consumes (None when the bus cannot tell)."""
-    control: Controller | None = getattr(engine, "control", None)
-    bus = control.buses.get(channel) if control else None
-    if bus is None:
-        return {}
-    result: dict[str, int | None] = {}
-    for queue in bus.queues:
-        try:
-            result[queue] = bus.depth(queue)
-        except Exception:
-            result[queue] = None
-    return result

@@ -1,4 +1,9 @@
-"""The engine: builds settings, store, bus and channel runtimes at start and passes them in."""
+"""The engine: builds settings, store, bus and channel runtimes at start and passes them in.
+
+Start order: store (migrations, writer), bus, channels, then the services in order (the engine's
+own jobs, then whatever was added: the operations layer adds its sampler, alerts and
+dashboard); stop runs the other way. Whoever watches the engine joins :attr:`Engine.observer`.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,16 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 
 from conduit.bus import Bus, make_bus
+from conduit.core.observer import Observers
 from conduit.engine.channel import Channel
 from conduit.engine.control import Controller
+from conduit.engine.jobs import engine_jobs
 from conduit.engine.runtime import ChannelRuntime
+from conduit.engine.services import Service
 from conduit.engine.settings import Settings
 from conduit.store import Store
 
@@ -30,9 +37,22 @@ class Engine:
         self.channels = list(channels)
         self.store = store or Store(settings.store, writing_process=True)
         self.bus = bus or make_bus(settings.bus_url, queue_buffer=settings.queue_buffer)
-        self.runtimes: dict[str, ChannelRuntime] = {}
-        self.control = Controller(self)  # deploy, start/stop/pause, redeploy (dashboard, --watch)
-        self.dashboard: Any = None  # conduit.ops.server.Dashboard when enabled
+        #: Told what happens to every message; watchers join with ``observer.add``.
+        self.observer = Observers()
+        #: Deploys channels and changes their state (dashboard, API, ``--watch``).
+        self.control = Controller(settings, self.store, self.bus, self.observer)
+        #: Started in order after the channels, stopped in reverse before them.
+        self.services: list[Service] = engine_jobs(settings, self.store)
+        self._started: list[Service] = []
+
+    @property
+    def runtimes(self) -> dict[str, ChannelRuntime]:
+        """The deployed channels' runtimes, by name."""
+        return self.control.runtimes
+
+    def service(self, name: str) -> Service | None:
+        """The service called ``name``, if there is one."""
+        return next((s for s in self.services if s.name == name), None)
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -41,15 +61,18 @@ class Engine:
         await self.bus.start()
         for channel in self.channels:
             await self.control.deploy(channel)
-        if self.settings.dashboard.enabled:
-            from conduit.ops.server import Dashboard
-
-            self.dashboard = Dashboard(self)
-            await self.dashboard.start()
+        for service in self.services:
+            await service.start()
+            self._started.append(service)
 
     async def stop(self) -> None:
-        if self.dashboard is not None:
-            await self.dashboard.stop()
+        while self._started:
+            service = self._started.pop()
+            try:
+                await service.stop()
+            except Exception as exc:
+                log.warning("service did not stop cleanly", service=service.name,
+                            error=type(exc).__name__)
         await self.control.close()
         for runtime in self.runtimes.values():
             with contextlib.suppress(Exception):

@@ -17,7 +17,7 @@ from conduit.core.payload import parse_payload
 from conduit.engine.channel import Channel
 from conduit.hl7.codec import encode
 from conduit.hl7.message import Message
-from conduit.transforms.registry import Step, StepState, build_step
+from conduit.transforms.registry import Step, StepState
 
 FILTERED = "FILTERED"
 TRANSFORMED = "TRANSFORMED"
@@ -57,7 +57,8 @@ class Pipeline:
         self._filter = channel.filter
         self._steps: list[tuple[str, Step]] = [
             (f"step {i} ({step.label})", step)
-            for i, step in enumerate((build_step(e.kind, e.options) for e in channel.transform),
+            for i, step in enumerate((channel.registry.build_step(e.kind, e.options)
+                                      for e in channel.transform),
                                      start=1)
         ]
         self._destinations = [(d.name, d.when) for d in channel.destinations]
@@ -68,28 +69,33 @@ class Pipeline:
 
             self._strict = validate_strict
 
-    def process(self, raw: bytes, *, trace: bool = False) -> PipelineResult:
-        """Run one message through; never raises for a problem with the message."""
+    def process(self, raw: bytes, *, message: Message | None = None, validated: bool = False,
+                trace: bool = False) -> PipelineResult:
+        """Run one message through; never raises for a problem with the message.
+
+        ``message`` is ``raw`` already parsed, and ``validated`` says strict validation was
+        done: the runtime reads each message once at intake (validating off the event loop)
+        and hands it in, so nothing is parsed or validated twice."""
         stages: list[tuple[str, str]] = []
         if trace:
             stages.append(("raw", raw.decode("utf-8", errors="replace")))
         if self._data_type != "hl7v2":
             return self._process_body(raw, stages, trace)
-        try:
-            message = Message.parse(raw)
-        except HL7ParseError as exc:
-            return _error(f"not an HL7 v2 message: {exc}", None, stages)
-        except Exception as exc:
-            return _error(f"not an HL7 v2 message: {_short(exc)}", None, stages)
+        if message is None:
+            try:
+                message = Message.parse(raw)
+            except HL7ParseError as exc:
+                return _error(f"not an HL7 v2 message: {exc}", None, stages)
+            except Exception as exc:
+                return _error(f"not an HL7 v2 message: {_short(exc)}", None, stages)
 
-        if self._strict is not None:
+        if self._strict is not None and not validated:
             try:
                 problems = self._strict(message)
             except Exception as exc:
                 problems = [f"validator failed: {_short(exc)}"]
             if problems:
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                return _error(f"strict validation failed: {problems[0]}{more}", message, stages)
+                return _error(strict_reason(problems), message, stages)
 
         if self._filter is not None:
             if not self._filter.passes(message):
@@ -158,6 +164,12 @@ class Pipeline:
             else:
                 routes.append(Route(name, content, None))
         return routes
+
+
+def strict_reason(problems: list[str]) -> str:
+    """The stored reason for a message strict validation refused: the first problem."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"strict validation failed: {problems[0]}{more}"
 
 
 def _error(reason: str, message: Message | None, stages: list[tuple[str, str]]) -> PipelineResult:

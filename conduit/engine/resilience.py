@@ -75,6 +75,10 @@ class Breaker:
     def failures(self) -> int:
         return int(self._breaker.fail_counter)
 
+    def close(self) -> None:
+        """Close it now (an operator's reset): sends go through again."""
+        self._breaker.close()
+
     def remaining_open(self) -> float:
         """Seconds until an open breaker lets a trial send through (0 when it would now)."""
         if self._breaker.current_state != pybreaker.STATE_OPEN:

@@ -33,7 +33,6 @@ import structlog
 from sqlalchemy import select
 
 from conduit.engine.settings import AlertRule, AlertSettings, EmailNotifier, WebhookNotifier
-from conduit.ops.metrics import breaker_states
 from conduit.store.tables import messages
 
 if TYPE_CHECKING:
@@ -101,13 +100,12 @@ class Alerter:
             rate = errors / total if total else 0.0
             return [("", round(rate, 4), total >= rule.min_messages and rate > rule.threshold)]
         if rule.kind == "queue-depth":
-            from conduit.engine.control import queue_depths
 
             return [(queue, float(depth or 0), (depth or 0) > rule.threshold)
-                    for queue, depth in queue_depths(self.engine, channel).items()]
+                    for queue, depth in self.engine.control.queue_depths(channel).items()]
         if rule.kind == "breaker-open":
             runtime = self.engine.runtimes.get(channel)
-            states = breaker_states(runtime) if runtime else {}
+            states = runtime.breaker_states() if runtime else {}
             return [(destination, 1.0, state == "open") for destination, state in states.items()]
         idle = await asyncio.to_thread(self._idle_seconds, channel)
         return [("", round(idle, 1), idle >= rule.for_)]

@@ -9,9 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from conduit.ops.access import Admin, Viewer, remote, state
-from conduit.ops.app import json_ready
 from conduit.ops.audit import audit_bundle
 from conduit.ops.auth import ROLES, Principal, UserError
+from conduit.ops.jsonable import json_ready
 from conduit.ops.operations import when
 
 router = APIRouter(tags=["users and audit"])

@@ -11,10 +11,8 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from conduit.core.errors import ConfigError
-from conduit.engine.control import queue_depths
 from conduit.ops.access import Admin, Operator, Viewer, remote, state
 from conduit.ops.auth import Principal
-from conduit.ops.metrics import breaker_states
 
 router = APIRouter(tags=["channels"])
 COUNTS_TTL = 2.0
@@ -40,8 +38,8 @@ def channel_summary(request: Request, name: str,
     runtime = engine.runtimes.get(name)
     sampler = web.extras.get("sampler")
     mine = counts.get(name, {})
-    depths = queue_depths(engine, name)
-    breakers = breaker_states(runtime) if runtime else {}
+    depths = engine.control.queue_depths(name)
+    breakers = runtime.breaker_states() if runtime else {}
     destinations = []
     for config in (channel.destinations if channel else []):
         prefix = f"conduit.{name}.dest.{config.name}"

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from conduit.ops.access import Operator, Viewer, remote, state
 from conduit.ops.auth import Principal
-from conduit.ops.metrics import breaker_states, close_breaker
+from conduit.ops.health import readiness
 from conduit.ops.operations import ReprocessError, reprocess, when
 from conduit.ops.stats import over_time
 from conduit.store.tables import deliveries, messages
@@ -98,7 +98,7 @@ async def list_breakers(request: Request, _: Principal = Viewer) -> list[dict[st
     engine = state(request).engine
     result = []
     for name, runtime in sorted(engine.runtimes.items()):
-        states = breaker_states(runtime)
+        states = runtime.breaker_states()
         for config in runtime.channel.destinations:
             result.append({"channel": name, "destination": config.name,
                            "state": states.get(config.name, "none")})
@@ -114,14 +114,14 @@ async def reset_breaker(channel: str, destination: str, request: Request,
     if runtime is None:
         raise HTTPException(404, f"no deployed channel {channel!r}")
     try:
-        if not close_breaker(runtime, destination):
+        if not runtime.close_breaker(destination):
             raise HTTPException(409, f"destination {destination!r} has no breaker")
     except KeyError as exc:
         raise HTTPException(404, f"no destination {destination!r}") from exc
     await asyncio.to_thread(web.audit.record, principal.name, "breaker-reset", (None,),
                             remote(request), f"{channel}/{destination}")
     return {"channel": channel, "destination": destination,
-            "state": breaker_states(runtime).get(destination, "closed")}
+            "state": runtime.breaker_states().get(destination, "closed")}
 
 
 @router.get("/stats")
@@ -153,7 +153,6 @@ async def health(request: Request, _: Principal = Viewer) -> dict[str, Any]:
     """Engine health: store and bus reachable, channel states, uptime, version."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from conduit.ops.app import readiness
 
     web = state(request)
     engine = web.engine

@@ -20,7 +20,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from conduit.ops.access import (
@@ -31,9 +30,13 @@ from conduit.ops.access import (
 )
 from conduit.ops.audit import Audit
 from conduit.ops.auth import LoginLimiter, Principal, Users
+from conduit.ops.health import readiness
+from conduit.ops.secret import session_secret
 
 if TYPE_CHECKING:
     from conduit.engine.engine import Engine
+    from conduit.ops.alerts import Alerter
+    from conduit.ops.metrics import Metrics
     from conduit.ops.sampler import Sampler
 
 log = structlog.get_logger("conduit.web")
@@ -73,8 +76,8 @@ class RequestContext(BaseHTTPMiddleware):
         return response
 
 
-def create_app(engine: Engine, sampler: Sampler | None = None) -> FastAPI:
-    from conduit.ops.server import session_secret
+def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
+               alerter: Alerter | None = None) -> FastAPI:
 
     settings = engine.settings.dashboard
     app = FastAPI(title="Conduit management API", version="1", docs_url=None, redoc_url=None,
@@ -89,7 +92,7 @@ def create_app(engine: Engine, sampler: Sampler | None = None) -> FastAPI:
         audit=Audit(engine.store.engine),
         limiter=LoginLimiter(settings.login_attempts, settings.login_window),
         secret=session_secret(engine), secure_cookies=secure,
-        extras={"sampler": sampler, "started": time.time()})
+        extras={"sampler": sampler, "alerter": alerter, "started": time.time()})
     app.add_middleware(RequestContext)
 
     @app.exception_handler(NotAuthenticated)
@@ -132,11 +135,11 @@ def create_app(engine: Engine, sampler: Sampler | None = None) -> FastAPI:
                             status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics(
+    async def prometheus(
             principal: Annotated[Principal | None, Depends(optional_principal)]) -> Response:
         if not settings.metrics_public and principal is None:
             raise NotAuthenticated()
-        body = await asyncio.to_thread(generate_latest, engine.control.metrics.registry)
+        body = await asyncio.to_thread(generate_latest, metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/openapi.json", include_in_schema=False)
@@ -159,32 +162,4 @@ def create_app(engine: Engine, sampler: Sampler | None = None) -> FastAPI:
         app.include_router(module.router, prefix="/api")
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    engine.control.metrics.attach(engine)
     return app
-
-
-async def readiness(engine: Engine) -> dict[str, bool]:
-    def store_ok() -> bool:
-        with engine.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-
-    try:
-        store = await asyncio.wait_for(asyncio.to_thread(store_ok), 5)
-    except Exception:
-        store = False
-    bus = bool(getattr(engine.bus, "connected", True))
-    return {"store": store, "bus": bus}
-
-
-def json_ready(value: Any) -> Any:
-    """Datetimes as ISO text, for hand-built JSON."""
-    from datetime import datetime
-
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value

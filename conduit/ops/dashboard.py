@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
@@ -24,13 +25,13 @@ from conduit.ops.access import (
     state,
 )
 from conduit.ops.api_channels import channel_summary, store_counts
-from conduit.ops.app import HERE
 from conduit.ops.auth import ROLES, Principal, UserError
 from conduit.ops.hl7view import stage_view
 from conduit.ops.operations import STATUSES, Filters, ReprocessError, reprocess, when
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+_HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(_HERE / "templates"))
 templates.env.filters["qs"] = lambda params: urlencode(params)
 
 

@@ -1,11 +1,11 @@
-"""Prometheus metrics, observed at the seams of each channel so the hot path stays cheap.
+"""Prometheus metrics: an observer of the engine (``core.observer``), so the hot path stays cheap.
 
-Each channel's runtime is given an :class:`ObservedStore` (counts outcomes as the store records
-them: received, filtered, sent, errored, end-to-end latency) and its receipts are counted by ACK
-code. Label children are bound once per channel, so an increment is a lock and an add (about a
-microsecond). Queue depths and breaker states are read when Prometheus scrapes
-(:class:`EngineCollector`), never on the hot path. Each engine has its own registry (no global
-state), so several engines in one process (tests) do not collide.
+The runtime and delivery tell the engine's observer what happens to each message (stored,
+processed, answered, attempted, delivered, timed); :class:`Metrics` counts it. Label children are
+bound once per channel, so an increment is a lock and an add (about a microsecond). Queue depths
+and breaker states are read when Prometheus scrapes (:class:`EngineCollector`), never on the hot
+path. Each engine has its own registry (no global state), so several engines in one process
+(tests) do not collide.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from conduit.core.observer import Observer, Stage
+
 if TYPE_CHECKING:
     from conduit.engine.engine import Engine
 
@@ -26,13 +28,18 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 BREAKER_VALUE = {"closed": 0, "half-open": 1, "half_open": 1, "open": 2}
 
 
-class Metrics:
-    """The engine's metrics and registry."""
+#: Messages whose receipt time is kept at most (for end-to-end latency), so a backlog of
+#: millions does not grow this map without bound.
+STARTED_MAX = 1_000_000
+
+
+class Metrics(Observer):
+    """The engine's metrics and registry, counting what the engine tells its observer."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.received = Counter("conduit_messages_received", "Messages received (stored).",
+        self.received_total = Counter("conduit_messages_received", "Messages received (stored).",
                                 ["channel"], registry=r)
         self.filtered = Counter("conduit_messages_filtered", "Messages filtered out.",
                                 ["channel"], registry=r)
@@ -40,7 +47,7 @@ class Metrics:
                             ["channel"], registry=r)
         self.errored = Counter("conduit_messages_errored", "Messages ending in ERROR.",
                                ["channel"], registry=r)
-        self.delivered = Counter("conduit_deliveries", "Deliveries finished, by outcome.",
+        self.deliveries = Counter("conduit_deliveries", "Deliveries finished, by outcome.",
                                  ["channel", "destination", "status"], registry=r)
         self.attempts_failed = Counter("conduit_delivery_attempts_failed",
                                        "Delivery attempts that failed and will be retried.",
@@ -58,8 +65,53 @@ class Metrics:
                                     "From receipt to the last destination's SENT.",
                                     ["channel"], buckets=LATENCY_BUCKETS, registry=r)
 
+        #: Each channel's bound label children, made on the channel's first event.
+        self.channels: dict[str, ChannelMetrics] = {}
+
     def channel(self, name: str) -> ChannelMetrics:
-        return ChannelMetrics(self, name)
+        bound = self.channels.get(name)
+        if bound is None:
+            bound = self.channels[name] = ChannelMetrics(self, name)
+        return bound
+
+    # -- Observer --------------------------------------------------------------------------
+
+    def received(self, channel: str, message_id: int, status: str) -> None:
+        m = self.channel(channel)
+        m.received.inc()
+        if status == "ERROR":
+            m.errored.inc()
+        elif len(m.started) < STARTED_MAX:
+            m.started[message_id] = time.monotonic()
+
+    def processed(self, channel: str, message_id: int, status: str) -> None:
+        m = self.channel(channel)
+        if status == "QUEUED":
+            if len(m.started) < STARTED_MAX:
+                m.started.setdefault(message_id, time.monotonic())
+        else:
+            m.finished(message_id, status)
+
+    def answered(self, channel: str, code: str) -> None:
+        self.channel(channel).ack(code)
+
+    def attempt_failed(self, channel: str, destination: str, message_id: int) -> None:
+        self.channel(channel).attempt_failed(destination)
+
+    def delivered(self, channel: str, destination: str, message_id: int, status: str,
+                  final: str) -> None:
+        m = self.channel(channel)
+        m.delivered(destination, status)
+        if final in ("SENT", "ERROR"):
+            m.finished(message_id, final)
+
+    def timed(self, channel: str, stage: Stage, seconds: float,
+              destination: str | None = None) -> None:
+        m = self.channel(channel)
+        if stage == "processing":
+            m.processing.observe(seconds)
+        elif destination is not None:
+            m.delivery_time(destination, seconds)
 
     def attach(self, engine: Engine) -> None:
         """Add the scrape-time gauges of ``engine`` (once)."""
@@ -74,7 +126,7 @@ class ChannelMetrics:
     def __init__(self, metrics: Metrics, channel: str) -> None:
         self.metrics = metrics
         self.name = channel
-        self.received = metrics.received.labels(channel)
+        self.received = metrics.received_total.labels(channel)
         self.filtered = metrics.filtered.labels(channel)
         self.sent = metrics.sent.labels(channel)
         self.errored = metrics.errored.labels(channel)
@@ -97,7 +149,7 @@ class ChannelMetrics:
         key = (destination, status)
         child = self._destinations.get(key)
         if child is None:
-            child = self._destinations[key] = self.metrics.delivered.labels(
+            child = self._destinations[key] = self.metrics.deliveries.labels(
                 self.name, destination, status)
         child.inc()
 
@@ -128,62 +180,6 @@ class ChannelMetrics:
             self.filtered.inc()
 
 
-class ObservedStore:
-    """A channel's view of the store that counts what it records (everything else passes)."""
-
-    def __init__(self, store: Any, metrics: ChannelMetrics) -> None:
-        self._store = store
-        self._metrics = metrics
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    async def received(self, channel: str, raw: bytes, **fields: Any) -> int:
-        message_id: int = await self._store.received(channel, raw, **fields)
-        m = self._metrics
-        m.received.inc()
-        if fields.get("status", "RECEIVED") == "ERROR":
-            m.errored.inc()
-        elif len(m.started) < 1_000_000:
-            m.started[message_id] = time.monotonic()
-        return message_id
-
-    async def accepted(self, channel: str, raw: bytes, **fields: Any) -> int:
-        message_id: int = await self._store.accepted(channel, raw, **fields)
-        self._metrics.received.inc()
-        self._count_outcome(message_id, fields["status"], fields.get("routes") or [])
-        return message_id
-
-    async def processed(self, message_id: int, status: str, **kwargs: Any) -> Any:
-        result = await self._store.processed(message_id, status, **kwargs)
-        self._count_outcome(message_id, status, kwargs.get("routes") or [])
-        return result
-
-    def _count_outcome(self, message_id: int, status: str, routes: Any) -> None:
-        """A pipeline outcome: final unless some destination has the message queued."""
-        queued = any(getattr(r, "content", None) is not None and getattr(r, "filtered", 1) is None
-                     for r in routes)
-        if status in ("ERROR", "FILTERED") or not queued:
-            final = status if status in ("ERROR", "FILTERED") else (
-                "FILTERED" if routes else "TRANSFORMED")
-            self._metrics.finished(message_id, final)
-        elif len(self._metrics.started) < 1_000_000:
-            self._metrics.started.setdefault(message_id, time.monotonic())
-
-    async def attempt_failed(self, message_id: int, destination: str, *args: Any,
-                             **kwargs: Any) -> Any:
-        self._metrics.attempt_failed(destination)
-        return await self._store.attempt_failed(message_id, destination, *args, **kwargs)
-
-    async def delivered(self, message_id: int, destination: str, status: str,
-                        **kwargs: Any) -> Any:
-        final = await self._store.delivered(message_id, destination, status, **kwargs)
-        self._metrics.delivered(destination, status)
-        if final in ("SENT", "ERROR"):
-            self._metrics.finished(message_id, final)
-        return final
-
-
 class EngineCollector(Collector):
     """Gauges read at scrape time: queue depths, breaker states, channel states."""
 
@@ -199,49 +195,15 @@ class EngineCollector(Collector):
         state = GaugeMetricFamily("conduit_channel_up",
                                   "1 when the channel is started, 0 when paused or stopped.",
                                   labels=["channel", "state"])
-        from conduit.engine.control import queue_depths
-
-        control = getattr(self.engine, "control", None)
+        control = self.engine.control
         for name, runtime in list(self.engine.runtimes.items()):
-            for queue, waiting in queue_depths(self.engine, name).items():
+            for queue, waiting in control.queue_depths(name).items():
                 if waiting is not None:
                     depth.add_metric([name, queue], waiting)
-            for destination, position in breaker_states(runtime).items():
+            for destination, position in runtime.breaker_states().items():
                 breaker.add_metric([name, destination], BREAKER_VALUE.get(position, 0))
-            now = control.state(name) if control is not None else "started"
+            now = control.state(name)
             state.add_metric([name, now], 1 if now == "started" else 0)
         yield depth
         yield breaker
         yield state
-
-
-def breaker_states(runtime: Any) -> dict[str, str]:
-    """Breaker state per destination (``closed``, ``open``, ``half-open``) of those with one."""
-    reader = getattr(runtime, "breaker_state", None)
-    if reader is None:
-        return {}
-    result = {}
-    for config in runtime.channel.destinations:
-        try:
-            value = reader(config.name)
-        except Exception:
-            continue
-        if value is not None:
-            result[config.name] = str(value).replace("_", "-")
-    return result
-
-
-def close_breaker(runtime: Any, destination: str) -> bool:
-    """Close a destination's breaker; False when it has none (KeyError: no such destination)."""
-    workers = getattr(runtime, "workers_by_destination", {})
-    if destination not in workers:
-        raise KeyError(destination)
-    breaker = getattr(workers[destination], "breaker", None)
-    if breaker is None:
-        return False
-    reset = getattr(breaker, "reset", None)
-    if reset is not None:
-        reset()
-    else:
-        breaker._breaker.close()
-    return True

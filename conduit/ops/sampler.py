@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from conduit.engine.engine import Engine
+from conduit.engine.services import Periodic
+from conduit.ops.metrics import Metrics
 
 KEYS = ("received", "filtered", "sent", "errored")
 
@@ -20,17 +20,19 @@ def _value(counter: Any) -> float:
     return float(counter._value.get())
 
 
-class Sampler:
-    def __init__(self, engine: Engine, interval: float = 2.0, keep: float = 3600.0) -> None:
-        self.engine = engine
+class Sampler(Periodic):
+    """Samples the metrics' counters every ``interval`` seconds (a service of the engine)."""
+
+    def __init__(self, metrics: Metrics, interval: float = 2.0, keep: float = 3600.0) -> None:
+        super().__init__("sampler", interval, self.sample)
+        self.metrics = metrics
         self.interval = interval
         self.samples: deque[tuple[float, dict[str, dict[str, float]]]] = deque(
             maxlen=int(keep / interval) + 1)
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         result: dict[str, dict[str, float]] = {}
-        for name, bus in list(self.engine.control.buses.items()):
-            m = bus.metrics
+        for name, m in list(self.metrics.channels.items()):
             result[name] = {"received": _value(m.received), "filtered": _value(m.filtered),
                             "sent": _value(m.sent), "errored": _value(m.errored)}
         return result

@@ -24,7 +24,7 @@ from tests.support import mllp_exchange, running_engine, source_port, wait_for
 
 
 def _token(engine: object) -> dict[str, str]:
-    web = engine.dashboard.server.config.app.state.web  # type: ignore[attr-defined]
+    web = engine.service("dashboard").app.state.web  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {web.users.create_api_token('operator')}"}
 
 

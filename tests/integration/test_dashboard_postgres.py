@@ -37,7 +37,7 @@ def test_api_on_postgres(tmp_path: Path, postgres_url: str) -> None:
 
             await wait_for(reprocessed)
             await wait_for(lambda: engine.store.counts()["adt"].get("SENT") == 4)
-            audit = engine.dashboard.server.config.app.state.web.audit.list(action="reprocess")
+            audit = engine.service("dashboard").app.state.web.audit.list(action="reprocess")
             assert audit[0]["message_id"] == message_id
 
     run(scenario)

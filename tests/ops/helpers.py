@@ -36,14 +36,14 @@ async def dashboard(tmp_path: Path, channels: list[dict[str, Any]] | None = None
                     store_url: str | None = None, **settings: Any) -> AsyncIterator[Any]:
     async with running_engine(channels if channels is not None else [file_channel(tmp_path)],
                               tmp_path, store_url=store_url, dashboard=settings) as engine:
-        users = engine.dashboard.server.config.app.state.web.users
+        users = engine.service("dashboard").app.state.web.users
         for role in ("viewer", "operator", "admin"):
             await asyncio.to_thread(users.add, role, PASSWORD, role)
         yield engine
 
 
 def base_url(engine: Any) -> str:
-    return engine.dashboard.url.rstrip("/")
+    return engine.service("dashboard").url.rstrip("/")
 
 
 async def login(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> str:

@@ -16,7 +16,6 @@ from aiosmtpd.controller import Controller
 
 from conduit.engine.settings import AlertSettings
 from conduit.ops.alerts import Alerter
-from conduit.ops.metrics import breaker_states
 from tests.ops.helpers import adt, dashboard, file_channel, run
 from tests.support import free_port, mllp_exchange, source_port, wait_for
 
@@ -98,7 +97,7 @@ def test_alerts_fire_and_resolve_by_webhook_and_email(tmp_path: Path, hook: Hook
 
     async def scenario() -> None:
         async with dashboard(tmp_path, channels=[adt_channel, lab]) as engine:
-            sampler = engine.dashboard.sampler
+            sampler = engine.service("sampler")
             alerter = Alerter(engine, settings, sampler)
             await sampler.sample()
             # a backlog: the workers hold while three messages arrive
@@ -121,7 +120,7 @@ def test_alerts_fire_and_resolve_by_webhook_and_email(tmp_path: Path, hook: Hook
             await wait_for(lambda: engine.store.counts()["adt"].get("ERROR") == 2)
             # the lab's receiver is down: its breaker opens; and the lab has been quiet
             await asyncio.to_thread(mllp_exchange, source_port(engine, "lab"), [adt("L1")])
-            await wait_for(lambda: breaker_states(engine.runtimes["lab"]).get("lis") == "open")
+            await wait_for(lambda: engine.runtimes["lab"].breaker_states().get("lis") == "open")
             await asyncio.sleep(0.25)
             notices = await alerter.evaluate()
             got = {(n["alert"], n["status"]) for n in notices}

@@ -20,7 +20,7 @@ from tests.support import MllpReceiver, mllp_exchange, msa, source_port, wait_fo
 
 
 def _token(engine: Any, name: str) -> dict[str, str]:
-    web = engine.dashboard.server.config.app.state.web
+    web = engine.service("dashboard").app.state.web
     return {"Authorization": f"Bearer {web.users.create_api_token(name)}"}
 
 
@@ -40,7 +40,7 @@ def test_stop_pause_start_and_channel_listing(tmp_path: Path) -> None:
             answers = await asyncio.to_thread(mllp_exchange, port, [adt("A1"), adt("A2")])
             assert [msa(a)[1] for a in answers] == ["AA", "AA"]
             await wait_for(lambda: engine.store.counts()["adt"].get("SENT") == 2)
-            engine.dashboard.server.config.app.state.web.extras.pop("counts", None)
+            engine.service("dashboard").app.state.web.extras.pop("counts", None)
             listed = (await api.get("/api/channels")).json()
             assert listed[0]["name"] == "adt" and listed[0]["state"] == "started"
             assert listed[0]["counts"]["received"] == 2 and listed[0]["counts"]["sent"] == 2
@@ -101,7 +101,7 @@ def test_redeploy_keeps_queued_messages_and_applies_the_new_file(tmp_path: Path)
             assert "adt" not in engine.runtimes
             deployed = await api.post("/api/channels", json={"path": str(path)})
             assert deployed.json() == {"name": "adt", "state": "started"}
-            audit = engine.dashboard.server.config.app.state.web.audit.list()
+            audit = engine.service("dashboard").app.state.web.audit.list()
             assert {"channel-redeploy", "channel-undeploy", "channel-deploy"} <= {
                 a["action"] for a in audit}
 
@@ -185,7 +185,7 @@ def test_search_detail_reprocess_export_and_stats(tmp_path: Path) -> None:
             assert lines[0]["raw"].startswith("MSH|")
             hl7 = await api.get("/api/messages/export", params={"type": "ORU", "format": "hl7"})
             assert hl7.text.startswith("MSH|") and "ZEBRA" in hl7.text
-            web = engine.dashboard.server.config.app.state.web
+            web = engine.service("dashboard").app.state.web
             exported = web.audit.list(action="export")
             assert len(exported) == 4 and all(a["username"] == "operator" for a in exported)
 
@@ -259,7 +259,7 @@ def test_the_dashboard_indexes_in_a_process_of_its_own(tmp_path: Path,
                     break
                 await asyncio.sleep(0.1)
             assert await found()
-            pool = engine.dashboard._index_process
+            pool = engine.service("full-text indexing")._process
             assert pool is not None
             # background work: the hot path's processes come first when the CPU is short
             for process in pool._processes.values():

@@ -24,7 +24,7 @@ from tests.support import (
 
 
 def _token(engine: Any, name: str = "viewer") -> dict[str, str]:
-    web = engine.dashboard.server.config.app.state.web
+    web = engine.service("dashboard").app.state.web
     return {"Authorization": f"Bearer {web.users.create_api_token(name)}"}
 
 

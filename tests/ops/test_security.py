@@ -83,7 +83,7 @@ def test_logout_ends_the_session_at_once(tmp_path: Path) -> None:
             cookie = client.cookies.get("conduit_session")
             assert (await client.post("/logout", data={"csrf_token": csrf})).status_code == 303
             client.cookies.set("conduit_session", cookie or "")
-            web = engine.dashboard.server.config.app.state.web
+            web = engine.service("dashboard").app.state.web
             web.users._forget()
             assert (await client.get("/api/me")).status_code == 401
 
@@ -108,7 +108,7 @@ def test_failed_logins_are_rate_limited_and_audited(tmp_path: Path) -> None:
                                                       "csrf_token": token})
             assert right.status_code == 429
             assert form.status_code == 200
-            web = engine.dashboard.server.config.app.state.web
+            web = engine.service("dashboard").app.state.web
             failed = web.audit.list(action="login-failed")
             assert len(failed) == 3 and failed[0]["remote"] == "127.0.0.1"
 
@@ -187,7 +187,7 @@ def test_roles_bodies_audit_and_fhir_export(tmp_path: Path) -> None:
 def test_api_tokens_need_no_csrf_and_users_are_managed_by_admins(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with dashboard(tmp_path) as engine:
-            web = engine.dashboard.server.config.app.state.web
+            web = engine.service("dashboard").app.state.web
             token = web.users.create_api_token("admin", "ci")
             headers = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(base_url=base_url(engine), headers=headers) as api:
