@@ -1,10 +1,2 @@
-"""Connectors, one module per protocol. Importing this package registers every one of them."""
-
-from conduit.connectors import (  # noqa: F401  (registration side effects)
-    database,
-    fhir,
-    file,
-    http,
-    mllp,
-    soap,
-)
+"""Connectors, one module per protocol, each registering its source and/or destination with
+:mod:`conduit.core.registry`; the engine imports them all (:mod:`conduit.engine.components`)."""

@@ -1,67 +1,26 @@
-"""What every connector shares: its registry, the policy fields every source and destination
-config has, and the context it is built with (the protocols are in :mod:`conduit.core.protocols`).
+"""What every connector shares: the policy fields every source and destination config has, and
+the context it is built with (the protocols are in :mod:`conduit.core.protocols`).
 
 A connector is one module in ``conduit/connectors/``: a pydantic config (``type: Literal[...]``,
 ``extra="forbid"``) and a class implementing :class:`Source` or :class:`Destination`, registered
-with :func:`source` or :func:`destination` beside its constructor (as Redpanda Connect does).
-The channel model builds its ``source:`` and ``destinations:`` unions from this registry, so a
-new connector needs no change anywhere else but the import list in
-``conduit/connectors/__init__.py``.
+beside its constructor with :func:`conduit.core.registry.source` or
+:func:`~conduit.core.registry.destination`, which also declare what it can do (the data type a
+source carries, whether a destination sends the correlation id). The engine imports every
+module of this package (:mod:`conduit.engine.components`) and builds the channel model's
+``source:`` and ``destinations:`` unions from the registry, so a new connector is one new module
+plus its test, with no change anywhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from conduit.core.protocols import Destination, Source
-
-C = TypeVar("C", bound=BaseModel)
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    kind: str
-    config: type[BaseModel]
-    factory: Callable[..., Any]
-
-
-SOURCES: dict[str, Registration] = {}
-DESTINATIONS: dict[str, Registration] = {}
-
-
-def source(kind: str, config: type[BaseModel]) -> Callable[[Callable[..., Any]], Any]:
-    """Register a source class (constructed as ``cls(config, context)``) under ``type: kind``."""
-
-    def register(factory: Callable[..., Any]) -> Any:
-        SOURCES[kind] = Registration(kind, config, factory)
-        return factory
-
-    return register
-
-
-def destination(kind: str, config: type[BaseModel]) -> Callable[[Callable[..., Any]], Any]:
-    """Register a destination class, built as ``cls(config, context)``, under ``type: kind``."""
-
-    def register(factory: Callable[..., Any]) -> Any:
-        DESTINATIONS[kind] = Registration(kind, config, factory)
-        return factory
-
-    return register
-
-
-# --- configuration shared by every connector -------------------------------------------------
-
-from typing import Literal  # noqa: E402
-
-from pydantic import ConfigDict, Field, model_validator  # noqa: E402
-
-from conduit.core.duration import Duration  # noqa: E402
-from conduit.transforms.filter import Condition  # noqa: E402
+from conduit.core.duration import Duration
+from conduit.transforms.filter import Condition
 
 
 class StrictModel(BaseModel):
@@ -189,10 +148,3 @@ class ConnectorContext:
     channel: str
     data_dir: Path
 
-
-def build_source(config: SourceConfig, context: ConnectorContext) -> Source:
-    return SOURCES[config.type].factory(config, context)
-
-
-def build_destination(config: DestinationConfig, context: ConnectorContext) -> Destination:
-    return DESTINATIONS[config.type].factory(config, context)

@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import orjson
 import structlog
@@ -34,13 +34,12 @@ from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
     SourceConfig,
-    destination,
-    source,
 )
 from conduit.connectors.render import RenderContext
 from conduit.core.duration import Duration
 from conduit.core.errors import PermanentError, RetryableError
 from conduit.core.protocols import Inbound, Outbound
+from conduit.core.registry import destination, source
 from conduit.transforms.template import TemplateText, compile_template
 
 log = structlog.get_logger(__name__)
@@ -59,7 +58,6 @@ def make_engine(url: str) -> Engine:
 class DatabaseSourceConfig(SourceConfig):
     """Poll a table or query; each new row is one message."""
 
-    DATA_TYPE: ClassVar[str] = "json"
 
     type: Literal["database"]
     url: str = Field(description="SQLAlchemy URL; use ${VAR} for credentials.",
@@ -118,7 +116,9 @@ def _row_content(row: dict[str, Any], column: str | None) -> bytes:
     return str(value).encode("utf-8")
 
 
-@source("database", DatabaseSourceConfig)
+@source("database", DatabaseSourceConfig, carries="json",
+        summary="polling query with a processed marker or a watermark (SQLAlchemy: SQLite, "
+                "PostgreSQL, …)")
 class DatabaseSource:
     """One polling task; rows handled one by one in the query's order."""
 
@@ -213,7 +213,8 @@ class DatabaseSource:
             return self.config.watermark_start
 
 
-@destination("database", DatabaseDestinationConfig)
+@destination("database", DatabaseDestinationConfig,
+             summary="parameterised INSERT/UPDATE from templates")
 class DatabaseDestination:
     """Runs the statement in its own transaction per message."""
 

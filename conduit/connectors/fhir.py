@@ -19,7 +19,7 @@ OperationOutcome is kept as the delivery's response.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 import orjson
@@ -35,8 +35,6 @@ from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
     SourceConfig,
-    destination,
-    source,
 )
 from conduit.connectors.http import client_for, media_type, raise_for_status, read_body
 from conduit.connectors.listener_auth import (
@@ -50,6 +48,7 @@ from conduit.core.duration import Duration
 from conduit.core.errors import MessageError, PermanentError, RetryableError
 from conduit.core.payload import parse_json
 from conduit.core.protocols import Outbound
+from conduit.core.registry import destination, source
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +59,6 @@ JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir"}
 class FhirSourceConfig(SourceConfig):
     """A FHIR R4 endpoint that accepts resources and Bundles."""
 
-    DATA_TYPE: ClassVar[str] = "fhir"
 
     type: Literal["fhir"]
     host: str = Field("0.0.0.0", description="Address to listen on.", examples=["127.0.0.1"])
@@ -169,7 +167,9 @@ def _readable(error: Any) -> str:
 # --- source ---------------------------------------------------------------------------------
 
 
-@source("fhir", FhirSourceConfig)
+@source("fhir", FhirSourceConfig, carries="fhir",
+        summary="FHIR R4 endpoint: create/update, transaction and batch Bundles, `/metadata`, "
+                "`fhir.resources` R4B validation answered with an OperationOutcome")
 class FhirSource(AsgiSource):
     """The FHIR listener; one uvicorn server per source."""
 
@@ -336,11 +336,12 @@ class FhirSource(AsgiSource):
 # --- destination ----------------------------------------------------------------------------
 
 
-@destination("fhir", FhirDestinationConfig)
+@destination("fhir", FhirDestinationConfig, sends_correlation_id=True,
+             summary="create, update, conditional create/update by identifier, transaction; "
+                     "OAuth2 / SMART backend services")
 class FhirDestination:
     """One FHIR server; the operation decides method and URL per message."""
 
-    sends_correlation_id = True
 
     def __init__(self, config: FhirDestinationConfig, context: ConnectorContext) -> None:
         self.config = config

@@ -35,12 +35,11 @@ from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
     SourceConfig,
-    destination,
-    source,
 )
 from conduit.core.duration import Duration
 from conduit.core.errors import HL7ParseError, PermanentError
 from conduit.core.protocols import Inbound, Outbound
+from conduit.core.registry import destination, source
 from conduit.hl7.batch import split_messages
 from conduit.hl7.message import Message
 from conduit.transforms.template import compile_template, is_template, render_template
@@ -85,7 +84,9 @@ class _Seen:
     mtime_ns: int
 
 
-@source("file", FileSourceConfig)
+@source("file", FileSourceConfig, carries="hl7v2",
+        summary="directory poller (glob, move or delete after read, a file still being written is "
+                "never read, batch files split)")
 class FileSource:
     """A directory poller: one task; files read one at a time, in order."""
 
@@ -256,7 +257,9 @@ class FileDestinationConfig(DestinationConfig):
         examples=["0600", "0640", "0644"])
 
 
-@destination("file", FileDestinationConfig)
+@destination("file", FileDestinationConfig,
+             summary="one file per message, templated path, atomic write, `mode` (default `0600`: "
+                     "owner only)")
 class FileDestination:
     """Writes ``out.content`` byte for byte (so the message keeps its own encoding).
 

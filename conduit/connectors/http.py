@@ -15,7 +15,7 @@ body is what ``send`` returns, so the store keeps it.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -30,8 +30,6 @@ from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
     SourceConfig,
-    destination,
-    source,
 )
 from conduit.connectors.listener_auth import (
     AUTH_DESCRIPTION,
@@ -45,6 +43,7 @@ from conduit.core.duration import Duration
 from conduit.core.errors import MessageError, PermanentError, RetryableError
 from conduit.core.payload import parse_json, parse_xml
 from conduit.core.protocols import Outbound, Receipt
+from conduit.core.registry import destination, source
 from conduit.transforms.template import TemplateText, compile_template
 
 log = structlog.get_logger(__name__)
@@ -58,7 +57,6 @@ Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 class HttpSourceConfig(SourceConfig):
     """Listen for messages over HTTP(S) on one path."""
 
-    DATA_TYPE: ClassVar[str] = "json"
 
     type: Literal["http"]
     host: str = Field("0.0.0.0", description="Address to listen on.", examples=["127.0.0.1"])
@@ -210,7 +208,9 @@ def raise_for_status(where: str, response: httpx.Response) -> None:
 # --- source --------------------------------------------------------------------------------
 
 
-@source("http", HttpSourceConfig)
+@source("http", HttpSourceConfig, carries="json",
+        summary="REST listener: `202` with the message id after commit (or the receiver's answer "
+                "with `ack: after-delivery`), `application/problem+json` errors, size limits, TLS")
 class HttpSource(AsgiSource):
     """An HTTP listener on one path; one uvicorn server per source."""
 
@@ -262,11 +262,12 @@ class HttpSource(AsgiSource):
 # --- destination ---------------------------------------------------------------------------
 
 
-@destination("http", HttpDestinationConfig)
+@destination("http", HttpDestinationConfig, sends_correlation_id=True,
+             summary="httpx: method, URL, body and header templates; basic, bearer, OAuth2 client "
+                     "credentials; custom CA and client certificate; 5xx/429 retried, 4xx failed")
 class HttpDestination:
     """Sends each message as one request; one connection pool per destination."""
 
-    sends_correlation_id = True
 
     def __init__(self, config: HttpDestinationConfig, context: ConnectorContext) -> None:
         self.config = config

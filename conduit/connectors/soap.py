@@ -22,7 +22,7 @@ import contextvars
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
@@ -38,8 +38,6 @@ from conduit.connectors.base import (
     DestinationConfig,
     SourceConfig,
     StrictModel,
-    destination,
-    source,
 )
 from conduit.connectors.http import client_for, read_body
 from conduit.connectors.listener_auth import (
@@ -54,6 +52,7 @@ from conduit.core.duration import Duration
 from conduit.core.errors import HL7ParseError, MessageError, PermanentError, RetryableError
 from conduit.core.payload import XmlView, parse_xml
 from conduit.core.protocols import Outbound
+from conduit.core.registry import destination, source
 from conduit.hl7.message import Message
 from conduit.transforms.template import TemplateText, compile_template, render_template
 
@@ -97,7 +96,6 @@ class SoapOperation(StrictModel):
 class SoapSourceConfig(SourceConfig):
     """A SOAP 1.1/1.2 endpoint with a WSDL generated from this config."""
 
-    DATA_TYPE: ClassVar[str] = "xml"
 
     type: Literal["soap"]
     host: str = Field("0.0.0.0", description="Address to listen on.", examples=["127.0.0.1"])
@@ -186,7 +184,8 @@ def _check_value(part: SoapPart, value: str) -> None:
         raise Fault(True, f"part {part.name}: not a valid {part.type}") from None
 
 
-@source("soap", SoapSourceConfig)
+@source("soap", SoapSourceConfig, carries="xml",
+        summary="SOAP 1.1/1.2 listener serving its WSDL at `?wsdl`, faults on bad input")
 class SoapSource(AsgiSource):
     """The SOAP listener; one uvicorn server per source."""
 
@@ -377,11 +376,11 @@ async def _add_request_id(request: Any) -> None:
         request.headers["X-Request-Id"] = request_id
 
 
-@destination("soap", SoapDestinationConfig)
+@destination("soap", SoapDestinationConfig, sends_correlation_id=True,
+             summary="zeep client for any WSDL, WS-Security UsernameToken")
 class SoapDestination:
     """Calls one operation through zeep; the WSDL is loaded (in a thread) on first use."""
 
-    sends_correlation_id = True
 
     def __init__(self, config: SoapDestinationConfig, context: ConnectorContext) -> None:
         self.config = config

@@ -69,8 +69,8 @@ class Outbound:
     variables: dict[str, Any] = field(default_factory=dict)
     correlation_id: str | None = None
     """The id the message came in with (sender's ``X-Request-Id``, MSH-10 or a new one); the
-    HTTP, FHIR and SOAP destinations send it as ``X-Request-Id``. A destination that wants it
-    even on envelopes rebuilt from the store sets ``sends_correlation_id = True``."""
+    HTTP, FHIR and SOAP destinations send it as ``X-Request-Id``. A destination registered with
+    ``sends_correlation_id=True`` gets it even on envelopes rebuilt from the store."""
     message: object | None = None
     """``content`` parsed (a :class:`conduit.hl7.message.Message`), when the engine already has
     it in this process: a connector that reads fields (a file path template, an MLLP ACK check)

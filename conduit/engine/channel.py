@@ -1,55 +1,60 @@
 """The channel model: what one YAML channel file says, validated and typed.
 
-The ``source:`` and ``destinations:`` unions are built from the connector registry and the
-``transform:`` union from the step registry, so a new connector or step kind needs no change here.
-Every union is discriminated by a callable (on ``type``, or on a step's single key) whose tags
-start with ``@``; the loader drops those tags from error locations, which keeps errors readable
-(``destinations[0].pth``, never the union's internals).
+:class:`Channel` is the shape every part of the engine reads. The model a file is validated
+against is built from a component registry by :func:`channel_model` (once per registry): its
+``source:`` and ``destinations:`` unions come from the registered connectors and its
+``transform:`` union from the registered steps, so a new connector or step kind needs no change
+here. Every union is discriminated by a callable (on ``type``, or on a step's single key) whose
+tags start with ``@``; the loader drops those tags from error locations, which keeps errors
+readable (``destinations[0].pth``, never the union's internals).
 
-The JSON Schema of :class:`Channel` (:mod:`conduit.engine.schema`, ``conduit schema``) gives
-editors completion and help.
+The data type rules come from the registry too: a source declares what it carries (the default
+``data_type``), a step what it needs and produces, and a step that needs what the channel does
+not carry at that point is refused with its location (``conduit validate``: file and line).
+
+The JSON Schema of the model (:mod:`conduit.engine.schema`, ``conduit schema``) gives editors
+completion and help.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias, Union
+import weakref
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, create_model
 from pydantic import field_validator as _field_validator
 from pydantic import model_validator as _model_validator
+from pydantic_core import PydanticCustomError
 
-import conduit.connectors  # noqa: F401  (importing registers every connector)
-from conduit.connectors.base import (
-    DESTINATIONS,
-    SOURCES,
-    DestinationConfig,
-    Registration,
-    SourceConfig,
-)
+from conduit.connectors.base import DestinationConfig, SourceConfig
+from conduit.core.registry import DestinationSpec, Registry, SourceSpec, StepSpec
+from conduit.engine.components import default_registry
 from conduit.transforms.filter import Condition
-from conduit.transforms.registry import StepKind, StepOptions, load_step_kinds
+from conduit.transforms.registry import StepOptions
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
-HL7_FIELD_STEPS = frozenset({"set", "copy", "delete"})
-"""Steps that need an HL7 v2 message (not usable with another data_type)."""
+
+#: A problem with its place in the file: (key path as in the YAML, message).
+Located = tuple[tuple[str | int, ...], str]
 
 
-def _type_tag(registry: dict[str, Registration]) -> Any:
+def _type_tag(specs: Mapping[str, SourceSpec | DestinationSpec]) -> Any:
     def tag(value: Any) -> str | None:
         kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return f"@{kind}" if isinstance(kind, str) and kind in registry else None
+        return f"@{kind}" if isinstance(kind, str) and kind in specs else None
 
     return tag
 
 
-def _connector_union(registry: dict[str, Registration], what: str) -> Any:
+def _connector_union(specs: Mapping[str, SourceSpec | DestinationSpec], what: str) -> Any:
     """``Annotated[A | B | ..., Discriminator]`` over every registered config, keyed by ``type``."""
-    kinds = sorted(registry)
-    members = tuple(Annotated[registry[k].config, Tag(f"@{k}")] for k in kinds)
+    kinds = sorted(specs)
+    members = tuple(Annotated[specs[k].config, Tag(f"@{k}")] for k in kinds)
     return Annotated[
         Union[members],  # noqa: UP007  (a runtime tuple of members)
         Discriminator(
-            _type_tag(registry),
+            _type_tag(specs),
             custom_error_type=f"{what}_type",
             custom_error_message=f"'type' must be one of: {', '.join(kinds)}",
         ),
@@ -72,20 +77,20 @@ class StepEntry(BaseModel):
         return getattr(self, "opts")  # noqa: B009  (each generated subclass defines it)
 
 
-def _entry_model(kind: StepKind) -> type[StepEntry]:
-    name = "".join(part.capitalize() for part in kind.key.replace("_", "-").split("-")) + "Step"
+def _entry_model(spec: StepSpec) -> type[StepEntry]:
+    name = "".join(part.capitalize() for part in spec.kind.replace("_", "-").split("-")) + "Step"
     model = create_model(
         name,
         __base__=StepEntry,
-        __doc__=kind.description,
-        opts=(kind.options, Field(alias=kind.key, description=kind.description)),
+        __doc__=spec.description,
+        opts=(spec.options, Field(alias=spec.kind, description=spec.description)),
     )
     model.model_config["title"] = name
-    model.KIND = kind.key
+    model.KIND = spec.kind
     return model
 
 
-def _step_tag(steps: dict[str, StepKind]) -> Any:
+def _step_tag(steps: Mapping[str, StepSpec]) -> Any:
     def tag(value: Any) -> str | None:
         if isinstance(value, StepEntry):
             return f"@{value.kind}"
@@ -97,34 +102,29 @@ def _step_tag(steps: dict[str, StepKind]) -> Any:
     return tag
 
 
-def _step_union() -> Any:
-    steps = load_step_kinds()
-    members = tuple(Annotated[_entry_model(steps[k]), Tag(f"@{k}")] for k in steps)
+def _step_union(steps: Mapping[str, StepSpec]) -> Any:
+    kinds = sorted(steps)
+    members = tuple(Annotated[_entry_model(steps[k]), Tag(f"@{k}")] for k in kinds)
     return Annotated[
         Union[members],  # noqa: UP007
         Discriminator(
             _step_tag(steps),
             custom_error_type="step",
-            custom_error_message="a step is a mapping with exactly one key: "
-                                 + ", ".join(steps),
+            custom_error_message="a step is a mapping with exactly one key: " + ", ".join(kinds),
         ),
     ]
 
 
-if TYPE_CHECKING:  # what the unions look like to a type checker
-    SourceUnion: TypeAlias = SourceConfig
-    DestinationUnion: TypeAlias = DestinationConfig
-    TransformStep: TypeAlias = StepEntry
-else:
-    SourceUnion = _connector_union(SOURCES, "source")
-    DestinationUnion = _connector_union(DESTINATIONS, "destination")
-    TransformStep = _step_union()
-
-
 class Channel(BaseModel):
-    """One interface: where messages come from, which pass, how they change, where they go."""
+    """One interface: where messages come from, which pass, how they change, where they go.
+
+    Validate files with :func:`channel_model` (or the loader), which fills in the registered
+    kinds; this base class is the typed shape the engine reads.
+    """
 
     model_config = ConfigDict(extra="forbid", title="Conduit channel")
+    built_from: ClassVar[Registry | None] = None
+    """The registry this model was built from (None on the unbuilt base class)."""
 
     name: str = Field(
         pattern=NAME_PATTERN,
@@ -134,7 +134,7 @@ class Channel(BaseModel):
     description: str = Field(
         "", description="What this interface is for, for the people who run it.",
         examples=["ADT feed from registration to the archive and the downstream EHR"])
-    source: SourceUnion = Field(
+    source: SourceConfig = Field(
         description="Where messages come from; 'type' picks the connector.",
         examples=[{"type": "mllp", "host": "127.0.0.1", "port": 2575}])
     validation: Literal["none", "strict"] = Field(
@@ -146,8 +146,8 @@ class Channel(BaseModel):
         None,
         description="What the messages are. Default: what the source carries (hl7v2 for MLLP and "
                     "files, fhir for FHIR, xml for SOAP, json for REST). Filters, 'when' and "
-                    "the HL7 field steps (set, copy, delete) need hl7v2; other kinds go through "
-                    "template steps, which see the parsed body as 'vars.body'.",
+                    "the steps that read HL7 v2 fields (set, copy, delete...) need hl7v2; other "
+                    "kinds go through template steps, which see the parsed body as 'vars.body'.",
         examples=["hl7v2", "json"])
     filter: Condition | None = Field(
         None,
@@ -155,12 +155,12 @@ class Channel(BaseModel):
                     "error).",
         examples=[{"all": [{"field": "MSH-9.1", "equals": "ADT"},
                            {"field": "MSH-9.2", "in": ["A01", "A04", "A08"]}]}])
-    transform: list[TransformStep] = Field(
+    transform: list[StepEntry] = Field(
         default_factory=list,
         description="Steps run in order on each message that passed the filter.",
         examples=[[{"set": {"field": "PID-5.1", "value": "{{ msg['PID-5.1'] | upper }}"}},
                    {"delete": {"field": "ZPI"}}]])
-    destinations: list[DestinationUnion] = Field(
+    destinations: list[DestinationConfig] = Field(
         min_length=1,
         description="Where the transformed message goes, each with its own queue, retries and "
                     "optional 'when' filter.",
@@ -181,26 +181,89 @@ class Channel(BaseModel):
 
     @_model_validator(mode="after")
     def _data_type_rules(self) -> Channel:
+        registry = self.registry
         if self.data_type is None:
-            self.data_type = getattr(type(self.source), "DATA_TYPE", "hl7v2")
-        if self.data_type == "hl7v2":
-            return self
-        what = f"data_type {self.data_type}"
-        if self.filter is not None:
-            raise ValueError(f"filter reads HL7 v2 fields; it cannot be used with {what}")
-        if self.validation == "strict":
-            raise ValueError(f"validate: strict checks HL7 v2; it cannot be used with {what}")
-        for destination in self.destinations:
-            if destination.when is not None:
-                raise ValueError(f"destination {destination.name}: 'when' reads HL7 v2 fields; "
-                                 f"it cannot be used with {what}")
-        for entry in self.transform:
-            if entry.kind in HL7_FIELD_STEPS:
-                raise ValueError(f"step {entry.kind!r} changes HL7 v2 fields; it cannot be used "
-                                 f"with {what}")
+            self.data_type = registry.sources[self.source.type].carries
+        problems = self.data_type_problems(registry)
+        if problems:
+            raise PydanticCustomError("data_type", "{message}", {
+                "message": "; ".join(message for _, message in problems), "problems": problems})
         return self
+
+    def data_type_problems(self, registry: Registry) -> list[Located]:
+        """What reads a data type the channel does not carry there, each with its key path.
+
+        Filters and ``when`` read HL7 v2 fields. A step's ``needs`` are checked against the
+        data type at its place: the channel's, then what the last producing step made; ``hl7v2``
+        means the parsed message, which only an HL7 v2 channel has, and only until a step
+        replaces the body (an edit after that would not reach the destinations).
+        """
+        problems: list[Located] = []
+        channel_type = self.data_type or "hl7v2"
+        what = f"data_type {channel_type}"
+        if channel_type != "hl7v2":
+            if self.filter is not None:
+                problems.append((("filter",), f"filter reads HL7 v2 fields; it cannot be used "
+                                              f"with {what}"))
+            if self.validation == "strict":
+                problems.append((("validate",), f"validate: strict checks HL7 v2; it cannot be "
+                                                f"used with {what}"))
+            for i, destination in enumerate(self.destinations):
+                if destination.when is not None:
+                    problems.append((("destinations", i, "when"), (
+                        f"destination {destination.name}: 'when' reads HL7 v2 fields; it "
+                        f"cannot be used with {what}")))
+        current, parsed, since = channel_type, channel_type == "hl7v2", "the channel's data_type"
+        for i, entry in enumerate(self.transform):
+            spec = registry.steps[entry.kind]
+            fits = (not spec.needs or (parsed and "hl7v2" in spec.needs)
+                    or (current != "hl7v2" and current in spec.needs))
+            if not fits:
+                here = (f"{current} ({since})" if current != "hl7v2" or parsed
+                        else f"HL7 v2 text ({since}), not a parsed message")
+                problems.append((("transform", i, entry.kind), (
+                    f"step {entry.kind!r} needs {' or '.join(spec.needs)}; here the message "
+                    f"is {here}")))
+            if spec.produces is not None:
+                current, parsed = spec.produces, False
+                since = f"made by step {i + 1}, {entry.kind}"
+        return problems
+
+    @property
+    def registry(self) -> Registry:
+        """The components this channel was validated with: they build its source, steps and
+        destinations."""
+        registry = type(self).built_from
+        if registry is None:
+            raise TypeError("validate channels with channel_model(registry), not the base class")
+        return registry
 
     @property
     def path(self) -> str | None:
         """The file this channel was loaded from, if any."""
         return self._path
+
+
+_MODELS: weakref.WeakKeyDictionary[Registry, tuple[int, type[Channel]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def channel_model(registry: Registry | None = None) -> type[Channel]:
+    """The channel model for ``registry`` (default: every built-in component), built once per
+    registry and rebuilt only if the registry changed since."""
+    registry = default_registry() if registry is None else registry
+    cached = _MODELS.get(registry)
+    if cached is not None and cached[0] == registry.version:
+        return cached[1]
+    base = Channel.model_fields
+    unions: dict[str, Any] = {
+        "source": (_connector_union(registry.sources, "source"), base["source"]),
+        "transform": (list[_step_union(registry.steps)], base["transform"]),  # type: ignore[misc]
+        "destinations": (list[_connector_union(registry.destinations, "destination")],  # type: ignore[misc]
+                         base["destinations"]),
+    }
+    model = create_model("Channel", __base__=Channel, __module__=__name__,
+                         __doc__=(Channel.__doc__ or "").split("\n\n")[0], **unions)
+    model.built_from = registry
+    _MODELS[registry] = (registry.version, model)
+    return model

@@ -44,12 +44,15 @@ class DeliveryWorker:
     """Consumes one destination's queue (or its partitions) and sends through its connector."""
 
     def __init__(self, channel: str, config: DestinationConfig, connector: Destination,
-                 store: Store, settled: Settled, *, senders: int = 1) -> None:
+                 store: Store, settled: Settled, *, senders: int = 1,
+                 sends_correlation_id: bool = False) -> None:
         self.channel = channel
         self.config = config
         self.connector = connector
         self.store = store
         self.settled = settled
+        #: The connector sends the correlation id (its registered spec says so).
+        self.sends_correlation_id = sends_correlation_id
         self.backoff = Backoff(config.retry)
         self.breaker = (Breaker(config.breaker, f"{channel}.{config.name}")
                         if config.breaker else None)
@@ -73,7 +76,7 @@ class DeliveryWorker:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,
                        destination=self.config.name, content=envelope.body,
                        correlation_id=envelope.correlation_id, message=envelope.parsed)
-        if out.correlation_id is None and getattr(self.connector, "sends_correlation_id", False):
+        if out.correlation_id is None and self.sends_correlation_id:
             # rebuilt from the store (recovery, reprocess) or over a bus that does not carry it
             out.correlation_id = await asyncio.to_thread(self.store.correlation_id,
                                                          out.message_id)

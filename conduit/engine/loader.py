@@ -28,8 +28,8 @@ from pydantic import BaseModel, Tag
 from pydantic_core import ErrorDetails
 
 from conduit.core.errors import ConfigError
-from conduit.engine.channel import Channel
-from conduit.transforms.registry import STEPS
+from conduit.core.registry import Registry
+from conduit.engine.channel import Channel, channel_model
 
 __all__ = ["channel_files", "load_channel", "load_channels", "load_model"]
 
@@ -66,16 +66,20 @@ class YamlFile:
                 for line, where, what in ordered]
 
 
-def load_channel(path: str | Path, env: Mapping[str, str] | None = None) -> Channel:
-    """Load one channel file; ConfigError listing every problem, each with file:line."""
-    channel, file = _load(Path(path), os.environ if env is None else env)
+def load_channel(path: str | Path, env: Mapping[str, str] | None = None, *,
+                 registry: Registry | None = None) -> Channel:
+    """Load one channel file; ConfigError listing every problem, each with file:line.
+
+    The kinds a file may name are ``registry``'s (default: every built-in component).
+    """
+    channel, file = _load(Path(path), os.environ if env is None else env, registry)
     if channel is None:
         raise ConfigError(file.problems)
     return channel
 
 
-def load_channels(paths: Iterable[str | Path], env: Mapping[str, str] | None = None
-                  ) -> list[Channel]:
+def load_channels(paths: Iterable[str | Path], env: Mapping[str, str] | None = None, *,
+                  registry: Registry | None = None) -> list[Channel]:
     """Load files and directories (their ``*.yaml``/``*.yml``, not ``*.test.yaml``) as one set.
 
     Besides each file's own problems, two channels may not share a name or a source port.
@@ -84,7 +88,7 @@ def load_channels(paths: Iterable[str | Path], env: Mapping[str, str] | None = N
     problems: list[str] = []
     loaded: list[tuple[Channel, YamlFile]] = []
     for path in channel_files(paths, problems):
-        channel, file = _load(path, environment)
+        channel, file = _load(path, environment, registry)
         problems.extend(file.problems)
         if channel is not None:
             loaded.append((channel, file))
@@ -115,8 +119,9 @@ def _is_test_file(path: Path) -> bool:
 
 # --- one file --------------------------------------------------------------------------------
 
-def _load(path: Path, env: Mapping[str, str]) -> tuple[Channel | None, YamlFile]:
-    channel, file = load_model(path, Channel, env)
+def _load(path: Path, env: Mapping[str, str], registry: Registry | None
+          ) -> tuple[Channel | None, YamlFile]:
+    channel, file = load_model(path, channel_model(registry), env)
     if channel is not None:
         channel._path = str(path)
     return channel, file
@@ -246,6 +251,10 @@ def _report(error: ErrorDetails, file: YamlFile) -> None:
                     ] if isinstance(value, dict) else []
             loc, message = ((*loc, typo[0]), "unknown key (did you mean 'type'?)") if typo else (
                 (*loc, "type"), f"is required; one of: {choices}")
+    elif kind == "data_type":  # the channel's own rules, each with its key path
+        for where, what in (error.get("ctx") or {}).get("problems", ()):
+            file.problem(_locate(file.root, tuple(where))[0], _show(tuple(where)), what)
+        return
     elif kind == "step":
         loc, message = _step_problem(loc, value, error["msg"])
     elif kind == "condition":
@@ -284,7 +293,7 @@ def _unknown(given: str, expected: str, what: str, allowed: Iterable[str] = ()) 
 
 
 def _step_problem(loc: Loc, value: Any, expected: str) -> tuple[Loc, str]:
-    kinds = list(STEPS)
+    kinds = [k.strip() for k in expected.split(":", 1)[-1].split(",")]
     if not isinstance(value, dict):
         return loc, f"a step is a one-key mapping such as {{set: {{field: PID-5.1, value: X}}}}; " \
                     f"steps: {', '.join(kinds)}"

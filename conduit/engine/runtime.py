@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from conduit.bus import Bus, Envelope, source_queue
-from conduit.connectors.base import ConnectorContext, build_destination, build_source
+from conduit.connectors.base import ConnectorContext
 from conduit.core.errors import HL7ParseError, MessageError
 from conduit.core.payload import parse_payload
 from conduit.core.protocols import Destination, Receipt, Source
@@ -81,7 +81,7 @@ class ChannelRuntime:
         if workers:
             await self._start_workers()
         if listeners:
-            self.source = build_source(self.channel.source, self.context)
+            self.source = self.channel.registry.build_source(self.channel.source, self.context)
             await self.source.start(self)
             log.info("channel listening", channel=self.name, source=self.source.describe())
 
@@ -103,12 +103,14 @@ class ChannelRuntime:
 
     async def _start_workers(self) -> None:
         for config in self.channel.destinations:
-            connector = build_destination(config, self.context)
+            connector = self.channel.registry.build_destination(config, self.context)
             self.destinations[config.name] = connector
             senders = (1 if config.ordered or config.partition_by
                        else config.concurrency or self.workers)
+            spec = self.channel.registry.destinations[config.type]
             worker = DeliveryWorker(self.name, config, connector, self.store, self._settled,
-                                    senders=senders)
+                                    senders=senders,
+                                    sends_correlation_id=spec.sends_correlation_id)
             self.workers_by_destination[config.name] = worker
             in_flight = 1 if senders == 1 and worker.holds else senders * IN_FLIGHT_PER_WORKER
             for queue in consumed_queues(self.name, config):

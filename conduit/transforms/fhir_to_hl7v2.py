@@ -14,8 +14,9 @@ import orjson
 from pydantic import Field
 
 from conduit.core.errors import MessageError
+from conduit.core.registry import step
 from conduit.fhir.tov2 import V2Options, Version, to_hl7v2
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.transforms.registry import StepOptions, StepState
 
 
 class FhirToHl7v2Options(StepOptions):
@@ -32,7 +33,9 @@ class FhirToHl7v2Options(StepOptions):
     receiving_facility: str = Field("", description="MSH-6.")
 
 
-@step("fhir-to-hl7v2", FhirToHl7v2Options)
+@step("fhir-to-hl7v2", FhirToHl7v2Options, needs=("fhir", "json"), produces="hl7v2",
+      summary="Patient/Encounter → ADT^A04/A08, Observation/DiagnosticReport → ORU^R01, at a "
+              "chosen version")
 class FhirToHl7v2:
     """Convert a FHIR resource or Bundle to an HL7 v2 message (ADT or ORU)."""
 

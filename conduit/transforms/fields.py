@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from conduit.transforms.fieldpath import FieldPath
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.core.registry import step
+from conduit.hl7.path import PathText
+from conduit.transforms.registry import StepOptions, StepState
 from conduit.transforms.template import TemplateText, compile_template, is_template, render_template
 
 IfMissing = Literal["skip", "error"]
@@ -23,7 +24,7 @@ _IF_MISSING = "When the target segment is absent: skip the step, or fail the mes
 class SetOptions(StepOptions):
     """Write a value, literal or a Jinja2 template, into a field."""
 
-    field: FieldPath
+    field: PathText
     value: TemplateText = Field(
         description="Raw HL7 text to write; may be a Jinja2 template reading msg['PATH'].",
         examples=["{{ msg['PID-5.1'] | upper }}", "CONDUIT"])
@@ -35,7 +36,8 @@ def _present(state: StepState, path: str, if_missing: str) -> bool:
     return if_missing == "error" or state.message.get(path.split("-", 1)[0]) != ""
 
 
-@step("set", SetOptions)
+@step("set", SetOptions, needs=("hl7v2",),
+      summary="write a literal or a template into an HL7 v2 field (by path, e.g. `PID-5.1`)")
 class SetField:
     """Write a value, literal or a Jinja2 template, into a field."""
 
@@ -59,12 +61,13 @@ class SetField:
 class CopyOptions(StepOptions):
     """Copy one field's raw text to another field."""
 
-    from_: FieldPath = Field(alias="from", description="The field to read.", examples=["PID-3.1"])
-    to: FieldPath = Field(description="The field to write.", examples=["PID-2"])
+    from_: PathText = Field(alias="from", description="The field to read.", examples=["PID-3.1"])
+    to: PathText = Field(description="The field to write.", examples=["PID-2"])
     if_missing: IfMissing = Field(default="skip", description=_IF_MISSING, examples=["error"])
 
 
-@step("copy", CopyOptions)
+@step("copy", CopyOptions, needs=("hl7v2",),
+      summary="copy one HL7 v2 field to another")
 class CopyField:
     """Copy one field's raw text to another field (an empty source empties the target)."""
 
@@ -83,11 +86,12 @@ class CopyField:
 class DeleteOptions(StepOptions):
     """Remove a segment (every one of that name, or SEG[n]) or empty a field."""
 
-    field: FieldPath = Field(description="A segment (ZPI, OBX[2]) or a field (PID-19).",
+    field: PathText = Field(description="A segment (ZPI, OBX[2]) or a field (PID-19).",
                              examples=["ZPI", "PID-19"])
 
 
-@step("delete", DeleteOptions)
+@step("delete", DeleteOptions, needs=("hl7v2",),
+      summary="remove HL7 v2 segments or empty a field")
 class DeleteField:
     """Remove a segment (all of that name, or just SEG[n]) or clear a field."""
 

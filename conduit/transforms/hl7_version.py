@@ -16,9 +16,10 @@ from typing import Literal
 from pydantic import Field
 
 from conduit.core.errors import MessageError
+from conduit.core.registry import step
 from conduit.fhir.tov2.fit import fit_segment
 from conduit.hl7.message import Message
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.transforms.registry import StepOptions, StepState
 
 TargetVersion = Literal["2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7",
                         "2.7.1", "2.8"]
@@ -57,7 +58,8 @@ class Hl7VersionOptions(StepOptions):
                           "have (false: change only MSH-12 and MSH-9.3).")
 
 
-@step("hl7-version", Hl7VersionOptions)
+@step("hl7-version", Hl7VersionOptions, needs=("hl7v2",),
+      summary="convert between HL7 v2 versions (e.g. 2.3 → 2.5.1)")
 class Hl7Version:
     """Rewrite the message for another HL7 v2 version (MSH-12, MSH-9.3, fields)."""
 

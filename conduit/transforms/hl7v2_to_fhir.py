@@ -13,9 +13,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from conduit.core.errors import MessageError, ValidationError
+from conduit.core.registry import step
 from conduit.fhir import ConvertOptions, convert, dumps
 from conduit.fhir.context import zone
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.transforms.registry import StepOptions, StepState
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
@@ -51,7 +52,10 @@ class Hl7v2ToFhirOptions(StepOptions):
         return value
 
 
-@step("hl7v2-to-fhir", Hl7v2ToFhirOptions)
+@step("hl7v2-to-fhir", Hl7v2ToFhirOptions, needs=("hl7v2",), produces="fhir",
+      summary="ADT, ORU, ORM/OML, SIU, VXU, MDM, DFT/BAR → a FHIR R4 transaction or batch Bundle, "
+              "after the HL7 v2-to-FHIR IG; ids deterministic from business identifiers, so a "
+              "resend updates")
 class Hl7v2ToFhir:
     """Convert the HL7 v2 message to a FHIR R4 Bundle (Patient, Encounter, Observation...)."""
 

@@ -20,7 +20,8 @@ import orjson
 from pydantic import Field, model_validator
 
 from conduit.core.errors import MessageError
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.core.registry import step
+from conduit.transforms.registry import StepOptions, StepState
 
 
 class JsonMapOptions(StepOptions):
@@ -51,7 +52,8 @@ class JsonMapOptions(StepOptions):
         return self
 
 
-@step("json-map", JsonMapOptions)
+@step("json-map", JsonMapOptions, needs=("json", "fhir"), produces="json",
+      summary="reshape JSON with JMESPath")
 class JsonMap:
     """Reshape the JSON body with JMESPath (one expression, or a mapping of keys)."""
 

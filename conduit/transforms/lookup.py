@@ -16,10 +16,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
 from conduit.core.errors import MessageError
+from conduit.core.registry import step
 from conduit.hl7.escape import escape
 from conduit.hl7.path import parse_path
 from conduit.transforms.channelfiles import read_channel_file
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.transforms.registry import StepOptions, StepState
 from conduit.transforms.template import TemplateText, compile_template, render_template
 
 
@@ -125,7 +126,9 @@ def _db_rows(db: DatabaseTable) -> list[dict[str, str]]:
         engine.dispose()
 
 
-@step("lookup", LookupOptions)
+@step("lookup", LookupOptions,
+      summary="map codes through a CSV or database table (e.g. local lab codes → LOINC), with a "
+              "default for misses")
 class Lookup:
     """Translate a code through a table (CSV or database) and write what it maps to."""
 

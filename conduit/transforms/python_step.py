@@ -22,8 +22,9 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
+from conduit.core.registry import step
 from conduit.transforms.channelfiles import channel_path
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.transforms.registry import StepOptions, StepState
 
 
 class PythonOptions(StepOptions):
@@ -72,7 +73,8 @@ class PythonOptions(StepOptions):
         return self._callable
 
 
-@step("python", PythonOptions)
+@step("python", PythonOptions,
+      summary="`module:function`, the escape hatch for what needs code")
 class PythonStep:
     """Call a Python function (module:function) with the step state: the escape hatch."""
 

@@ -1,9 +1,12 @@
-"""The registry of transform step kinds: one YAML key, one options model, one step class.
+"""What a transform step is: a configured callable over a :class:`StepState`.
 
 A step is a configured callable (as structlog processors are): options arrive in ``__init__``,
 the work happens in ``__call__(state)``, and nothing does hidden I/O per message. A new step kind
-is one module in ``conduit/transforms/`` that decorates its class with :func:`step` and is named
-in :data:`STEP_MODULES`; the channel model builds its ``transform:`` union from :data:`STEPS`.
+is one module in ``conduit/transforms/`` that decorates its class with
+:func:`conduit.core.registry.step`, declaring beside it the data types it needs and produces
+(``needs=("hl7v2",)``: ``conduit validate`` refuses it in a channel whose messages are not
+HL7 v2). The engine imports every module of this package (:mod:`conduit.engine.components`) and
+builds the channel model's ``transform:`` union from the registry: nothing else to edit.
 
 In YAML a step is a one-key mapping, the key naming the kind::
 
@@ -14,28 +17,13 @@ In YAML a step is a one-key mapping, the key naming the kind::
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from conduit.hl7.message import Message
-
-STEP_MODULES: tuple[str, ...] = (
-    "conduit.transforms.fields",
-    "conduit.transforms.template_step",
-    "conduit.transforms.hl7v2_to_fhir",
-    "conduit.transforms.fhir_to_hl7v2",
-    "conduit.transforms.xml_steps",
-    "conduit.transforms.json_map",
-    "conduit.transforms.lookup",
-    "conduit.transforms.hl7_version",
-    "conduit.transforms.python_step",
-)
-"""Modules that register the built-in step kinds; add yours here."""
 
 
 @dataclass(slots=True)
@@ -65,40 +53,3 @@ class StepOptions(BaseModel):
     """Base of every step's options: unknown keys are errors; options never change once loaded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-OptionsT = TypeVar("OptionsT", bound=StepOptions)
-
-
-@dataclass(frozen=True, slots=True)
-class StepKind:
-    key: str
-    options: type[StepOptions]
-    factory: Callable[[Any], Step]
-    description: str
-
-
-STEPS: dict[str, StepKind] = {}
-
-
-def step(key: str, options: type[OptionsT]) -> Callable[[Callable[[OptionsT], Step]], Any]:
-    """Register a step class (constructed as ``cls(options)``) under the YAML key ``key``."""
-
-    def register(factory: Callable[[OptionsT], Step]) -> Any:
-        doc = (factory.__doc__ or options.__doc__ or key).strip().splitlines()[0]
-        STEPS[key] = StepKind(key, options, factory, doc)
-        return factory
-
-    return register
-
-
-def load_step_kinds() -> dict[str, StepKind]:
-    """Import every step module so each registers itself; answer the registry."""
-    for name in STEP_MODULES:
-        importlib.import_module(name)
-    return STEPS
-
-
-def build_step(key: str, options: StepOptions) -> Step:
-    """The step object for one configured step."""
-    return STEPS[key].factory(options)

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.core.registry import step
+from conduit.transforms.registry import StepOptions, StepState
 from conduit.transforms.template import TemplateText, compile_template, render_template
 
 
@@ -60,7 +61,9 @@ def _base_dir(context: Any) -> Path:
     return Path.cwd()
 
 
-@step("template", TemplateOptions)
+@step("template", TemplateOptions,
+      summary="Jinja2 (sandboxed, HL7-safe line ends) producing the outbound body; filters for "
+              "HL7/FHIR dates, escaping, code systems")
 class TemplateBody:
     """Render the outbound body from a Jinja2 template."""
 

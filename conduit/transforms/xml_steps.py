@@ -15,8 +15,9 @@ from lxml import etree
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
 from conduit.core.errors import MessageError
+from conduit.core.registry import step
 from conduit.transforms.channelfiles import read_channel_file
-from conduit.transforms.registry import StepOptions, StepState, step
+from conduit.transforms.registry import StepOptions, StepState
 from conduit.transforms.template import TemplateText, compile_template, render_template
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -76,7 +77,9 @@ class XPathOptions(StepOptions):
         return self
 
 
-@step("xpath", XPathOptions)
+@step("xpath", XPathOptions, needs=("xml",),
+      summary="extract values from XML and SOAP bodies into variables with XPath 1.0 (lxml, no "
+              "external entities)")
 class XPathExtract:
     """Extract values from the XML body into variables (vars.NAME) with XPath 1.0."""
 
@@ -131,7 +134,8 @@ def _compile_xslt(source: str, where: str) -> etree.XSLT:
         raise ValueError(f"{where}: not a usable XSLT stylesheet: {exc}") from None
 
 
-@step("xslt", XsltOptions)
+@step("xslt", XsltOptions, needs=("xml",),
+      summary="transform XML and SOAP bodies with XSLT 1.0 (lxml, no external entities)")
 class XsltTransform:
     """Transform the XML body with an XSLT 1.0 stylesheet; the result is the new body."""
 

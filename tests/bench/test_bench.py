@@ -55,11 +55,11 @@ def test_short_benchmark_on_quorum_queues() -> None:
 def test_fhir_mode_converts_each_message_to_a_bundle(tmp_path: Path) -> None:
     from conduit.bench.loadgen import message
     from conduit.bench.runner import channel_config
-    from conduit.engine.channel import Channel
+    from conduit.engine.channel import channel_model
     from conduit.engine.pipeline import Pipeline
 
     config = channel_config(1, tmp_path, 2, fhir=True)
-    result = Pipeline(Channel.model_validate(config)).process(message(1, "E"))
+    result = Pipeline(channel_model().model_validate(config)).process(message(1, "E"))
     assert result.status == "TRANSFORMED"
     bundle = json.loads(result.routes[0].content or b"")
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from conduit.connectors.base import DESTINATIONS, SOURCES
-from conduit.engine.channel import Channel
+from conduit.engine.channel import channel_model
+from conduit.engine.components import default_registry
 from conduit.transforms.filter import Equals, In
 
 BASE = {
@@ -17,7 +17,7 @@ BASE = {
 
 
 def test_contract_keys_and_defaults() -> None:
-    channel = Channel.model_validate({
+    channel = channel_model().model_validate({
         **BASE,
         "validate": "strict",
         "filter": {"all": [{"field": "MSH-9.1", "equals": "ADT"}]},
@@ -33,12 +33,12 @@ def test_contract_keys_and_defaults() -> None:
     assert [step.kind for step in channel.transform] == ["set", "copy", "delete", "template"]
     assert channel.transform[1].options.from_ == "PID-3.1"  # type: ignore[attr-defined]
     assert isinstance(channel.destinations[1].when, In)
-    assert type(channel.source) is SOURCES["mllp"].config
-    assert type(channel.destinations[0]) is DESTINATIONS["file"].config
+    assert type(channel.source) is default_registry().sources["mllp"].config
+    assert type(channel.destinations[0]) is default_registry().destinations["file"].config
 
 
 def test_defaults() -> None:
-    channel = Channel.model_validate(BASE)
+    channel = channel_model().model_validate(BASE)
     assert channel.validation == "none"
     assert channel.filter is None
     assert channel.transform == []
@@ -46,7 +46,7 @@ def test_defaults() -> None:
 
 
 def test_a_destination_filter_is_the_same_condition_type() -> None:
-    channel = Channel.model_validate({**BASE, "destinations": [
+    channel = channel_model().model_validate({**BASE, "destinations": [
         {"name": "a", "type": "file", "path": "x", "when": {"field": "MSH-9.1", "equals": "A"}}]})
     assert isinstance(channel.destinations[0].when, Equals)
 
@@ -62,16 +62,16 @@ def test_a_destination_filter_is_the_same_condition_type() -> None:
 ])
 def test_invalid_channels(change: dict[str, object]) -> None:
     with pytest.raises(pydantic.ValidationError):
-        Channel.model_validate({**BASE, **change})
+        channel_model().model_validate({**BASE, **change})
 
 
 def test_destination_names_must_be_unique() -> None:
     twice = [{"name": "a", "type": "file", "path": "x"}, {"name": "a", "type": "file", "path": "y"}]
     with pytest.raises(pydantic.ValidationError, match="'a' is used twice"):
-        Channel.model_validate({**BASE, "destinations": twice})
+        channel_model().model_validate({**BASE, "destinations": twice})
 
 
 def test_every_channel_field_has_a_description_and_examples() -> None:
-    for name, field in Channel.model_fields.items():
+    for name, field in channel_model().model_fields.items():
         assert field.description, name
         assert field.examples, name

@@ -3,6 +3,7 @@ body path, and the payload parser (JSON, XML, FHIR, text)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,14 +11,14 @@ from pydantic import ValidationError
 
 from conduit.core.errors import MessageError
 from conduit.core.payload import parse_payload
-from conduit.engine.channel import Channel
+from conduit.engine.channel import Channel, channel_model
 from conduit.engine.pipeline import Pipeline
 
 ARCHIVE = [{"name": "archive", "type": "file", "path": "out/{{ id }}"}]
 
 
 def channel(source: dict[str, Any], **extra: Any) -> Channel:
-    return Channel.model_validate({"name": "c", "source": source,
+    return channel_model().model_validate({"name": "c", "source": source,
                                    "destinations": extra.pop("destinations", ARCHIVE), **extra})
 
 
@@ -42,7 +43,7 @@ def test_explicit_data_type_wins() -> None:
 @pytest.mark.parametrize("extra, message", [
     ({"filter": {"field": "MSH-9.1", "equals": "ADT"}}, "filter reads HL7 v2 fields"),
     ({"validate": "strict"}, "validate: strict checks HL7 v2"),
-    ({"transform": [{"set": {"field": "PID-5.1", "value": "X"}}]}, "step 'set' changes HL7"),
+    ({"transform": [{"set": {"field": "PID-5.1", "value": "X"}}]}, "step 'set' needs hl7v2"),
     ({"destinations": [{**ARCHIVE[0], "when": {"field": "MSH-9.1", "equals": "ADT"}}]},
      "destination archive: 'when' reads HL7 v2 fields"),
 ])
@@ -50,6 +51,39 @@ def test_hl7_only_features_are_refused_for_other_data_types(extra: dict[str, Any
                                                              message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         channel({"type": "http", "port": 0}, **extra)
+
+
+MLLP = {"type": "mllp", "port": 0}
+FHIR = {"type": "fhir", "port": 0}
+SET = {"set": {"field": "PID-5.1", "value": "X"}}
+TO_FHIR = {"hl7v2-to-fhir": {}}
+TO_V2 = {"fhir-to-hl7v2": {}}
+JSON_MAP = {"json-map": {"expression": "entry"}}
+
+
+@pytest.mark.parametrize("source, steps", [
+    (MLLP, [SET, TO_FHIR, JSON_MAP, TO_V2]),  # json-map reads the Bundle hl7v2-to-fhir made
+    (FHIR, [JSON_MAP, TO_V2]),
+    (MLLP, [{"template": {"body": "x"}}, SET]),  # a template keeps the data type
+])
+def test_steps_fit_the_data_type_they_find(source: dict[str, Any],
+                                           steps: list[dict[str, Any]]) -> None:
+    assert len(channel(source, transform=steps).transform) == len(steps)
+
+
+@pytest.mark.parametrize("source, steps, message", [
+    (MLLP, [JSON_MAP], "step 'json-map' needs json or fhir; here the message is hl7v2"),
+    (MLLP, [TO_FHIR, SET], "step 'set' needs hl7v2; here the message is fhir (made by step 1, "
+                           "hl7v2-to-fhir)"),
+    (FHIR, [TO_V2, SET], "step 'set' needs hl7v2; here the message is HL7 v2 text (made by "
+                         "step 1, fhir-to-hl7v2), not a parsed message"),
+    (FHIR, [{"xpath": {"extract": {"a": "/a"}}}], "step 'xpath' needs xml; here the message is "
+                                                 "fhir"),
+])
+def test_a_step_that_does_not_fit_the_data_type_it_finds_is_refused(
+        source: dict[str, Any], steps: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        channel(source, transform=steps)
 
 
 def test_pipeline_passes_json_through_and_templates_see_vars_body() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conduit.connectors.base import SOURCES
 from conduit.core.errors import ConfigError
+from conduit.engine.components import default_registry
 from conduit.engine.loader import channel_files, load_channel, load_channels
 
 GOOD = """\
@@ -200,8 +200,9 @@ def test_missing_type_and_typo_of_type(tmp_path: Path) -> None:
         destinations:
           - {name: a, typ: file, path: x}
         """)
+    kinds = ", ".join(sorted(default_registry().sources))
     assert problems(path) == [
-        f"{path}:2: source.type: is required; one of: {', '.join(sorted(SOURCES))}",
+        f"{path}:2: source.type: is required; one of: {kinds}",
         f"{path}:4: destinations[0].typ: unknown key (did you mean 'type'?)",
     ]
 

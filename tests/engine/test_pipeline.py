@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conduit.engine.channel import Channel
+from conduit.engine.channel import channel_model
 from conduit.engine.pipeline import Pipeline, PipelineResult, Route
 
 ADT_A01 = (b"MSH|^~\\&|REG|HOSP|CONDUIT|ARCH|20240105083000||ADT^A01^ADT_A01|MSG1|P|2.5.1\r"
@@ -29,7 +29,7 @@ def pipeline(**changes: Any) -> Pipeline:
         ],
     }
     data.update(changes)
-    return Pipeline(Channel.model_validate(data))
+    return Pipeline(channel_model().model_validate(data))
 
 
 def test_transformed_with_routes_in_channel_order() -> None:

@@ -11,10 +11,11 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from conduit.core.errors import MessageError
+from conduit.engine.components import default_registry
 from conduit.fhir import convert, dumps
 from conduit.hl7.message import Message
 from conduit.transforms.fhir_to_hl7v2 import FhirToHl7v2, FhirToHl7v2Options
-from conduit.transforms.registry import STEPS, StepState, load_step_kinds
+from conduit.transforms.registry import StepState
 from tests.samples import ADT_A01, ORU_R01, corpus_files
 
 PATIENT: dict[str, Any] = {
@@ -54,8 +55,9 @@ def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_registered() -> None:
-    load_step_kinds()
-    assert STEPS["fhir-to-hl7v2"].options is FhirToHl7v2Options
+    spec = default_registry().steps["fhir-to-hl7v2"]
+    assert spec.options is FhirToHl7v2Options
+    assert (spec.needs, spec.produces) == (("fhir", "json"), "hl7v2")
 
 
 def test_patient_becomes_adt_a08_with_escaped_text() -> None:

@@ -7,9 +7,10 @@ import pydantic
 import pytest
 
 from conduit.core.errors import ValidationError
+from conduit.engine.components import default_registry
 from conduit.hl7.message import Message
 from conduit.transforms.hl7v2_to_fhir import Hl7v2ToFhir, Hl7v2ToFhirOptions
-from conduit.transforms.registry import STEPS, StepState, load_step_kinds
+from conduit.transforms.registry import StepState
 from tests.samples import ADT_A01
 
 
@@ -20,8 +21,9 @@ def run(options: dict[str, object], text: str | bytes = ADT_A01) -> StepState:
 
 
 def test_registered_under_its_yaml_key() -> None:
-    load_step_kinds()
-    assert STEPS["hl7v2-to-fhir"].options is Hl7v2ToFhirOptions
+    spec = default_registry().steps["hl7v2-to-fhir"]
+    assert spec.options is Hl7v2ToFhirOptions
+    assert (spec.needs, spec.produces) == (("hl7v2",), "fhir")
 
 
 def test_body_is_a_transaction_bundle_and_the_message_is_untouched() -> None:
