@@ -89,8 +89,8 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
 async def _reprocess(store: object, bus_url: str | None, chosen: list[int],
                      destinations: tuple[str, ...], dead_letters: bool, from_raw: bool,
                      paths: list[Path]) -> tuple[int, int, int]:
-    from conduit.bus import Envelope, dead_letter_queue, dest_queue, source_queue
-    from conduit.engine.topology import route_queue
+    from conduit.bus import Envelope, dead_letter_queue
+    from conduit.engine.topology import destination_queue, republish
     from conduit.store import Store
     from conduit.store.replay import Requeued, requeue
 
@@ -113,20 +113,17 @@ async def _reprocess(store: object, bus_url: str | None, chosen: list[int],
         await bus.start()
         try:
             for item in done:
-                if item.raw is not None:
-                    await bus.publish(source_queue(item.channel),
-                                      [Envelope(item.message_id, item.raw)])
-                for destination, content in item.deliveries:
-                    config = configs.get((item.channel, destination))
-                    queue = (route_queue(item.channel, config, content) if config is not None
-                             else dest_queue(item.channel, destination))
-                    await bus.publish(queue, [Envelope(item.message_id, content)])
+                await republish(
+                    bus, item.channel,
+                    {d: c for (name, d), c in configs.items() if name == item.channel},
+                    [Envelope(item.message_id, item.raw)] if item.raw is not None else [],
+                    [(d, Envelope(item.message_id, c)) for d, c in item.deliveries])
         finally:
             await bus.close()
         if dead_letters:
             for name in {item.channel for item in done}:
-                wanted = {(item.message_id, route_queue(item.channel, configs[(name, d)], c)
-                           if (name, d) in configs else dest_queue(name, d))
+                wanted = {(item.message_id,
+                           destination_queue(name, d, c, configs.get((name, d))))
                           for item in done if item.channel == name for d, c in item.deliveries}
                 await asyncio.to_thread(remove_dead_letters, bus_url, dead_letter_queue(name),
                                         wanted)

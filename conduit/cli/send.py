@@ -71,8 +71,8 @@ def _walk(paths: tuple[Path, ...]) -> list[Path]:
 
 async def _send_all(host: str, port: int, messages: list[tuple[str, bytes]], connections: int,
                     timeout: float, quiet: bool) -> list[str]:
-    from conduit.connectors.mllp import frame, read_frame
     from conduit.hl7.ack import parse_ack
+    from conduit.hl7.mllp import frame, read_frame
 
     queue: asyncio.Queue[tuple[int, str, bytes]] = asyncio.Queue()
     for index, (name, payload) in enumerate(messages):

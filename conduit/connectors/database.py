@@ -27,7 +27,7 @@ from typing import Any, Literal
 import orjson
 import structlog
 from pydantic import Field, model_validator
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from conduit.connectors.base import (
@@ -40,19 +40,10 @@ from conduit.core.duration import Duration
 from conduit.core.errors import PermanentError, RetryableError
 from conduit.core.protocols import Inbound, Outbound
 from conduit.core.registry import destination, source
+from conduit.core.sql import make_engine
 from conduit.transforms.template import TemplateText, compile_template
 
 log = structlog.get_logger(__name__)
-
-
-def make_engine(url: str) -> Engine:
-    """``postgresql://`` means psycopg 3 here (the driver the project ships)."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if url.startswith("sqlite"):
-        return create_engine(url, pool_size=2, max_overflow=2,
-                             connect_args={"check_same_thread": False})
-    return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
 
 
 class DatabaseSourceConfig(SourceConfig):

@@ -31,7 +31,7 @@ from conduit.core.errors import ConfigError
 from conduit.engine.loader import load_channel, load_model
 from conduit.engine.pipeline import Pipeline, PipelineResult
 from conduit.hl7.message import Message
-from conduit.transforms.fieldpath import FieldPath
+from conduit.hl7.path import PathText
 
 TEST_SUFFIX = ".test.yaml"
 
@@ -52,7 +52,7 @@ class DestinationExpect(_Strict):
                                description="The whole content (line endings ignored).")
     equals_file: str | None = Field(
         default=None, description="A file holding the whole content, relative to the test file.")
-    fields: dict[FieldPath, str] = Field(
+    fields: dict[PathText, str] = Field(
         default_factory=dict, description="Field values in the content, read as HL7 v2.")
 
 
@@ -65,7 +65,7 @@ class Expect(_Strict):
                                   description="true: the channel's filter stops it.")
     reason: str | None = Field(default=None,
                                description="Text the filter or error reason must hold.")
-    fields: dict[FieldPath, str] = Field(
+    fields: dict[PathText, str] = Field(
         default_factory=dict, description="Field values of the message after all steps.")
     destinations: dict[str, DestinationExpect] = Field(
         default_factory=dict, description="Expectations per destination name.")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -29,6 +30,7 @@ import structlog
 from conduit.bus import DeadLetter, Envelope
 from conduit.connectors.base import DestinationConfig
 from conduit.core.errors import DeliveryError, PermanentError, RetryableError
+from conduit.core.observer import Observer
 from conduit.core.protocols import Destination, Outbound
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter
 from conduit.store import Store
@@ -44,9 +46,10 @@ class DeliveryWorker:
     """Consumes one destination's queue (or its partitions) and sends through its connector."""
 
     def __init__(self, channel: str, config: DestinationConfig, connector: Destination,
-                 store: Store, settled: Settled, *, senders: int = 1,
-                 sends_correlation_id: bool = False) -> None:
+                 store: Store, settled: Settled, observer: Observer | None = None, *,
+                 senders: int = 1, sends_correlation_id: bool = False) -> None:
         self.channel = channel
+        self.observer = observer or Observer()
         self.config = config
         self.connector = connector
         self.store = store
@@ -73,6 +76,14 @@ class DeliveryWorker:
                 "sent": self.sent, "failed": self.failed}
 
     async def handle(self, envelope: Envelope) -> None:
+        began = time.perf_counter()
+        try:
+            await self._deliver(envelope)
+        finally:
+            self.observer.timed(self.channel, "delivery", time.perf_counter() - began,
+                                self.config.name)
+
+    async def _deliver(self, envelope: Envelope) -> None:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,
                        destination=self.config.name, content=envelope.body,
                        correlation_id=envelope.correlation_id, message=envelope.parsed)
@@ -106,6 +117,7 @@ class DeliveryWorker:
                     counted += 1
                 await self.store.attempt_failed(out.message_id, self.config.name, attempts,
                                                 str(exc))
+                self.observer.attempt_failed(self.channel, self.config.name, out.message_id)
                 if counted >= self.config.retry.attempts:
                     if not self.holds:
                         await self._give_up(out, attempts, exc)
@@ -124,6 +136,7 @@ class DeliveryWorker:
         self.sent += 1
         final = await self.store.delivered(out.message_id, self.config.name, "SENT",
                                            attempts=attempts, response=response, error=None)
+        self.observer.delivered(self.channel, self.config.name, out.message_id, "SENT", final)
         if final == "UNKNOWN":
             log.warning("sent a message the store does not have (a broker that outlived its "
                         "store?): nothing recorded", channel=self.channel,
@@ -151,6 +164,7 @@ class DeliveryWorker:
         final = await self.store.delivered(out.message_id, self.config.name, "ERROR",
                                            attempts=attempts, response=exc.response,
                                            error=str(exc))
+        self.observer.delivered(self.channel, self.config.name, out.message_id, "ERROR", final)
         self.settled(out.message_id, final, exc.response)
         raise DeadLetter(str(exc)) from exc
 

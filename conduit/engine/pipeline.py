@@ -17,6 +17,7 @@ from conduit.core.payload import parse_payload
 from conduit.engine.channel import Channel
 from conduit.hl7.codec import encode
 from conduit.hl7.message import Message
+from conduit.store.store import Route
 from conduit.transforms.registry import Step, StepState
 
 FILTERED = "FILTERED"
@@ -24,15 +25,6 @@ TRANSFORMED = "TRANSFORMED"
 ERROR = "ERROR"
 
 _REASON_LIMIT = 300
-
-
-@dataclass(slots=True)
-class Route:
-    """What one destination gets: ``content`` to send, or ``filtered`` (its when-filter reason)."""
-
-    destination: str
-    content: bytes | None
-    filtered: str | None
 
 
 @dataclass(slots=True)

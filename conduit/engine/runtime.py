@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -19,12 +22,19 @@ import structlog
 from conduit.bus import Bus, Envelope, source_queue
 from conduit.connectors.base import ConnectorContext
 from conduit.core.errors import HL7ParseError, MessageError
-from conduit.core.payload import parse_payload
+from conduit.core.observer import Observer
+from conduit.core.payload import Payload, parse_payload
 from conduit.core.protocols import Destination, Receipt, Source
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
-from conduit.engine.pipeline import Pipeline, PipelineResult
-from conduit.engine.topology import consumed_queues, keeps_order, queue_specs, route_queue
+from conduit.engine.pipeline import Pipeline, PipelineResult, strict_reason
+from conduit.engine.topology import (
+    consumed_queues,
+    keeps_order,
+    queue_specs,
+    republish,
+    route_queue,
+)
 from conduit.hl7.message import Message
 from conduit.store import Store, replay
 from conduit.store.store import Route
@@ -47,12 +57,18 @@ class ChannelRuntime:
     """Runs one channel; implements the ``Inbound`` protocol its source calls."""
 
     def __init__(self, channel: Channel, store: Store, bus: Bus, context: ConnectorContext,
-                 *, workers: int | None = None) -> None:
+                 *, workers: int | None = None, observer: Observer | None = None,
+                 workers_running: Callable[[], bool] | None = None) -> None:
+        """``observer`` is told what happens to each message (metrics, alerts);
+        ``workers_running`` says whether the channel's workers may take messages now (False
+        while the channel is stopped: the listener then only queues)."""
         self.channel = channel
         self.name = channel.name
         self.store = store
         self.bus = bus
         self.context = context
+        self.observer = observer or Observer()
+        self._workers_running = workers_running or (lambda: True)
         self.pipeline = Pipeline(channel)
         self.source: Source | None = None
         self.destinations: dict[str, Destination] = {}
@@ -88,13 +104,10 @@ class ChannelRuntime:
     def _spill_to_store(self) -> None:
         """Embedded bus: what does not fit in a queue's memory waits in the store, read back
         by message id (see ``bus.embedded``)."""
-        spill = getattr(self.bus, "spill", None)
-        if spill is None:
-            return
-        spill(source_queue(self.name), functools.partial(self._read_back, None))
+        self.bus.spill(source_queue(self.name), functools.partial(self._read_back, None))
         for config in self.channel.destinations:
             for queue in consumed_queues(self.name, config):
-                spill(queue, functools.partial(self._read_back, config.name))
+                self.bus.spill(queue, functools.partial(self._read_back, config.name))
 
     async def _read_back(self, destination: str | None, ids: list[int]) -> list[Envelope]:
         rows = await asyncio.to_thread(self.store.queued, self.name, destination, ids)
@@ -109,13 +122,13 @@ class ChannelRuntime:
                        else config.concurrency or self.workers)
             spec = self.channel.registry.destinations[config.type]
             worker = DeliveryWorker(self.name, config, connector, self.store, self._settled,
-                                    senders=senders,
+                                    self.observer, senders=senders,
                                     sends_correlation_id=spec.sends_correlation_id)
             self.workers_by_destination[config.name] = worker
             in_flight = 1 if senders == 1 and worker.holds else senders * IN_FLIGHT_PER_WORKER
             for queue in consumed_queues(self.name, config):
                 await self.bus.subscribe(queue, worker.handle, concurrency=in_flight)
-        if not getattr(self.bus, "shared", False):
+        if not self.bus.shared:
             # Embedded bus: reprocess requests reach this process through the store.
             seen = await asyncio.to_thread(replay.last_event_id, self.store)
             self._poll = asyncio.get_running_loop().create_task(
@@ -146,17 +159,9 @@ class ChannelRuntime:
     async def _republish(self, received: list[Envelope],
                          queued: list[tuple[str, Envelope]]) -> None:
         """Stored messages to the source queue, stored deliveries (destination, envelope) to
-        their destinations' queues."""
-        if received:
-            await self.bus.publish(source_queue(self.name), received)
-        by_queue: dict[str, list[Envelope]] = {}
-        for destination, envelope in queued:
-            config = self._configs.get(destination)
-            if config is not None and destination in self.destinations:
-                by_queue.setdefault(route_queue(self.name, config, envelope.body), []).append(
-                    envelope)
-        for queue, envelopes in by_queue.items():
-            await self.bus.publish(queue, envelopes)
+        the queues of the destinations this runtime has."""
+        await republish(self.bus, self.name, self._configs, received,
+                        [(d, e) for d, e in queued if d in self.destinations])
 
     async def _watch_requeues(self, seen: int) -> None:
         """Embedded bus: publish what ``conduit reprocess`` put back to work in the store."""
@@ -181,6 +186,21 @@ class ChannelRuntime:
         worker = self.workers_by_destination.get(destination)
         return worker.breaker.state if worker is not None and worker.breaker else None
 
+    def breaker_states(self) -> dict[str, str]:
+        """Breaker state (``closed``, ``open``, ``half-open``) of each destination with one."""
+        return {name: worker.breaker.state.replace("_", "-")
+                for name, worker in self.workers_by_destination.items()
+                if worker.breaker is not None}
+
+    def close_breaker(self, destination: str) -> bool:
+        """Close a destination's breaker; False when it has none (KeyError: no such
+        destination here)."""
+        breaker = self.workers_by_destination[destination].breaker
+        if breaker is None:
+            return False
+        breaker.close()
+        return True
+
     def destination_state(self) -> dict[str, dict[str, object]]:
         """Per destination: breaker state, blocked (ordered, holding) and why, counts."""
         return {name: worker.state() for name, worker in self.workers_by_destination.items()}
@@ -202,59 +222,97 @@ class ChannelRuntime:
     # -- Inbound: what the source calls ----------------------------------------------------
 
     async def receive(self, raw: bytes, meta: dict[str, Any] | None = None) -> Receipt:
-        meta = meta or {}
-        message = meta.get("message")
-        correlation_id: str | None = meta.get("correlation_id")
-        if self._data_type != "hl7v2":
-            try:
-                payload = parse_payload(self._data_type, raw)
-            except MessageError as exc:
-                message_id = await self.reject(raw, str(exc), meta)
-                return Receipt(False, message_id, error=str(exc), permanent=True)
-            fields: dict[str, Any] = {
-                "control_id": meta.get("control_id") or payload.control_id,
-                "message_type": meta.get("message_type") or payload.message_type,
-                "patient_id": payload.patient_id, "source": meta.get("remote")}
-        else:
-            if message is None:
-                try:
-                    message = Message.parse(raw)
-                except HL7ParseError as exc:
-                    message_id = await self.reject(raw, str(exc), meta)
-                    return Receipt(False, message_id, error=str(exc), permanent=True)
-            fields = {"control_id": message.control_id, "message_type": message.message_type,
-                      "patient_id": message.get("PID-3.1") or None, "source": meta.get("remote")}
-        # Every message has a correlation id: the sender's X-Request-Id, else MSH-10, else new.
-        fields["correlation_id"] = correlation_id = (
-            correlation_id or fields["control_id"] or uuid.uuid4().hex)[:100]
-        if self._strict and message is not None:
-            from conduit.hl7.strict import validate_strict
+        receipt = await self._intake(raw, meta or {})
+        self.observer.answered(self.name, "AA" if receipt.accepted
+                               else "AR" if receipt.permanent else "AE")
+        return receipt
 
-            problems = await asyncio.to_thread(validate_strict, message)
-            if problems:
-                reason = "; ".join(problems)
-                message_id = await self.store.received(self.name, raw, status="ERROR",
-                                                       error=reason, **fields)
-                return Receipt(False, message_id, error=reason, permanent=True)
+    async def reject(self, raw: bytes, reason: str,
+                     meta: dict[str, Any] | None = None) -> int | None:
+        """Keep what a source could not accept itself (status ERROR, answered AR), so an
+        operator can see and replay it."""
+        message_id = await self._keep_refused(raw, reason, meta or {})
+        self.observer.answered(self.name, "AR")
+        return message_id
+
+    async def _intake(self, raw: bytes, meta: dict[str, Any]) -> Receipt:
+        """The one intake path: read the message once (parse; with ``validate: strict``
+        validate, off the event loop), then run the pipeline and store the outcome with the
+        message in one write when this process runs the channel's workers, else store the raw
+        message and queue it for the process that does."""
+        read = await self._read(raw, meta.get("message"))
+        if read.refused is not None:
+            message_id = await self._keep_refused(raw, read.refused, meta)
+            return Receipt(False, message_id, error=read.refused, permanent=True)
+        fields = self._fields(read, meta)
+        if read.problems:
+            reason = "; ".join(read.problems)
+            message_id = await self.store.received(self.name, raw, status="ERROR",
+                                                   error=reason, **fields)
+            self.observer.received(self.name, message_id, "ERROR")
+            return Receipt(False, message_id, error=reason, permanent=True)
         if self._inline and self._workers_running():
-            return await self._accept(raw, fields)
+            return await self._accept(raw, fields, read.message)
         try:
             message_id = await self.store.received(self.name, raw, **fields)
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
             return Receipt(False, error="message store unavailable; please resend")
-        return await self._queue(message_id, [(source_queue(self.name),
-                                               Envelope(message_id, raw, correlation_id))])
+        self.observer.received(self.name, message_id, "RECEIVED")
+        return await self._queue(message_id, [(source_queue(self.name), Envelope(
+            message_id, raw, fields["correlation_id"], read.message))])
 
-    async def _accept(self, raw: bytes, fields: dict[str, Any]) -> Receipt:
+    async def _read(self, raw: bytes, message: Message | None, *,
+                    validate: bool = True) -> _Read:
+        """Parse ``raw`` as the channel's data type (unless the source already did) and, with
+        ``validate: strict``, validate it in a thread: hl7apy takes milliseconds."""
+        if self._data_type != "hl7v2":
+            try:
+                return _Read(payload=parse_payload(self._data_type, raw))
+            except MessageError as exc:
+                return _Read(refused=str(exc))
+        if message is None:
+            try:
+                message = Message.parse(raw)
+            except HL7ParseError as exc:
+                return _Read(refused=str(exc))
+        if not (self._strict and validate):
+            return _Read(message=message)
+        from conduit.hl7.strict import validate_strict
+
+        try:
+            problems = await asyncio.to_thread(validate_strict, message)
+        except Exception as exc:
+            problems = [f"validator failed: {type(exc).__name__}"]
+        return _Read(message=message, problems=problems)
+
+    @staticmethod
+    def _fields(read: _Read, meta: dict[str, Any]) -> dict[str, Any]:
+        """The search fields stored with the message; every message gets a correlation id:
+        the sender's X-Request-Id, else MSH-10 (or the body's id), else a new one."""
+        if read.message is not None:
+            message = read.message
+            fields: dict[str, Any] = {
+                "control_id": message.control_id, "message_type": message.message_type,
+                "patient_id": message.get("PID-3.1") or None, "source": meta.get("remote")}
+        else:
+            payload = read.payload
+            assert payload is not None
+            fields = {"control_id": meta.get("control_id") or payload.control_id,
+                      "message_type": meta.get("message_type") or payload.message_type,
+                      "patient_id": payload.patient_id, "source": meta.get("remote")}
+        fields["correlation_id"] = (
+            meta.get("correlation_id") or fields["control_id"] or uuid.uuid4().hex)[:100]
+        return fields
+
+    async def _accept(self, raw: bytes, fields: dict[str, Any],
+                      message: Message | None) -> Receipt:
         """Pipeline, then store the message with its outcome and deliveries, then queue them.
 
         Mirth's order (the source runs filter and transformer before it answers), and the
         cheapest: one store write and no trip through the source queue. Used when this process
         runs the channel's workers; a listener-only process queues the raw message instead."""
-        result = self._run_pipeline(raw)
-        routes = ([Route(r.destination, r.content, r.filtered) for r in result.routes]
-                  if result.status == "TRANSFORMED" else [])
+        result, routes = self._run_pipeline(raw, message)
         try:
             message_id = await self.store.accepted(
                 self.name, raw, status=result.status, transformed=result.transformed,
@@ -262,8 +320,9 @@ class ChannelRuntime:
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
             return Receipt(False, error="message store unavailable; please resend")
-        queued = [r for r in routes if r.filtered is None and r.content is not None]
-        status = "QUEUED" if queued else ("FILTERED" if routes else result.status)
+        queued, status = _outcome(result, routes)
+        self.observer.received(self.name, message_id, "RECEIVED")
+        self.observer.processed(self.name, message_id, status)
         if not queued:
             self._settled(message_id, status, None)
             if not self._after_delivery:
@@ -296,14 +355,14 @@ class ChannelRuntime:
             return Receipt(True, message_id)
         return await self._await_delivery(message_id, waiter)
 
-    def _run_pipeline(self, raw: bytes) -> PipelineResult:
-        """The pipeline on a message at intake (a hook: the dashboard's runtime times it)."""
-        return self.pipeline.process(raw)
-
-    def _workers_running(self) -> bool:
-        """False while the channel's workers are held (stopped): then the listener only queues."""
-        gate = getattr(self.bus, "gate", None)
-        return gate is None or gate.is_set()
+    def _run_pipeline(self, raw: bytes,
+                      message: Message | None) -> tuple[PipelineResult, list[Route]]:
+        """The pipeline on a message already read (parsed, validated), timed for the observer."""
+        began = time.perf_counter()
+        result = self.pipeline.process(raw, message=message, validated=True)
+        self.observer.timed(self.name, "processing", time.perf_counter() - began)
+        routes = result.routes if result.status == "TRANSFORMED" else []
+        return result, routes
 
     async def _await_delivery(self, message_id: int,
                               waiter: asyncio.Future[tuple[str, bytes | None]]) -> Receipt:
@@ -332,28 +391,38 @@ class ChannelRuntime:
                           Envelope(message_id, content, correlation_id, parsed)))
         return items
 
-    async def reject(self, raw: bytes, reason: str,
-                     meta: dict[str, Any] | None = None) -> int | None:
-        """Keep what could not be accepted, status ERROR, so an operator can see and replay it."""
+    async def _keep_refused(self, raw: bytes, reason: str, meta: dict[str, Any]) -> int | None:
+        """Store what could not be accepted with status ERROR (None when the store is down)."""
         try:
-            return await self.store.received(
+            message_id = await self.store.received(
                 self.name, raw, control_id=None, message_type=None, status="ERROR",
-                error=reason, source=(meta or {}).get("remote"),
-                correlation_id=(meta or {}).get("correlation_id"))
+                error=reason, source=meta.get("remote"), correlation_id=meta.get("correlation_id"))
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
             return None
+        self.observer.received(self.name, message_id, "ERROR")
+        return message_id
 
     # -- workers ---------------------------------------------------------------------------
 
     async def _process(self, envelope: Envelope) -> None:
-        result = self.pipeline.process(envelope.body)
-        routes = ([Route(r.destination, r.content, r.filtered) for r in result.routes]
-                  if result.status == "TRANSFORMED" else [])
+        """A raw message queued by a listener-only process: read it, run the pipeline, store
+        the outcome, queue its deliveries."""
+        # Queued only once intake read it (and strict validation passed): parsed again only
+        # when it crossed a process boundary (RabbitMQ), never validated again.
+        read = await self._read(envelope.body, envelope.parsed, validate=False)
+        if read.refused is not None or read.problems:
+            reason = (f"not an HL7 v2 message: {read.refused}" if self._data_type == "hl7v2"
+                      else f"not a {self._data_type} message: {read.refused}"
+                      ) if read.refused is not None else strict_reason(read.problems)
+            result, routes = PipelineResult("ERROR", reason, read.message, None), list[Route]()
+        else:
+            result, routes = self._run_pipeline(envelope.body, read.message)
         await self.store.processed(envelope.message_id, result.status,
                                    transformed=result.transformed, error=result.reason,
                                    routes=routes, raw=envelope.body)
-        queued = [r for r in routes if r.filtered is None and r.content is not None]
+        queued, status = _outcome(result, routes)
+        self.observer.processed(self.name, envelope.message_id, status)
         if not queued:
             self._settled(envelope.message_id, result.status, None)
             return
@@ -365,3 +434,22 @@ class ChannelRuntime:
         waiter = self._waiters.get(message_id)
         if waiter is not None and not waiter.done() and status in FINAL:
             waiter.set_result((status, response))
+
+
+@dataclass(slots=True)
+class _Read:
+    """A message as intake read it: parsed (HL7) or a payload (other data types), with what
+    strict validation found; or why it could not be read at all."""
+
+    message: Message | None = None
+    payload: Payload | None = None
+    problems: list[str] = field(default_factory=list)
+    refused: str | None = None
+
+
+def _outcome(result: PipelineResult, routes: list[Route]) -> tuple[list[Route], str]:
+    """The routes to queue, and the message's status after the pipeline: QUEUED when some
+    destination sends it, else FILTERED (every destination filtered it), ERROR or TRANSFORMED."""
+    queued = [r for r in routes if r.filtered is None and r.content is not None]
+    return queued, "QUEUED" if queued else ("FILTERED" if routes else result.status)
+

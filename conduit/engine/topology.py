@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import zlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from conduit.bus import QueueSpec, dead_letter_queue, dest_queue, source_queue
+from conduit.bus import Bus, Envelope, QueueSpec, dead_letter_queue, dest_queue, source_queue
 from conduit.connectors.base import DestinationConfig
 from conduit.core.errors import HL7ParseError
 from conduit.engine.channel import Channel
@@ -80,3 +81,28 @@ def partition_key(partition_by: str, message: Message) -> str | None:
 @functools.lru_cache(maxsize=256)
 def _compiled(source: str) -> Any:
     return compile_template(source)
+
+
+def destination_queue(channel: str, destination: str, content: bytes,
+                      config: DestinationConfig | None) -> str:
+    """The queue a stored delivery goes back to: its partition when the destination's config is
+    known (read from the stored content), else the destination's plain queue."""
+    if config is None:
+        return dest_queue(channel, destination)
+    return route_queue(channel, config, content)
+
+
+async def republish(bus: Bus, channel: str, configs: Mapping[str, DestinationConfig],
+                    received: Sequence[Envelope],
+                    queued: Sequence[tuple[str, Envelope]]) -> None:
+    """Put stored work back on the bus: messages to the channel's source queue (through the
+    pipeline again), deliveries ``(destination, envelope)`` to their destinations' queues. The
+    one way recovery, the dashboard's reprocess and ``conduit reprocess`` re-publish."""
+    if received:
+        await bus.publish(source_queue(channel), list(received))
+    by_queue: dict[str, list[Envelope]] = {}
+    for destination, envelope in queued:
+        queue = destination_queue(channel, destination, envelope.body, configs.get(destination))
+        by_queue.setdefault(queue, []).append(envelope)
+    for queue, envelopes in by_queue.items():
+        await bus.publish(queue, envelopes)

@@ -10,16 +10,19 @@ characters); ``[rep]`` picks a field repetition (default 1). Everything after th
 optional, so ``ZPI`` and ``OBX[2]`` are paths too (they address whole segments).
 
 Channel files hold these strings, so a bad path raises ValueError with a message an analyst can
-act on, and the channel loader reports it.
+act on, and the channel loader reports it. :data:`PathText` is the same grammar as a config
+field: a model that names a field checks it at load, not on the first message.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
-__all__ = ["FieldPath", "parse_path"]
+from pydantic import AfterValidator, Field
+
+__all__ = ["FieldPath", "PathText", "check_path", "parse_path"]
 
 _PATH = re.compile(
     r"(?P<seg>[A-Z][A-Z0-9]{2})(?:\[(?P<segn>\d+)\])?"
@@ -99,3 +102,19 @@ def parse_path(path: str) -> FieldPath:
         raise ValueError(
             f"invalid HL7 path {path!r}: MSH-{fp.field} holds separators and has no components")
     return fp
+
+
+def check_path(text: str) -> str:
+    """Return ``text`` if it is a valid path, else raise ValueError saying why."""
+    parse_path(text)
+    return text
+
+
+PathText = Annotated[
+    str,
+    AfterValidator(check_path),
+    Field(description="An HL7 v2 path: SEG[n]-field[rep].component.subcomponent, 1-based; "
+                      "SEG alone (or SEG[n]) names a whole segment.",
+          examples=["MSH-9.1", "PID-5.1", "OBX[2]-5", "PID-3[2].1"]),
+]
+"""A field path as written in a channel file, checked when the channel loads."""

@@ -67,6 +67,7 @@ class Metrics(Observer):
 
         #: Each channel's bound label children, made on the channel's first event.
         self.channels: dict[str, ChannelMetrics] = {}
+        self._collector: EngineCollector | None = None
 
     def channel(self, name: str) -> ChannelMetrics:
         bound = self.channels.get(name)
@@ -115,9 +116,9 @@ class Metrics(Observer):
 
     def attach(self, engine: Engine) -> None:
         """Add the scrape-time gauges of ``engine`` (once)."""
-        if not getattr(self, "_attached", False):
-            self.registry.register(EngineCollector(engine))
-            self._attached = True
+        if self._collector is None:
+            self._collector = EngineCollector(engine)
+            self.registry.register(self._collector)
 
 
 class ChannelMetrics:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from conduit.bus import Envelope, dest_queue, source_queue
+from conduit.bus import Envelope
 from conduit.core.duration import parse_duration
 from conduit.store import MessageRecord
 
@@ -113,7 +113,7 @@ async def reprocess(engine: Engine, message_id: int, *, user: str,
     ``dead_letters`` limits that to deliveries that had given up. On RabbitMQ this publishes at
     once; on the embedded bus the running channel picks the request up from the store.
     """
-    from conduit.engine.topology import route_queue
+    from conduit.engine.topology import republish
     from conduit.store import replay
 
     store = engine.store
@@ -122,17 +122,13 @@ async def reprocess(engine: Engine, message_id: int, *, user: str,
                                     dead_letters=dead_letters, detail=f"by {user}")
     if requeued is None:
         raise ReprocessError(f"message {message_id}: not found, or nothing to send again")
-    if getattr(engine.bus, "shared", False):
+    if engine.bus.shared:  # the embedded bus: the running channel takes it from the store
         channel = engine.control.channels.get(requeued.channel)
-        if requeued.raw is not None:
-            await engine.bus.publish(source_queue(requeued.channel),
-                                     [Envelope(message_id, requeued.raw)])
-        configs = {d.name: d for d in channel.destinations} if channel else {}
-        for destination, content in requeued.deliveries:
-            config = configs.get(destination)
-            queue = (route_queue(requeued.channel, config, content) if config is not None
-                     else dest_queue(requeued.channel, destination))
-            await engine.bus.publish(queue, [Envelope(message_id, content)])
+        await republish(
+            engine.bus, requeued.channel,
+            {d.name: d for d in channel.destinations} if channel else {},
+            [Envelope(message_id, requeued.raw)] if requeued.raw is not None else [],
+            [(d, Envelope(message_id, content)) for d, content in requeued.deliveries])
     if requeued.raw is not None:
         return {"id": message_id, "mode": "reprocess"}
     return {"id": message_id, "mode": "resend",

@@ -84,7 +84,8 @@ class MessageRecord:
 
 @dataclass(slots=True)
 class Route:
-    """One destination's share of a processed message."""
+    """One destination's share of a processed message: ``content`` to send, or ``filtered``
+    (its when-filter's reason). Made by the pipeline, stored as the delivery's row."""
 
     destination: str
     content: bytes | None

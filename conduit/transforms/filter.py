@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from conduit.transforms.fieldpath import FieldPath
+from conduit.hl7.path import PathText
 
 _SHOWN = 40  # longest value quoted in a reason, so reasons stay short
 
@@ -73,7 +73,7 @@ class Equals(_Rule):
 
     TAG: ClassVar[str] = "@equals"
 
-    field: FieldPath
+    field: PathText
     equals: Text = Field(description="The exact text the field must hold.", examples=["ADT"])
 
     def passes(self, msg: Fields) -> bool:
@@ -93,7 +93,7 @@ class In(_Rule):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    field: FieldPath
+    field: PathText
     in_: list[Text] = Field(alias="in", min_length=1, description="The allowed values.",
                             examples=[["A01", "A04", "A08"]])
 
@@ -113,7 +113,7 @@ class Matches(_Rule):
 
     TAG: ClassVar[str] = "@matches"
 
-    field: FieldPath
+    field: PathText
     matches: str = Field(description="A Python regular expression; anchor it with ^ and $ "
                                      "to match the whole field.", examples=["^A0[1-4]$"])
     _pattern: re.Pattern[str] = PrivateAttr()
@@ -145,7 +145,7 @@ class Exists(_Rule):
 
     TAG: ClassVar[str] = "@exists"
 
-    field: FieldPath
+    field: PathText
     exists: bool = Field(description="true: the field must have a value; false: it must not.")
 
     def passes(self, msg: Fields) -> bool:

@@ -26,7 +26,7 @@ from pydantic import AfterValidator
 
 from conduit.hl7.escape import escape, unescape
 from conduit.hl7.message import Message, Separators
-from conduit.transforms.fieldpath import check_path
+from conduit.hl7.path import check_path
 from conduit.transforms.template_fast import fast_renderer
 
 
