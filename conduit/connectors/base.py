@@ -79,6 +79,15 @@ class SourceConfig(StrictModel):
                     "the receiver's response back).")
 
 
+class ListenerConfig(SourceConfig):
+    """A source that listens on a TCP port (MLLP, HTTP, SOAP, FHIR): the engine checks that no
+    two channels claim one port, and names the address when it cannot listen."""
+
+    host: str = Field("0.0.0.0", description="Address to listen on.", examples=["127.0.0.1"])
+    port: int = Field(ge=0, le=65535, description="TCP port (0 = any free port).",
+                      examples=[2575])
+
+
 class DestinationConfig(StrictModel):
     """Fields every destination has, whatever its type."""
 

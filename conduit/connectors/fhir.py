@@ -34,7 +34,7 @@ from conduit.connectors.auth import Auth, Authenticator
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    SourceConfig,
+    ListenerConfig,
 )
 from conduit.connectors.http import client_for, media_type, raise_for_status, read_body
 from conduit.connectors.listener_auth import (
@@ -56,7 +56,7 @@ FHIR_JSON = "application/fhir+json"
 JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir"}
 
 
-class FhirSourceConfig(SourceConfig):
+class FhirSourceConfig(ListenerConfig):
     """A FHIR R4 endpoint that accepts resources and Bundles."""
 
 

@@ -29,7 +29,7 @@ from conduit.connectors.auth import Auth, Authenticator
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    SourceConfig,
+    ListenerConfig,
 )
 from conduit.connectors.listener_auth import (
     AUTH_DESCRIPTION,
@@ -54,7 +54,7 @@ DEFAULT_TYPES = ["application/json", "application/fhir+json", "application/xml",
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-class HttpSourceConfig(SourceConfig):
+class HttpSourceConfig(ListenerConfig):
     """Listen for messages over HTTP(S) on one path."""
 
 

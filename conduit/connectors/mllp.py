@@ -18,7 +18,7 @@ from pydantic import Field
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    SourceConfig,
+    ListenerConfig,
 )
 from conduit.connectors.hl7batch import batch_ack, split_batch
 from conduit.connectors.tls import ClientTls, ServerTls
@@ -38,7 +38,7 @@ from conduit.hl7.mllp import FramingError, frame, read_frame
 log = structlog.get_logger(__name__)
 
 
-class MllpSourceConfig(SourceConfig):
+class MllpSourceConfig(ListenerConfig):
     """Listen for HL7 v2 over MLLP (TCP with 0x0B ... 0x1C 0x0D framing)."""
 
     type: Literal["mllp"]

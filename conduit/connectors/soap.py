@@ -36,7 +36,7 @@ from conduit.connectors.asgi import AsgiListener, AsgiSource
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    SourceConfig,
+    ListenerConfig,
     StrictModel,
 )
 from conduit.connectors.http import client_for, read_body
@@ -93,7 +93,7 @@ class SoapOperation(StrictModel):
         description="Response parts, each with its value template.")
 
 
-class SoapSourceConfig(SourceConfig):
+class SoapSourceConfig(ListenerConfig):
     """A SOAP 1.1/1.2 endpoint with a WSDL generated from this config."""
 
 

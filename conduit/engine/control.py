@@ -25,7 +25,7 @@ from pathlib import Path
 import structlog
 
 from conduit.bus import Bus
-from conduit.connectors.base import ConnectorContext
+from conduit.connectors.base import ConnectorContext, ListenerConfig
 from conduit.core.errors import StartupError, port_problem
 from conduit.core.observer import Observer
 from conduit.engine.channel import Channel
@@ -90,7 +90,8 @@ class Controller:
                 await runtime.stop()
             if isinstance(exc, OSError) and port_problem(exc):
                 source = channel.source
-                where = f"{getattr(source, 'host', '')}:{getattr(source, 'port', '?')}"
+                where = (f"{source.host}:{source.port}" if isinstance(source, ListenerConfig)
+                         else "its address")
                 why = os.strerror(exc.errno or 0).lower()
                 raise StartupError(
                     f"channel {name}: cannot listen on {where} ({why}); change 'source.port' in "

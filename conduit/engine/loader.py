@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, Tag
 from pydantic_core import ErrorDetails
 
+from conduit.connectors.base import ListenerConfig
 from conduit.core.errors import ConfigError
 from conduit.core.registry import Registry
 from conduit.engine.channel import Channel, channel_model
@@ -427,8 +428,8 @@ def _clashes(loaded: list[tuple[Channel, YamlFile]]) -> list[str]:
             problems.append(f"{file.name}:{line}: name: channel name {channel.name!r} is also "
                             f"used by {names[channel.name]}")
         names.setdefault(channel.name, file.name)
-        port = getattr(channel.source, "port", None)
-        if isinstance(port, int) and port > 0:
+        port = channel.source.port if isinstance(channel.source, ListenerConfig) else 0
+        if port > 0:
             if port in ports:
                 line, _, _ = _locate(file.root, ("source", "port"))
                 problems.append(f"{file.name}:{line}: source.port: port {port} is also used by "
