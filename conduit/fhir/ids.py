@@ -1,9 +1,62 @@
-"""Deterministic resource ids: the same business identifiers always give the same id.
+"""Identity: which ``Identifier.system`` an identifier gets, and the resource ids that follow.
 
-A resent or updated message (ADT^A08 after A01, a corrected ORU) then PUTs onto the resources the
-first one created instead of creating duplicates. The id is a UUID v5 over the resource type and
-the identifying parts (e.g. ``Patient`` + identifier system + value), so two different kinds of
-resource never collide and nothing in the id reveals the identifier (PHI) it came from.
+Two senders may both number their patients from 1: MRN ``12345`` at facility A and MRN ``12345``
+at facility B are two people. So every identifier gets a system that names who assigned it
+(never a bare value), and every resource id is a UUID v5 over the resource type and its
+identifying parts (system + value): those two MRNs give two Patients, their results two
+Observations, while the same message sent again gives the same ids (idempotent PUTs), and an
+A08 after an A01 updates the same resources. Nothing in an id reveals the identifier (PHI).
+
+The system rule (:class:`IdentifierSystems`), for CX (authority CX.4, type CX.5), XCN
+(authority XCN.9, type XCN.13), EI (namespace EI.2, universal id EI.3, its type EI.4; the type
+is the one the field implies: ``PLAC``/``FILL`` for ORC-2/3 and OBR-2/3, ``VN`` for PV1-19/50)
+and DLN (authority = issuing state, type ``DL``); the first rule that answers wins:
+
+1. **Universal id.** The authority has a universal id: HD.2 (EI.3) an OID with HD.3 ``ISO`` or
+   empty -> ``urn:oid:<oid>``; HD.3 ``UUID`` -> ``urn:uuid:<uuid>``; HD.3 ``URI``/``URL``, or a
+   value starting ``http://``, ``https://`` or ``urn:`` -> that URI; an HD.1 that is itself an
+   OID or URI likewise. An OID the FHIR identifier registry names is written as the registry's
+   URI: ``2.16.840.1.113883.4.1`` -> ``http://hl7.org/fhir/sid/us-ssn``, ``...4.6`` ->
+   ``http://hl7.org/fhir/sid/us-npi``, ``...4.572`` -> ``http://hl7.org/fhir/sid/us-medicare``,
+   ``...4.927`` -> ``http://hl7.org/fhir/sid/us-mbi``.
+2. **Well-known type** (FHIR identifier registry, US Core): type ``SS`` or namespace ``SSA`` /
+   ``USSSA`` -> ``http://hl7.org/fhir/sid/us-ssn``; type or namespace ``NPI`` ->
+   ``http://hl7.org/fhir/sid/us-npi``; type ``MC`` (patient's Medicare number) ->
+   ``http://hl7.org/fhir/sid/us-mbi`` when the value has the MBI form (11 characters, CMS's
+   pattern, dashes ignored), ``http://hl7.org/fhir/sid/us-medicare`` when it has the HICN form
+   (9 digits and a 1-2 character suffix); an ``MC`` of neither form goes on to rule 3.
+   PID-19 is an SSN (``us-ssn``). This rule comes before the channel's mappings so that a
+   hospital namespace on an SSN never files it among the hospital's MRNs.
+3. **Channel mapping by authority**: the step option ``identifier_systems: {authorities:
+   {<namespace>: <system URI>}}``, looked up by the authority's namespace (CX.4.1, XCN.9.1,
+   EI.2, exact text).
+4. **Channel mapping by sender**: the authority is empty and ``identifier_systems:
+   {facilities: {<MSH-4.1>: <system URI>}}`` names the sending facility.
+5. **Derived from the sender**: ``urn:conduit:sender:<MSH-4>:<MSH-3>``, followed by
+   ``:<namespace>`` when the authority has a namespace (a bare ``HOSPA`` from two senders is
+   two authorities until a mapping says otherwise). MSH-4 and MSH-3 are their HD.1 (else HD.2);
+   each part is percent-encoded as UTF-8 with only ``A-Z a-z 0-9 - . _ ~`` kept (so ``:``,
+   ``/``, ``&`` and spaces never split a part) and keeps its case; an empty part stays empty.
+   Examples: ``urn:conduit:sender:HOSPA:ADT1``, ``urn:conduit:sender:LAB%20B:LIS:HOSPA``,
+   ``urn:conduit:sender::LIS`` (no MSH-4).
+
+A message whose MSH-3 and MSH-4 are both empty does not say who sent it: the conversion refuses
+it (``MessageError``, so it is kept for replay and answered ``AE``) whatever its identifiers.
+When a system comes from rules 2-5 and the authority had a namespace, the namespace is also kept
+as ``Identifier.assigner.display``.
+
+Resource ids (``resource_id(type, *parts)``) take these parts:
+
+- Patient: system|value of the first PID-3 identifier typed ``MR``, else of the first identifier
+  (PID-3, PID-2, PID-4, PID-19, PID-20 in that order);
+- Encounter: system|value of the first visit number (PV1-19, else PV1-50);
+- ServiceRequest: ``order`` + system|value of the placer number (ORC-2, else OBR-2), else the
+  filler number; DiagnosticReport: ``report`` + the filler number (OBR-3), else the placer;
+- Observation: the id of its report/order/immunization + OBX-1 + OBX-3.1 + OBX-4;
+- Practitioner / Organization: system|value of their identifier, else the sender (MSH-4, MSH-3)
+  + the name; Location: the sender + its PL parts;
+- anything without business identifiers: MSH-4.1, MSH-3.1, MSH-10, the kind and its position in
+  the message.
 """
 
 from __future__ import annotations
