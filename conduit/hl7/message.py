@@ -23,7 +23,7 @@ from conduit.hl7.codec import byte_codec, decode, may_be_wide
 from conduit.hl7.codec import encode as encode_text
 from conduit.hl7.path import FieldPath, parse_path
 
-__all__ = ["Message", "Segment", "Separators"]
+__all__ = ["Message", "Segment", "Separators", "segment_lines"]
 
 _HEADERS = frozenset({"MSH", "BHS", "FHS"})
 # C0 controls that never occur in HL7 text (CR/LF/TAB/VT/FF and the FS..US "space" controls are
@@ -83,6 +83,25 @@ def separators_for(field_sep: str, msh2: str) -> Separators:
     if len(set(chars)) != 5 or seps.truncation in chars:
         raise HL7ParseError(f"MSH-1/MSH-2 declare the same separator twice: {field_sep}{msh2!r}")
     return seps
+
+
+def segment_lines(text: str) -> list[str]:
+    """The segments of a message (or a batch file), their ends decided by the first line's.
+
+    The standard end is CR: then a bare LF is data (a multi-line OBX-5 some senders do not
+    escape), as python-hl7 and hl7apy read it, and an LF right after a CR is a CRLF end. Text
+    whose first line ends in LF or CRLF (a file from an editor) has LF or CRLF ends throughout.
+    """
+    cr = text.find("\r")
+    if cr != -1 and text[cr + 1 : cr + 2] != "\n" and text.find("\n", 0, cr) == -1:
+        lines = text.split("\r")
+        if "\n" in text:
+            lines = [line.lstrip("\n") for line in lines]
+    else:
+        if "\n" in text:
+            text = text.replace("\r\n", "\r").replace("\n", "\r")
+        lines = text.split("\r")
+    return [line for line in lines if line and not line.isspace()]
 
 
 class Segment:
@@ -213,7 +232,7 @@ class Segment:
 class Message:
     """A parsed HL7 v2 message; see the module docstring for what is lazy and what is raw."""
 
-    __slots__ = ("_encoding", "_index", "_raw", "_segs", "separators")
+    __slots__ = ("_encoding", "_index", "_raw", "_segs", "changed", "separators")
 
     separators: Separators
 
@@ -224,6 +243,9 @@ class Message:
         self._index: dict[str, list[int]] | None = None
         self.separators = separators
         self._encoding = encoding
+        self.changed = False
+        """True once ``set``/``delete`` or a new ``encoding`` changed the message: until then
+        the bytes it was parsed from are the message, and are what is forwarded."""
 
     @property
     def encoding(self) -> str:
@@ -234,6 +256,8 @@ class Message:
 
     @encoding.setter
     def encoding(self, codec: str) -> None:
+        if codec != self._encoding:
+            self.changed = True
         self._encoding = codec
 
     # -- parsing ------------------------------------------------------------------------------
@@ -268,9 +292,7 @@ class Message:
         fs = text[3]
         if fs in "\r\n":
             raise HL7ParseError("MSH segment has no field separator")
-        if "\n" in text:
-            text = text.replace("\r\n", "\r").replace("\n", "\r")
-        segments = [s for s in text.split("\r") if s and not s.isspace()]
+        segments = segment_lines(text)
         msh = segments[0]
         # Binary data shows as NUL (a memchr over the whole text) or as control characters in
         # the header. Other stray controls further on are kept as data: tolerant, and a full
@@ -387,6 +409,7 @@ class Message:
             raise KeyError(f"no segment {p.segment}[{p.seg_n}] in message")
         seg.put(p, value)
         self._raw[self._position(seg)] = seg.raw
+        self.changed = True
 
     def delete(self, path: str) -> None:
         """``ZPI`` deletes every ZPI, ``ZPI[2]`` the second; a field path empties that element."""
@@ -406,6 +429,7 @@ class Message:
         self._raw = [r for i, r in enumerate(self._raw) if i not in drop]
         self._segs = [s for i, s in enumerate(self._segs) if i not in drop]
         self._index = None
+        self.changed = True
 
     def _position(self, seg: Segment) -> int:
         for i, s in enumerate(self._segs):
