@@ -1,20 +1,21 @@
 """The ``fhir-to-hl7v2`` step: a FHIR resource or Bundle becomes an HL7 v2 message body.
 
-Patient/Encounter give ADT^A04 or ADT^A08, Observation/DiagnosticReport give ORU^R01 (see
-:mod:`conduit.fhir.tov2`). It reads the current body, so it works in a ``data_type: fhir`` or
-``json`` channel, and after ``hl7v2-to-fhir`` too. The message is shaped for the chosen v2
-version so that a strict reader (hl7apy) accepts it.
+Patient/Encounter give ADT^A04 or ADT^A08, Observation/DiagnosticReport give ORU^R01, or the
+message the channel asks for (see :mod:`conduit.fhir.tov2`); a Bundle of several patients is
+refused, or split into one message per patient. It reads the current body, so it works in a
+``data_type: fhir`` or ``json`` channel, and after ``hl7v2-to-fhir`` too. The message is shaped
+for the chosen v2 version so that a strict reader (hl7apy) accepts it.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-import orjson
 from pydantic import Field
 
 from conduit.engine.errors import MessageError
 from conduit.fhir.tov2 import V2Options, Version, to_hl7v2
+from conduit.fhir.tov2.decimals import JSONDecodeError, read_json
 from conduit.transforms.registry import StepOptions, StepState, step
 
 
@@ -30,6 +31,23 @@ class FhirToHl7v2Options(StepOptions):
     sending_facility: str = Field("", description="MSH-4.")
     receiving_application: str = Field("", description="MSH-5.")
     receiving_facility: str = Field("", description="MSH-6.")
+    message_type: Literal["auto", "ADT", "ORU"] = Field(
+        "auto", description="The message to write. ADT: ADT^A04/A08 (see event) with PID, "
+                            "PV1 and each Observation as an OBX after PV1 (a DiagnosticReport, "
+                            "or an Observation with notes, is refused: ADT has no OBR or NTE "
+                            "there). ORU: ORU^R01 (refused without results). auto: ADT when a "
+                            "MessageHeader's event is an ADT one (v2-0003 A..), else ORU^R01 "
+                            "for a patient with results and ADT for one without.",
+        examples=["ADT"])
+    patients: Literal["refuse", "split"] = Field(
+        "refuse", description="A Bundle holding several patients: refuse it (the message is "
+                              "an error, kept for replay), or split it into one message per "
+                              "patient, sent together as one HL7 batch (BHS ... BTS; one "
+                              "patient gives a plain message) for a destination whose receiver "
+                              "takes batches (a file, a Conduit MLLP or file source). Either "
+                              "way a result whose subject is not in the Bundle, or is another "
+                              "patient than its report's or encounter's, is refused.",
+        examples=["split"])
 
 
 @step("fhir-to-hl7v2", FhirToHl7v2Options)
@@ -43,7 +61,8 @@ class FhirToHl7v2:
             sending_application=options.sending_application,
             sending_facility=options.sending_facility,
             receiving_application=options.receiving_application,
-            receiving_facility=options.receiving_facility)
+            receiving_facility=options.receiving_facility,
+            message_type=options.message_type, patients=options.patients)
 
     def __call__(self, state: StepState) -> None:
         data = state.variables.get("body") if state.body is None else _json(state.body)
@@ -53,7 +72,8 @@ class FhirToHl7v2:
 
 
 def _json(text: str) -> object:
+    """The body's JSON, decimals as written (``7.20`` stays ``7.20`` in OBX-5)."""
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        return read_json(text)
+    except JSONDecodeError as exc:
         raise MessageError(f"the body is not JSON: {exc.msg} at line {exc.lineno}") from None

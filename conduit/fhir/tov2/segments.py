@@ -27,6 +27,24 @@ def msh(*, sending: tuple[str, str], receiving: tuple[str, str], when: str, kind
     return "MSH|^~\\&|" + "|".join(fields)
 
 
+def with_charset(msh_text: str, version: str) -> str:
+    """The MSH with MSH-18 naming Unicode (the text is written as UTF-8): table 0211 has
+    ``UNICODE UTF-8`` from v2.5, only ``UNICODE`` before."""
+    number = tuple(int(p) for p in version.split(".") if p.isdigit())
+    fields = msh_text.split("|")
+    fields += [""] * (18 - len(fields))
+    fields[17] = "UNICODE UTF-8" if number >= (2, 5) else "UNICODE"
+    return "|".join(fields)
+
+
+def bhs(*, sending: tuple[str, str], receiving: tuple[str, str], when: str,
+        control_id: str) -> str:
+    """The batch header: sender, receiver, creation time (BHS-7), batch control id (BHS-11)."""
+    fields = [value(sending[0]), value(sending[1]), value(receiving[0]), value(receiving[1]),
+              when, "", "", "", value(control_id)]
+    return "BHS|^~\\&|" + "|".join(fields)
+
+
 def evn(trigger: str, when: str) -> str:
     return segment("EVN", {1: trigger, 2: when})
 
@@ -43,7 +61,7 @@ def practitioner(index: Index, reference: Json | None) -> Raw:
     return Raw("")
 
 
-def pid(patient: Json) -> str:
+def pid(patient: Json, version: str = "2.5.1") -> str:
     f: dict[int, str] = {1: "1"}
     idents = [dt.cx(i) for i in patient.get("identifier", ())]
     # PID-3 is required: a patient known only by its FHIR id is sent with that
@@ -60,8 +78,8 @@ def pid(patient: Json) -> str:
     f[22] = reps(_ombs(patient, _ETHNICITY))
     f[11] = reps(dt.address(a) for a in patient.get("address", ()))
     telecom = patient.get("telecom", ())
-    f[13] = reps(dt.contact(t) for t in telecom if t.get("use") != "work")
-    f[14] = reps(dt.contact(t) for t in telecom if t.get("use") == "work")
+    f[13] = reps(dt.contact(t, version) for t in telecom if t.get("use") != "work")
+    f[14] = reps(dt.contact(t, version) for t in telecom if t.get("use") == "work")
     language = next((c.get("language") for c in patient.get("communication", ())), None)
     f[15] = dt.concept(language)
     f[16] = dt.concept(patient.get("maritalStatus"))
@@ -205,8 +223,12 @@ def obx(set_id: int, obs: Json, index: Index, *, version: str, sub_id: str = "",
 
 
 def _number(v: Any) -> str:
+    """A FHIR decimal as written: a Decimal keeps its digits (``7.20``), fixed-point (NM has no
+    exponent); a float (parsed elsewhere) gives its shortest repr."""
     if isinstance(v, float):
         v = Decimal(repr(v))
+    if isinstance(v, Decimal):
+        return format(v, "f")
     return str(v) if v is not None else ""
 
 
