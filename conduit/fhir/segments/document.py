@@ -8,9 +8,7 @@ content in DocumentReference.content only.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
+from conduit.fhir import attachment
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json
 from conduit.fhir.entities import practitioner
@@ -60,43 +58,12 @@ def content(ctx: Conversion, seg: Seg) -> None:
     assert ctx.document is not None
     kind = seg[2].upper()
     for f in seg.reps(5):
-        if kind == "ED":
-            data, mime = f[5], "/".join(v for v in (f[2], f[3]) if v)
-            if data:
-                encoded = data if f[4].upper() == "BASE64" else _b64(data)
-                attachment: Json = {"contentType": _mime(mime)}
-                if _is_base64(encoded):
-                    attachment["data"] = encoded
-                else:  # damaged data is not passed on as if it were the document
-                    attachment["title"] = "content not decodable (invalid Base64 in OBX-5)"
-                ctx.document.setdefault("content", []).append({"attachment": attachment})
-        elif kind == "RP":
-            if f[1]:
-                ctx.document.setdefault("content", []).append({"attachment": {"url": f[1]}})
+        if kind in ("ED", "RP"):  # each repetition is one content (damaged data says so)
+            found = attachment.from_ed(f) if kind == "ED" else attachment.from_rp(f)
+            if found:
+                ctx.document.setdefault("content", []).append({"attachment": found})
         else:
             ctx.document_text.append(f.text())
-
-
-def _mime(v2_type: str) -> str:
-    low = v2_type.lower()
-    if "/" in low and low.split("/")[0] in ("application", "text", "image", "audio", "video"):
-        return low
-    return {"pdf": "application/pdf", "application/pdf": "application/pdf",
-            "text": "text/plain", "html": "text/html", "xml": "application/xml",
-            "rtf": "application/rtf", "jpeg": "image/jpeg", "image/jpeg": "image/jpeg",
-            }.get(low.split("/")[-1], "application/octet-stream")
-
-
-def _is_base64(data: str) -> bool:
-    try:
-        base64.b64decode(data, validate=True)
-    except (ValueError, binascii.Error):
-        return False
-    return True
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def finish(ctx: Conversion) -> None:
@@ -108,7 +75,7 @@ def finish(ctx: Conversion) -> None:
     if text.strip():
         mime = "text/html" if ctx.document_kind == "HTML" else "text/plain"
         doc.setdefault("content", []).insert(0, {"attachment": {
-            "contentType": f"{mime}; charset=utf-8", "data": _b64(text)}})
+            "contentType": f"{mime}; charset=utf-8", "data": attachment.text_data(text)}})
     if not doc.get("content"):
         # DocumentReference.content is required; say what the document was when none came
         title = (doc.get("type", {}).get("text") or

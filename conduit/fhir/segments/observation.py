@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from conduit.fhir import attachment
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.entities import organization, practitioner
@@ -22,6 +23,10 @@ _STATUS = {"C": "corrected", "D": "entered-in-error", "F": "final", "I": "regist
 _INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _TEXT_TYPES = frozenset({"ST", "TX", "FT"})
 _CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "CD"})
+_ATTACHMENT_TYPES = frozenset({"ED", "RP"})
+# the IG's OBX[Observation] map for ED/RP, URL as the map writes it (R5's value[x] has Attachment)
+VALUE_ATTACHMENT = ("https://hl7.org/fhir/5.0/StructureDefinition/"
+                    "extension-Observation.valueAttachment")
 _RANGE = re.compile(r"^\s*([<>]=?)?\s*(-?\d+(?:\.\d+)?)\s*(?:-\s*(-?\d+(?:\.\d+)?))?\s*$")
 
 
@@ -56,13 +61,20 @@ def obx(ctx: Conversion, seg: Seg) -> None:
         text = "\n".join(v.text() for v in values)
         if text.strip():
             body["valueString"] = text
+    elif kind in _ATTACHMENT_TYPES:
+        # every repetition is one document: one extension each (components have no Attachment)
+        read = attachment.from_ed if kind == "ED" else attachment.from_rp
+        found = [{"url": VALUE_ATTACHMENT, "valueAttachment": a} for v in values if (a := read(v))]
+        if found:
+            body["extension"] = found
     elif len(values) == 1:
         body.update(value(ctx, kind, values[0], unit))
     elif values:
         # several repetitions of one observation: one component each (same code), as
         # Microsoft's converter does; FHIR has no repeating value[x]
-        body["component"] = [{"code": body["code"], **value(ctx, kind, v, unit)}
-                             for v in values if value(ctx, kind, v, unit)]
+        parts = [part for v in values if (part := value(ctx, kind, v, unit))]
+        if parts:
+            body["component"] = [{"code": body["code"], **part} for part in parts]
     interpretation = [{"coding": [dt.coding(f[1], f[2], _INTERPRETATION)]}
                       for f in seg.reps(8) if f[1]]
     if interpretation:
@@ -81,10 +93,17 @@ def obx(ctx: Conversion, seg: Seg) -> None:
 
 
 def _key(ctx: Conversion, seg: Seg) -> tuple[str, ...]:
-    """Results of a known order are keyed by it plus OBX set id, code and sub-id."""
+    """Results of a known order are keyed by it plus OBX set id, code and sub-id.
+
+    Senders repeat all three (an empty set id, the same code twice): each further OBX with the
+    same key is its own Observation, numbered in message order, never merged into the first
+    (which keeps the id it always had), so a resend still lands on the same ids."""
     anchor = ctx.report or ctx.order or ctx.immunization
     if anchor is not None and anchor.get("identifier"):
-        return (anchor["id"], seg[1], seg.field(3)[1], seg[4])
+        key = (anchor["id"], seg[1], seg.field(3)[1], seg[4])
+        seen = "\x1fobx\x1f" + "\x1f".join(key)
+        n = ctx.counter[seen] = ctx.counter.get(seen, 0) + 1
+        return key if n == 1 else (*key, str(n))
     return ctx.local_key("Observation")
 
 
@@ -109,8 +128,8 @@ def value(ctx: Conversion, kind: str, f: Field, unit: Field) -> Json:
         return _string(f[1])
     if kind in ("ID", "IS"):
         return {"valueCodeableConcept": {"coding": [dt.coding(f[1])]}} if f[1] else {}
-    if kind in ("ED", "RP"):
-        return {}  # no valueAttachment in R4: documents go through TXA -> DocumentReference
+    if kind in _ATTACHMENT_TYPES:
+        return {}  # no valueAttachment in R4: obx() puts them in the IG's extension
     return _string(" ".join(f[i] for i in range(1, 10) if f[i]))
 
 
