@@ -44,7 +44,8 @@ class FhirToHl7v2Options(StepOptions):
                               "an error, kept for replay), or split it into one message per "
                               "patient, sent together as one HL7 batch (BHS ... BTS; one "
                               "patient gives a plain message) for a destination whose receiver "
-                              "takes batches (a file, a Conduit MLLP or file source). Either "
+                              "takes batches (a file; a Conduit MLLP or file source splits "
+                              "them), not an mllp destination, which reads one ACK. Either "
                               "way a result whose subject is not in the Bundle, or is another "
                               "patient than its report's or encounter's, is refused.",
         examples=["split"])
