@@ -9,6 +9,7 @@ for the chosen v2 version so that a strict reader (hl7apy) accepts it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -69,7 +70,10 @@ class FhirToHl7v2:
         data = state.variables.get("body") if state.body is None else _json(state.body)
         if not isinstance(data, dict):
             raise MessageError("the body is not a FHIR resource (a JSON object)")
-        state.body = to_hl7v2(data, self._options)
+        options = self._options
+        if state.message is not None:  # the engine writes the body in the message's codec
+            options = replace(options, codec=state.message.encoding or "utf-8")
+        state.body = to_hl7v2(data, options)
 
 
 def _json(text: str) -> object:

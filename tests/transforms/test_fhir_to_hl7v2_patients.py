@@ -269,6 +269,17 @@ def test_msh_18_names_the_character_set_when_the_text_is_not_ascii(version: str,
     assert Message.parse(run(ANN, version=version))["MSH-18"] == ""  # ASCII: nothing said
 
 
+def test_msh_18_names_the_codec_the_engine_writes_an_hl7_channels_body_in() -> None:
+    # in an HL7 v2 channel the body is written in the received message's codec (here Latin-1):
+    # MSH-18 must say so, not UTF-8
+    received = Message.parse(b"MSH|^~\\&|A|F|||20240101||ADT^A08|C1|P|2.5.1||||||8859/1\r"
+                             b"PID|1||42^^^F^MR||Zo\xeb\r")
+    state = StepState(received, orjson.dumps({**ANN, "name": [{"family": "Zoë"}]}).decode())
+    FhirToHl7v2(FhirToHl7v2Options.model_validate({}))(state)
+    assert state.body is not None
+    assert Message.parse(state.body)["MSH-18"] == "8859/1"
+
+
 # -- through the channel test path (what `conduit test` runs) -----------------------------------
 
 CHANNEL = """\

@@ -45,6 +45,9 @@ class V2Options:
     receiving_facility: str = ""
     message_type: MessageKind = "auto"
     patients: PatientsMode = "refuse"
+    codec: str = "utf-8"
+    """The codec the text will be written in (MSH-18 names it when the text is not ASCII): in
+    an HL7 v2 channel the engine writes a step's body in the received message's codec."""
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -223,7 +226,7 @@ def _finish(lines: list[str], options: V2Options, kind: str, when: str,
                      when=when, kind=kind, control_id=control_id, version=options.version)
     text = "\r".join([header, *body]) + "\r"
     if not text.isascii():
-        text = seg.with_charset(header, options.version) + text[len(header):]
+        text = seg.with_charset(header, options.version, options.codec) + text[len(header):]
     return text
 
 

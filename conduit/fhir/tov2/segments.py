@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 from decimal import Decimal
 from typing import Any
 
 from conduit.fhir.tov2 import datatypes as dt
 from conduit.fhir.tov2.resolve import Index
 from conduit.fhir.tov2.text import Raw, comp, reps, segment, sub, value
+from conduit.hl7.codec import charset_to_codec
 
 Json = dict[str, Any]
 
@@ -27,13 +29,31 @@ def msh(*, sending: tuple[str, str], receiving: tuple[str, str], when: str, kind
     return "MSH|^~\\&|" + "|".join(fields)
 
 
-def with_charset(msh_text: str, version: str) -> str:
-    """The MSH with MSH-18 naming Unicode (the text is written as UTF-8): table 0211 has
-    ``UNICODE UTF-8`` from v2.5, only ``UNICODE`` before."""
+# table 0211 names, each the first for its codec (ASCII is left out: what it cannot hold is
+# written as \\Xhh\\ escapes of UTF-8 bytes, so the message is declared UTF-8)
+_CHARSETS = ("UNICODE UTF-8", "8859/1", "8859/2", "8859/3", "8859/4", "8859/5", "8859/6",
+             "8859/7", "8859/8", "8859/9", "8859/15", "GB 18030-2000", "KS X 1001", "BIG-5",
+             "ISO IR87", "ISO IR159", "ISO IR14")
+
+
+def charset_name(codec: str, version: str) -> str:
+    """The MSH-18 value for text written in ``codec``: its table 0211 name, Unicode when the
+    codec has none (table 0211 has ``UNICODE UTF-8`` from v2.5, only ``UNICODE`` before)."""
+    try:
+        wanted = codecs.lookup(codec).name
+    except LookupError:
+        wanted = "utf-8"
+    name = next((n for n in _CHARSETS if codecs.lookup(charset_to_codec(n) or "utf-8").name
+                 == wanted), "UNICODE UTF-8")
     number = tuple(int(p) for p in version.split(".") if p.isdigit())
+    return "UNICODE" if name == "UNICODE UTF-8" and number < (2, 5) else name
+
+
+def with_charset(msh_text: str, version: str, codec: str = "utf-8") -> str:
+    """The MSH with MSH-18 naming the character set the text is written in."""
     fields = msh_text.split("|")
     fields += [""] * (18 - len(fields))
-    fields[17] = "UNICODE UTF-8" if number >= (2, 5) else "UNICODE"
+    fields[17] = charset_name(codec, version)
     return "|".join(fields)
 
 
