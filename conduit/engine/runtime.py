@@ -246,7 +246,7 @@ class ChannelRuntime:
             message_id = await self.store.received(self.name, raw, **fields)
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
-            return Receipt(False, error="message store unavailable; please resend")
+            return Receipt(False, error="message store unavailable; please resend", resend=True)
         return await self._queue(message_id, [(source_queue(self.name),
                                                Envelope(message_id, raw, correlation_id))])
 
@@ -265,7 +265,7 @@ class ChannelRuntime:
                 error=result.reason, routes=routes, **fields)
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
-            return Receipt(False, error="message store unavailable; please resend")
+            return Receipt(False, error="message store unavailable; please resend", resend=True)
         queued = [r for r in routes if r.filtered is None and r.content is not None]
         status = "QUEUED" if queued else ("FILTERED" if routes else result.status)
         if not queued:
@@ -295,7 +295,8 @@ class ChannelRuntime:
                 await self.store.processed(
                     message_id, "ERROR", transformed=None, routes=[],
                     error="not queued: message bus unavailable (answered as not accepted)")
-            return Receipt(False, message_id, error="message bus unavailable; please resend")
+            return Receipt(False, message_id, error="message bus unavailable; please resend",
+                           resend=True)
         if waiter is None:
             return Receipt(True, message_id)
         return await self._await_delivery(message_id, waiter)
