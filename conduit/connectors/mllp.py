@@ -20,21 +20,28 @@ from conduit.connectors.base import (
     DestinationConfig,
     Inbound,
     Outbound,
+    Receipt,
     SourceConfig,
     destination,
     source,
 )
-from conduit.connectors.hl7batch import batch_ack, split_batch
+from conduit.connectors.hl7batch import BatchError, batch_ack, batch_reject, split_batch
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.engine.duration import Duration
 from conduit.engine.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
+from conduit.hl7.acceptance import (
+    check_header,
+    error_code_for_problem,
+    is_acknowledgement,
+    requested_acks,
+)
 from conduit.hl7.ack import (
-    build_ack_bytes,
     build_ack_for_unparseable,
     message_control_id,
     parse_ack,
 )
 from conduit.hl7.message import Message
+from conduit.hl7.replies import Outcome, replies
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +65,15 @@ class MllpSourceConfig(SourceConfig):
                           "each message is stored and routed on its own, and the answer is a "
                           "batch ACK with one ACK per message.")
     tls: ServerTls | None = Field(None, description="MLLP over TLS (and mutual TLS).")
+    message_types: list[str] | None = Field(
+        None, examples=[["ADT", "ORU^R01"]],
+        description="Message types taken (MSH-9.1, or MSH-9.1^MSH-9.2 for one event); any other "
+                    "is refused with AR (CR in enhanced mode), ERR-3 200 (type) or 201 (event), "
+                    "and kept as ERROR. Default: every type.")
+    processing_ids: list[str] | None = Field(
+        None, examples=[["P"]],
+        description="Processing ids taken (MSH-11.1; e.g. only P on a production channel); "
+                    "any other is refused with ERR-3 202. Default: P, D, T or empty.")
 
 
 class MllpDestinationConfig(DestinationConfig):
@@ -275,6 +291,7 @@ class MllpSource:
                 log.warning("mllp framing error", channel=self.context.channel, remote=remote,
                             error=str(exc))
                 await self._inbound.reject(b"", f"MLLP framing error: {exc}", {"remote": remote})
+                # table 0357 has no transport code: 207, with the reason in MSA-3 and ERR-3.2
                 writer.write(frame(build_ack_for_unparseable(b"", f"MLLP framing error: {exc}")
                                    or b""))
                 await writer.drain()
@@ -283,37 +300,65 @@ class MllpSource:
                 continue
             if payload is None:
                 return
-            writer.write(frame(await self._respond(payload, remote)))
-            await writer.drain()
+            answers = await self._respond(payload, remote)
+            if answers:  # none for an ACK received, or when MSH-15/16 say NE
+                writer.writelines([frame(answer) for answer in answers])
+                await writer.drain()
 
-    async def _respond(self, payload: bytes, remote: str) -> bytes:
-        """The answer to one frame: a message's ACK, or a batch's batch ACK."""
+    async def _respond(self, payload: bytes, remote: str) -> list[bytes]:
+        """The answers to one frame: a message's ACKs (none, one, or a commit ACK then an
+        application ACK), or a batch's batch ACK."""
         if not self.config.split_batches:
             return await self._answer(payload, remote)
         try:
             batch = split_batch(payload)
-        except HL7ParseError as exc:
+        except BatchError as exc:
             await self._inbound.reject(payload, f"HL7 batch: {exc}", {"remote": remote})
-            return build_ack_for_unparseable(payload, str(exc)) or b""
+            return [batch_reject(payload, exc)]
         if batch is None:
             return await self._answer(payload, remote)
-        acks = [await self._answer(message, f"{remote}#{number}")
-                for number, message in enumerate(batch.messages, start=1)]
-        return batch_ack(batch, acks)
+        acks = [ack for number, message in enumerate(batch.messages, start=1)
+                for ack in await self._answer(message, f"{remote}#{number}",
+                                              f"{batch.describe()} message {number}")]
+        return [batch_ack(batch, acks)]
 
-    async def _answer(self, payload: bytes, remote: str) -> bytes:
-        """Hand one message to the engine; the ACK that says what became of it."""
+    async def _answer(self, payload: bytes, remote: str, member: str | None = None
+                      ) -> list[bytes]:
+        """Hand one message to the engine; the ACKs that say what became of it (HL7 v2
+        chapter 2: original or enhanced mode, see conduit.hl7.replies)."""
         try:
             message = Message.parse(payload)
         except HL7ParseError as exc:
             await self._inbound.reject(payload, str(exc), {"remote": remote})
-            return build_ack_for_unparseable(payload, str(exc)) or b""
-        receipt = await self._inbound.receive(payload, {"message": message, "remote": remote})
-        if receipt.accepted:
-            if receipt.response and receipt.response.lstrip().startswith(b"MSH"):
-                return receipt.response  # after-delivery: the receiver's own answer
-            return build_ack_bytes(message, "AA")
-        return build_ack_bytes(message, "AE", receipt.error or "not accepted", error_code="207")
+            reason = f"{member}: {exc}" if member else str(exc)
+            return [build_ack_for_unparseable(payload, reason, error_code=exc.error_code,
+                                              error_location=exc.location) or b""]
+        request, refusal = requested_acks(message)
+        refusal = refusal or check_header(message, message_types=self.config.message_types,
+                                          processing_ids=self.config.processing_ids)
+        if refusal is not None:
+            await self._inbound.reject(payload, refusal.reason, {"remote": remote})
+            outcome = Outcome(False, False, refusal.reason, refusal.error_code, refusal.location,
+                              refused=True)
+        else:
+            receipt = await self._inbound.receive(payload, {"message": message, "remote": remote})
+            outcome = _outcome(receipt)
+        if is_acknowledgement(message):
+            return []  # an ACK is never acknowledged (it would start an endless exchange)
+        return replies(message, request, outcome)
+
+
+def _outcome(receipt: Receipt) -> Outcome:
+    """What the engine's receipt means for the sender's ACKs."""
+    if receipt.accepted:
+        response = receipt.response
+        own = response if response and response.lstrip().startswith(b"MSH") else None
+        return Outcome(True, True, response=own)  # own: after-delivery, the receiver's answer
+    reason = receipt.error or "not accepted"
+    if receipt.permanent:  # kept, but invalid: resending cannot help
+        return Outcome(True, False, reason, error_code_for_problem(reason.split("; ", 1)[0]))
+    committed = receipt.message_id is not None and not receipt.resend
+    return Outcome(committed, False, reason)
 
 
 # --- destination ----------------------------------------------------------------------------

@@ -49,6 +49,11 @@ class Separators:
                 + (self.truncation or ""))
 
 
+# ERR-2 locations of the header fields a parse error can blame (table 0357 code 102)
+_MSH1 = ("MSH", 1, 1)
+_MSH2 = ("MSH", 1, 2)
+
+
 @lru_cache(maxsize=256)
 def separators_for(field_sep: str, msh2: str) -> Separators:
     """Separators from MSH-1 and MSH-2, tolerant of the odd MSH-2 values seen in the wild.
@@ -58,19 +63,22 @@ def separators_for(field_sep: str, msh2: str) -> Separators:
     a fifth character is the v2.7 truncation character.
     """
     if not field_sep or field_sep.isalnum() or field_sep.isspace():
-        raise HL7ParseError(f"unusable field separator {field_sep!r} after 'MSH'")
+        raise HL7ParseError(f"unusable field separator {field_sep!r} after 'MSH'",
+                            error_code="102", location=_MSH1)
     enc = msh2
     if len(enc) < 2:
         raise HL7ParseError(
             f"MSH-2 (encoding characters) too short: {enc!r}, need at least component and "
-            "repetition separators")
+            "repetition separators", error_code="102", location=_MSH2)
     if len(enc) == 5 and enc[2] == enc[3]:
         enc = enc[:3] + enc[4:]
     for ch in enc:
         if ch.isalnum() or ch.isspace():
-            raise HL7ParseError(f"MSH-2 (encoding characters) {msh2!r} contains {ch!r}")
+            raise HL7ParseError(f"MSH-2 (encoding characters) {msh2!r} contains {ch!r}",
+                                error_code="102", location=_MSH2)
     if len(enc) > 5:
-        raise HL7ParseError(f"MSH-2 (encoding characters) too long: {msh2!r}")
+        raise HL7ParseError(f"MSH-2 (encoding characters) too long: {msh2!r}", error_code="102",
+                            location=_MSH2)
     seps = Separators(
         field=field_sep,
         component=enc[0],
@@ -81,7 +89,8 @@ def separators_for(field_sep: str, msh2: str) -> Separators:
     )
     chars = (seps.field, seps.component, seps.repetition, seps.escape, seps.subcomponent)
     if len(set(chars)) != 5 or seps.truncation in chars:
-        raise HL7ParseError(f"MSH-1/MSH-2 declare the same separator twice: {field_sep}{msh2!r}")
+        raise HL7ParseError(f"MSH-1/MSH-2 declare the same separator twice: {field_sep}{msh2!r}",
+                            error_code="102", location=_MSH2)
     return seps
 
 
@@ -282,23 +291,27 @@ class Message:
             text = text.removeprefix("\ufeff").lstrip()
             if text[:3] != "MSH":
                 if not text:
-                    raise HL7ParseError("empty message")
+                    raise HL7ParseError("empty message", error_code="100", location=("MSH", 1))
                 if _BINARY.search(text[:64]):
-                    raise HL7ParseError("message is not text (binary data)")
+                    raise HL7ParseError("message is not text (binary data)", error_code="102")
                 raise HL7ParseError(
-                    f"message does not start with an MSH segment (starts with {text[:3]!r})")
+                    f"message does not start with an MSH segment (starts with {text[:3]!r})",
+                    error_code="100", location=("MSH", 1))
         if len(text) < 4:
-            raise HL7ParseError("MSH segment is truncated before the field separator")
+            raise HL7ParseError("MSH segment is truncated before the field separator",
+                                error_code="102", location=_MSH1)
         fs = text[3]
         if fs in "\r\n":
-            raise HL7ParseError("MSH segment has no field separator")
+            raise HL7ParseError("MSH segment has no field separator", error_code="102",
+                                location=_MSH1)
         segments = segment_lines(text)
         msh = segments[0]
         # Binary data shows as NUL (a memchr over the whole text) or as control characters in
         # the header. Other stray controls further on are kept as data: tolerant, and a full
         # regex scan would cost more than the whole parse.
         if "\x00" in text or _BINARY.search(msh):
-            raise HL7ParseError("message is not text (contains control characters)")
+            raise HL7ParseError("message is not text (contains control characters)",
+                                error_code="102")
         end = msh.find(fs, 4)
         seps = separators_for(fs, msh[4:] if end == -1 else msh[4:end])
         return cls(segments, seps, encoding)
