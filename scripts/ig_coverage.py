@@ -240,6 +240,9 @@ class _Reader:
                     found.append(node)
                     continue
                 value = node.get(name)
+                if value is None:  # the IG sometimes miscases an element ("valuedateTime")
+                    value = next((v for k, v in node.items() if k.lower() == name.lower()),
+                                 None)
                 if nxt.startswith("extension") and not isinstance(value, dict | list):
                     value = node.get("_" + name)  # a primitive's extensions
                 if value is not None:
@@ -260,6 +263,9 @@ class _Reader:
         kind = re.sub(r"\[\d+\]$", "", parts[0])
         out = []
         for r in refs:
+            if isinstance(r, dict) and "reference" not in r and kind[:1].isupper():
+                out.append(r)  # a data type written like a reference: note(Annotation.text)
+                continue
             ref = r.get("reference", "") if isinstance(r, dict) else ""
             if not ref.startswith(kind + "/"):
                 continue
@@ -293,11 +299,14 @@ def _key(values: list[Any], reader: _Reader) -> list[bytes]:
                   for v in values)
 
 
-def _urls(rows: list[Row]) -> dict[str, str]:
-    out = {}
-    for row in rows:
-        if row.path.endswith(".url") and row.literal:
-            out[row.path[:-4]] = row.literal
+def _urls(rows: list[Row], field_id: str) -> dict[str, str]:
+    """Extension path prefix -> the url the map assigns it; a url row of the same field wins
+    (two fields may both write ``extension[3]``, each its own extension)."""
+    out: dict[str, str] = {}
+    for same in (False, True):
+        for row in rows:
+            if row.path.endswith(".url") and row.literal and (row.field == field_id) == same:
+                out[row.path[:-4]] = row.literal
     return out
 
 
@@ -329,10 +338,9 @@ def coverage(segments: Iterable[str] | None = None) -> list[SegmentCoverage]:
         messages = fixtures(segment)
         for map_name in maps:
             targets, notes = ig_rows(map_name)
-            urls = _urls(targets)
             result.notes.extend(notes)
             for row in targets:
-                (result.implemented if verified(row, messages, urls)
+                (result.implemented if verified(row, messages, _urls(targets, row.field))
                  else result.missing).append(row)
         out.append(result)
     return out

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["code", "coding", "table"]
+__all__ = ["code", "coding", "mapped", "table"]
 
 _DIR = Path(__file__).with_name("ig") / "codesystems"
 
@@ -30,10 +30,17 @@ def table(name: str) -> dict[str, Json]:
     out: dict[str, Json] = {}
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
+    # the sheets differ by a blank column: find FHIR code, display and system by the header
+    header = [h.strip().lower() for h in rows[1]]
+    code_at = header.index("code", 6)
+    display_at = header.index("display", code_at)
+    system_at = header.index("code system", display_at)
+    width = max(len(header), system_at + 1)
     for row in rows[2:]:
-        row += [""] * (10 - len(row))
-        v2, condition, fhir, display, system = (row[0].strip(), row[3].strip(), row[6].strip(),
-                                                row[8].strip(), row[9].strip())
+        row += [""] * (width - len(row))
+        v2, condition, fhir, display, system = (row[0].strip(), row[3].strip(),
+                                                row[code_at].strip(), row[display_at].strip(),
+                                                row[system_at].strip())
         if not v2 or not fhir or condition or v2 in out:
             continue
         coding_: Json = {}
@@ -61,3 +68,16 @@ def code(name: str, v2_code: str) -> str | None:
     """Just the FHIR code (for ``code``-typed elements such as ``gender`` or ``status``)."""
     hit = coding(name, v2_code)
     return hit["code"] if hit else None
+
+
+def mapped(concept: Json | None, name: str, v2_code: str) -> Json | None:
+    """A CodeableConcept made from a CWE, with the coding the IG map ``name`` gives its code
+    added first when the sender's own coding is not already that one."""
+    hit = coding(name, v2_code)
+    if concept is None or hit is None:
+        return concept
+    codings = concept.setdefault("coding", [])
+    if not any(c.get("system") == hit.get("system") and c.get("code") == hit["code"]
+               for c in codings):
+        codings.insert(0, hit)
+    return concept

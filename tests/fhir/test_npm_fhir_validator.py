@@ -26,9 +26,9 @@ pytestmark = pytest.mark.skipif(
     shutil.which("node") is None or not (PEER / "node_modules" / "fhir").exists(),
     reason="node or npm fhir missing: run `npm install` in tests/peers/node (.ci/run does)")
 
-R4_INVALID = {"microsoft-fhir-converter/MDHHS-OML-O21-1.hl7"}
-"""Known invalid as R4: OBR-13 becomes a supportingInfo extension whose value is a
-CodeableReference, a type R4 does not have (R4B and R5 do, so fhir.resources R4B accepts it)."""
+R4_INVALID: set[str] = set()
+"""Corpus messages whose Bundle is known invalid as R4 (none: OBR-13's supportingInfo
+extension, whose value would be an R4B/R5 CodeableReference, is not mapped)."""
 
 
 def _bundles(paths: list[Path]) -> dict[str, bytes]:
@@ -63,15 +63,6 @@ def test_corpus_bundles_are_valid_r4_for_npm_fhir(tmp_path: Path) -> None:
     assert len(bundles) >= 150
     errors = {name: errs for name, errs in _validate(bundles, tmp_path).items() if errs}
     assert not errors, "\n".join(f"{name}: {errs[:5]}" for name, errs in errors.items())
-
-
-@pytest.mark.xfail(strict=True, reason="OBR-13 -> extension valueCodeableReference is not R4 "
-                   "(CodeableReference is R4B/R5); see R4_INVALID")
-def test_known_r4_invalid_bundles(tmp_path: Path) -> None:
-    bundles = _bundles([CORPUS / name for name in sorted(R4_INVALID)])
-    assert len(bundles) == len(R4_INVALID)
-    errors = {name: errs for name, errs in _validate(bundles, tmp_path).items() if errs}
-    assert not errors, errors
 
 
 def test_the_validator_rejects_an_invalid_resource(tmp_path: Path) -> None:
