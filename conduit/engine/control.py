@@ -211,7 +211,8 @@ class Controller:
         context = ConnectorContext(channel=name, data_dir=engine.settings.data_dir)
         store = ObservedStore(engine.store, bus.metrics)
         runtime = ObservedRuntime(channel, cast(Any, store), cast(Bus, bus), context,
-                                  workers=getattr(engine.settings, "workers", None))
+                                  workers=getattr(engine.settings, "workers", None),
+                                  default_zone=getattr(engine.settings, "timezone", None))
         runtime.observed = bus.metrics
         self.channels[name] = channel
         try:

@@ -62,9 +62,101 @@ Resource ids (``resource_id(type, *parts)``) take these parts:
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
+from collections.abc import Mapping
+from urllib.parse import quote
 
-__all__ = ["NAMESPACE", "resource_id"]
+from conduit.engine.errors import MessageError
+from conduit.fhir.datatypes import system_of
+
+__all__ = ["NAMESPACE", "IdentifierSystems", "resource_id"]
+
+US_SSN = "http://hl7.org/fhir/sid/us-ssn"
+US_NPI = "http://hl7.org/fhir/sid/us-npi"
+US_MEDICARE = "http://hl7.org/fhir/sid/us-medicare"
+US_MBI = "http://hl7.org/fhir/sid/us-mbi"
+
+REGISTRY_OIDS = {  # FHIR identifier registry: an OID that has a preferred URI
+    "urn:oid:2.16.840.1.113883.4.1": US_SSN,
+    "urn:oid:2.16.840.1.113883.4.6": US_NPI,
+    "urn:oid:2.16.840.1.113883.4.572": US_MEDICARE,
+    "urn:oid:2.16.840.1.113883.4.927": US_MBI,
+}
+_WELL_KNOWN_TYPES = {"SS": US_SSN, "NPI": US_NPI}
+_WELL_KNOWN_NAMESPACES = {"SSA": US_SSN, "USSSA": US_SSN, "NPI": US_NPI}
+# CMS's Medicare Beneficiary Identifier: 11 characters, letters without S L O I B Z
+_MBI = re.compile(r"[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d[AC-HJKMNP-RT-Y]"
+                  r"[AC-HJKMNP-RT-Y0-9]\d[AC-HJKMNP-RT-Y]{2}\d{2}")
+_HICN = re.compile(r"\d{9}[A-Z][A-Z0-9]?")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+_MAPPING_KEYS = ("authorities", "facilities")
+SENDER_PREFIX = "urn:conduit:sender:"
+
+
+class IdentifierSystems:
+    """The system rule of the module docstring for one message (its sender and the mapping)."""
+
+    __slots__ = ("_authorities", "_facilities", "_facility", "_sender")
+
+    def __init__(self, mapping: Mapping[str, Mapping[str, str]] | None,
+                 facility: str, application: str) -> None:
+        if not facility and not application:
+            raise MessageError(
+                "MSH-3 (sending application) and MSH-4 (sending facility) are both empty: "
+                "identifiers without a universal assigning authority could not be told from "
+                "another sender's; set MSH-4 in a step before the conversion or fix the sender")
+        mapping = mapping or {}
+        self._authorities = dict(mapping.get("authorities") or {})
+        self._facilities = dict(mapping.get("facilities") or {})
+        self._facility = facility
+        self._sender = f"{SENDER_PREFIX}{quote(facility, safe='')}:{quote(application, safe='')}"
+
+    @property
+    def sender(self) -> str:
+        """``urn:conduit:sender:<MSH-4>:<MSH-3>``: the sender's own namespace (rule 5)."""
+        return self._sender
+
+    def system(self, namespace: str, universal: str, universal_type: str, type_code: str,
+               value: str) -> tuple[str, bool]:
+        """(system, whether it came from a universal id) for one identifier."""
+        universal_system = system_of(namespace, universal, universal_type)
+        if universal_system:
+            return REGISTRY_OIDS.get(universal_system, universal_system), True
+        known = _well_known(type_code.upper(), namespace.upper(), value)
+        if known:
+            return known, False
+        if namespace:
+            mapped = self._authorities.get(namespace)
+            return mapped or f"{self._sender}:{quote(namespace, safe='')}", False
+        return self._facilities.get(self._facility) or self._sender, False
+
+    @staticmethod
+    def check(mapping: Mapping[str, object] | None) -> dict[str, dict[str, str]]:
+        """Validate a channel's ``identifier_systems`` (ValueError naming what is wrong)."""
+        out: dict[str, dict[str, str]] = {}
+        for key, table in (mapping or {}).items():
+            if key not in _MAPPING_KEYS:
+                raise ValueError(f"unknown key {key!r}: use authorities and/or facilities")
+            if not isinstance(table, Mapping):
+                raise ValueError(f"{key} must map names to system URIs")
+            for name, system in table.items():
+                if not isinstance(system, str) or not _URI.fullmatch(system):
+                    raise ValueError(f"{key}.{name}: {system!r} is not an absolute URI "
+                                     "(e.g. https://hospital.example.org/fhir/sid/mrn)")
+            out[key] = {str(k): v for k, v in table.items()}
+        return out
+
+
+def _well_known(type_code: str, namespace: str, value: str) -> str | None:
+    if type_code == "MC":
+        compact = value.replace("-", "").upper()
+        if _MBI.fullmatch(compact):
+            return US_MBI
+        if _HICN.fullmatch(compact):
+            return US_MEDICARE
+        return None
+    return _WELL_KNOWN_TYPES.get(type_code) or _WELL_KNOWN_NAMESPACES.get(namespace)
 
 NAMESPACE = uuid.UUID("6f0f3d5e-8a55-5c1e-9d1b-2f8f0c6d1a7e")
 """Conduit's UUID v5 namespace for FHIR resource ids (fixed forever: changing it re-keys data)."""

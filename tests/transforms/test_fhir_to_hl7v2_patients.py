@@ -13,9 +13,11 @@ from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
+from conduit.cli import main
 from conduit.engine.channeltest import format_report, run_tests
 from conduit.engine.errors import MessageError
 from conduit.hl7.batch import split_messages
@@ -188,8 +190,9 @@ ADT_BUNDLE = bundle(ANN, encounter("ea", "urn:uuid:pa"),
                     glucose("oa", "urn:uuid:pa", 5.1, encounter={"reference": "urn:uuid:ea"}))
 
 
-def test_an_adt_bundle_with_observations_stays_an_adt_when_asked() -> None:
-    text = run(ADT_BUNDLE, message_type="ADT", event="A08")
+@pytest.mark.parametrize("version", ["2.3.1", "2.4", "2.5", "2.5.1", "2.6"])
+def test_an_adt_bundle_with_observations_stays_an_adt_when_asked(version: str) -> None:
+    text = run(ADT_BUNDLE, message_type="ADT", event="A08", version=version)
     msg = Message.parse(text)
     assert msg.message_type == "ADT^A08"
     assert msg["PV1-19.1"] == "V-ea"
@@ -311,3 +314,16 @@ def test_conduit_test_runs_the_step_in_a_channel(tmp_path: Path, mode: str, expe
     (tmp_path / "c.test.yaml").write_text(textwrap.dedent(CASES % expect), encoding="utf-8")
     report = run_tests([tmp_path])
     assert report.cases and report.passed, format_report(report)
+
+
+def test_conduit_convert_refuses_or_splits(tmp_path: Path) -> None:
+    path = tmp_path / "two.json"
+    path.write_bytes(orjson.dumps(TWO).replace(b"5.1", b"5.10"))
+    refused_ = CliRunner().invoke(main, ["convert", "fhir-to-hl7v2", str(path)])
+    assert refused_.exit_code == 1 and "2 patients" in refused_.stderr
+    split = CliRunner().invoke(main, ["convert", "fhir-to-hl7v2", "--patients", "split",
+                                      "--version", "2.4", str(path)])
+    assert split.exit_code == 0, split.output
+    lines = [line for line in split.stdout.splitlines() if line]
+    assert lines[0].startswith("BHS|") and lines[-1] == "BTS|2"
+    assert "OBX|1|NM|2345-7^Glucose^LN||5.10|mmol/L|||||F" in lines

@@ -50,7 +50,7 @@ def _allergy(ctx: Conversion, seg: Seg, *, identifier: int, onset: int) -> Json 
         "clinicalStatus": {"coding": [dt.coding("active", "Active", _CLINICAL)]},
         "type": "allergy",
     }
-    ident = dt.entity_identifier(seg.field(identifier)) if identifier else None
+    ident = ctx.entity_identifier(seg.field(identifier)) if identifier else None
     if ident:
         body["identifier"] = [ident]
     if category := _CATEGORY.get(kind):

@@ -29,7 +29,7 @@ def sch(ctx: Conversion, seg: Seg) -> None:
               _BY_TRIGGER.get(ctx.message.trigger_event.upper(), "booked"))
     body: Json = {"status": status}
     idents = [i for n, code in ((1, "PLAC"), (2, "FILL"))
-              if (i := dt.entity_identifier(seg.field(n), code))]
+              if (i := ctx.entity_identifier(seg.field(n), code))]
     if idents:
         body["identifier"] = idents
     if kind := dt.codeable(seg.field(8), "0276"):

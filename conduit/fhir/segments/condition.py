@@ -26,7 +26,7 @@ def dg1(ctx: Conversion, seg: Seg) -> None:
     elif description and "text" not in code:
         code["text"] = description
     body: Json = {}
-    if ident := dt.entity_identifier(seg.field(20)):
+    if ident := ctx.entity_identifier(seg.field(20)):
         body["identifier"] = [ident]
     if status := _VERIFIED.get(seg[6].upper()):
         body["verificationStatus"] = {"coding": [dt.coding(status, "", _VERIFICATION)]}

@@ -21,10 +21,11 @@ def in1(ctx: Conversion, seg: Seg) -> None:
         return
     insurer_id = seg.field(3)
     name = seg[4]
-    payor = organization_of(ctx, name, insurer_id[1], dt.hd_system(insurer_id.part(4)))
+    insurer = ctx.identifier(insurer_id)
+    payor = organization_of(ctx, name, insurer_id[1], insurer["system"] if insurer else None)
     body: Json = {"status": "active"}
     if policy := seg[36]:
-        body["identifier"] = [{"value": policy}]
+        body["identifier"] = [{"value": policy, "system": ctx.systems.sender}]
     if kind := dt.codeable(seg.field(15), "0086"):
         body["type"] = kind
     if subscriber := seg[49]:
@@ -58,15 +59,11 @@ def in2(ctx: Conversion, seg: Seg) -> None:
     converter adds them to the Patient even when the insured is, say, the spouse."""
     if not ctx.insured_is_patient:
         return
-    idents: list[Json] = [i for f in seg.reps(1) if (i := dt.identifier(f))]
-    for n, code, system in ((2, "SS", "http://hl7.org/fhir/sid/us-ssn"),
-                            (6, "MC", "http://hl7.org/fhir/sid/us-medicare"),
-                            (8, "MA", None), (10, "MI", None)):
+    idents: list[Json] = [i for f in seg.reps(1) if (i := ctx.identifier(f))]
+    for n, code in ((2, "SS"), (6, "MC"), (8, "MA"), (10, "MI")):
         if value := seg[n]:
-            ident: Json = {"type": {"coding": [dt.coding(code, "", dt.table_uri("0203"))]},
-                           "value": value}
-            if system:
-                ident["system"] = system
-            idents.append(ident)
-    idents += [i for f in seg.reps(61) if (i := dt.identifier(f))]
+            idents.append({"type": {"coding": [dt.coding(code, "", dt.table_uri("0203"))]},
+                           "system": ctx.systems.system("", "", "", code, value)[0],
+                           "value": value})
+    idents += [i for f in seg.reps(61) if (i := ctx.identifier(f))]
     add_to_patient(ctx, identifiers=idents)

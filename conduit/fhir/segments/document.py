@@ -24,10 +24,10 @@ _DOC_STATUS = {"AU": "final", "DI": "preliminary", "DO": "final", "IN": "prelimi
 def txa(ctx: Conversion, seg: Seg) -> None:
     finish(ctx)
     body: Json = {"status": _STATUS.get(seg[19].upper(), "current")}
-    if master := dt.entity_identifier(seg.field(12)):
+    if master := ctx.entity_identifier(seg.field(12)):
         body["masterIdentifier"] = master
     idents = [i for n, code in ((14, "PLAC"), (15, "FILL"))
-              if (i := dt.entity_identifier(seg.field(n), code))]
+              if (i := ctx.entity_identifier(seg.field(n), code))]
     if idents:
         body["identifier"] = idents
     if doc_status := _DOC_STATUS.get(seg[17].upper()):
@@ -43,7 +43,7 @@ def txa(ctx: Conversion, seg: Seg) -> None:
         body["author"] = authors
     if seg.reps(10) and (who := practitioner(ctx, seg.reps(10)[0])):
         body["authenticator"] = who
-    if parent := dt.entity_identifier(seg.field(13)):
+    if parent := ctx.entity_identifier(seg.field(13)):
         body["relatesTo"] = [{"code": "replaces", "target": {"identifier": parent}}]
     if ctx.encounter:
         body["context"] = {"encounter": [{"reference": ctx.encounter}]}

@@ -44,7 +44,7 @@ def pv1(ctx: Conversion, seg: Seg) -> None:
                   dt.coding("UNK", "unknown",
                             "http://terminology.hl7.org/CodeSystem/v3-NullFlavor")),
     }
-    idents = [i for f in (*seg.reps(19), *seg.reps(50)) if (i := dt.identifier(f, "VN"))]
+    idents = [i for f in (*seg.reps(19), *seg.reps(50)) if (i := ctx.identifier(f, "VN"))]
     if idents:
         body["identifier"] = idents
     types = [c for c in (dt.code_concept(seg[4], "0007", seg.field(4)[2]),
@@ -90,7 +90,7 @@ def pv1(ctx: Conversion, seg: Seg) -> None:
 
 def _hospitalization(ctx: Conversion, seg: Seg) -> Json:
     stay: Json = {}
-    if pre := dt.identifier(seg.field(5)):
+    if pre := ctx.identifier(seg.field(5)):
         stay["preAdmissionIdentifier"] = pre
     for key, n, table in (("reAdmission", 13, "0092"), ("admitSource", 14, "0023"),
                           ("dischargeDisposition", 36, "0112")):

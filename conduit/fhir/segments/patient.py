@@ -18,18 +18,19 @@ _MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
 _MARITAL_CODES = frozenset("ADILMPSTUW")
 
 
-def patient_identifiers(seg: Seg) -> list[Json]:
+def patient_identifiers(ctx: Conversion, seg: Seg) -> list[Json]:
     """PID-3 (and the retired PID-2, PID-4, PID-19 SSN, PID-20 driver's licence)."""
     out: list[Json] = []
     for f in (*seg.reps(3), *seg.reps(2), *seg.reps(4)):
-        if ident := dt.identifier(f):
+        if ident := ctx.identifier(f):
             out.append(ident)
     if ssn := seg[19]:
         out.append({"type": {"coding": [dt.coding("SS", "", dt.table_uri("0203"))]},
                     "system": "http://hl7.org/fhir/sid/us-ssn", "value": ssn})
     dl = seg.field(20)
-    if dl[1]:
+    if dl[1]:  # DLN: number ^ issuing state (its authority) ^ expiry
         out.append({"type": {"coding": [dt.coding("DL", "", dt.table_uri("0203"))]},
+                    "system": ctx.systems.system(dl[2], "", "", "DL", dl[1])[0],
                     "value": dl[1]})
     seen: set[str] = set()
     unique = []
@@ -53,7 +54,7 @@ def patient_key(ctx: Conversion, idents: list[Json]) -> tuple[str, ...]:
 
 
 def pid(ctx: Conversion, seg: Seg) -> None:
-    idents = patient_identifiers(seg)
+    idents = patient_identifiers(ctx, seg)
     body: Json = {}
     if idents:
         body["identifier"] = idents
@@ -109,7 +110,7 @@ def pid(ctx: Conversion, seg: Seg) -> None:
 
 def _mother(ctx: Conversion, seg: Seg) -> None:
     """PID-21 mother's identifier -> a RelatedPerson with relationship MTH (IG PID map)."""
-    idents = [i for f in seg.reps(21) if (i := dt.identifier(f))]
+    idents = [i for f in seg.reps(21) if (i := ctx.identifier(f))]
     if not idents or ctx.patient is None:
         return
     body: Json = {"identifier": idents, "patient": {"reference": ctx.patient},
@@ -140,7 +141,7 @@ def add_to_patient(ctx: Conversion, identifiers: Sequence[Json] = (),
 def db1(ctx: Conversion, seg: Seg) -> None:
     """DB1-3 disabled person identifier, when DB1-2 says the disabled person is the patient."""
     if seg[2].upper() == "PT":
-        add_to_patient(ctx, identifiers=[i for f in seg.reps(3) if (i := dt.identifier(f))])
+        add_to_patient(ctx, identifiers=[i for f in seg.reps(3) if (i := ctx.identifier(f))])
 
 
 def _bcp47(concept: Json) -> None:
@@ -208,7 +209,7 @@ def mrg(ctx: Conversion, seg: Seg) -> None:
     """
     if ctx.patient is None:
         return
-    idents = [i for f in (*seg.reps(1), *seg.reps(4)) if (i := dt.identifier(f))]
+    idents = [i for f in (*seg.reps(1), *seg.reps(4)) if (i := ctx.identifier(f))]
     if not idents:
         return
     body: Json = {"identifier": idents, "active": False,

@@ -21,7 +21,7 @@ def pr1(ctx: Conversion, seg: Seg) -> None:
         code["text"] = seg[4]
     # a PR1 reports a procedure done (the IG's default status for PR1 is "completed")
     body: Json = {"status": "completed", "code": code, "subject": {"reference": ctx.patient}}
-    if ident := dt.entity_identifier(seg.field(19)):
+    if ident := ctx.entity_identifier(seg.field(19)):
         body["identifier"] = [ident]
     if ctx.encounter:
         body["encounter"] = {"reference": ctx.encounter}

@@ -110,6 +110,9 @@ def _same_patient(index: Index, resource: Json, owner_of: dict[int, int]) -> Non
         if result is None:
             raise ConversionError(f"{name}: its result {n} is not in the Bundle (the report "
                                   "would be sent without it)")
+        if result.get("resourceType") != "Observation":
+            raise ConversionError(f"{name}: its result {index.name(result)} is not an "
+                                  "Observation")
         if owner_of.get(id(result)) != mine:
             raise ConversionError(f"{name}: its result {index.name(result)} belongs to "
                                   "another patient")
