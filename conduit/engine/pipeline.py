@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from conduit.engine.channel import Channel
 from conduit.engine.errors import HL7ParseError, MessageError
 from conduit.engine.payload import parse_payload
+from conduit.engine.timezone import effective_zone
 from conduit.hl7.codec import encode
 from conduit.hl7.message import Message
 from conduit.transforms.registry import Step, StepState, build_step
@@ -50,10 +51,14 @@ class PipelineResult:
 class Pipeline:
     """One channel's processing, prepared once and run per message."""
 
-    __slots__ = ("_data_type", "_destinations", "_filter", "_steps", "_strict", "channel")
+    __slots__ = ("_data_type", "_default_zone", "_destinations", "_filter", "_steps", "_strict",
+                 "channel")
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, *, default_zone: str | None = None) -> None:
+        """``default_zone``: the engine's default time zone setting (else $CONDUIT_TIMEZONE,
+        else the host's zone) for times sent without an offset when the channel names none."""
         self.channel = channel
+        self._default_zone = None if channel.timezone else effective_zone(None, default_zone)[0]
         self._filter = channel.filter
         self._steps: list[tuple[str, Step]] = [
             (f"step {i} ({step.label})", step)
@@ -103,7 +108,8 @@ class Pipeline:
             stages.append(("filter", "passed: no filter"))
 
         received = message
-        state = StepState(message)
+        state = StepState(message, timezone=self.channel.timezone,
+                          default_timezone=self._default_zone)
         for label, step in self._steps:
             body = state.body
             try:

@@ -53,13 +53,13 @@ class ChannelRuntime:
     """Runs one channel; implements the ``Inbound`` protocol its source calls."""
 
     def __init__(self, channel: Channel, store: Store, bus: Bus, context: ConnectorContext,
-                 *, workers: int | None = None) -> None:
+                 *, workers: int | None = None, default_zone: str | None = None) -> None:
         self.channel = channel
         self.name = channel.name
         self.store = store
         self.bus = bus
         self.context = context
-        self.pipeline = Pipeline(channel)
+        self.pipeline = Pipeline(channel, default_zone=default_zone)
         self.source: Source | None = None
         self.destinations: dict[str, Destination] = {}
         self._waiters: dict[int, asyncio.Future[tuple[str, bytes | None]]] = {}
