@@ -125,21 +125,27 @@ def check_header(msg: Message, *, message_types: list[str] | None = None,
     return None
 
 
-_PROBLEM_CODES = (
+_PROBLEM_CODES = (  # first match wins; the wording is hl7apy's (see conduit/hl7/strict.py)
     ("not in table", "103"),
     ("required", "101"),
     ("missing", "101"),
+    ("message structure", "200"),
+    ("more fields", "102"),
+    ("more components", "102"),
     ("datatype", "102"),
     ("data type", "102"),
     ("invalid value", "102"),
+    ("length", "102"),
     ("format", "102"),
+    ("limit exceeded", "100"),
 )
 
 
 def error_code_for_problem(problem: str) -> str:
     """The table 0357 code for a validation problem (``validate: strict``): 101 a required
-    element missing, 102 a bad value, 103 a value outside its table, 100 a segment or group
-    out of place; 207 when the problem says nothing more precise."""
+    element missing, 102 a bad value, 103 a value outside its table, 200 a message structure
+    the version does not define, 100 a segment or group out of place or repeated too often;
+    207 when the problem says nothing more precise."""
     text = problem.lower()
     for word, code in _PROBLEM_CODES:
         if word in text:

@@ -229,6 +229,26 @@ def test_accepted_types_and_processing_ids_still_flow(tmp_path: Path) -> None:
     run(tmp_path, scenario, message_types=["ADT^A01", "ORU"], processing_ids=["P"])
 
 
+def test_strict_validation_failure_is_kept_and_answered_with_its_code(tmp_path: Path) -> None:
+    no_pid = (b"MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101||ADT^A01^ADT_A01|V1|P|2.5\r"
+              b"EVN|A01|20260101\rPV1|1|I\r")
+
+    async def main() -> None:
+        strict = {**channel(tmp_path), "validate": "strict"}
+        async with running_engine([strict], tmp_path) as engine:
+            port = source_port(engine, "adt")
+            [ae] = await asyncio.to_thread(talk, port, [no_pid], 1)
+            assert msa(ae)[1:3] == ["AE", "V1"]
+            assert fields(ae, "ERR")[3].startswith("101^Missing required child ADT_A01.PID")
+            # enhanced: it is kept (CA: do not resend), the application ACK says why
+            enhanced = no_pid.replace(b"|V1|P|2.5", b"|V2|P|2.5|||AL|AL")
+            ca, ae = await asyncio.to_thread(talk, port, [enhanced], 2)
+            assert [msa(ca)[1], msa(ae)[1]] == ["CA", "AE"]
+            assert fields(ae, "ERR")[3].startswith("101^")
+            assert len(engine.store.search(status="ERROR")) == 2
+    asyncio.run(main())
+
+
 # --- damaged batches ------------------------------------------------------------------------
 
 BHS = b"BHS|^~\\&|REG|HOSP|ADT|HOSP|20260101||||B-42\r"
