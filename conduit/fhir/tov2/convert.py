@@ -83,12 +83,12 @@ def messages(data: Json, options: V2Options | None = None) -> list[str]:
             f"the Bundle holds {len(groups)} patients ({entries}): one message carries one "
             "patient; the step option `patients: split` writes one message per patient")
     asked = _asked(index, options)
-    digest = _digest(data)
+    digest, when = _digest(data), _when(data)
     out = []
     for n, group in enumerate(groups):
         # the same content always gets the same control id: a resend is recognisable
         control_id = digest if len(groups) == 1 else _digest([digest, n])
-        out.append(_message(index, group, asked, options, data, control_id))
+        out.append(_message(index, group, asked, options, when, control_id))
     return out
 
 
@@ -105,13 +105,13 @@ def _asked(index: Index, options: V2Options) -> MessageKind:
 
 
 def _message(index: Index, group: PatientData, asked: MessageKind, options: V2Options,
-             data: Json, control_id: str) -> str:
+             when: str, control_id: str) -> str:
     kind = asked
     if kind == "auto":
         kind = "ORU" if group.reports or group.observations else "ADT"
     if kind == "ORU":
-        return _oru(index, group, options, data, control_id)
-    return _adt(index, group, options, data, control_id)
+        return _oru(index, group, options, when, control_id)
+    return _adt(index, group, options, when, control_id)
 
 
 def _digest(value: object) -> str:
@@ -130,7 +130,7 @@ def _when(data: Json) -> str:
     return dtm(stamp) if stamp else datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
 
 
-def _adt(index: Index, group: PatientData, options: V2Options, data: Json,
+def _adt(index: Index, group: PatientData, options: V2Options, when: str,
          control_id: str) -> str:
     if group.reports:
         raise ConversionError(
@@ -145,7 +145,6 @@ def _adt(index: Index, group: PatientData, options: V2Options, data: Json,
             raise ConversionError(f"{index.name(obs)} has notes, which an ADT message cannot "
                                   "carry (no NTE after its OBX): use `message_type: ORU`")
     trigger = options.adt_event
-    when = _when(data)
     lines = [seg.evn(trigger, when), seg.pid(group.patient, options.version)]
     # PV1 is required in ADT_A01; a patient-only update says "not applicable" (N)
     lines.append(seg.pv1(encounter, index) if encounter else "PV1|1|N")
@@ -153,7 +152,7 @@ def _adt(index: Index, group: PatientData, options: V2Options, data: Json,
     return _finish(lines, options, f"ADT^{trigger}^ADT_A01", when, control_id)
 
 
-def _oru(index: Index, group: PatientData, options: V2Options, data: Json,
+def _oru(index: Index, group: PatientData, options: V2Options, when: str,
          control_id: str) -> str:
     reports, observations = group.reports, group.observations
     if not reports and not observations:
@@ -186,7 +185,7 @@ def _oru(index: Index, group: PatientData, options: V2Options, data: Json,
                 stand_in["valueString"] = report["conclusion"]
             results = [stand_in]
         lines.extend(_results(index, results, options, notes=True))
-    return _finish(lines, options, "ORU^R01^ORU_R01", _when(data), control_id)
+    return _finish(lines, options, "ORU^R01^ORU_R01", when, control_id)
 
 
 def _results(index: Index, results: list[Json], options: V2Options, *,
