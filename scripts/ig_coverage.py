@@ -203,8 +203,11 @@ def _split_path(path: str) -> list[str]:
             cur = ""
         else:
             cur += ch
-    steps.append(cur)
-    return [s.strip() for s in steps if s.strip()]
+    steps.append(cur + ")" * max(depth, 0))  # the IG sometimes leaves a "(" open
+    out = [s.strip() for s in steps if s.strip()]
+    if len(out) > 1 and out[-1] == "uri" and out[-2].startswith("extension"):
+        out[-1] = "url"  # and sometimes writes an extension's url as "uri"
+    return out
 
 
 class _Reader:
