@@ -51,7 +51,6 @@ DEFECTS = [
     ("ms-ADT-A01-01", "Patient.address.state",
      "GT1 with GT1-11 SEL folds the guarantor's (different) address into Patient.address; "
      "the IG maps Patient.address from PID-11 only"),
-    ("ig-OML_O21", "Specimen.identifier.value", "SPM does not become a Specimen"),
     ("hl7apy-msg_o33", "ServiceRequest.where(code.coding.code='TPO').authoredOn",
      "ORC-9 with ORC-1 NW is not written to ServiceRequest.authoredOn in OML^O33"),
     ("ms-MDM-T02-01", "DocumentReference.date",
