@@ -157,7 +157,7 @@ def test_every_corpus_bundle_is_valid_r4b(name: str, text: str) -> None:
         pytest.skip("not parseable (the parser's corpus tests cover it)")
     if not message.get("MSH-3") and not message.get("MSH-4"):
         # no sender named: refused (whose MRN is it?), then converted once one is set
-        with pytest.raises(MessageError, match="MSH-3.*MSH-4"):
+        with pytest.raises(MessageError, match=r"MSH-3.*MSH-4"):
             convert(message)
         message = Message.parse(text.replace("MSH|^~\\&|||", "MSH|^~\\&||CORPUS|", 1))
     bundle = convert(message, ConvertOptions(timezone="America/New_York"))

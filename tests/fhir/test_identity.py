@@ -178,7 +178,7 @@ def test_visit_numbers_take_the_rule() -> None:
 
 def test_a_message_naming_no_sender_is_refused() -> None:
     text = _oru("", application="")
-    with pytest.raises(MessageError, match="MSH-3.*MSH-4"):
+    with pytest.raises(MessageError, match=r"MSH-3.*MSH-4"):
         _bundle(text)
     # either one is enough to tell senders apart
     assert one(_bundle(_oru("", application="LIS")), "Patient")["identifier"][0]["system"] == \
@@ -196,5 +196,5 @@ def test_no_identifier_is_ever_written_without_a_system() -> None:
 def test_mapping_values_must_be_uris() -> None:
     with pytest.raises(ValueError, match="absolute URI"):
         IdentifierSystems.check({"authorities": {"HOSPA": "hospa mrn"}})
-    with pytest.raises(ValueError, match="authorities.*facilities"):
+    with pytest.raises(ValueError, match=r"authorities.*facilities"):
         IdentifierSystems.check({"facility": {"X": "urn:x"}})
