@@ -29,12 +29,7 @@ from conduit.connectors.hl7batch import BatchError, batch_ack, batch_reject, spl
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.engine.duration import Duration
 from conduit.engine.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
-from conduit.hl7.acceptance import (
-    check_header,
-    error_code_for_problem,
-    is_acknowledgement,
-    requested_acks,
-)
+from conduit.hl7.acceptance import assess, error_code_for_problem
 from conduit.hl7.ack import (
     build_ack_for_unparseable,
     message_control_id,
@@ -333,9 +328,9 @@ class MllpSource:
             reason = f"{member}: {exc}" if member else str(exc)
             return [build_ack_for_unparseable(payload, reason, error_code=exc.error_code,
                                               error_location=exc.location) or b""]
-        request, refusal = requested_acks(message)
-        refusal = refusal or check_header(message, message_types=self.config.message_types,
-                                          processing_ids=self.config.processing_ids)
+        found = assess(message, message_types=self.config.message_types,
+                       processing_ids=self.config.processing_ids)
+        refusal = found.refusal
         if refusal is not None:
             await self._inbound.reject(payload, refusal.reason, {"remote": remote})
             outcome = Outcome(False, False, refusal.reason, refusal.error_code, refusal.location,
@@ -343,9 +338,9 @@ class MllpSource:
         else:
             receipt = await self._inbound.receive(payload, {"message": message, "remote": remote})
             outcome = _outcome(receipt)
-        if is_acknowledgement(message):
+        if found.acknowledgement:
             return []  # an ACK is never acknowledged (it would start an endless exchange)
-        return replies(message, request, outcome)
+        return replies(message, found.request, outcome)
 
 
 def _outcome(receipt: Receipt) -> Outcome:
