@@ -31,7 +31,8 @@ def convert() -> None:
 @click.option("--bundle", "bundle_type", type=click.Choice(["transaction", "batch"]),
               default="transaction", show_default=True, help="Bundle type.")
 @click.option("--timezone", default=None,
-              help="Zone for times without one (IANA name or +HH:MM) when MSH-7 has none.")
+              help="Zone of the sender's clock for times without an offset (IANA name or "
+                   "+HH:MM). Default: $CONDUIT_TIMEZONE, else the host's zone.")
 @click.option("--validate", is_flag=True, help="Also validate each Bundle (FHIR R4B).")
 @click.option("--compact", is_flag=True, help="One Bundle per line (NDJSON) instead of indented.")
 def hl7v2_to_fhir(files: tuple[str, ...], bundle_type: str, timezone: str | None,
@@ -47,7 +48,10 @@ def hl7v2_to_fhir(files: tuple[str, ...], bundle_type: str, timezone: str | None
         zone(timezone)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--timezone") from None
-    options = ConvertOptions(bundle_type=bundle_type, timezone=timezone)  # type: ignore[arg-type]
+    from conduit.engine.timezone import default_zone
+
+    options = ConvertOptions(bundle_type=bundle_type, timezone=timezone,  # type: ignore[arg-type]
+                             default_timezone=default_zone())
     failures = 0
     out = sys.stdout.buffer
     for path in files:
