@@ -16,9 +16,12 @@ seconds; raise ``max_examples`` locally to search harder.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,20 +265,44 @@ def _times(node: Any) -> list[str]:
     return [node] if isinstance(node, str) and _TIME.match(node) else []
 
 
+@contextlib.contextmanager
+def host_zone(name: str | None) -> Iterator[None]:
+    """The host's zone is ``name`` (``TZ``) for the duration; None leaves the host's own."""
+    if name is None:
+        yield
+        return
+    import tzlocal
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    tzlocal.reload_localzone()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+        tzlocal.reload_localzone()
+
+
 @PROFILE
-@given(patients(), st.sampled_from(("channel", "engine", "none")), st.sampled_from(ZONES))
+@given(patients(), st.sampled_from(("channel", "engine", "host", "none")),
+       st.sampled_from(ZONES))
 def test_a_time_without_offset_is_never_written_as_utc(samples: list[Sample], where: str,
                                                        zone: str) -> None:
     """Every generated offset and zone is never UTC, so a ``Z``/``+00:00`` in the Bundle can
-    only be a time sent without an offset and labelled UTC; allowed only when nothing is
-    configured and the host's own zone is UTC (the C library's view of it: no offset, no
-    daylight saving)."""
-    options = {"channel": lambda: ConvertOptions(timezone=zone),
-               "engine": lambda: ConvertOptions(default_timezone=zone),
-               "none": ConvertOptions}[where]()
-    utc_in_force = where == "none" and time.timezone == 0 and not time.daylight
-    for sample in samples:
-        bundle = convert(Message.parse(sample.text), options)
+    only be a time sent without an offset and labelled UTC. The zone comes from the channel,
+    the engine default, or the host (``TZ`` set to ``zone``); with nothing configured on this
+    machine it is allowed only when the host's zone is UTC (no offset, no daylight saving)."""
+    options = {"channel": ConvertOptions(timezone=zone),
+               "engine": ConvertOptions(default_timezone=zone)}.get(where, ConvertOptions())
+    with host_zone(zone if where == "host" else None):
+        utc_in_force = where == "none" and time.timezone == 0 and not time.daylight
+        bundles = [convert(Message.parse(sample.text), options) for sample in samples]
+    for bundle in bundles:
         times = _times(bundle)
         assert times, "the generator always writes times"
         if not utc_in_force:
