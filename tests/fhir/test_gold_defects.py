@@ -44,8 +44,6 @@ DEFECTS = [
      "is empty); the converter writes false"),
     ("ms-ADT-A01-01", "Patient.name.where(family='EVERYMAN').suffix",
      "XPN.14 professional suffix (PF) is not mapped to HumanName.suffix"),
-    ("ms-ADT-A01-01", "Encounter.status",
-     "PV1-2 P (preadmit) without PV1-45: IG PatientClass[EncounterStatus] says planned"),
     ("ms-ADT-A01-01", "Encounter.identifier.where(value='40007716').type.coding.code",
      "PV1-19 is a visit number (type VN per the IG and ids.py); CX.5 AM is kept instead"),
     ("ms-ADT-A01-01", "Patient.address.state",
