@@ -270,7 +270,8 @@ class _Reader:
                 out.append(r)  # a data type written like a reference: note(Annotation.text)
                 continue
             ref = r.get("reference", "") if isinstance(r, dict) else ""
-            if not ref.startswith(kind + "/"):
+            logical = isinstance(r, dict) and not ref and r.get("type") == kind
+            if not ref.startswith(kind + "/") and not logical:
                 continue
             out.append(self.index.get(ref, r) if len(parts) > 1 else r)
         return out, parts[1:]
