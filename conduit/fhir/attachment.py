@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
-from conduit.fhir.context import Json
 from conduit.fhir.v2 import Field
 
-__all__ = ["from_ed", "from_rp", "mime_type", "text_data"]
+__all__ = ["VALUE_ATTACHMENT", "VALUE_ATTACHMENT_URLS", "from_ed", "from_rp", "mime_type",
+           "text_data"]
+
+Json = dict[str, Any]
+
+# the IG's OBX[Observation] map for ED/RP, URL as the map writes it (R5's value[x] has Attachment)
+VALUE_ATTACHMENT = ("https://hl7.org/fhir/5.0/StructureDefinition/"
+                    "extension-Observation.valueAttachment")
+VALUE_ATTACHMENT_URLS = frozenset({
+    VALUE_ATTACHMENT, VALUE_ATTACHMENT.replace("https:", "http:"),
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value"})
+"""The IG's URL and the spellings other converters use (the R5 cross-version extension)."""
 
 UNDECODABLE = "content not decodable (invalid {} in OBX-5)"
 

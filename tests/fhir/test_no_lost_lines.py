@@ -2,7 +2,8 @@
 
 Two OBX with the same set id, code and sub-id are two results, not one that keeps the first;
 every OBX-5 repetition is kept; ED (embedded documents) and RP (pointers) become attachments in
-every message type, as the IG's OBX[Observation] map says (extension valueAttachment).
+every message type, as the IG's OBX[Observation] map says (extension valueAttachment), and go
+back to v2 as ED and RP.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Any
 import pytest
 
 from conduit.fhir import convert, dumps
+from conduit.fhir.attachment import VALUE_ATTACHMENT
+from conduit.fhir.tov2 import ConversionError, to_hl7v2
 from conduit.fhir.validate import bundle_problems
 from conduit.hl7.message import Message
 
 Json = dict[str, Any]
 
-VALUE_ATTACHMENT = "https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment"
+IG_URL = "https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment"
 PDF = base64.b64encode(b"%PDF-1.4 synthetic report\n%%EOF").decode("ascii")
 
 MSH = "MSH|^~\\&|LAB|HOSP|EHR|HOSP|20260102080000+0100||{type}|{id}|P|2.5.1\r"
@@ -39,8 +42,7 @@ def convert_text(text: str) -> Json:
 
 
 def attachments(obs: Json) -> list[Json]:
-    return [x["valueAttachment"] for x in obs.get("extension", ())
-            if x.get("url") == VALUE_ATTACHMENT]
+    return [x["valueAttachment"] for x in obs.get("extension", ()) if x.get("url") == IG_URL]
 
 
 def test_obx_repeating_set_id_and_code_are_separate_observations() -> None:
@@ -135,3 +137,27 @@ def test_damaged_base64_is_not_passed_on_as_the_document() -> None:
     [found] = attachments(obs)
     assert "data" not in found
     assert "not decodable" in found["title"]
+
+
+def test_attachments_go_back_to_v2_as_ed_and_rp() -> None:
+    text = (MSH.format(type="ORU^R01^ORU_R01", id="E4") + PID + OBR
+            + f"OBX|1|ED|11502-2^Lab report^LN||LAB^AP^PDF^Base64^{PDF}~^TEXT^PLAIN^A^note||||||F\r"
+            + "OBX|2|RP|11502-2^Lab report^LN||https://reports.example.org/r/1^LAB^AP^PDF||||||F\r")
+    back = Message.parse(to_hl7v2(convert_text(text)))
+    ed, rp = back.segments("OBX")
+    assert ed.get("2") == "ED"
+    assert ed.fields[5] == (f"^AP^PDF^Base64^{PDF}~^TEXT^PLAIN^Base64^"
+                           + base64.b64encode(b"note").decode())
+    assert rp.get("2") == "RP"
+    assert rp.fields[5] == "https://reports.example.org/r/1^^AP^PDF"
+
+
+def test_embedded_and_linked_attachments_in_one_observation_are_refused() -> None:
+    """One OBX carries ED or RP values, not both: writing either would drop the other."""
+    bundle = convert_text(MSH.format(type="ORU^R01^ORU_R01", id="E5") + PID + OBR
+                          + f"OBX|1|ED|11502-2^Lab report^LN||^AP^PDF^Base64^{PDF}||||||F\r")
+    [obs] = observations(bundle)
+    obs["extension"].append({"url": VALUE_ATTACHMENT,
+                             "valueAttachment": {"url": "https://reports.example.org/r/2"}})
+    with pytest.raises(ConversionError, match="both embedded and linked"):
+        to_hl7v2(bundle)

@@ -1,8 +1,8 @@
 """Properties of the v2 <-> FHIR conversions over generated messages (issue 14, item 8).
 
 A generator writes valid synthetic ADT^A01 and ORU^R01 messages: several patients (one message
-each, different MRNs), several OBX of NM/ST/CWE/DTM with repeated set ids and codes and repeated
-OBX-5 values, times with and without an offset. For every one:
+each, different MRNs), several OBX of NM/ST/CWE/DTM/ED/RP with repeated set ids and codes and
+repeated OBX-5 values, times with and without an offset. For every one:
 
 * v2 -> FHIR -> v2 keeps each patient's OBX values under that patient's PID (several patients in
   one Bundle are refused by default, and split one message per patient on request);
@@ -16,6 +16,7 @@ seconds; raise ``max_examples`` locally to search harder.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -30,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conduit.fhir import ConvertOptions, convert
+from conduit.fhir.attachment import VALUE_ATTACHMENT
 from conduit.fhir.tov2 import ConversionError, V2Options, to_hl7v2
 from conduit.fhir.v2 import Seg
 from conduit.hl7.batch import split_messages
@@ -75,6 +77,9 @@ def _number() -> st.SearchStrategy[str]:
 _WORD = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
                 min_size=1, max_size=8)
 _TEXT = st.lists(_WORD, min_size=1, max_size=3).map(" ".join)
+_DOCUMENT = st.binary(min_size=1, max_size=48).map(
+    lambda b: "^AP^PDF^Base64^" + base64.b64encode(b).decode("ascii"))
+_LINK = _WORD.map(lambda w: f"https://reports.example.org/r/{w}^^AP^PDF")
 _CODED = st.tuples(st.sampled_from(("POS", "NEG", "IND", "LOW", "HIGH")), _WORD).map(
     lambda t: f"{t[0]}^{t[1]}^L")
 
@@ -87,6 +92,10 @@ def obx_value(draw: st.DrawFn, kind: str) -> str:
         return draw(_TEXT)
     if kind == "CWE":
         return draw(_CODED)
+    if kind == "ED":
+        return draw(_DOCUMENT)
+    if kind == "RP":
+        return draw(_LINK)
     return draw(v2_time())
 
 
@@ -104,7 +113,7 @@ class Sample:
 def obx_segments(draw: st.DrawFn) -> tuple[list[str], Values]:
     segments, values = [], Counter[tuple[str, str]]()
     for _ in range(draw(st.integers(1, 5))):
-        kind = draw(st.sampled_from(("NM", "ST", "CWE", "DTM")))
+        kind = draw(st.sampled_from(("NM", "ST", "CWE", "DTM", "ED", "RP")))
         code = draw(st.sampled_from(CODES))
         reps = draw(st.lists(obx_value(kind), min_size=1, max_size=3))
         set_id = draw(st.sampled_from(("", "1", "2")))
@@ -145,9 +154,12 @@ def patients(draw: st.DrawFn) -> list[Sample]:
 
 def _norm(kind: str, value: str) -> str:
     """The comparable form of one OBX-5 value: a code, a number as written, the local digits of
-    a time (padded to seconds: FHIR has no minute precision), text as is."""
-    if kind in ("CWE", "CE"):
+    a time (padded to seconds: FHIR has no minute precision), an ED's data, an RP's pointer,
+    text as is."""
+    if kind in ("CWE", "CE", "RP"):
         return value.split("^", 1)[0]
+    if kind == "ED":
+        return value.split("^")[4]
     if kind in ("DTM", "TS"):
         digits = re.match(r"\d+", value)
         return (digits.group(0) if digits else value).ljust(14, "0")
@@ -221,7 +233,13 @@ def test_no_obx_value_is_lost_on_the_way_to_fhir(samples: list[Sample]) -> None:
             code = obs["code"]["coding"][0]["code"]
             for part in obs.get("component") or [obs]:
                 found.update((code, v) for v in _fhir_values(part))
+            found.update((code, a.get("data") or a["url"]) for a in _attachments(obs))
         assert found == sample.values
+
+
+def _attachments(obs: Json) -> list[Json]:
+    return [x["valueAttachment"] for x in obs.get("extension", ())
+            if x["url"] == VALUE_ATTACHMENT]
 
 
 def _fhir_values(part: Json) -> list[str]:

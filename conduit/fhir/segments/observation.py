@@ -24,9 +24,6 @@ _INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpret
 _TEXT_TYPES = frozenset({"ST", "TX", "FT"})
 _CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "CD"})
 _ATTACHMENT_TYPES = frozenset({"ED", "RP"})
-# the IG's OBX[Observation] map for ED/RP, URL as the map writes it (R5's value[x] has Attachment)
-VALUE_ATTACHMENT = ("https://hl7.org/fhir/5.0/StructureDefinition/"
-                    "extension-Observation.valueAttachment")
 _RANGE = re.compile(r"^\s*([<>]=?)?\s*(-?\d+(?:\.\d+)?)\s*(?:-\s*(-?\d+(?:\.\d+)?))?\s*$")
 
 
@@ -64,7 +61,8 @@ def obx(ctx: Conversion, seg: Seg) -> None:
     elif kind in _ATTACHMENT_TYPES:
         # every repetition is one document: one extension each (components have no Attachment)
         read = attachment.from_ed if kind == "ED" else attachment.from_rp
-        found = [{"url": VALUE_ATTACHMENT, "valueAttachment": a} for v in values if (a := read(v))]
+        found = [{"url": attachment.VALUE_ATTACHMENT, "valueAttachment": a}
+                 for v in values if (a := read(v))]
         if found:
             body["extension"] = found
     elif len(values) == 1:

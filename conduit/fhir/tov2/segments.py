@@ -6,7 +6,9 @@ import codecs
 from decimal import Decimal
 from typing import Any
 
+from conduit.fhir.attachment import VALUE_ATTACHMENT_URLS
 from conduit.fhir.tov2 import datatypes as dt
+from conduit.fhir.tov2.patients import ConversionError
 from conduit.fhir.tov2.resolve import Index
 from conduit.fhir.tov2.text import Raw, comp, reps, segment, sub, value
 from conduit.hl7.codec import charset_to_codec
@@ -287,7 +289,38 @@ def observation_value(obs: Json, version: str) -> tuple[str, str, str]:
         r = obs["valueRatio"]
         return "SN", comp("", _number((r.get("numerator") or {}).get("value")), ":",
                           _number((r.get("denominator") or {}).get("value"))), ""
+    return _attachments(obs)
+
+
+# MIME top-level type -> table 0191 type of data (ED-2); the subtype (ED-3, table 0291) is the
+# MIME subtype in capitals: application/pdf -> AP^PDF, text/plain -> TEXT^PLAIN
+_DATA_TYPES = {"application": "AP", "image": "IM", "audio": "AU", "text": "TEXT",
+               "video": "AP", "multipart": "multipart"}
+
+
+def _attachments(obs: Json) -> tuple[str, str, str]:
+    """The IG's valueAttachment extensions -> ED (embedded data, Base64) or RP (a URL), one
+    OBX-5 repetition each; ("", "", "") when there are none."""
+    found = [x["valueAttachment"] for x in obs.get("extension", ())
+             if x.get("url") in VALUE_ATTACHMENT_URLS and isinstance(x.get("valueAttachment"),
+                                                                      dict)]
+    embedded = [a for a in found if a.get("data")]
+    linked = [a for a in found if a.get("url") and not a.get("data")]
+    if embedded and linked:  # one OBX has one type: writing either would drop the other
+        raise ConversionError("an Observation holds both embedded and linked attachments; one "
+                              "OBX carries either ED or RP values")
+    if embedded:
+        return "ED", reps(comp("", *_media(a.get("contentType")), "Base64", Raw(a["data"]))
+                          for a in embedded), ""
+    if linked:
+        return "RP", reps(comp(a["url"], "", *_media(a.get("contentType"))) for a in linked), ""
     return "", "", ""
+
+
+def _media(content_type: object) -> tuple[str, str]:
+    """A MIME type -> (ED-2 type of data, ED-3 subtype)."""
+    kind, _, subtype = str(content_type or "").split(";", 1)[0].strip().partition("/")
+    return _DATA_TYPES.get(kind.lower(), "AP" if kind else ""), subtype.upper()
 
 
 def _range_text(rng: Json) -> str:
