@@ -246,8 +246,9 @@ class _Reader:
                 if value is None:  # the IG sometimes miscases an element ("valuedateTime")
                     value = next((v for k, v in node.items() if k.lower() == name.lower()),
                                  None)
-                if nxt.startswith("extension") and not isinstance(value, dict | list):
-                    value = node.get("_" + name)  # a primitive's extensions
+                if nxt.startswith("extension") and not isinstance(value, dict) and not (
+                        isinstance(value, list) and value and isinstance(value[0], dict)):
+                    value = node.get("_" + name)  # a primitive's (or primitives') extensions
                 if value is not None:
                     found.extend(_flat([value]))
             if name == "extension" and (url := self.urls.get(here)):
@@ -263,7 +264,7 @@ class _Reader:
     def _follow(self, refs: list[Any], target: str) -> tuple[list[Any], list[str]]:
         """References to ``Type`` (``Type.rest`` continues inside the resource)."""
         parts = _split_path(target)
-        kind = re.sub(r"\[\d+\]$", "", parts[0])
+        kind = re.sub(r"\[\d+\]", "", parts[0])
         out = []
         for r in refs:
             if isinstance(r, dict) and "reference" not in r and kind[:1].isupper():
