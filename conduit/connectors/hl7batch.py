@@ -25,7 +25,7 @@ from conduit.engine.errors import HL7ParseError
 from conduit.hl7.ack import build_ack_for_unparseable, new_control_id
 from conduit.hl7.batch import split_messages
 from conduit.hl7.escape import escape
-from conduit.hl7.message import Separators
+from conduit.hl7.message import Separators, segment_lines
 
 _WS = b"\xef\xbb\xbf \t\r\n"
 
@@ -77,7 +77,7 @@ _TAG = re.compile(r"(FHS|BHS|BTS|FTS|MSH)(?=[^A-Za-z0-9]|$)")
 
 def _check_envelope(text: str) -> None:
     """Raise BatchError when trailers are missing or misplaced or a count does not match."""
-    lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    lines = segment_lines(text)  # segment ends as the messages have them (an LF may be data)
     tags = [(m[1], line) for line in lines if (m := _TAG.match(line.lstrip("\ufeff")))]
     in_file = in_batch = False
     batches = messages = 0
@@ -126,7 +126,7 @@ def _check_count(line: str, found: int, tag: str, sequence: int, what: str) -> N
 
 
 def _header(text: str, tag: str) -> str | None:
-    for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r"):
+    for line in segment_lines(text):
         if line.startswith(tag):
             return line
         if line.startswith("MSH"):
