@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hl7
 
+from conduit.connectors.hl7batch import split_batch
 from conduit.hl7.batch import split_messages
 from conduit.hl7.message import Message
 
@@ -59,3 +60,14 @@ def test_batch_split_keeps_a_bare_lf_in_a_cr_file() -> None:
              + CR_WITH_LF_IN_OBX5.replace("|LF1|", "|LF2|") + "BTS|2\r")
     messages = split_messages(batch)
     assert messages == [CR_WITH_LF_IN_OBX5, CR_WITH_LF_IN_OBX5.replace("|LF1|", "|LF2|")]
+
+
+def test_a_batch_on_the_wire_keeps_a_bare_lf_in_a_cr_message() -> None:
+    """The envelope check counts messages by their MSH: a line of OBX-5 text starting with
+    'MSH:' after a bare LF is not one (it made the BTS count look wrong and the batch refused)."""
+    message = CR_WITH_LF_IN_OBX5.replace("line two", "MSH: mean sleep hours 6")
+    payload = f"BHS|^~\\&|LAB|HOSP\r{message}BTS|1\r".encode()
+    batch = split_batch(payload)
+    assert batch is not None
+    assert batch.messages == [message.encode()]
+    assert batch.batch_header == "BHS|^~\\&|LAB|HOSP"
