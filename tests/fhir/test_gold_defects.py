@@ -51,8 +51,6 @@ DEFECTS = [
      "the IG maps Patient.address from PID-11 only"),
     ("hl7apy-msg_o33", "ServiceRequest.where(code.coding.code='TPO').authoredOn",
      "ORC-9 with ORC-1 NW is not written to ServiceRequest.authoredOn in OML^O33"),
-    ("ms-MDM-T02-01", "DocumentReference.date",
-     "DocumentReference.date comes from TXA-4 (activity) instead of TXA-6 (origination)"),
     ("hapi-messages-14", "ServiceRequest.code.coding.display",
      "OBR-4 ^text^L (no code): IG CWE[CodeableConcept] keeps CWE.2 as coding.display"),
 ]

@@ -8,13 +8,15 @@ content in DocumentReference.content only.
 
 from __future__ import annotations
 
-from conduit.fhir import attachment
+from conduit.fhir import attachment, vocabulary
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json
 from conduit.fhir.entities import practitioner
 from conduit.fhir.v2 import Seg
 
 # table 0273 availability -> document-reference-status
+_ORIGINATED = "http://hl7.org/fhir/6.0/StructureDefinition/extension-date"
+_ALTERNATE = "http://hl7.org/fhir/StructureDefinition/alternate-codes"
 _STATUS = {"AV": "current", "CA": "entered-in-error", "OB": "superseded", "UN": "current"}
 # table 0271 completion status -> composition-status (docStatus)
 _DOC_STATUS = {"AU": "final", "DI": "preliminary", "DO": "final", "IN": "preliminary",
@@ -23,11 +25,17 @@ _DOC_STATUS = {"AU": "final", "DI": "preliminary", "DO": "final", "IN": "prelimi
 
 def txa(ctx: Conversion, seg: Seg) -> None:
     finish(ctx)
-    body: Json = {"status": _STATUS.get(seg[19].upper(), "current")}
+    availability = seg[19].upper()
+    body: Json = {"status": _STATUS.get(availability, "current")}
+    if availability in ("CA", "OB", "UN"):  # the v2 code beside the status it became (IG)
+        body["_status"] = {"extension": [{"url": _ALTERNATE, "valueCodeableConcept": {
+            "coding": [dt.coding(availability, "", dt.table_uri("0273"))]}}]}
     if master := ctx.entity_identifier(seg.field(12)):
         body["masterIdentifier"] = master
     idents = [i for n, code in ((14, "PLAC"), (15, "FILL"))
               if (i := ctx.entity_identifier(seg.field(n), code))]
+    if file_name := seg[16]:  # TXA-16 unique document file name
+        idents.append({"value": file_name, "system": ctx.systems.sender})
     if idents:
         body["identifier"] = idents
     if doc_status := _DOC_STATUS.get(seg[17].upper()):
@@ -36,8 +44,17 @@ def txa(ctx: Conversion, seg: Seg) -> None:
         body["type"] = kind
     if ctx.patient:
         body["subject"] = {"reference": ctx.patient}
-    if when := ctx.instant(seg[4]) or ctx.instant(seg[6]):
+    if when := ctx.instant(seg[6]):  # TXA-6 origination (IG); TXA-4 is the activity's time
         body["date"] = when
+    elif day := dt.date(seg[6]):  # a date alone does not fit the instant: the IG's extension
+        body["extension"] = [{"url": _ORIGINATED, "valueDate": day}]
+    if title := seg[25]:  # TXA-25 document title
+        body["description"] = title
+    labels = [c for f in seg.reps(18)
+              if (c := vocabulary.mapped(dt.codeable(f, "0272"), "DocumentConfidentialityStatus",
+                                         f[1]))]
+    if labels:
+        body["securityLabel"] = labels
     authors = [a for f in (*seg.reps(5), *seg.reps(9)) if (a := practitioner(ctx, f))]
     if authors:
         body["author"] = authors
@@ -45,8 +62,13 @@ def txa(ctx: Conversion, seg: Seg) -> None:
         body["authenticator"] = who
     if parent := ctx.entity_identifier(seg.field(13)):
         body["relatesTo"] = [{"code": "replaces", "target": {"identifier": parent}}]
+    context: Json = {}
     if ctx.encounter:
-        body["context"] = {"encounter": [{"reference": ctx.encounter}]}
+        context["encounter"] = [{"reference": ctx.encounter}]
+    if activity := ctx.datetime(seg[4]):
+        context["period"] = {"start": activity}
+    if context:
+        body["context"] = context
     key = (("document", dt.identifier_key(master)) if master else ctx.local_key("Document"))
     ctx.document = ctx.add("DocumentReference", key, body)
     ctx.document_text = []
