@@ -87,17 +87,6 @@ def _expected(payload: bytes) -> tuple[AckRequest | None, bool]:
     return request, found.acknowledgement
 
 
-def _more(request: AckRequest | None, codes: list[str]) -> tuple[bool, bool]:
-    """(an ACK may still come, it will certainly come) after the ACKs ``codes`` so far."""
-    if request is None:  # original mode: exactly one
-        return not codes, not codes
-    if not codes:  # the commit ACK, else perhaps the application ACK
-        certain = request.accept == "AL" or (
-            request.accept in (None, "NE") and request.application == "AL")
-        return request.accept != "NE" or request.application not in (None, "NE"), certain
-    if len(codes) == 1 and codes[0] == "CA":  # then the application ACK as MSH-16 asks
-        return request.application not in (None, "NE"), request.application == "AL"
-    return False, False
 
 
 def _walk(paths: tuple[Path, ...]) -> list[Path]:
@@ -114,6 +103,7 @@ def _walk(paths: tuple[Path, ...]) -> list[Path]:
 async def _send_all(host: str, port: int, messages: list[tuple[str, bytes]], connections: int,
                     timeout: float, quiet: bool) -> list[str]:
     from conduit.connectors.mllp import frame, read_frame
+    from conduit.hl7.acceptance import next_ack
     from conduit.hl7.ack import parse_ack
 
     queue: asyncio.Queue[tuple[int, str, bytes]] = asyncio.Queue()
@@ -135,7 +125,7 @@ async def _send_all(host: str, port: int, messages: list[tuple[str, bytes]], con
                     continue
                 got: list[str] = []
                 while True:
-                    may, certain = _more(request, got)
+                    may, certain = next_ack(request, got)
                     if not may:
                         break
                     try:  # an ACK that depends on the outcome (ER, SU) gets a short grace

@@ -9,6 +9,7 @@ not HL7), with an ERR segment where an ACK can be built. Framing errors never st
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from typing import Literal
 
@@ -29,7 +30,7 @@ from conduit.connectors.hl7batch import BatchError, batch_ack, batch_reject, spl
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.engine.duration import Duration
 from conduit.engine.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
-from conduit.hl7.acceptance import assess, error_code_for_problem
+from conduit.hl7.acceptance import AckRequest, assess, error_code_for_problem, next_ack
 from conduit.hl7.ack import (
     build_ack_for_unparseable,
     message_control_id,
@@ -92,6 +93,12 @@ class MllpDestinationConfig(DestinationConfig):
                     "this says.")
     tls: ClientTls | None = Field(None, description="MLLP over TLS: CA to trust, client "
                                                     "certificate for mutual TLS.")
+    ack_grace: Duration = Field(
+        1.0, examples=["500ms"],
+        description="A message whose MSH-15/16 make its ACK depend on the outcome (ER: only on "
+                    "error, SU: only on success) gets this long for it; silence then means "
+                    "success. A message that asks for no ACK (NE/NE) and an ACK message are sent "
+                    "without waiting.")
 
 
 # --- wire -----------------------------------------------------------------------------------
@@ -360,15 +367,18 @@ def _outcome(receipt: Receipt) -> Outcome:
 
 
 class _Connection:
-    """One connection of a destination's pool, and the ACK time limit on its reads."""
+    """One connection of a destination's pool, the ACK time limit on its reads, and the control
+    ids sent on it lately (an ACK for one of them arriving late is skipped, not taken for the
+    current message's: the AA after a CA, an answer to an ACK message or to NE/NE)."""
 
-    __slots__ = ("deadline", "reader", "writer")
+    __slots__ = ("deadline", "reader", "sent", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  ack_timeout: float) -> None:
         self.reader = reader
         self.writer = writer
         self.deadline = ReadDeadline(ack_timeout)
+        self.sent: collections.deque[str] = collections.deque(maxlen=16)
 
     def usable(self) -> bool:
         """Not closed by us, and the receiver has not closed its side (which it does to idle
@@ -397,13 +407,14 @@ class MllpDestination:
         self._open: set[_Connection] = set()  # every open connection, in use or not
 
     async def send(self, out: Outbound) -> bytes:
+        request, expected = self._asks(out)
         async with self._slots:
             conn: _Connection | None = None
             try:
                 conn = await self._checkout()
                 conn.writer.write(frame(out.content))
                 await conn.writer.drain()
-                response = await conn.deadline.read(conn.reader, 64 * 1024 * 1024)
+                found = await self._answers(conn, request, expected)
             except (OSError, TimeoutError, FrameError) as exc:
                 if conn is not None:
                     await self._discard(conn)
@@ -412,12 +423,77 @@ class MllpDestination:
                 if conn is not None:
                     self._drop(conn)
                 raise
-            if response is None:
+            if found is None:
                 await self._discard(conn)
                 raise RetryableError(f"{self.describe()}: connection closed before the ACK")
+            answers, unanswered = found
+            if unanswered and expected:  # an ACK may still come for it
+                conn.sent.append(expected)
             if conn in self._open:  # not closed by close() meanwhile
                 self._idle.append(conn)
-        return self._check(out, response)
+        if not answers:
+            return b""  # none asked for (NE, an ACK message) or none came within ack_grace
+        for answer in answers[:-1]:
+            self._check(out, answer)
+        if len(answers) > 1 and parse_ack(answers[0])[0] == "CA":
+            return self._after_commit(out, answers[-1])
+        return self._check(out, answers[-1])
+
+    def _asks(self, out: Outbound) -> tuple[AckRequest | None, str | None]:
+        """What the message asks its receiver for (None: an ACK message, which asks for
+        nothing; an AckRequest() in original mode), and its MSH-10."""
+        message = out.message
+        if message is None:
+            try:
+                message = Message.parse(out.content)
+            except HL7ParseError:
+                return AckRequest(), None  # the receiver answers AR; _check reads it
+        found = assess(message)
+        return (None if found.acknowledgement else found.request), message.control_id or None
+
+    async def _answers(self, conn: _Connection, request: AckRequest | None,
+                       expected: str | None) -> tuple[list[bytes], bool] | None:
+        """The ACKs the message asked for (HL7 v2 chapter 2: none, one, or a commit ACK then
+        an application ACK), skipping late ACKs for messages sent before on the connection
+        whose ACK may still have been coming; and whether one may still come for this one (a
+        receiver that answers NE or an ACK message anyway, an ER/SU ACK after ack_grace).
+        None when the connection closed first."""
+        answers: list[bytes] = []
+        codes: list[str] = []
+        while True:
+            may, certain = next_ack(request, codes) if request is not None else (False, False)
+            if not may:
+                return answers, not answers
+            try:
+                if certain:
+                    answer = await conn.deadline.read(conn.reader, 64 * 1024 * 1024)
+                else:
+                    answer = await asyncio.wait_for(
+                        read_frame(conn.reader, 64 * 1024 * 1024), self.config.ack_grace)
+            except TimeoutError:
+                if certain:
+                    raise
+                return answers, True  # silence within ack_grace: ER/SU say all is well
+            if answer is None:
+                return None
+            try:
+                code, control_id, _ = parse_ack(answer)
+            except HL7ParseError:
+                code, control_id = "", ""
+            if control_id and control_id != expected and control_id in conn.sent:
+                log.info("mllp late ACK skipped", destination=self.describe(),
+                         acked=control_id, code=code)
+                continue
+            answers.append(answer)
+            codes.append(code)
+
+    def _after_commit(self, out: Outbound, answer: bytes) -> bytes:
+        """The application ACK after a CA: the receiver has the message durably, so an error
+        is final (resending would duplicate it), never retried."""
+        try:
+            return self._check(out, answer)
+        except ApplicationError as exc:
+            raise ApplicationReject(f"{exc} (after CA: not resent)", answer) from exc
 
     def _check(self, out: Outbound, response: bytes) -> bytes:
         try:

@@ -31,6 +31,7 @@ __all__ = [
     "check_header",
     "error_code_for_problem",
     "is_acknowledgement",
+    "next_ack",
     "requested_acks",
 ]
 
@@ -76,6 +77,25 @@ class AckRequest:
 def _wanted(condition: str | None, success: bool) -> bool:
     return condition == "AL" or (condition == "SU" and success) or (
         condition == "ER" and not success)
+
+
+def next_ack(request: AckRequest | None, codes: list[str]) -> tuple[bool, bool]:
+    """For a sender: (an ACK may still come, it certainly will) after the ACKs ``codes``.
+
+    ``request`` is what the message sent asked for (None: original mode, exactly one ACK; an
+    ACK message gets none: do not ask). ``ER`` and ``SU`` make an ACK depend on the outcome,
+    so it *may* come; the sender decides how long silence takes to mean it will not.
+    """
+    if request is None or not request.enhanced:
+        return not codes, not codes
+    if not codes:  # the commit ACK, else perhaps the application ACK
+        certain = request.accept == "AL" or (
+            request.accept in (None, "NE") and request.application == "AL")
+        return request.accept not in (None, "NE") or request.application not in (None, "NE"), \
+            certain
+    if len(codes) == 1 and codes[0] == "CA":  # then the application ACK as MSH-16 asks
+        return request.application not in (None, "NE"), request.application == "AL"
+    return False, False
 
 
 class _Header:

@@ -19,6 +19,8 @@ import pytest
 from tests.support import (
     EB,
     SB,
+    MllpReceiver,
+    free_port,
     mllp_exchange,
     msa,
     read_frames,
@@ -68,6 +70,16 @@ def talk(port: int, payloads: list[bytes], expect: int) -> list[bytes]:
             extra = read_frames(sock, buffer)
             raise AssertionError(f"unexpected frame {extra!r}")
     return frames
+
+
+def send_until(port: int, payloads: list[bytes], last: str) -> None:
+    """Send every payload on one connection and read answers until the one for ``last``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for payload in payloads:
+            sock.sendall(SB + payload + EB)
+        buffer = bytearray()
+        while (frame := read_frames(sock, buffer)) is not None and msa(frame)[2] != last:
+            pass
 
 
 def run(tmp_path: Path, scenario: Any, **source: Any) -> None:
@@ -333,3 +345,75 @@ def test_python_hl7_mllp_send_gets_the_commit_ack(tmp_path: Path) -> None:
         assert msa(answer)[1:3] == ["CA", "P1"]
         assert engine.store.search(control_id="P1")
     run(tmp_path, scenario)
+
+
+# --- the MLLP destination reads what the message asked for -----------------------------------
+
+
+def test_destination_to_a_chapter_2_receiver(tmp_path: Path) -> None:
+    """Conduit to Conduit: the downstream listener answers as MSH-15/16 ask (CA+AA, nothing for
+    NE/NE or an ACK, nothing for ER on success); the destination takes each exchange for what
+    it is, the connection stays in step, and nothing waits for an ACK that will not come."""
+    down_port = free_port()
+    down = {"name": "down", "source": {"type": "mllp", "host": "127.0.0.1", "port": down_port},
+            "destinations": [{"name": "archive", "type": "file",
+                              "path": str(tmp_path / "down" / "{{ msg['MSH-10'] }}.hl7")}]}
+    up = {"name": "up", "source": {"type": "mllp", "host": "127.0.0.1", "port": 0},
+          "destinations": [{"name": "next", "type": "mllp", "host": "127.0.0.1",
+                            "port": down_port, "ack_timeout": "5s", "ack_grace": "300ms",
+                            "ordered": True,
+                            "retry": {"attempts": 1, "initial": "50ms", "max": "50ms"}}]}
+    ack = b"MSH|^~\\&|LAB|HOSP|ADT|HOSP|20260101||ACK^A01^ACK|U3|P|2.5.1\rMSA|AA|X\r"
+    sent = [hl7("U1", accept="AL", application="AL"), hl7("U2", accept="NE", application="NE"),
+            ack, hl7("U4", accept="ER", application="NE"), hl7("U5")]
+
+    async def main() -> None:
+        async with running_engine([down, up], tmp_path) as engine:
+            answers = await asyncio.to_thread(mllp_exchange, source_port(engine, "up"),
+                                              [hl7("U0")])
+            assert msa(answers[0])[1] == "AA"
+            frames = await asyncio.to_thread(talk, source_port(engine, "up"), sent, 3)
+            assert [msa(f)[1:3] for f in frames] == [["CA", "U1"], ["AA", "U1"], ["AA", "U5"]]
+            ids = ["U1", "U2", "U3", "U4", "U5"]
+
+            def statuses() -> list[str]:
+                found = [engine.store.search(channel="up", control_id=i) for i in ids]
+                return [engine.store.get(f[0].id).status if f else "-" for f in found]
+            await wait_for(lambda: all(s in ("SENT", "ERROR") for s in statuses()), 20)
+            assert statuses() == ["SENT"] * 5
+            for i in ids:
+                assert (tmp_path / "down" / f"{i}.hl7").exists()
+            record = engine.store.get(engine.store.search(channel="up", control_id="U1")[0].id)
+            [delivery] = record.deliveries
+            assert delivery.attempts == 1
+    asyncio.run(main())
+
+
+def test_destination_does_not_wait_for_acks_that_are_not_asked_for(tmp_path: Path) -> None:
+    """A receiver (the test's own) that answers neither an ACK message nor an NE/NE message:
+    both are SENT at once, and the plain message after them gets its own AA."""
+    def answer(message: bytes) -> str:
+        header = message.split(b"\r", 1)[0]
+        return "silent" if b"|ACK^" in header or header.endswith(b"|NE|NE") else "AA"
+
+    ack = b"MSH|^~\\&|LAB|HOSP|ADT|HOSP|20260101||ACK^A01^ACK|S1|P|2.5.1\rMSA|AA|X\r"
+    with MllpReceiver(answer) as downstream:
+        up = {"name": "up", "source": {"type": "mllp", "host": "127.0.0.1", "port": 0},
+              "destinations": [{"name": "next", "type": "mllp", "host": "127.0.0.1",
+                                "port": downstream.port, "ack_timeout": "3s", "ordered": True,
+                                "retry": {"attempts": 1, "initial": "50ms", "max": "50ms"}}]}
+
+        async def main() -> None:
+            async with running_engine([up], tmp_path) as engine:
+                await asyncio.to_thread(mllp_exchange, source_port(engine, "up"), [
+                    hl7("S0")])
+                await asyncio.to_thread(send_until, source_port(engine, "up"), [
+                    ack, hl7("S2", accept="NE", application="NE"), hl7("S3")], "S3")
+                await wait_for(lambda: downstream.control_ids() == ["S0", "S1", "S2", "S3"])
+
+                def status(i: str) -> str:
+                    return str(engine.store.get(
+                        engine.store.search(channel="up", control_id=i)[0].id).status)
+                await wait_for(lambda: status("S3") in ("SENT", "ERROR"), 10)
+                assert [status(i) for i in ("S1", "S2", "S3")] == ["SENT"] * 3
+        asyncio.run(main())
