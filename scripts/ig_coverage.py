@@ -16,7 +16,10 @@ into the resources Conduit makes from it, and every row of those maps is counted
   blanked in the fixture (so an element filled by another field does not count). Rows of the
   segment itself (no field, e.g. ``AL1 clinicalStatus = "active"``) need only be present.
   References in the path (``performer(Practitioner)``, ``sender(Organization.name)``) are
-  followed to the resource inside the Bundle.
+  followed to the resource inside the Bundle (logical references too). The IG's slips of the
+  pen in paths are read as meant: an unclosed ``(``, ``uri`` for an extension's ``url`` or a
+  coding's ``system``, a miscased element (``valuedateTime``); its wrong literals (a url
+  ending in ``.html``, ``us-ssn.``) are not, and those rows stay missing.
 
 What this does not check: the IG's conditions (``IF PID-7 LENGTH GREATER THAN 8``) are not
 evaluated (a row whose condition the fixtures do not meet still counts if the element comes
@@ -207,6 +210,8 @@ def _split_path(path: str) -> list[str]:
     out = [s.strip() for s in steps if s.strip()]
     if len(out) > 1 and out[-1] == "uri" and out[-2].startswith("extension"):
         out[-1] = "url"  # and sometimes writes an extension's url as "uri"
+    if len(out) > 1 and out[-1] == "uri" and out[-2].startswith("coding"):
+        out[-1] = "system"  # or a coding's system as "uri"
     return out
 
 
