@@ -196,9 +196,9 @@ def _check(header: _Header, message_types: list[str] | None,
                            ("MSH", 1, 9, 1))
         if not any(w[0] == code and (len(w) == 1 or w[1] == event) for w in wanted):
             return Refusal("201", f"event {code}^{event} is not accepted here", ("MSH", 1, 9, 2))
-    processing = header.component(11, 1)
+    processing = header.component(11, 1).upper()  # table 0103 codes, in any case
     if processing_ids is not None:
-        if processing not in processing_ids:
+        if processing not in (p.upper() for p in processing_ids):
             return Refusal("202", f"processing id {processing!r} is not accepted here",
                            ("MSH", 1, 11))
     elif processing and processing not in PROCESSING_IDS:

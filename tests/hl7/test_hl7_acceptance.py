@@ -147,3 +147,9 @@ def test_parse_errors_carry_their_code_and_location() -> None:
         answer = Message.parse(build_ack_for_unparseable(
             raw, str(caught.value), error_code=code, error_location=location) or b"")
         assert answer.get("ERR-3.1") == code
+
+
+def test_processing_id_is_read_in_any_case() -> None:
+    assert check_header(msg("MSH|^~\\&|A|F|B|G|2026||ADT^A01|C1|p|2.5")) is None
+    assert check_header(msg("MSH|^~\\&|A|F|B|G|2026||ADT^A01|C1|p|2.5"),
+                        processing_ids=["P"]) is None
