@@ -3,7 +3,11 @@
 The source parses just enough to build the ACK (lazy parse), hands the bytes to the engine, and
 answers ``AA`` only once the engine says the message is committed and queued. Anything that stops
 that is answered ``AE`` (engine unavailable: the sender keeps the message) or ``AR`` (the bytes are
-not HL7), with an ERR segment where an ACK can be built. Framing errors never stop the listener.
+not HL7, or a header no step could route safely), with an ERR segment (table 0357 code and
+location) where an ACK can be built. Framing errors never stop the listener. A message that asks
+for enhanced acknowledgement (MSH-15/16) gets the commit and application ACKs it asks for, an ACK
+message none (``conduit.hl7.acceptance``, ``conduit.hl7.replies``); the sender reads the ACKs
+its message asks for the same way.
 """
 
 from __future__ import annotations
