@@ -315,7 +315,8 @@ def _urls(rows: list[Row], field_id: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for same in (False, True):
         for row in rows:
-            if row.path.endswith(".url") and row.literal and (row.field == field_id) == same:
+            if row.path.endswith((".url", ".uri")) and row.literal and \
+                    (row.field == field_id) == same:
                 out[row.path[:-4]] = row.literal
     return out
 
