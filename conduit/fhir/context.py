@@ -138,6 +138,16 @@ class Conversion:
         n = self.counter[what] = self.counter.get(what, 0) + 1
         return (*self.message_key, what, str(n))
 
+    def distinct(self, resource_type: str, key: tuple[str, ...]) -> tuple[str, ...]:
+        """``key`` the first time a segment (group) of this message uses it, numbered in message
+        order after that: two tests ordered under one order number, three doses under ORCs
+        repeating one number, two OBX repeating set id and code are separate resources, never
+        one that keeps the first and silently drops the rest. The first keeps the id it always
+        had, and a resend gives the same ids."""
+        seen = "\x1f".join(("distinct", resource_type, *key))
+        n = self.counter[seen] = self.counter.get(seen, 0) + 1
+        return key if n == 1 else (*key, str(n))
+
 
 def ref(resource: Json) -> Json:
     """A Reference dict to a stored resource."""

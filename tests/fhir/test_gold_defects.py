@@ -24,12 +24,6 @@ if "gold_score" not in sys.modules:
     _spec.loader.exec_module(gold_score)
 
 DEFECTS = [
-    ("ig-VXU_V04", "Immunization.count()",
-     "three RXA under ORCs that repeat ORC-2/3 (4422/13696) become one Immunization: two "
-     "historical doses are lost (ids keyed by the order number alone)"),
-    ("ms-MDHHS-OML-O21-2", "ServiceRequest.count()",
-     "two OBR (HIV Ag/Ab, syphilis) sharing placer/filler numbers become one ServiceRequest: "
-     "the second test ordered is lost (same id, merged into the first)"),
     ("ig-ORU_R01", "Patient.identifier.where(value='1032702').system",
      "PID-3 1032702^^^OrdOrg&3.4.5.6.7&ISO: the CX.4 universal id (sub-components) does not "
      "give urn:oid:3.4.5.6.7 (ids rule 1); MSH-2 is ^~\\&# (v2.7 truncation character)"),

@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLD = Path(__file__).parent / "gold"
 CORPUS = ROOT / "tests" / "samples" / "corpus"
 
-FLOOR = 0.946
+FLOOR = 0.955
 """Share of gold facts right; raise it when the converter gets better, never lower it."""
 
 CATEGORY_FLOORS = {
     "identity": 0.97, "demographics": 0.94, "encounter": 0.87, "observations": 0.93,
-    "time": 0.96, "references": 1.0, "orders": 0.89, "immunizations": 0.89,
+    "time": 0.96, "references": 1.0, "orders": 0.96, "immunizations": 0.96,
     "appointments": 1.0, "documents": 1.0,
 }
 """The same per category (right / facts), so a fall in one is not hidden by a rise in another."""

@@ -161,3 +161,39 @@ def test_embedded_and_linked_attachments_in_one_observation_are_refused() -> Non
                              "valueAttachment": {"url": "https://reports.example.org/r/2"}})
     with pytest.raises(ConversionError, match="both embedded and linked"):
         to_hl7v2(bundle)
+
+
+def resources(bundle: Json, kind: str) -> list[Json]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_two_tests_ordered_under_one_order_number_are_two_service_requests() -> None:
+    text = (MSH.format(type="OML^O21^OML_O21", id="O1") + PID
+            + "ORC|NW|PL9|FL9^LAB\rOBR|1|PL9|FL9^LAB|75622-1^HIV 1+2 Ab+Ag^LN\r"
+            + "ORC|NW|PL9|FL9^LAB\rOBR|2|PL9|FL9^LAB|20507-0^Reagin Ab^LN\r")
+    codes = sorted(r["code"]["coding"][0]["code"]
+                   for r in resources(convert_text(text), "ServiceRequest"))
+    assert codes == ["20507-0", "75622-1"]
+
+
+def test_two_reports_sharing_a_filler_number_keep_their_own_results() -> None:
+    text = (MSH.format(type="ORU^R01^ORU_R01", id="O2") + PID
+            + "OBR|1|PL9|FL9^LAB|24331-1^Lipid panel^LN\r"
+            + "OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL|||||F\r"
+            + "OBR|2|PL9|FL9^LAB|58410-2^CBC panel^LN\r"
+            + "OBX|1|NM|718-7^Hemoglobin^LN||13.5|g/dL|||||F\r")
+    bundle = convert_text(text)
+    by_id = {o["id"]: o["code"]["coding"][0]["code"] for o in observations(bundle)}
+    reports = {r["code"]["coding"][0]["code"]: sorted(by_id[x["reference"].split("/")[1]]
+                                                      for x in r["result"])
+               for r in resources(bundle, "DiagnosticReport")}
+    assert reports == {"24331-1": ["2093-3"], "58410-2": ["718-7"]}
+
+
+def test_three_doses_under_orcs_repeating_one_number_are_three_immunizations() -> None:
+    doses = "".join(f"ORC|RE||IZ-7^EHR\rRXA|0|1|2025010{d}|2025010{d}|08^HepB^CVX|999\r"
+                    for d in (1, 2, 3))
+    text = MSH.format(type="VXU^V04^VXU_V04", id="V2") + PID + doses
+    dates = sorted(r["occurrenceDateTime"][:10]
+                   for r in resources(convert_text(text), "Immunization"))
+    assert dates == ["2025-01-01", "2025-01-02", "2025-01-03"]

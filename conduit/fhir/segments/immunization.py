@@ -92,8 +92,8 @@ def rxa(ctx: Conversion, seg: Seg) -> None:
     reasons = [c for f in seg.reps(19) if (c := dt.codeable(f))]
     if reasons:
         body["reasonCode"] = reasons
-    key = (("order", dt.identifier_key(idents[0])) if idents else
-           (ctx.patient, seg.field(5)[1], seg[3], seg[2]))
+    key = ctx.distinct("Immunization", ("order", dt.identifier_key(idents[0])) if idents else
+                       (ctx.patient, seg.field(5)[1], seg[3], seg[2]))
     ctx.immunization = ctx.add("Immunization", key, body)
 
 

@@ -92,17 +92,12 @@ def obx(ctx: Conversion, seg: Seg) -> None:
 
 
 def _key(ctx: Conversion, seg: Seg) -> tuple[str, ...]:
-    """Results of a known order are keyed by it plus OBX set id, code and sub-id.
-
-    Senders repeat all three (an empty set id, the same code twice): each further OBX with the
-    same key is its own Observation, numbered in message order, never merged into the first
-    (which keeps the id it always had), so a resend still lands on the same ids."""
+    """Results of a known order are keyed by it plus OBX set id, code and sub-id; senders
+    repeat all three (an empty set id, the same code twice), so each further OBX with the same
+    key is its own Observation (:meth:`Conversion.distinct`)."""
     anchor = ctx.report or ctx.order or ctx.immunization
     if anchor is not None and anchor.get("identifier"):
-        key = (anchor["id"], seg[1], seg.field(3)[1], seg[4])
-        seen = "\x1fobx\x1f" + "\x1f".join(key)
-        n = ctx.counter[seen] = ctx.counter.get(seen, 0) + 1
-        return key if n == 1 else (*key, str(n))
+        return ctx.distinct("Observation", (anchor["id"], seg[1], seg.field(3)[1], seg[4]))
     return ctx.local_key("Observation")
 
 

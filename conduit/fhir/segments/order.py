@@ -197,7 +197,7 @@ def _service_request(ctx: Conversion, orc_seg: Seg | None, obr_seg: Seg | None) 
         reasons = [c for f in obr_seg.reps(31) if (c := dt.codeable(f))]
         if reasons:
             body["reasonCode"] = reasons
-    key = (("order", dt.identifier_key(idents[0])) if idents
+    key = (ctx.distinct("ServiceRequest", ("order", dt.identifier_key(idents[0]))) if idents
            else ctx.local_key("ServiceRequest"))
     resource = ctx.add("ServiceRequest", key, body)
     ctx.order = resource
@@ -258,7 +258,7 @@ def _diagnostic_report(ctx: Conversion, seg: Seg, request: Json | None) -> Json:
                         dt.coding(function, display, _PARTICIPATION)]}}]})
     if performers:
         body["performer"] = performers
-    key = (("report", dt.identifier_key(idents[0])) if idents
+    key = (ctx.distinct("DiagnosticReport", ("report", dt.identifier_key(idents[0]))) if idents
            else ctx.local_key("DiagnosticReport"))
     return ctx.add("DiagnosticReport", key, body)
 
