@@ -103,3 +103,21 @@ def test_fixture_bundles_are_valid_r4b(path: Path) -> None:
 
     text = "\r".join(ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip())
     assert bundle_problems(orjson.loads(dumps(ig._bundle(text)))) == []
+
+
+def test_fixture_bundles_are_valid_r4_for_npm_fhir(tmp_path: Path) -> None:
+    """The same Bundles through the npm ``fhir`` R4 validator (an R4B-only type would fail)."""
+    import shutil
+
+    from conduit.fhir import dumps
+    from tests.fhir.test_npm_fhir_validator import PEER, _validate
+
+    if shutil.which("node") is None or not (PEER / "node_modules" / "fhir").exists():
+        pytest.skip("node or npm fhir missing: run `npm install` in tests/peers/node")
+    bundles = {}
+    for path in sorted((ROOT / "tests" / "fhir" / "ig").glob("*.hl7")):
+        text = "\r".join(ln for ln in path.read_text(encoding="utf-8").splitlines()
+                         if ln.strip())
+        bundles[path.name] = dumps(ig._bundle(text))
+    errors = {name: errs for name, errs in _validate(bundles, tmp_path).items() if errs}
+    assert not errors, errors

@@ -36,7 +36,7 @@ def dg1(ctx: Conversion, seg: Seg) -> None:
                                                            _VERIFICATION)]}
     elif status := _VERIFIED.get(seg[6].upper()):
         body["verificationStatus"] = {"coding": [dt.coding(status, "", _VERIFICATION)]}
-    extensions = []
+    extensions: list[Json] = []
     if asserted := ctx.datetime(seg[19]):
         extensions.append({"url": _ASSERTED, "valueDateTime": asserted})
     if parent := ctx.entity_identifier(seg.field(22)):  # DG1-22 parent diagnosis

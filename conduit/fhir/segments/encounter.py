@@ -162,7 +162,7 @@ def pv2(ctx: Conversion, seg: Seg) -> None:
     encounter = ctx.resources[ctx.encounter]
     if reason := dt.codeable(seg.field(3)):
         encounter.setdefault("reasonCode", []).append(reason)
-    extensions = [{"url": url, "valueDateTime": when}
+    extensions: list[Json] = [{"url": url, "valueDateTime": when}
                   for n, url in ((8, _PLANNED_START), (9, _PLANNED_END))
                   if (when := ctx.datetime(seg[n]))]
     if arrival := vocabulary.coding("ModeOfArrivalCode", seg[38]):
