@@ -97,7 +97,7 @@ SENDER_PREFIX = "urn:conduit:sender:"
 class IdentifierSystems:
     """The system rule of the module docstring for one message (its sender and the mapping)."""
 
-    __slots__ = ("_authorities", "_facilities", "_facility", "_sender")
+    __slots__ = ("_authorities", "_facilities", "_facility", "_known", "_sender")
 
     def __init__(self, mapping: Mapping[str, Mapping[str, str]] | None,
                  facility: str, application: str) -> None:
@@ -111,6 +111,7 @@ class IdentifierSystems:
         self._facilities = dict(mapping.get("facilities") or {})
         self._facility = facility
         self._sender = f"{SENDER_PREFIX}{quote(facility, safe='')}:{quote(application, safe='')}"
+        self._known: dict[tuple[str, str, str, str], tuple[str, bool]] = {}
 
     @property
     def sender(self) -> str:
@@ -120,7 +121,18 @@ class IdentifierSystems:
     def system(self, namespace: str, universal: str, universal_type: str, type_code: str,
                value: str) -> tuple[str, bool]:
         """(system, whether it came from a universal id) for one identifier."""
-        universal_system = system_of(namespace, universal, universal_type)
+        key = (namespace, universal, universal_type, type_code)
+        found = self._known.get(key)
+        if found is None:
+            found = self._system(namespace, universal, universal_type, type_code, value)
+            if type_code.upper() != "MC":  # the only rule that reads the value
+                self._known[key] = found
+        return found
+
+    def _system(self, namespace: str, universal: str, universal_type: str, type_code: str,
+                value: str) -> tuple[str, bool]:
+        universal_system = system_of(namespace, universal, universal_type) \
+            if namespace or universal else None
         if universal_system:
             return REGISTRY_OIDS.get(universal_system, universal_system), True
         known = _well_known(type_code.upper(), namespace.upper(), value)
