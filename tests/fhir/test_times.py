@@ -13,8 +13,10 @@ import orjson
 import pytest
 import tzlocal
 
+from conduit.engine.errors import ConfigError
 from conduit.engine.loader import load_channel
 from conduit.engine.pipeline import Pipeline
+from conduit.engine.settings import load_settings
 from conduit.engine.timezone import effective_zone, host_zone
 from conduit.fhir import ConvertOptions, convert, dumps
 from conduit.fhir.datatypes import datetime_, instant
@@ -129,3 +131,17 @@ def test_the_channel_zone_reaches_the_conversion(tmp_path: Path, host_in_tokyo: 
     result = Pipeline(load_channel(channel)).process(ORU.encode())
     assert _times(orjson.loads(result.routes[0].content or b""))["summer"] == \
         "2024-07-15T08:30:00+09:00"
+
+
+def test_the_engine_default_zone_is_a_checked_setting(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.delenv("CONDUIT_CONFIG", raising=False)
+    monkeypatch.setenv("CONDUIT_TIMEZONE", "Europe/Berlin")
+    assert load_settings().timezone == "Europe/Berlin"
+    monkeypatch.delenv("CONDUIT_TIMEZONE")
+    config = tmp_path / "settings.yaml"
+    config.write_text("timezone: America/Chicago\n", encoding="utf-8")
+    assert load_settings(config).timezone == "America/Chicago"
+    config.write_text("timezone: Mars/Olympus\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
+        load_settings(config)
