@@ -10,13 +10,6 @@ from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.entities import location, practitioner
 from conduit.fhir.v2 import Seg
 
-_ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-# Table 0004 patient class -> v3 ActCode (IG ConceptMap PatientClass). R (recurring) and C
-# (commercial account) are ambulatory; B (obstetrics) is an inpatient stay.
-_CLASS = {"E": ("EMER", "emergency"), "I": ("IMP", "inpatient encounter"),
-          "O": ("AMB", "ambulatory"), "P": ("PRENC", "pre-admission"),
-          "R": ("AMB", "ambulatory"), "B": ("IMP", "inpatient encounter"),
-          "C": ("AMB", "ambulatory")}
 _PLANNED = frozenset({"A05", "A14"})
 _CANCELLED = frozenset({"A11", "A27", "A38"})
 _LOCATION_CLASS = "http://hl7.org/fhir/StructureDefinition/subject-locationClassification"
@@ -44,14 +37,14 @@ def encounter_status(ctx: Conversion, seg: Seg) -> str:
 
 def pv1(ctx: Conversion, seg: Seg) -> None:
     patient_class = seg[2].upper()
-    code = _CLASS.get(patient_class)
     body: Json = {
         "status": encounter_status(ctx, seg),
-        # Encounter.class is required: an unknown or missing PV1-2 is said to be unknown
-        "class": (dt.coding(code[0], code[1], _ACT) if code else
-                  dt.coding(patient_class, "", dt.table_uri("0004")) if patient_class else
-                  dt.coding("UNK", "unknown",
-                            "http://terminology.hl7.org/CodeSystem/v3-NullFlavor")),
+        # Encounter.class by the IG's PatientClass[EncounterClass] map; it is required: an
+        # unknown or missing PV1-2 is said to be unknown
+        "class": (vocabulary.coding("PatientClass[EncounterClass]", patient_class) or
+                  (dt.coding(patient_class, "", dt.table_uri("0004")) if patient_class else
+                   dt.coding("UNK", "unknown",
+                             "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"))),
     }
     idents = [i for f in (*seg.reps(19), *seg.reps(50)) if (i := ctx.identifier(f, "VN"))]
     if idents and seg.reps(19) and "type" in idents[0]:

@@ -21,7 +21,6 @@ from conduit.fhir.v2 import Field, Seg
 _STATUS = {"C": "corrected", "D": "entered-in-error", "F": "final", "I": "registered",
            "N": "cancelled", "P": "preliminary", "R": "preliminary", "S": "preliminary",
            "U": "final", "W": "entered-in-error", "X": "cancelled", "A": "amended"}
-_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _TEXT_TYPES = frozenset({"ST", "TX", "FT"})
 _CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "CD"})
 _ATTACHMENT_TYPES = frozenset({"ED", "RP"})
@@ -73,7 +72,10 @@ def obx(ctx: Conversion, seg: Seg) -> None:
         parts = [part for v in values if (part := value(ctx, kind, v, unit))]
         if parts:
             body["component"] = [{"code": body["code"], **part} for part in parts]
-    interpretation = [{"coding": [dt.coding(f[1], f[2], _INTERPRETATION)]}
+    # OBX-8 by the IG's InterpretationCodes map (v3 codes); a code it does not map stays a
+    # table 0078 code rather than being passed off as a v3 one
+    interpretation = [{"coding": [vocabulary.coding("InterpretationCodes", f[1]) or
+                                  dt.coding(f[1], f[2], dt.table_uri("0078"))]}
                       for f in seg.reps(8) if f[1]]
     if interpretation:
         body["interpretation"] = interpretation

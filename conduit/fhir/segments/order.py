@@ -224,7 +224,9 @@ def obr(ctx: Conversion, seg: Seg) -> None:
 def _diagnostic_report(ctx: Conversion, seg: Seg, request: Json | None) -> Json:
     idents = [i for i in (ctx.entity_identifier(seg.field(3), "FILL"),
                           ctx.entity_identifier(seg.field(2), "PLAC")) if i]
-    body: Json = {"status": _REPORT_STATUS.get(seg[25].upper(), "unknown")}
+    # OBR-25 by the IG's ResultStatus map, else the old reading of the codes it leaves out
+    body: Json = {"status": vocabulary.code("ResultStatus[Non-Queries]", seg[25]) or
+                  _REPORT_STATUS.get(seg[25].upper(), "unknown")}
     if idents:
         body["identifier"] = idents
     if request is not None:
