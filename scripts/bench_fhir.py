@@ -30,12 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
+from conduit.core.errors import MessageError  # noqa: E402
 from conduit.fhir import convert, dumps  # noqa: E402
-from conduit.fhir.tov2 import to_hl7v2  # noqa: E402
+from conduit.fhir.tov2 import ConversionError, V2Options, to_hl7v2  # noqa: E402
 from conduit.fhir.validate import bundle_problems  # noqa: E402
 from conduit.hl7.message import Message  # noqa: E402
 
 CORPUS = ROOT / "tests" / "samples" / "corpus" / "microsoft-fhir-converter"
+SPLIT = V2Options(patients="split")
 
 
 def rate(work: Callable[[Any], object], items: list[Any], seconds: float,
@@ -67,6 +69,23 @@ def to_fhir_validated(raw: bytes) -> list[str]:
     return bundle_problems(convert(Message.parse(raw)))
 
 
+def to_v2(bundle: dict[str, Any]) -> str:
+    """A merge or BAR^P02 Bundle holds several patients: one message each (in a batch); a
+    refusal (an ADT whose Observations have notes, which ADT cannot carry) counts as done."""
+    try:
+        return to_hl7v2(bundle, SPLIT)
+    except ConversionError:
+        return ""
+
+
+def _converts(raw: bytes) -> bool:
+    try:
+        convert(Message.parse(raw))
+    except MessageError:
+        return False
+    return True
+
+
 def hl7apy_parse(raw: bytes) -> object:
     from hl7apy.parser import parse_message
 
@@ -80,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args(argv)
     raws = [p.read_bytes() for p in sorted(CORPUS.glob("*.hl7"))]
+    refused = [r for r in raws if not _converts(r)]
+    if refused:  # e.g. MSH-3 and MSH-4 both empty: no sender, so no identifier system
+        print(f"{len(refused)} messages refused by the conversion (not timed)")
+        raws = [r for r in raws if r not in refused]
     bundles = [orjson.loads(to_fhir(r)) for r in raws]
     segments = sum(len(Message.parse(r)) for r in raws)
     entries = sum(len(b["entry"]) for b in bundles)
@@ -89,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         ("parse only (Message.parse + 4 reads)", rate(parse_only, raws, args.seconds)),
         ("HL7 v2 -> FHIR Bundle JSON", rate(to_fhir, raws, args.seconds)),
         ("HL7 v2 -> FHIR, validated (R4B)", rate(to_fhir_validated, raws, args.seconds)),
-        ("FHIR Bundle -> HL7 v2.5.1", rate(to_hl7v2, bundles, args.seconds)),
+        ("FHIR Bundle -> HL7 v2.5.1", rate(to_v2, bundles, args.seconds)),
         ("hl7apy parse (for scale)", rate(hl7apy_parse, raws, args.seconds, limit=200)),
     ]
     width = max(len(name) for name, _ in results)

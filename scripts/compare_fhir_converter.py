@@ -1,24 +1,31 @@
 #!/usr/bin/env python
-"""Measure Conduit's HL7 v2 -> FHIR conversion against Microsoft FHIR-Converter's sample output.
+"""Compare Conduit's HL7 v2 -> FHIR conversion with Microsoft FHIR-Converter's sample output.
+
+A secondary, likeness measure: how far the two converters agree, in both directions. How often
+Conduit is *right* is ``scripts/gold_score.py`` (hand-written expectations from the v2 source and
+the IG); Microsoft's Bundles are no gold standard (some are invalid; they invent code systems and
+shift every time to the machine's zone).
 
 For every ``*.hl7`` of the corpus folder (default: the project's copy of Microsoft's samples) it
-converts the message, validates the Bundle under fhir.resources R4B, and, where Microsoft ships
-an ``expected/<stem>-expected.json`` Bundle, compares the two on resource types and key fields.
+converts the message, validates the Bundle under fhir.resources R4B, and, where Microsoft ships an
+``expected/<stem>-expected.json`` Bundle, compares the facts both Bundles state. Each fact is
+counted once as *agreed* (both have it), *missing* (only Microsoft's has it) or *extra* (only
+ours has it; a value of ours that differs from theirs is one missing and one extra), so a
+converter cannot score by adding values:
 
-Microsoft's Bundles are a yardstick, not a gold standard (some are invalid; they invent code
-systems and shift every time to the machine's zone). The rules, chosen so a difference means a
-real difference in content:
+* recall = agreed / (agreed + missing): how much of Microsoft's content ours also states;
+* precision = agreed / (agreed + extra): how much of ours Microsoft's also states.
 
-* resource types: of the types both could produce (the mapped set below) that Microsoft's
-  Bundle holds, the share ours holds too;
-* list fields (identifiers, names, addresses, telecom, location names): agree when every value
-  Microsoft has from the segment we map is in ours, i.e. theirs is a subset of ours after
-  normalisation, since Microsoft also folds GT1/IN2 data into Patient, compared on values
-  both sides can have: identifier values, (family, first given), (city, postal code), digits
-  of phone numbers / lower-cased e-mail;
+The facts, chosen so a difference means a real difference in content:
+
+* resource types: of the types both could produce (the mapped set below), those each holds;
+* list fields (identifiers, names, addresses, telecom, location names), element by element after
+  normalisation: identifier values, (family, first given), (city, postal code), digits of phone
+  numbers / lower-cased e-mail (Microsoft also folds GT1/IN2 data into Patient: those show as
+  missing);
 * times are compared as instants (UTC) when they have a time, else as dates;
-* Observations are paired by code (first coding), in order; a Microsoft Observation with no
-  partner of the same code counts as a disagreement on "Observation code".
+* Observations are paired by code (first coding), in order; an Observation of either side with
+  no partner of the same code is one missing or extra "Observation code".
 
 Usage: ``scripts/compare_fhir_converter.py [--quick] [--json] [CORPUS_DIR]``. ``--quick`` takes
 one message per message type; ``--json`` prints the numbers for tests instead of the tables.
@@ -29,7 +36,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +49,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from conduit.core.errors import MessageError  # noqa: E402
 from conduit.fhir import convert, dumps  # noqa: E402
 from conduit.fhir.validate import bundle_problems  # noqa: E402
 from conduit.hl7.message import Message  # noqa: E402
@@ -195,22 +203,38 @@ def observation_facts(o: Json) -> Facts:
 
 @dataclass
 class Tally:
-    compared: int = 0
     agreed: int = 0
+    missing: int = 0     # Microsoft's has it, ours not
+    extra: int = 0       # ours has it, Microsoft's not
 
-    def add(self, ok: bool) -> None:
-        self.compared += 1
-        self.agreed += ok
+    def add(self, agreed: int = 0, missing: int = 0, extra: int = 0) -> None:
+        self.agreed += agreed
+        self.missing += missing
+        self.extra += extra
+
+    def merge(self, other: Tally) -> None:
+        self.add(other.agreed, other.missing, other.extra)
 
     @property
-    def share(self) -> float:
-        return self.agreed / self.compared if self.compared else 1.0
+    def recall(self) -> float:
+        n = self.agreed + self.missing
+        return self.agreed / n if n else 1.0
+
+    @property
+    def precision(self) -> float:
+        n = self.agreed + self.extra
+        return self.agreed / n if n else 1.0
+
+    @property
+    def compared(self) -> int:
+        return self.agreed + self.missing + self.extra
 
 
 @dataclass
 class TypeStats:
     messages: int = 0
     converted: int = 0
+    refused: int = 0      # a deliberate refusal (MessageError), e.g. a message naming no sender
     valid: int = 0
     expected: int = 0
     theirs_valid: int = 0
@@ -218,43 +242,66 @@ class TypeStats:
     fields: Tally = field(default_factory=Tally)
 
 
-def agree(ours: Any, theirs: Any) -> bool:
-    if isinstance(theirs, set):
-        return isinstance(ours, set) and theirs <= ours
-    return bool(ours == theirs)
+def _empty(value: Any) -> bool:
+    return value in (None, "", set(), (None, None))
+
+
+def tally(ours: Any, theirs: Any) -> tuple[int, int, int]:
+    """(agreed, missing, extra) for one fact: sets element by element, scalars as one value."""
+    if isinstance(theirs, set) or isinstance(ours, set):
+        mine = ours if isinstance(ours, set) else set()
+        yours = theirs if isinstance(theirs, set) else set()
+        return len(mine & yours), len(yours - mine), len(mine - yours)
+    if _empty(theirs) and _empty(ours):
+        return 0, 0, 0
+    if _empty(theirs):
+        return 0, 0, 1
+    if _empty(ours):
+        return 0, 1, 0
+    return (1, 0, 0) if ours == theirs else (0, 1, 1)
 
 
 def compare_facts(ours: Facts, theirs: Facts, per_field: dict[str, Tally],
                   overall: Tally) -> None:
-    for name, value in theirs.items():
-        if value in (None, "", set(), (None, None)):
-            continue
-        ok = agree(ours.get(name), value)
-        per_field[name].add(ok)
-        overall.add(ok)
+    for name in sorted(ours.keys() | theirs.keys()):
+        counts = tally(ours.get(name), theirs.get(name))
+        if any(counts):
+            per_field[name].add(*counts)
+            overall.add(*counts)
 
 
 def compare(ours: Json, theirs: Json, stats: TypeStats, per_field: dict[str, Tally]) -> None:
     o, t = View(ours), View(theirs)
-    our_types = {r["resourceType"] for r in o.entries}
-    for kind in {r["resourceType"] for r in t.entries} & MAPPED:
-        ok = kind in our_types
-        stats.types.add(ok)
-        per_field[f"has {kind}"].add(ok)
+    our_types = {r["resourceType"] for r in o.entries} & MAPPED
+    their_types = {r["resourceType"] for r in t.entries} & MAPPED
+    for kind in our_types | their_types:
+        counts = (kind in our_types and kind in their_types, kind not in our_types,
+                  kind not in their_types)
+        stats.types.add(*map(int, counts))
+        per_field[f"has {kind}"].add(*map(int, counts))
     compare_facts(patient_facts(o), patient_facts(t), per_field, stats.fields)
     compare_facts(encounter_facts(o), encounter_facts(t), per_field, stats.fields)
-    # Observations paired by code, in order
+    # Observations paired by code, in order; the unpaired of either side count
     pool = defaultdict(list)
     for obs in o.all("Observation"):
         pool[first_code(obs.get("code"))].append(obs)
     for obs in t.all("Observation"):
         code = first_code(obs.get("code"))
         partner = pool[code].pop(0) if pool.get(code) else None
-        per_field["Observation code"].add(partner is not None)
-        stats.fields.add(partner is not None)
-        if partner is not None:
+        if partner is None:
+            per_field["Observation code"].add(missing=1)
+            stats.fields.add(missing=1)
+            compare_facts({}, observation_facts(obs), per_field, stats.fields)
+        else:
+            per_field["Observation code"].add(agreed=1)
+            stats.fields.add(agreed=1)
             compare_facts(observation_facts(partner), observation_facts(obs), per_field,
                           stats.fields)
+    for leftover in pool.values():
+        for obs in leftover:
+            per_field["Observation code"].add(extra=1)
+            stats.fields.add(extra=1)
+            compare_facts(observation_facts(obs), {}, per_field, stats.fields)
     for kind, key, getter in (
         ("Immunization", "Immunization vaccine code",
          lambda r: first_code(r.get("vaccineCode"))),
@@ -262,8 +309,8 @@ def compare(ours: Json, theirs: Json, stats: TypeStats, per_field: dict[str, Tal
         ("Condition", "Condition code", lambda r: first_code(r.get("code"))),
         ("AllergyIntolerance", "AllergyIntolerance code", lambda r: first_code(r.get("code"))),
         ("AllergyIntolerance", "AllergyIntolerance reactions",
-         lambda r: {text(m.get("text")) or first_code(m) for x in r.get("reaction", ())
-                    for m in x.get("manifestation", ())} or None),
+         lambda r: frozenset({text(m.get("text")) or first_code(m) for x in r.get("reaction", ())
+                              for m in x.get("manifestation", ())}) or None),
     ):
         compare_sets(o.all(kind), t.all(kind), key, getter, per_field, stats.fields)
 
@@ -271,15 +318,13 @@ def compare(ours: Json, theirs: Json, stats: TypeStats, per_field: dict[str, Tal
 def compare_sets(ours: list[Json], theirs: list[Json], key: str,
                  getter: Callable[[Json], Any], per_field: dict[str, Tally],
                  overall: Tally) -> None:
-    """Each of their values must be among ours (resources of one kind, in any order)."""
-    our_values = [getter(r) for r in ours]
-    for r in theirs:
-        value = getter(r)
-        if value in (None, "", set()):
-            continue
-        ok = any(agree(mine, value) for mine in our_values)
-        per_field[key].add(ok)
-        overall.add(ok)
+    """The values of one kind of resource on both sides, as multisets (any order)."""
+    mine = Counter(v for r in ours if not _empty(v := getter(r)))
+    yours = Counter(v for r in theirs if not _empty(v := getter(r)))
+    counts = ((mine & yours).total(), (yours - mine).total(), (mine - yours).total())
+    if any(counts):
+        per_field[key].add(*counts)
+        overall.add(*counts)
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -305,6 +350,10 @@ def run(corpus: Path, quick: bool) -> tuple[dict[str, TypeStats], dict[str, Tall
             continue
         try:
             ours = orjson.loads(dumps(convert(message)))
+        except MessageError as exc:
+            stats.refused += 1
+            print(f"{path.name}: refused: {exc}", file=sys.stderr)
+            continue
         except Exception as exc:  # a crash is what this script is here to show
             print(f"{path.name}: conversion failed: {exc!r}", file=sys.stderr)
             continue
@@ -332,19 +381,18 @@ def total(by_type: Iterable[TypeStats]) -> TypeStats:
     for s in by_type:
         out.messages += s.messages
         out.converted += s.converted
+        out.refused += s.refused
         out.valid += s.valid
         out.expected += s.expected
         out.theirs_valid += s.theirs_valid
-        out.types.compared += s.types.compared
-        out.types.agreed += s.types.agreed
-        out.fields.compared += s.fields.compared
-        out.fields.agreed += s.fields.agreed
+        out.types.merge(s.types)
+        out.fields.merge(s.fields)
     return out
 
 
 def print_tables(by_type: dict[str, TypeStats], per_field: dict[str, Tally]) -> None:
     head = (f"{'message type':<14} {'msgs':>4} {'converted':>9} {'valid R4B':>9} "
-            f"{'expected':>8} {'MS valid':>8} {'res. types':>10} {'key fields':>10}")
+            f"{'expected':>8} {'MS valid':>8} {'types R/P':>15} {'key fields R/P':>15}")
     print(head)
     print("-" * len(head))
     rows = [*sorted(by_type.items()), ("TOTAL", total(by_type.values()))]
@@ -352,14 +400,23 @@ def print_tables(by_type: dict[str, TypeStats], per_field: dict[str, Tally]) -> 
         if kind == "TOTAL":
             print("-" * len(head))
         print(f"{kind:<14} {s.messages:>4} {s.converted:>9} {s.valid:>9} {s.expected:>8} "
-              f"{s.theirs_valid:>8} {pct(s.types.share, s.types.compared):>10} "
-              f"{pct(s.fields.share, s.fields.compared):>10}")
+              f"{s.theirs_valid:>8} {recall_precision(s.types):>15} "
+              f"{recall_precision(s.fields):>15}")
     print()
-    head = f"{'field (vs Microsoft expected)':<34} {'compared':>8} {'agree':>6} {'share':>7}"
+    print("R = recall (share of Microsoft's facts ours states too), "
+          "P = precision (share of ours Microsoft's states too)")
+    print()
+    head = (f"{'field (vs Microsoft expected)':<34} {'agreed':>6} {'missing':>7} {'extra':>6} "
+            f"{'recall':>7} {'precision':>9}")
     print(head)
     print("-" * len(head))
     for name, t in sorted(per_field.items(), key=lambda kv: (kv[0].startswith("has "), kv[0])):
-        print(f"{name:<34} {t.compared:>8} {t.agreed:>6} {pct(t.share, t.compared):>7}")
+        print(f"{name:<34} {t.agreed:>6} {t.missing:>7} {t.extra:>6} "
+              f"{pct(t.recall, t.compared):>7} {pct(t.precision, t.compared):>9}")
+
+
+def recall_precision(t: Tally) -> str:
+    return f"{pct(t.recall, t.compared)}/{pct(t.precision, t.compared).strip()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,10 +429,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         t = total(by_type.values())
         print(orjson.dumps({
-            "messages": t.messages, "converted": t.converted, "valid": t.valid,
-            "expected": t.expected, "resource_types": t.types.share,
-            "key_fields": t.fields.share,
-            "fields": {k: v.share for k, v in per_field.items()},
+            "messages": t.messages, "converted": t.converted, "refused": t.refused,
+            "valid": t.valid,
+            "expected": t.expected,
+            "resource_types": {"recall": t.types.recall, "precision": t.types.precision},
+            "key_fields": {"recall": t.fields.recall, "precision": t.fields.precision,
+                           "agreed": t.fields.agreed, "missing": t.fields.missing,
+                           "extra": t.fields.extra},
+            "fields": {k: {"recall": v.recall, "precision": v.precision}
+                       for k, v in per_field.items()},
         }).decode())
     else:
         print_tables(by_type, per_field)

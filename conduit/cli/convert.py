@@ -31,7 +31,8 @@ def convert() -> None:
 @click.option("--bundle", "bundle_type", type=click.Choice(["transaction", "batch"]),
               default="transaction", show_default=True, help="Bundle type.")
 @click.option("--timezone", default=None,
-              help="Zone for times without one (IANA name or +HH:MM) when MSH-7 has none.")
+              help="Zone of the sender's clock for times without an offset (IANA name or "
+                   "+HH:MM). Default: $CONDUIT_TIMEZONE, else the host's zone.")
 @click.option("--validate", is_flag=True, help="Also validate each Bundle (FHIR R4B).")
 @click.option("--compact", is_flag=True, help="One Bundle per line (NDJSON) instead of indented.")
 def hl7v2_to_fhir(files: tuple[str, ...], bundle_type: str, timezone: str | None,
@@ -47,7 +48,10 @@ def hl7v2_to_fhir(files: tuple[str, ...], bundle_type: str, timezone: str | None
         zone(timezone)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--timezone") from None
-    options = ConvertOptions(bundle_type=bundle_type, timezone=timezone)  # type: ignore[arg-type]
+    from conduit.core.timezone import default_zone
+
+    options = ConvertOptions(bundle_type=bundle_type, timezone=timezone,  # type: ignore[arg-type]
+                             default_timezone=default_zone())
     failures = 0
     out = sys.stdout.buffer
     for path in files:
@@ -85,8 +89,14 @@ def hl7v2_to_fhir(files: tuple[str, ...], bundle_type: str, timezone: str | None
               default="2.5.1", show_default=True, help="HL7 v2 version to write.")
 @click.option("--event", type=click.Choice(["A04", "A08"]), default="A08", show_default=True,
               help="ADT trigger for Patient/Encounter content.")
+@click.option("--message-type", type=click.Choice(["auto", "ADT", "ORU"]), default="auto",
+              show_default=True, help="The message to write (see the fhir-to-hl7v2 step).")
+@click.option("--patients", type=click.Choice(["refuse", "split"]), default="refuse",
+              show_default=True, help="A Bundle of several patients: refuse it, or write one "
+                                      "message per patient (in an HL7 batch).")
 @click.option("--cr", is_flag=True, help="End segments with CR (as sent) instead of newlines.")
-def fhir_to_hl7v2(files: tuple[str, ...], version: str, event: str, cr: bool) -> None:
+def fhir_to_hl7v2(files: tuple[str, ...], version: str, event: str, message_type: str,
+                  patients: str, cr: bool) -> None:
     """Print the HL7 v2 message for each FHIR resource or Bundle in FILES.
 
     A file holds one JSON resource, a JSON array of them, or one per line (NDJSON).
@@ -94,7 +104,8 @@ def fhir_to_hl7v2(files: tuple[str, ...], version: str, event: str, cr: bool) ->
 
     from conduit.fhir.tov2 import V2Options, to_hl7v2
 
-    options = V2Options(version=version, adt_event=event)  # type: ignore[arg-type]
+    options = V2Options(version=version, adt_event=event,  # type: ignore[arg-type]
+                        message_type=message_type, patients=patients)  # type: ignore[arg-type]
     failures = 0
     for path in files:
         try:
@@ -116,15 +127,17 @@ def fhir_to_hl7v2(files: tuple[str, ...], version: str, event: str, cr: bool) ->
 
 
 def _json_items(raw: bytes) -> list[dict[str, object]]:
-    import orjson
+    from conduit.fhir.tov2.decimals import JSONDecodeError, read_json  # decimals as written
 
     try:
-        data = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))
-    except orjson.JSONDecodeError:
+        data = read_json(raw)
+    except JSONDecodeError:
         try:  # NDJSON
-            data = [orjson.loads(line) for line in raw.splitlines() if line.strip()]
-        except orjson.JSONDecodeError as exc:
+            data = [read_json(line) for line in raw.splitlines() if line.strip()]
+        except JSONDecodeError as exc:
             raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 at byte {exc.start}") from None
     items = data if isinstance(data, list) else [data]
     if not all(isinstance(i, dict) for i in items):
         raise ValueError("expected JSON objects (FHIR resources)")

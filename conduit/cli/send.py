@@ -6,10 +6,17 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from conduit.cli import main
+
+if TYPE_CHECKING:
+    from conduit.hl7.acceptance import AckRequest
+
+GRACE = 1.0
+"""Seconds to wait for an ACK that MSH-15/16 make depend on the outcome (ER, SU)."""
 
 
 @main.command()
@@ -24,7 +31,11 @@ from conduit.cli import main
 def send(address: str, files: tuple[Path, ...], connections: int, repeat: int, timeout: float,
          quiet: bool) -> None:
     """Send the messages in FILES (one or many per file, any line ending; folders are walked)
-    to HOST:PORT over MLLP, printing each ACK; exit 1 unless every ACK is AA or CA."""
+    to HOST:PORT over MLLP, printing each ACK; exit 1 unless every ACK is AA or CA.
+
+    A message with MSH-15/16 (enhanced mode) gets the ACKs they ask for, printed each: a commit
+    ACK (CA) then an application ACK (AA), one of them, or none (NE; an ACK message is never
+    acknowledged)."""
     from conduit.core.errors import HL7ParseError
     from conduit.hl7.batch import split_messages
 
@@ -52,10 +63,30 @@ def send(address: str, files: tuple[Path, ...], connections: int, repeat: int, t
     results = asyncio.run(_send_all(host, int(port), messages, connections, timeout, quiet))
     elapsed = time.perf_counter() - started
     accepted = sum(1 for code in results if code in ("AA", "CA"))
+    silent = sum(1 for code in results if code == "")
     click.echo(f"sent {len(results)} messages in {elapsed:.2f}s "
                f"({len(results) / elapsed:.0f}/s): {accepted} accepted, "
-               f"{len(results) - accepted} not")
-    sys.exit(0 if accepted == len(results) and not unreadable else 1)
+               f"{len(results) - accepted - silent} not"
+               + (f", {silent} not acknowledged (as MSH-15/16 ask, or ACK messages)"
+                  if silent else ""))
+    sys.exit(0 if accepted + silent == len(results) and not unreadable else 1)
+
+
+def _expected(payload: bytes) -> tuple[AckRequest | None, bool]:
+    """What a message asks its receiver for (None: not enhanced mode), and whether it is an
+    ACK message (never acknowledged). HL7 v2 chapter 2, as conduit.hl7.replies answers it."""
+    from conduit.core.errors import HL7ParseError
+    from conduit.hl7.acceptance import assess
+    from conduit.hl7.message import Message
+
+    try:
+        found = assess(Message.parse(payload))
+    except HL7ParseError:
+        return None, False  # the receiver answers AR
+    request = found.request if found.request.enhanced else None
+    return request, found.acknowledgement
+
+
 
 
 def _walk(paths: tuple[Path, ...]) -> list[Path]:
@@ -71,6 +102,7 @@ def _walk(paths: tuple[Path, ...]) -> list[Path]:
 
 async def _send_all(host: str, port: int, messages: list[tuple[str, bytes]], connections: int,
                     timeout: float, quiet: bool) -> list[str]:
+    from conduit.hl7.acceptance import next_ack
     from conduit.hl7.ack import parse_ack
     from conduit.hl7.mllp import frame, read_frame
 
@@ -84,20 +116,39 @@ async def _send_all(host: str, port: int, messages: list[tuple[str, bytes]], con
         try:
             while not queue.empty():
                 index, name, payload = queue.get_nowait()
+                request, is_ack = _expected(payload)
                 writer.write(frame(payload))
                 await writer.drain()
-                answer = await asyncio.wait_for(read_frame(reader, 2**27), timeout)
-                if answer is None:
-                    codes[index] = "closed"
-                    click.echo(f"{name}: connection closed without an ACK")
-                    return
-                try:
-                    code, control_id, text = parse_ack(answer)
-                except Exception as exc:
-                    code, control_id, text = "??", "", f"unreadable ACK: {exc}"
-                codes[index] = code
-                if not quiet:
-                    click.echo(f"{name}: {code} {control_id}" + (f" {text}" if text else ""))
+                if is_ack:
+                    if not quiet:
+                        click.echo(f"{name}: sent (an ACK message is not acknowledged)")
+                    continue
+                got: list[str] = []
+                while True:
+                    may, certain = next_ack(request, got)
+                    if not may:
+                        break
+                    try:  # an ACK that depends on the outcome (ER, SU) gets a short grace
+                        answer = await asyncio.wait_for(read_frame(reader, 2**27),
+                                                        timeout if certain else GRACE)
+                    except TimeoutError:
+                        if certain:
+                            raise
+                        break
+                    if answer is None:
+                        codes[index] = "closed"
+                        click.echo(f"{name}: connection closed without an ACK")
+                        return
+                    try:
+                        code, control_id, text = parse_ack(answer)
+                    except Exception as exc:
+                        code, control_id, text = "??", "", f"unreadable ACK: {exc}"
+                    got.append(code)
+                    if not quiet:
+                        click.echo(f"{name}: {code} {control_id}" + (f" {text}" if text else ""))
+                codes[index] = got[-1] if got else ""
+                if not got and not quiet:
+                    click.echo(f"{name}: no ACK (as MSH-15/16 ask)")
         finally:
             writer.close()
 

@@ -3,12 +3,17 @@
 The source parses just enough to build the ACK (lazy parse), hands the bytes to the engine, and
 answers ``AA`` only once the engine says the message is committed and queued. Anything that stops
 that is answered ``AE`` (engine unavailable: the sender keeps the message) or ``AR`` (the bytes are
-not HL7), with an ERR segment where an ACK can be built. Framing errors never stop the listener.
+not HL7, or a header no step could route safely), with an ERR segment (table 0357 code and
+location) where an ACK can be built. Framing errors never stop the listener. A message that asks
+for enhanced acknowledgement (MSH-15/16) gets the commit and application ACKs it asks for, an ACK
+message none (``conduit.hl7.acceptance``, ``conduit.hl7.replies``); the sender reads the ACKs
+its message asks for the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from typing import Literal
 
@@ -20,20 +25,21 @@ from conduit.connectors.base import (
     DestinationConfig,
     ListenerConfig,
 )
-from conduit.connectors.hl7batch import batch_ack, split_batch
+from conduit.connectors.hl7batch import BatchError, batch_ack, batch_reject, split_batch
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.core.duration import Duration
 from conduit.core.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
-from conduit.core.protocols import Inbound, Outbound
+from conduit.core.protocols import Inbound, Outbound, Receipt
 from conduit.core.registry import destination, source
+from conduit.hl7.acceptance import AckRequest, assess, error_code_for_problem, next_ack
 from conduit.hl7.ack import (
-    build_ack_bytes,
     build_ack_for_unparseable,
     message_control_id,
     parse_ack,
 )
 from conduit.hl7.message import Message
 from conduit.hl7.mllp import FramingError, frame, read_frame
+from conduit.hl7.replies import Outcome, replies
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +63,15 @@ class MllpSourceConfig(ListenerConfig):
                           "each message is stored and routed on its own, and the answer is a "
                           "batch ACK with one ACK per message.")
     tls: ServerTls | None = Field(None, description="MLLP over TLS (and mutual TLS).")
+    message_types: list[str] | None = Field(
+        None, examples=[["ADT", "ORU^R01"]],
+        description="Message types taken (MSH-9.1, or MSH-9.1^MSH-9.2 for one event); any other "
+                    "is refused with AR (CR in enhanced mode), ERR-3 200 (type) or 201 (event), "
+                    "and kept as ERROR. Default: every type.")
+    processing_ids: list[str] | None = Field(
+        None, examples=[["P"]],
+        description="Processing ids taken (MSH-11.1; e.g. only P on a production channel); "
+                    "any other is refused with ERR-3 202. Default: P, D, T or empty.")
 
 
 class MllpDestinationConfig(DestinationConfig):
@@ -80,6 +95,12 @@ class MllpDestinationConfig(DestinationConfig):
                     "this says.")
     tls: ClientTls | None = Field(None, description="MLLP over TLS: CA to trust, client "
                                                     "certificate for mutual TLS.")
+    ack_grace: Duration = Field(
+        1.0, examples=["500ms"],
+        description="A message whose MSH-15/16 make its ACK depend on the outcome (ER: only on "
+                    "error, SU: only on success) gets this long for it; silence then means "
+                    "success. A message that asks for no ACK (NE/NE) and an ACK message are sent "
+                    "without waiting.")
 
 
 # --- wire -----------------------------------------------------------------------------------
@@ -149,8 +170,13 @@ class ReadDeadline:
 
 
 @source("mllp", MllpSourceConfig, carries="hl7v2",
-        summary="HL7 v2 listener: ACK `AA` after commit, `AE`/`AR` with ERR otherwise; HL7 "
-                "batches (FHS/BHS) split per message with a batch ACK; TLS and mutual TLS")
+        summary="HL7 v2 listener: ACK `AA` after commit, `AE`/`AR` with ERR otherwise (ERR-3 "
+                "from table 0357, ERR-2 the field); enhanced mode when MSH-15/16 are sent: "
+                "commit ACK `CA`/`CE`/`CR`, then the application ACK, each as table 0155 asks "
+                "(see [ACKs](#acks-hl7-v2-chapter-2)); an ACK received is stored and routed, "
+                "never answered; optional `message_types`/`processing_ids`; HL7 batches "
+                "(FHS/BHS) split per message with a batch ACK, a damaged batch refused whole; "
+                "TLS and mutual TLS")
 class MllpSource:
     """An MLLP listener: one task per connection, messages on a connection answered in order."""
 
@@ -222,6 +248,7 @@ class MllpSource:
                 log.warning("mllp framing error", channel=self.context.channel, remote=remote,
                             error=str(exc))
                 await self._inbound.reject(b"", f"MLLP framing error: {exc}", {"remote": remote})
+                # table 0357 has no transport code: 207, with the reason in MSA-3 and ERR-3.2
                 writer.write(frame(build_ack_for_unparseable(b"", f"MLLP framing error: {exc}")
                                    or b""))
                 await writer.drain()
@@ -230,52 +257,83 @@ class MllpSource:
                 continue
             if payload is None:
                 return
-            writer.write(frame(await self._respond(payload, remote)))
-            await writer.drain()
+            answers = await self._respond(payload, remote)
+            if answers:  # none for an ACK received, or when MSH-15/16 say NE
+                writer.writelines([frame(answer) for answer in answers])
+                await writer.drain()
 
-    async def _respond(self, payload: bytes, remote: str) -> bytes:
-        """The answer to one frame: a message's ACK, or a batch's batch ACK."""
+    async def _respond(self, payload: bytes, remote: str) -> list[bytes]:
+        """The answers to one frame: a message's ACKs (none, one, or a commit ACK then an
+        application ACK), or a batch's batch ACK."""
         if not self.config.split_batches:
             return await self._answer(payload, remote)
         try:
             batch = split_batch(payload)
-        except HL7ParseError as exc:
+        except BatchError as exc:
             await self._inbound.reject(payload, f"HL7 batch: {exc}", {"remote": remote})
-            return build_ack_for_unparseable(payload, str(exc)) or b""
+            return [batch_reject(payload, exc)]
         if batch is None:
             return await self._answer(payload, remote)
-        acks = [await self._answer(message, f"{remote}#{number}")
-                for number, message in enumerate(batch.messages, start=1)]
-        return batch_ack(batch, acks)
+        acks = [ack for number, message in enumerate(batch.messages, start=1)
+                for ack in await self._answer(message, f"{remote}#{number}",
+                                              f"{batch.describe()} message {number}")]
+        return [batch_ack(batch, acks)]
 
-    async def _answer(self, payload: bytes, remote: str) -> bytes:
-        """Hand one message to the engine; the ACK that says what became of it."""
+    async def _answer(self, payload: bytes, remote: str, member: str | None = None
+                      ) -> list[bytes]:
+        """Hand one message to the engine; the ACKs that say what became of it (HL7 v2
+        chapter 2: original or enhanced mode, see conduit.hl7.replies)."""
         try:
             message = Message.parse(payload)
         except HL7ParseError as exc:
             await self._inbound.reject(payload, str(exc), {"remote": remote})
-            return build_ack_for_unparseable(payload, str(exc)) or b""
-        receipt = await self._inbound.receive(payload, {"message": message, "remote": remote})
-        if receipt.accepted:
-            if receipt.response and receipt.response.lstrip().startswith(b"MSH"):
-                return receipt.response  # after-delivery: the receiver's own answer
-            return build_ack_bytes(message, "AA")
-        return build_ack_bytes(message, "AE", receipt.error or "not accepted", error_code="207")
+            reason = f"{member}: {exc}" if member else str(exc)
+            return [build_ack_for_unparseable(payload, reason, error_code=exc.error_code,
+                                              error_location=exc.location) or b""]
+        found = assess(message, message_types=self.config.message_types,
+                       processing_ids=self.config.processing_ids)
+        refusal = found.refusal
+        if refusal is not None:
+            await self._inbound.reject(payload, refusal.reason, {"remote": remote})
+            outcome = Outcome(False, False, refusal.reason, refusal.error_code, refusal.location,
+                              refused=True)
+        else:
+            receipt = await self._inbound.receive(payload, {"message": message, "remote": remote})
+            outcome = _outcome(receipt)
+        if found.acknowledgement:
+            return []  # an ACK is never acknowledged (it would start an endless exchange)
+        return replies(message, found.request, outcome)
+
+
+def _outcome(receipt: Receipt) -> Outcome:
+    """What the engine's receipt means for the sender's ACKs."""
+    if receipt.accepted:
+        response = receipt.response
+        own = response if response and response.lstrip().startswith(b"MSH") else None
+        return Outcome(True, True, response=own)  # own: after-delivery, the receiver's answer
+    reason = receipt.error or "not accepted"
+    if receipt.permanent:  # kept, but invalid: resending cannot help
+        return Outcome(True, False, reason, error_code_for_problem(reason.split("; ", 1)[0]))
+    committed = receipt.message_id is not None and not receipt.resend
+    return Outcome(committed, False, reason)
 
 
 # --- destination ----------------------------------------------------------------------------
 
 
 class _Connection:
-    """One connection of a destination's pool, and the ACK time limit on its reads."""
+    """One connection of a destination's pool, the ACK time limit on its reads, and the control
+    ids sent on it lately (an ACK for one of them arriving late is skipped, not taken for the
+    current message's: the AA after a CA, an answer to an ACK message or to NE/NE)."""
 
-    __slots__ = ("deadline", "reader", "writer")
+    __slots__ = ("deadline", "reader", "sent", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  ack_timeout: float) -> None:
         self.reader = reader
         self.writer = writer
         self.deadline = ReadDeadline(ack_timeout)
+        self.sent: collections.deque[str] = collections.deque(maxlen=16)
 
     def usable(self) -> bool:
         """Not closed by us, and the receiver has not closed its side (which it does to idle
@@ -290,7 +348,10 @@ class _Connection:
 @destination("mllp", MllpDestinationConfig,
              summary="sender keeping up to `connections` connections open (default 1, one message "
                      "in flight on each), ACK timeout, MSA-2 checked; `AA`/`CA` sent, `AE`/`CE` "
-                     "retried, `AR`/`CR` failed")
+                     "retried, `AR`/`CR` failed; reads the ACKs the message's MSH-15/16 ask for "
+                     "(CA then the application ACK, an error after a CA failed not resent; none "
+                     "for NE/NE or an ACK message; `ack_grace`, default 1 s, for an ER/SU ACK "
+                     "that may not come), a late ACK for an earlier message skipped")
 class MllpDestination:
     """Up to ``connections`` connections to the receiver, one message in flight on each.
 
@@ -307,13 +368,14 @@ class MllpDestination:
         self._open: set[_Connection] = set()  # every open connection, in use or not
 
     async def send(self, out: Outbound) -> bytes:
+        request, expected = self._asks(out)
         async with self._slots:
             conn: _Connection | None = None
             try:
                 conn = await self._checkout()
                 conn.writer.write(frame(out.content))
                 await conn.writer.drain()
-                response = await conn.deadline.read(conn.reader, 64 * 1024 * 1024)
+                found = await self._answers(conn, request, expected)
             except (OSError, TimeoutError, FramingError) as exc:
                 if conn is not None:
                     await self._discard(conn)
@@ -322,12 +384,77 @@ class MllpDestination:
                 if conn is not None:
                     self._drop(conn)
                 raise
-            if response is None:
+            if found is None:
                 await self._discard(conn)
                 raise RetryableError(f"{self.describe()}: connection closed before the ACK")
+            answers, unanswered = found
+            if unanswered and expected:  # an ACK may still come for it
+                conn.sent.append(expected)
             if conn in self._open:  # not closed by close() meanwhile
                 self._idle.append(conn)
-        return self._check(out, response)
+        if not answers:
+            return b""  # none asked for (NE, an ACK message) or none came within ack_grace
+        for answer in answers[:-1]:
+            self._check(out, answer)
+        if len(answers) > 1 and parse_ack(answers[0])[0] == "CA":
+            return self._after_commit(out, answers[-1])
+        return self._check(out, answers[-1])
+
+    def _asks(self, out: Outbound) -> tuple[AckRequest | None, str | None]:
+        """What the message asks its receiver for (None: an ACK message, which asks for
+        nothing; an AckRequest() in original mode), and its MSH-10."""
+        message = out.message if isinstance(out.message, Message) else None
+        if message is None:
+            try:
+                message = Message.parse(out.content)
+            except HL7ParseError:
+                return AckRequest(), None  # the receiver answers AR; _check reads it
+        found = assess(message)
+        return (None if found.acknowledgement else found.request), message.control_id or None
+
+    async def _answers(self, conn: _Connection, request: AckRequest | None,
+                       expected: str | None) -> tuple[list[bytes], bool] | None:
+        """The ACKs the message asked for (HL7 v2 chapter 2: none, one, or a commit ACK then
+        an application ACK), skipping late ACKs for messages sent before on the connection
+        whose ACK may still have been coming; and whether one may still come for this one (a
+        receiver that answers NE or an ACK message anyway, an ER/SU ACK after ack_grace).
+        None when the connection closed first."""
+        answers: list[bytes] = []
+        codes: list[str] = []
+        while True:
+            may, certain = next_ack(request, codes) if request is not None else (False, False)
+            if not may:
+                return answers, not answers
+            try:
+                if certain:
+                    answer = await conn.deadline.read(conn.reader, 64 * 1024 * 1024)
+                else:
+                    answer = await asyncio.wait_for(
+                        read_frame(conn.reader, 64 * 1024 * 1024), self.config.ack_grace)
+            except TimeoutError:
+                if certain:
+                    raise
+                return answers, True  # silence within ack_grace: ER/SU say all is well
+            if answer is None:
+                return None
+            try:
+                code, control_id, _ = parse_ack(answer)
+            except HL7ParseError:
+                code, control_id = "", ""
+            if control_id and control_id != expected and control_id in conn.sent:
+                log.info("mllp late ACK skipped", destination=self.describe(),
+                         acked=control_id, code=code)
+                continue
+            answers.append(answer)
+            codes.append(code)
+
+    def _after_commit(self, out: Outbound, answer: bytes) -> bytes:
+        """The application ACK after a CA: the receiver has the message durably, so an error
+        is final (resending would duplicate it), never retried."""
+        try:
+            return self._check(out, answer)
+        except ApplicationError as exc:
+            raise ApplicationReject(f"{exc} (after CA: not resent)", answer) from exc
 
     def _check(self, out: Outbound, response: bytes) -> bytes:
         try:

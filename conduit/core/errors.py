@@ -41,7 +41,18 @@ class MessageError(ConduitError):
 
 
 class HL7ParseError(MessageError):
-    """The bytes are not an HL7 v2 message we can read (answered AR)."""
+    """The bytes are not an HL7 v2 message we can read (answered AR).
+
+    ``error_code`` is the HL7 table 0357 code the AR carries in ERR-3 (100 segment sequence,
+    102 data type, ...) and ``location`` the ERR-2 error location when one is known: segment
+    id, sequence, then field/component positions, e.g. ``("MSH", 1, 2)``.
+    """
+
+    def __init__(self, reason: str, *, error_code: str = "207",
+                 location: tuple[str | int, ...] | None = None) -> None:
+        super().__init__(reason)
+        self.error_code = error_code
+        self.location = location
 
 
 class ValidationError(MessageError):

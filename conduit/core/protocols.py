@@ -29,6 +29,9 @@ class Receipt:
     permanent: bool = False
     """Not accepted because of the message itself (unreadable, invalid): resending cannot help
     (HTTP 400/422 rather than 503)."""
+    resend: bool = False
+    """Not accepted and not kept for processing (the store or the bus was unavailable): the
+    sender must send it again (an HL7 commit ACK says CE, never CA)."""
 
 
 class Inbound(Protocol):

@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from conduit.connectors.base import DestinationConfig, SourceConfig
 from conduit.core.registry import DestinationSpec, Registry, SourceSpec, StepSpec
+from conduit.core.timezone import check_zone
 from conduit.engine.components import default_registry
 from conduit.transforms.filter import Condition
 from conduit.transforms.registry import StepOptions
@@ -142,6 +143,14 @@ class Channel(BaseModel):
         description="strict: check each message against the HL7 v2 standard (hl7apy); a failure "
                     "is an ERROR answered AE. none: only parse (fast).",
         examples=["none", "strict"])
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone of the senders' clocks: HL7 v2 times sent without an "
+                    "offset are read as local times there (daylight saving included), never as "
+                    "UTC. Unset: the engine's default zone (setting 'timezone' or "
+                    "CONDUIT_TIMEZONE), else the host's zone. 'conduit validate' shows the "
+                    "zone in effect.",
+        examples=["Europe/Berlin", "America/New_York"])
     data_type: Literal["hl7v2", "json", "xml", "fhir", "text"] | None = Field(
         None,
         description="What the messages are. Default: what the source carries (hl7v2 for MLLP and "
@@ -168,6 +177,11 @@ class Channel(BaseModel):
                     "path": "out/{{ msg['MSH-10'] }}.hl7"}]])
 
     _path: str | None = PrivateAttr(None)
+
+    @_field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return check_zone(value) if value is not None else None
 
     @_field_validator("destinations")
     @classmethod

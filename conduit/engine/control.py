@@ -78,7 +78,8 @@ class Controller:
         context = ConnectorContext(channel=name, data_dir=self.settings.data_dir)
         runtime = ChannelRuntime(channel, self.store, bus, context,
                                  workers=self.settings.workers, observer=self.observer,
-                                 workers_running=bus.gate.is_set)
+                                 workers_running=bus.gate.is_set,
+                                 default_zone=self.settings.timezone)
         self.channels[name] = channel
         try:
             await runtime.start(listeners=self._listeners, workers=self._workers)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from conduit.core.errors import HL7ParseError, MessageError
 from conduit.core.payload import parse_payload
+from conduit.core.timezone import effective_zone
 from conduit.engine.channel import Channel
 from conduit.hl7.codec import encode
 from conduit.hl7.message import Message
@@ -42,10 +43,14 @@ class PipelineResult:
 class Pipeline:
     """One channel's processing, prepared once and run per message."""
 
-    __slots__ = ("_data_type", "_destinations", "_filter", "_steps", "_strict", "channel")
+    __slots__ = ("_data_type", "_default_zone", "_destinations", "_filter", "_steps", "_strict",
+                 "channel")
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, *, default_zone: str | None = None) -> None:
+        """``default_zone``: the engine's default time zone setting (else $CONDUIT_TIMEZONE,
+        else the host's zone) for times sent without an offset when the channel names none."""
         self.channel = channel
+        self._default_zone = None if channel.timezone else effective_zone(None, default_zone)[0]
         self._filter = channel.filter
         self._steps: list[tuple[str, Step]] = [
             (f"step {i} ({step.label})", step)
@@ -100,7 +105,9 @@ class Pipeline:
         elif trace:
             stages.append(("filter", "passed: no filter"))
 
-        state = StepState(message)
+        received = message
+        state = StepState(message, timezone=self.channel.timezone,
+                          default_timezone=self._default_zone)
         for label, step in self._steps:
             body = state.body
             try:
@@ -114,7 +121,10 @@ class Pipeline:
                 stages.append((f"after {label}", shown))
 
         try:
-            transformed = message.to_bytes()
+            # what no step changed leaves as it came, byte for byte (its segment ends, an LF
+            # inside a field, a missing final CR are the sender's)
+            unchanged = message is received and not message.changed
+            transformed = raw if unchanged else message.to_bytes()
             content = transformed if state.body is None else encode(state.body, message.encoding)
             routes = self._route(message, content)
         except Exception as exc:

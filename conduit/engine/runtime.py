@@ -58,10 +58,12 @@ class ChannelRuntime:
 
     def __init__(self, channel: Channel, store: Store, bus: Bus, context: ConnectorContext,
                  *, workers: int | None = None, observer: Observer | None = None,
-                 workers_running: Callable[[], bool] | None = None) -> None:
+                 workers_running: Callable[[], bool] | None = None,
+                 default_zone: str | None = None) -> None:
         """``observer`` is told what happens to each message (metrics, alerts);
         ``workers_running`` says whether the channel's workers may take messages now (False
-        while the channel is stopped: the listener then only queues)."""
+        while the channel is stopped: the listener then only queues); ``default_zone`` is
+        the engine's time zone for times sent without an offset."""
         self.channel = channel
         self.name = channel.name
         self.store = store
@@ -69,7 +71,7 @@ class ChannelRuntime:
         self.context = context
         self.observer = observer or Observer()
         self._workers_running = workers_running or (lambda: True)
-        self.pipeline = Pipeline(channel)
+        self.pipeline = Pipeline(channel, default_zone=default_zone)
         self.source: Source | None = None
         self.destinations: dict[str, Destination] = {}
         self._waiters: dict[int, asyncio.Future[tuple[str, bytes | None]]] = {}
@@ -257,7 +259,7 @@ class ChannelRuntime:
             message_id = await self.store.received(self.name, raw, **fields)
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
-            return Receipt(False, error="message store unavailable; please resend")
+            return Receipt(False, error="message store unavailable; please resend", resend=True)
         self.observer.received(self.name, message_id, "RECEIVED")
         return await self._queue(message_id, [(source_queue(self.name), Envelope(
             message_id, raw, fields["correlation_id"], read.message))])
@@ -319,7 +321,7 @@ class ChannelRuntime:
                 error=result.reason, routes=routes, **fields)
         except Exception as exc:
             log.error("store unavailable", channel=self.name, error=type(exc).__name__)
-            return Receipt(False, error="message store unavailable; please resend")
+            return Receipt(False, error="message store unavailable; please resend", resend=True)
         queued, status = _outcome(result, routes)
         self.observer.received(self.name, message_id, "RECEIVED")
         self.observer.processed(self.name, message_id, status)
@@ -350,7 +352,8 @@ class ChannelRuntime:
                 await self.store.processed(
                     message_id, "ERROR", transformed=None, routes=[],
                     error="not queued: message bus unavailable (answered as not accepted)")
-            return Receipt(False, message_id, error="message bus unavailable; please resend")
+            return Receipt(False, message_id, error="message bus unavailable; please resend",
+                           resend=True)
         if waiter is None:
             return Receipt(True, message_id)
         return await self._await_delivery(message_id, waiter)

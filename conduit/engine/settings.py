@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from conduit.bus.embedded import CAPACITY
 from conduit.core.duration import Duration
 from conduit.core.errors import ConfigError
+from conduit.core.timezone import check_zone
 from conduit.store.retention import RetentionSettings
 
 
@@ -101,6 +102,11 @@ class Settings(BaseModel):
         examples=["postgresql://conduit@db:5432/conduit"])
     bus_url: str | None = Field(
         None, description="amqp://user:pass@host:5672/vhost for RabbitMQ; default in-process.")
+    timezone: str | None = Field(
+        None, examples=["Europe/Berlin"],
+        description="Default time zone (IANA name) of the senders' clocks, for HL7 v2 times "
+                    "sent without an offset in channels that set no 'timezone' and messages "
+                    "whose MSH-7 has none; unset: the host's zone. Env: CONDUIT_TIMEZONE.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     role: Literal["all", "listeners", "workers"] = "all"
@@ -125,6 +131,11 @@ class Settings(BaseModel):
         default_factory=lambda: RetentionSettings.model_validate({}),
         description="Pruning of old messages.")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return check_zone(value) if value else None
+
     @property
     def store(self) -> str:
         return self.store_url or f"sqlite:///{(self.data_dir / 'conduit.db').as_posix()}"
@@ -133,7 +144,8 @@ class Settings(BaseModel):
 _ENV = {"CONDUIT_DATA_DIR": "data_dir", "CONDUIT_STORE_URL": "store_url",
         "CONDUIT_BUS_URL": "bus_url", "CONDUIT_LOG_LEVEL": "log_level",
         "CONDUIT_LOG_FORMAT": "log_format", "CONDUIT_ROLE": "role",
-        "CONDUIT_WORKERS": "workers", "CONDUIT_QUEUE_BUFFER": "queue_buffer"}
+        "CONDUIT_WORKERS": "workers", "CONDUIT_QUEUE_BUFFER": "queue_buffer",
+        "CONDUIT_TIMEZONE": "timezone"}
 
 
 def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:

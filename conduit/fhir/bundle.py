@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from conduit.fhir.context import Conversion, Json
+from conduit.fhir.datatypes import hd_system
 from conduit.fhir.ids import resource_id
 
 __all__ = ["bundle"]
@@ -48,6 +49,9 @@ def bundle(ctx: Conversion) -> Json:
         out["timestamp"] = stamp
     if ctx.message.control_id:
         out["identifier"] = {"value": ctx.message.control_id}
+        # MSH-10 ids are the sending application's: its OID/URI (MSH-3) is their system
+        if system := hd_system(ctx.msh.field(3)):
+            out["identifier"] = {"system": system, "value": ctx.message.control_id}
     out["entry"] = entries
     return out
 

@@ -7,14 +7,15 @@ resources already made (keyed by type/id, so a practitioner named twice is one r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from conduit.fhir import datatypes as dt
-from conduit.fhir.ids import resource_id
-from conduit.fhir.v2 import Seg
+from conduit.fhir.ids import IdentifierSystems, resource_id
+from conduit.fhir.v2 import Field, Seg
 from conduit.hl7.message import Message, Segment
 
 __all__ = ["Conversion", "ConvertOptions", "Json"]
@@ -30,8 +31,17 @@ class ConvertOptions:
     conditional: bool = False
     """PUT patients, practitioners... by identifier (``Type?identifier=s|v``); see bundle."""
     timezone: str | None = None
-    """Zone for times the sender gave without one, when MSH-7 has none either: an IANA name
-    (``Europe/Berlin``) or an offset (``+01:00``). Unset means UTC."""
+    """Zone of the sender's clock for times sent without an offset (the step's or the channel's
+    ``timezone``): an IANA name (``Europe/Berlin``, daylight saving applied per time) or an
+    offset (``+01:00``)."""
+    default_timezone: str | None = None
+    """The zone when ``timezone`` is unset (the engine default); unset too: the host's zone.
+    When MSH-7 carries an offset that the chosen zone does not have at that moment, MSH-7's
+    offset is used instead (the sender said so). A time without an offset is never written as
+    UTC unless one of these is UTC."""
+    identifier_systems: Mapping[str, Mapping[str, str]] | None = None
+    """The channel's ``identifier_systems`` (``authorities``/``facilities`` -> system URI);
+    see :mod:`conduit.fhir.ids`."""
 
 
 def zone(spec: str | None) -> str | tzinfo | None:
@@ -55,8 +65,13 @@ class Conversion:
         self.charset = message.encoding or "utf-8"
         self.resources: dict[str, Json] = {}
         self.msh = self.seg(message.segments("MSH")[0])
-        self.tz = _message_zone(self.msh[7]) or zone(self.options.timezone)
-        self.message_key = (self.msh.field(4)[1], self.msh.field(3)[1], message.control_id)
+        self.tz = _sender_zone(zone(self.options.timezone) or zone(self.options.default_timezone)
+                               or _host_zone(), self.msh[7])
+        facility, application = self.msh.field(4), self.msh.field(3)
+        self.systems = IdentifierSystems(self.options.identifier_systems,
+                                         facility[1] or facility[2],
+                                         application[1] or application[2])
+        self.message_key = (facility[1], application[1], message.control_id)
         self.patient: str | None = None
         self.encounter: str | None = None
         self.pending_orc: Seg | None = None     # an ORC waiting for its OBR/RXA
@@ -75,6 +90,21 @@ class Conversion:
 
     def seg(self, segment: Segment) -> Seg:
         return Seg(segment, self.charset)
+
+    def identifier(self, f: Field, type_code: str = "", *, authority: int = 4,
+                   kind: int = 5) -> Json | None:
+        """CX (or XCN with ``authority=9, kind=13``) -> Identifier, its system by the rule of
+        :mod:`conduit.fhir.ids` (never missing)."""
+        return dt.identifier(f, type_code, authority=authority, kind=kind, systems=self.systems)
+
+    def entity_identifier(self, f: Field, type_code: str = "") -> Json | None:
+        """EI -> Identifier, its system by the rule of :mod:`conduit.fhir.ids`."""
+        return dt.entity_identifier(f, type_code, systems=self.systems)
+
+    def sender_key(self, *parts: str) -> tuple[str, ...]:
+        """Key parts for a resource known only by a name (a practitioner without an id, a
+        location): qualified by the sender, so the same name at two senders is two resources."""
+        return (self.systems.sender, *parts)
 
     def datetime(self, value: str) -> str | None:
         return dt.datetime_(value, self.tz)
@@ -108,10 +138,35 @@ class Conversion:
         n = self.counter[what] = self.counter.get(what, 0) + 1
         return (*self.message_key, what, str(n))
 
+    def distinct(self, resource_type: str, key: tuple[str, ...]) -> tuple[str, ...]:
+        """``key`` the first time a segment (group) of this message uses it, numbered in message
+        order after that: two tests ordered under one order number, three doses under ORCs
+        repeating one number, two OBX repeating set id and code are separate resources, never
+        one that keeps the first and silently drops the rest. The first keeps the id it always
+        had, and a resend gives the same ids."""
+        seen = "\x1f".join(("distinct", resource_type, *key))
+        n = self.counter[seen] = self.counter.get(seen, 0) + 1
+        return key if n == 1 else (*key, str(n))
+
 
 def ref(resource: Json) -> Json:
     """A Reference dict to a stored resource."""
     return {"reference": f"{resource['resourceType']}/{resource['id']}"}
+
+
+def _sender_zone(chosen: str | tzinfo, msh7: str) -> str | tzinfo:
+    """The chosen zone, unless MSH-7's own offset contradicts it at MSH-7's time: then that
+    offset (the sender's clock said so; a fixed offset, so it cannot follow daylight saving)."""
+    declared = _message_zone(msh7)
+    if declared is None:
+        return chosen
+    return chosen if dt.offset_at(msh7, chosen) == declared else declared
+
+
+def _host_zone() -> tzinfo:
+    from conduit.core.timezone import host_zone
+
+    return ZoneInfo(host_zone())
 
 
 def _message_zone(msh7: str) -> str | None:

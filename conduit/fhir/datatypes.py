@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from conduit.fhir.codesystems import system_uri, table_uri
+from conduit.fhir.ids import IdentifierSystems, system_of
 from conduit.fhir.v2 import Field
 
 __all__ = [
@@ -58,23 +59,35 @@ def date(value: str) -> str | None:
     return y + (f"-{mo}" if mo else "") + (f"-{d}" if mo and d else "")
 
 
-def _offset(value: str, day: tuple[str, ...], tz: str | tzinfo | None) -> str:
+def _offset(value: str, day: tuple[str, ...], tz: str | tzinfo) -> str:
     if value:
         return "Z" if value == "Z" else f"{value[:3]}:{value[3:]}"
     if isinstance(tz, tzinfo):
-        local = datetime(int(day[0]), int(day[1]), int(day[2]), int(day[3]), tzinfo=tz)
-        off = local.strftime("%z")
-        return f"{off[:3]}:{off[3:]}" if off else "Z"
-    return tz or "Z"
+        local = datetime(int(day[0]), int(day[1]), int(day[2]), int(day[3]),
+                         int(day[4] or 0), int(day[5] or 0), tzinfo=tz)
+        off = local.strftime("%z") or "+0000"
+        return f"{off[:3]}:{off[3:5]}"
+    return tz
+
+
+def offset_at(value: str, tz: str | tzinfo) -> str | None:
+    """The offset (``+01:00``) zone ``tz`` has at the local time DTM ``value`` names (its own
+    offset ignored); None without a full date."""
+    p = _parts(value)
+    if p is None or not (p[1] and p[2]):
+        return None
+    return _offset("", (*p[:3], p[3] or "0", p[4], p[5]), tz)
 
 
 def datetime_(value: str, tz: str | tzinfo | None = None) -> str | None:
     """DTM/TS -> FHIR dateTime keeping the sender's precision and time zone.
 
-    FHIR wants a zone whenever there is a time: a time without one takes ``tz`` (the zone the
-    message's MSH-7 declares, or the channel's ``timezone`` option; UTC when neither says).
-    Times keep the sender's offset; Microsoft's converter rewrites every time into the zone of
-    the machine it runs on, which changes the text but not the instant.
+    FHIR wants a zone whenever there is a time: a time without one takes ``tz``, the sender's
+    zone (see :mod:`conduit.core.timezone`), its offset on that day (daylight saving
+    included); it is never written as UTC (``Z``) unless the sender wrote that. Without ``tz``
+    such a time is cut to its date rather than given an invented offset. A date alone stays a
+    date. Times keep the sender's offset; Microsoft's converter rewrites every time into the zone
+    of the machine it runs on, which changes the text but not the instant.
     A time given to the hour or minute is padded to seconds, since FHIR has no such precision.
     """
     p = _parts(value)
@@ -83,14 +96,16 @@ def datetime_(value: str, tz: str | tzinfo | None = None) -> str | None:
     y, mo, d, h, mi, s, frac, zone = p
     if not (mo and d and h):
         return date(value)
+    if not zone and not tz:
+        return date(value)
     return (f"{y}-{mo}-{d}T{h}:{mi or '00'}:{s or '00'}{frac if s else ''}"
-            f"{_offset(zone, p, tz)}")
+            f"{_offset(zone, p, tz or '')}")
 
 
 def instant(value: str, tz: str | tzinfo | None = None) -> str | None:
     """DTM -> FHIR instant, which needs at least a full date and time; else None."""
     p = _parts(value)
-    if p is None or not p[3]:
+    if p is None or not p[3] or (not p[7] and not tz):
         return None
     return datetime_(value, tz)
 
@@ -185,62 +200,56 @@ def hd_system(hd: Field) -> str | None:
     return system_of(hd[1], hd[2], hd[3])
 
 
-def system_of(namespace: str, universal: str, kind: str) -> str | None:
-    """The parts of an HD -> a system URI (OID, UUID or URI), else None."""
-    kind = kind.upper()
-    if universal:
-        if kind in ("ISO", "OID", "") and re.fullmatch(r"[0-2](\.\d+)+", universal):
-            return "urn:oid:" + universal
-        if kind == "UUID":
-            return "urn:uuid:" + universal.lower()
-        if kind in ("URI", "URL") or universal.startswith(("http://", "https://", "urn:")):
-            return universal
-    if re.fullmatch(r"[0-2](\.\d+)+", namespace):
-        return "urn:oid:" + namespace
-    if namespace.startswith(("http://", "https://", "urn:")):
-        return namespace
-    return None
-
-
 def identifier(f: Field, type_code: str = "", *, authority: int = 4,
-               kind: int = 5) -> Json | None:
+               kind: int = 5, systems: IdentifierSystems | None = None) -> Json | None:
     """CX -> Identifier (value, system from the assigning authority, type, period).
 
-    A namespace that is no URI (``MR``'s assigning authority ``HOSP``) cannot be the system; it is
-    kept as ``assigner.display`` so that nothing the sender said is lost.
+    With ``systems`` (a conversion's sender and mapping) the system follows the rule of
+    :mod:`conduit.fhir.ids` and is never missing; without, only a universal authority gives one.
+    A namespace that is no URI (``MR``'s assigning authority ``HOSP``) cannot be the system by
+    itself; it is kept as ``assigner.display`` so that nothing the sender said is lost.
     """
     value = f[1]
     if not value:
         return None
     out: Json = {"value": value}
     auth = f.part(authority)
-    system = hd_system(auth)
+    code = (f[kind] if kind else "") or type_code
+    system: str | None
+    if systems is not None:
+        system, universal = systems.system(auth[1], auth[2], auth[3], code, value)
+    else:
+        system, universal = hd_system(auth), True
     if system:
         out["system"] = system
-    code = (f[kind] if kind else "") or type_code
     if code:
         out["type"] = {"coding": [coding(code, "", table_uri("0203"))]}
     if kind:
         p = period(f[7], f[8])
         if p:
             out["period"] = p
-    if not system and auth[1]:
+    if (not system or not universal) and auth[1]:
         out["assigner"] = {"display": auth[1]}
     return out
 
 
-def entity_identifier(f: Field, type_code: str = "") -> Json | None:
-    """EI (entity id ^ namespace ^ universal id ^ type) -> Identifier."""
+def entity_identifier(f: Field, type_code: str = "", *,
+                      systems: IdentifierSystems | None = None) -> Json | None:
+    """EI (entity id ^ namespace ^ universal id ^ type) -> Identifier (system as for CX)."""
     value = f[1]
     if not value:
         return None
     out: Json = {"value": value}
-    system = system_of(f[2], f[3], f[4])
+    system: str | None
+    if systems is not None:
+        system, universal = systems.system(f[2], f[3], f[4], type_code, value)
+    else:
+        system, universal = system_of(f[2], f[3], f[4]), True
     if system:
         out["system"] = system
     if type_code:
         out["type"] = {"coding": [coding(type_code, "", table_uri("0203"))]}
-    if not system and f[2]:
+    if (not system or not universal) and f[2]:
         out["assigner"] = {"display": f[2]}
     return out
 

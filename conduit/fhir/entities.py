@@ -10,7 +10,8 @@ from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.v2 import Field
 
-__all__ = ["location", "organization", "organization_from_hd", "organization_of", "practitioner"]
+__all__ = ["location", "organization", "organization_from_hd", "organization_of", "practitioner",
+           "practitioner_role"]
 
 
 def practitioner(ctx: Conversion, f: Field) -> Json | None:
@@ -18,7 +19,7 @@ def practitioner(ctx: Conversion, f: Field) -> Json | None:
     if not f:
         return None
     body: Json = {}
-    ident = dt.identifier(f, authority=9, kind=13)
+    ident = ctx.identifier(f, authority=9, kind=13)
     if ident:
         ident.pop("period", None)
         body["identifier"] = [ident]
@@ -27,30 +28,52 @@ def practitioner(ctx: Conversion, f: Field) -> Json | None:
         body["name"] = [name]
     if not body:
         return None
-    key = dt.identifier_key(ident) if ident else "name|" + f.raw
-    return ref(ctx.add("Practitioner", (key,), body))
+    key = (dt.identifier_key(ident),) if ident else ctx.sender_key("name|" + f.raw)
+    return ref(ctx.add("Practitioner", key, body))
+
+
+def practitioner_role(ctx: Conversion, who: Json | None, where: Json | None = None,
+                      code: Json | None = None) -> Json | None:
+    """A practitioner acting for an organization and/or in a role -> Reference(PractitionerRole),
+    as the IG maps ORC-12/ORC-21, OBX-16/OBX-25 and OBR-32/34/35; keyed by what it joins."""
+    if who is None and where is None:
+        return None
+    body: Json = {}
+    if who is not None:
+        body["practitioner"] = who
+    if where is not None:
+        body["organization"] = where
+    if code is not None:
+        body["code"] = [code]
+    key = ((who or {}).get("reference", ""), (where or {}).get("reference", ""),
+           *(f"{c.get('system', '')}|{c.get('code', '')}" for c in (code or {}).get("coding", ())))
+    return ref(ctx.add("PractitionerRole", key, body))
 
 
 def organization(ctx: Conversion, f: Field) -> Json | None:
     """XON (name ^ type ^ id ^ ... ^ assigning authority(6) ^ ... ^ identifier(10)) -> Reference."""
-    return organization_of(ctx, f[1], f[10] or f[3], dt.hd_system(f.part(6)))
+    value, authority = f[10] or f[3], f.part(6)
+    system = ctx.systems.system(authority[1], authority[2], authority[3], f[7], value)[0] \
+        if value else None
+    return organization_of(ctx, f[1], value, system)
 
 
 def organization_of(ctx: Conversion, name: str, ident_value: str,
                     system: str | None) -> Json | None:
-    """An Organization from its name and/or identifier (text already decoded)."""
+    """An Organization from its name and/or identifier (text already decoded); an identifier
+    without a system takes the sender's (:mod:`conduit.fhir.ids`), a name alone is the
+    sender's organization of that name."""
     if not name and not ident_value:
         return None
     body: Json = {}
     if ident_value:
-        ident: Json = {"value": ident_value}
-        if system:
-            ident["system"] = system
-        body["identifier"] = [ident]
+        system = system or ctx.systems.sender
+        body["identifier"] = [{"value": ident_value, "system": system}]
     if name:
         body["name"] = name
-    key = f"id|{system or ''}|{ident_value}" if ident_value else "name|" + name
-    return ref(ctx.add("Organization", (key,), body))
+    key = ((f"id|{system}|{ident_value}",) if ident_value
+           else ctx.sender_key("name|" + name))
+    return ref(ctx.add("Organization", key, body))
 
 
 def organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
@@ -64,7 +87,8 @@ def organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
         body["identifier"] = [{"system": "urn:ietf:rfc:3986", "value": system}]
     if namespace:
         body["name"] = namespace
-    return ref(ctx.add("Organization", ("hd|" + (system or namespace),), body))
+    key = ("hd|" + system,) if system else ctx.sender_key("hd|" + namespace)
+    return ref(ctx.add("Organization", key, body))
 
 
 _LEVELS = (  # PL component, FHIR physical type (location-physical-type)
@@ -96,7 +120,7 @@ def location(ctx: Conversion, pl: Field) -> Json | None:
                 pl[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
         if pl[9] and component == _most_specific(pl):
             body["description"] = pl[9]
-        parent = ref(ctx.add("Location", tuple(path), body))
+        parent = ref(ctx.add("Location", ctx.sender_key(*path), body))
     return parent
 
 

@@ -1,17 +1,173 @@
-"""Deterministic resource ids: the same business identifiers always give the same id.
+"""Identity: which ``Identifier.system`` an identifier gets, and the resource ids that follow.
 
-A resent or updated message (ADT^A08 after A01, a corrected ORU) then PUTs onto the resources the
-first one created instead of creating duplicates. The id is a UUID v5 over the resource type and
-the identifying parts (e.g. ``Patient`` + identifier system + value), so two different kinds of
-resource never collide and nothing in the id reveals the identifier (PHI) it came from.
+Two senders may both number their patients from 1: MRN ``12345`` at facility A and MRN ``12345``
+at facility B are two people. So every identifier gets a system that names who assigned it
+(never a bare value), and every resource id is a UUID v5 over the resource type and its
+identifying parts (system + value): those two MRNs give two Patients, their results two
+Observations, while the same message sent again gives the same ids (idempotent PUTs), and an
+A08 after an A01 updates the same resources. Nothing in an id reveals the identifier (PHI).
+
+The system rule (:class:`IdentifierSystems`), for CX (authority CX.4, type CX.5), XCN
+(authority XCN.9, type XCN.13), EI (namespace EI.2, universal id EI.3, its type EI.4; the type
+is the one the field implies: ``PLAC``/``FILL`` for ORC-2/3 and OBR-2/3, ``VN`` for PV1-19/50)
+and DLN (authority = issuing state, type ``DL``); the first rule that answers wins:
+
+1. **Universal id.** The authority has a universal id: HD.2 (EI.3) an OID with HD.3 ``ISO`` or
+   empty -> ``urn:oid:<oid>``; HD.3 ``UUID`` -> ``urn:uuid:<uuid>``; HD.3 ``URI``/``URL``, or a
+   value starting ``http://``, ``https://`` or ``urn:`` -> that URI; an HD.1 that is itself an
+   OID or URI likewise. An OID the FHIR identifier registry names is written as the registry's
+   URI: ``2.16.840.1.113883.4.1`` -> ``http://hl7.org/fhir/sid/us-ssn``, ``...4.6`` ->
+   ``http://hl7.org/fhir/sid/us-npi``, ``...4.572`` -> ``http://hl7.org/fhir/sid/us-medicare``,
+   ``...4.927`` -> ``http://hl7.org/fhir/sid/us-mbi``.
+2. **Well-known type** (FHIR identifier registry, US Core): type ``SS`` or namespace ``SSA`` /
+   ``USSSA`` -> ``http://hl7.org/fhir/sid/us-ssn``; type or namespace ``NPI`` ->
+   ``http://hl7.org/fhir/sid/us-npi``; type ``MC`` (patient's Medicare number) ->
+   ``http://hl7.org/fhir/sid/us-mbi`` when the value has the MBI form (11 characters, CMS's
+   pattern, dashes ignored), ``http://hl7.org/fhir/sid/us-medicare`` when it has the HICN form
+   (9 digits and a 1-2 character suffix); an ``MC`` of neither form goes on to rule 3.
+   PID-19 is an SSN (``us-ssn``). This rule comes before the channel's mappings so that a
+   hospital namespace on an SSN never files it among the hospital's MRNs.
+3. **Channel mapping by authority**: the step option ``identifier_systems: {authorities:
+   {<namespace>: <system URI>}}``, looked up by the authority's namespace (CX.4.1, XCN.9.1,
+   EI.2, exact text).
+4. **Channel mapping by sender**: the authority is empty and ``identifier_systems:
+   {facilities: {<MSH-4.1>: <system URI>}}`` names the sending facility.
+5. **Derived from the sender**: ``urn:conduit:sender:<MSH-4>:<MSH-3>``, followed by
+   ``:<namespace>`` when the authority has a namespace (a bare ``HOSPA`` from two senders is
+   two authorities until a mapping says otherwise). MSH-4 and MSH-3 are their HD.1 (else HD.2);
+   each part is percent-encoded as UTF-8 with only ``A-Z a-z 0-9 - . _ ~`` kept (so ``:``,
+   ``/``, ``&`` and spaces never split a part) and keeps its case; an empty part stays empty.
+   Examples: ``urn:conduit:sender:HOSPA:ADT1``, ``urn:conduit:sender:LAB%20B:LIS:HOSPA``,
+   ``urn:conduit:sender::LIS`` (no MSH-4).
+
+A message whose MSH-3 and MSH-4 are both empty does not say who sent it: the conversion refuses
+it (``MessageError``, so it is kept for replay and answered ``AE``) whatever its identifiers.
+When a system comes from rules 2-5 and the authority had a namespace, the namespace is also kept
+as ``Identifier.assigner.display``.
+
+Resource ids (``resource_id(type, *parts)``) take these parts:
+
+- Patient: system|value of the first PID-3 identifier typed ``MR``, else of the first identifier
+  (PID-3, PID-2, PID-4, PID-19, PID-20 in that order);
+- Encounter: system|value of the first visit number (PV1-19, else PV1-50);
+- ServiceRequest: ``order`` + system|value of the placer number (ORC-2, else OBR-2), else the
+  filler number; DiagnosticReport: ``report`` + the filler number (OBR-3), else the placer;
+- Observation: the id of its report/order/immunization + OBX-1 + OBX-3.1 + OBX-4;
+- Practitioner / Organization: system|value of their identifier, else the sender (MSH-4, MSH-3)
+  + the name; Location: the sender + its PL parts;
+- anything without business identifiers: MSH-4.1, MSH-3.1, MSH-10, the kind and its position in
+  the message.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
+from collections.abc import Mapping
+from urllib.parse import quote
 
-__all__ = ["NAMESPACE", "resource_id"]
+from conduit.core.errors import MessageError
+
+__all__ = ["NAMESPACE", "IdentifierSystems", "resource_id"]
+
+US_SSN = "http://hl7.org/fhir/sid/us-ssn"
+US_NPI = "http://hl7.org/fhir/sid/us-npi"
+US_MEDICARE = "http://hl7.org/fhir/sid/us-medicare"
+US_MBI = "http://hl7.org/fhir/sid/us-mbi"
+
+REGISTRY_OIDS = {  # FHIR identifier registry: an OID that has a preferred URI
+    "urn:oid:2.16.840.1.113883.4.1": US_SSN,
+    "urn:oid:2.16.840.1.113883.4.6": US_NPI,
+    "urn:oid:2.16.840.1.113883.4.572": US_MEDICARE,
+    "urn:oid:2.16.840.1.113883.4.927": US_MBI,
+}
+_WELL_KNOWN_TYPES = {"SS": US_SSN, "NPI": US_NPI}
+_WELL_KNOWN_NAMESPACES = {"SSA": US_SSN, "USSSA": US_SSN, "NPI": US_NPI}
+# CMS's Medicare Beneficiary Identifier: 11 characters, letters without S L O I B Z
+_MBI = re.compile(r"[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d[AC-HJKMNP-RT-Y]"
+                  r"[AC-HJKMNP-RT-Y0-9]\d[AC-HJKMNP-RT-Y]{2}\d{2}")
+_HICN = re.compile(r"\d{9}[A-Z][A-Z0-9]?")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+_MAPPING_KEYS = ("authorities", "facilities")
+SENDER_PREFIX = "urn:conduit:sender:"
+
+
+class IdentifierSystems:
+    """The system rule of the module docstring for one message (its sender and the mapping)."""
+
+    __slots__ = ("_authorities", "_facilities", "_facility", "_known", "_sender")
+
+    def __init__(self, mapping: Mapping[str, Mapping[str, str]] | None,
+                 facility: str, application: str) -> None:
+        if not facility and not application:
+            raise MessageError(
+                "MSH-3 (sending application) and MSH-4 (sending facility) are both empty: "
+                "identifiers without a universal assigning authority could not be told from "
+                "another sender's; set MSH-4 in a step before the conversion or fix the sender")
+        mapping = mapping or {}
+        self._authorities = dict(mapping.get("authorities") or {})
+        self._facilities = dict(mapping.get("facilities") or {})
+        self._facility = facility
+        self._sender = f"{SENDER_PREFIX}{quote(facility, safe='')}:{quote(application, safe='')}"
+        self._known: dict[tuple[str, str, str, str], tuple[str, bool]] = {}
+
+    @property
+    def sender(self) -> str:
+        """``urn:conduit:sender:<MSH-4>:<MSH-3>``: the sender's own namespace (rule 5)."""
+        return self._sender
+
+    def system(self, namespace: str, universal: str, universal_type: str, type_code: str,
+               value: str) -> tuple[str, bool]:
+        """(system, whether it came from a universal id) for one identifier."""
+        key = (namespace, universal, universal_type, type_code)
+        found = self._known.get(key)
+        if found is None:
+            found = self._system(namespace, universal, universal_type, type_code, value)
+            if type_code.upper() != "MC":  # the only rule that reads the value
+                self._known[key] = found
+        return found
+
+    def _system(self, namespace: str, universal: str, universal_type: str, type_code: str,
+                value: str) -> tuple[str, bool]:
+        universal_system = system_of(namespace, universal, universal_type) \
+            if namespace or universal else None
+        if universal_system:
+            return REGISTRY_OIDS.get(universal_system, universal_system), True
+        known = _well_known(type_code.upper(), namespace.upper(), value)
+        if known:
+            return known, False
+        if namespace:
+            mapped = self._authorities.get(namespace)
+            return mapped or f"{self._sender}:{quote(namespace, safe='')}", False
+        return self._facilities.get(self._facility) or self._sender, False
+
+    @staticmethod
+    def check(mapping: Mapping[str, object] | None) -> dict[str, dict[str, str]]:
+        """Validate a channel's ``identifier_systems`` (ValueError naming what is wrong)."""
+        out: dict[str, dict[str, str]] = {}
+        for key, table in (mapping or {}).items():
+            if key not in _MAPPING_KEYS:
+                raise ValueError(f"unknown key {key!r}: use authorities and/or facilities")
+            if not isinstance(table, Mapping):
+                raise ValueError(f"{key} must map names to system URIs")
+            for name, system in table.items():
+                if not isinstance(system, str) or not _URI.fullmatch(system):
+                    raise ValueError(f"{key}.{name}: {system!r} is not an absolute URI "
+                                     "(e.g. https://hospital.example.org/fhir/sid/mrn)")
+            out[key] = {str(k): v for k, v in table.items()}
+        return out
+
+
+def _well_known(type_code: str, namespace: str, value: str) -> str | None:
+    if type_code == "MC":
+        compact = value.replace("-", "").upper()
+        if _MBI.fullmatch(compact):
+            return US_MBI
+        if _HICN.fullmatch(compact):
+            return US_MEDICARE
+        return None
+    return _WELL_KNOWN_TYPES.get(type_code) or _WELL_KNOWN_NAMESPACES.get(namespace)
 
 NAMESPACE = uuid.UUID("6f0f3d5e-8a55-5c1e-9d1b-2f8f0c6d1a7e")
 """Conduit's UUID v5 namespace for FHIR resource ids (fixed forever: changing it re-keys data)."""
@@ -31,3 +187,20 @@ def resource_id(resource_type: str, *parts: str) -> str:
     digest[8] = (digest[8] & 0x3F) | 0x80
     h = digest.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def system_of(namespace: str, universal: str, kind: str) -> str | None:
+    """The parts of an HD -> a system URI (OID, UUID or URI), else None."""
+    kind = kind.upper()
+    if universal:
+        if kind in ("ISO", "OID", "") and re.fullmatch(r"[0-2](\.\d+)+", universal):
+            return "urn:oid:" + universal
+        if kind == "UUID":
+            return "urn:uuid:" + universal.lower()
+        if kind in ("URI", "URL") or universal.startswith(("http://", "https://", "urn:")):
+            return universal
+    if re.fullmatch(r"[0-2](\.\d+)+", namespace):
+        return "urn:oid:" + namespace
+    if namespace.startswith(("http://", "https://", "urn:")):
+        return namespace
+    return None

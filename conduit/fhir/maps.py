@@ -25,6 +25,7 @@ from conduit.fhir.segments import (
     procedure,
     referral,
     related,
+    specimen,
 )
 from conduit.fhir.v2 import Seg
 
@@ -58,4 +59,5 @@ MAPS: dict[str, Callable[[Conversion, Seg], None]] = {
     "AIP": appointment.aip,
     "AIG": appointment.aig,
     "TXA": document.txa,
+    "SPM": specimen.spm,
 }

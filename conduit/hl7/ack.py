@@ -40,6 +40,8 @@ ACK_CODES = frozenset({"AA", "AE", "AR", "CA", "CE", "CR"})
 _ERROR_CODES = frozenset({"AE", "AR", "CE", "CR"})
 _TEXT_MAX = 80  # MSA-3 is ST(80) in v2.3-v2.6
 _DEFAULT_ERROR = "207"  # HL7 table 0357: application internal error
+Location = tuple[str | int, ...]
+"""Where an error is: segment id, its sequence (1 = first), then field, component... positions."""
 _STD = Separators()
 # Message.parse's test for binary data in the MSH segment (conduit/hl7/message.py); text that
 # str.isprintable() accepts has no control characters at all, so it never needs the regex.
@@ -94,6 +96,7 @@ def _assemble_segments(
     text: str | None,
     error_code: str | None,
     version: str,
+    error_location: Location | None = None,
 ) -> list[str]:
     """ACK segments from MSH field values (raw), MSA and ERR content (plain)."""
     fs, cs, ss = seps.field, seps.component, seps.subcomponent
@@ -108,13 +111,17 @@ def _assemble_segments(
     if code in _ERROR_CODES:
         err_code = error_code or _DEFAULT_ERROR
         err_text = escape(reason or "error", seps)
+        where = [escape(str(part), seps) for part in error_location or ()]
         if _version_tuple(version) >= (2, 5):
+            # ERR-2 is ERL: segment^sequence^field^repetition^component^subcomponent
+            erl = cs.join([*where[:3], "", *where[3:]] if len(where) > 3 else where)
             cwe = cs.join([escape(err_code, seps), err_text, "HL70357"])
-            segments.append(fs.join(["ERR", "", "", cwe, "E"]))
+            segments.append(fs.join(["ERR", "", erl, cwe, "E"]))
         else:
             # v2.1-2.4: ERR-1 is ELD: segment^sequence^field^code(CE, as subcomponents)
+            where = [*where[:3], "", "", ""][:3]
             ce = ss.join([escape(err_code, seps), err_text, "HL70357"])
-            segments.append(fs.join(["ERR", cs * 3 + ce]))
+            segments.append(fs.join(["ERR", cs.join(where) + cs + ce]))
     return segments
 
 
@@ -127,10 +134,11 @@ def _assemble(
     text: str | None,
     error_code: str | None,
     version: str,
+    error_location: Location | None = None,
 ) -> str:
     """Build ACK text from MSH field values (raw), MSA and ERR content (plain)."""
     return "\r".join(_assemble_segments(seps, msh2, header, code, acked_id, text, error_code,
-                                         version)) + "\r"
+                                         version, error_location)) + "\r"
 
 
 def _msh9(seps: Separators, trigger: str, version: str) -> str:
@@ -147,7 +155,8 @@ def _msh9_for(cs: str, trigger: str, version: str) -> str:
 
 
 def _segments_general(msg: Message, code: str, text: str | None, error_code: str | None,
-                      control_id: str | None) -> list[str]:
+                      control_id: str | None, error_location: Location | None = None
+                      ) -> list[str]:
     """The ACK's segments, every case (field by field through ``Message.get``)."""
     seps = msg.separators
     version = msg.get("MSH-12")
@@ -166,7 +175,7 @@ def _segments_general(msg: Message, code: str, text: str | None, error_code: str
     if charset:
         header[18] = charset
     return _assemble_segments(seps, msg.get("MSH-2"), header, code, msg.control_id, text,
-                              error_code, msg.version)
+                              error_code, msg.version, error_location)
 
 
 def _segments_plain(msg: Message, code: str, control_id: str | None) -> list[str]:
@@ -193,12 +202,12 @@ def _segments_plain(msg: Message, code: str, control_id: str | None) -> list[str
 
 
 def _segments(msg: Message, code: str, text: str | None, error_code: str | None,
-              control_id: str | None) -> list[str]:
+              control_id: str | None, error_location: Location | None = None) -> list[str]:
     if code not in ACK_CODES:
         raise ValueError(f"ACK code must be one of {sorted(ACK_CODES)}, got {code!r}")
     if not text and code not in _ERROR_CODES:
         return _segments_plain(msg, code, control_id)
-    return _segments_general(msg, code, text, error_code, control_id)
+    return _segments_general(msg, code, text, error_code, control_id, error_location)
 
 
 def build_ack(
@@ -208,13 +217,17 @@ def build_ack(
     *,
     error_code: str | None = None,
     control_id: str | None = None,
+    error_location: Location | None = None,
 ) -> Message:
     """The ACK for ``msg`` with MSA-1 ``code``; AE/AR/CE/CR also get an ERR segment.
 
     ``text`` is a short reason (no message content); ``error_code`` is from HL7 table 0357
-    (default 207, application internal error); ``control_id`` overrides the generated MSH-10.
+    (default 207, application internal error) and ``error_location`` where the error is
+    (segment id, sequence, field[, component...]: ERR-2, or ERR-1 before v2.5);
+    ``control_id`` overrides the generated MSH-10.
     """
-    text_out = "\r".join(_segments(msg, code, text, error_code, control_id)) + "\r"
+    text_out = "\r".join(_segments(msg, code, text, error_code, control_id,
+                                    error_location)) + "\r"
     return Message._from_text(text_out, msg.encoding)
 
 
@@ -225,6 +238,7 @@ def build_ack_bytes(
     *,
     error_code: str | None = None,
     control_id: str | None = None,
+    error_location: Location | None = None,
 ) -> bytes:
     """``build_ack(...).to_bytes()``, without parsing the ACK back into a Message.
 
@@ -232,7 +246,7 @@ def build_ack_bytes(
     a value, nothing Message.parse calls binary); otherwise it goes through ``build_ack``, so the
     bytes, or the HL7ParseError, are always the same.
     """
-    segments = _segments(msg, code, text, error_code, control_id)
+    segments = _segments(msg, code, text, error_code, control_id, error_location)
     text_out = "\r".join(segments) + "\r"
     if (text_out.count("\r") != len(segments) or "\n" in text_out or "\x00" in text_out
             or (not segments[0].isprintable() and _BINARY.search(segments[0]))):
@@ -260,8 +274,10 @@ def _lenient_header(text: str) -> tuple[Separators, str, list[str]] | None:
     return seps, msh2, fields
 
 
-def build_ack_for_unparseable(raw: bytes, reason: str) -> bytes | None:
-    """Best-effort AR for bytes that are not a message we can parse.
+def build_ack_for_unparseable(raw: bytes, reason: str, *, code: str = "AR",
+                              error_code: str | None = None,
+                              error_location: Location | None = None) -> bytes | None:
+    """Best-effort AR (or ``code``: CR in enhanced mode) for bytes we cannot accept as they are.
 
     If the bytes start with an MSH whose field separator is usable, the AR mirrors what can be
     read (apps swapped, MSA-2 = their MSH-10, their version and charset), replacing a broken
@@ -275,7 +291,8 @@ def build_ack_for_unparseable(raw: bytes, reason: str) -> bytes | None:
     found = _lenient_header(text)
     if found is None:
         header = {7: _now(), 9: "ACK", 10: new_control_id(), 11: "P", 12: "2.5"}
-        out = _assemble(_STD, _STD.encoding_chars, header, "AR", "", reason, None, "2.5")
+        out = _assemble(_STD, _STD.encoding_chars, header, code, "", reason, error_code, "2.5",
+                        error_location)
         return encode_text(out, "utf-8")
     seps, msh2, f = found
 
@@ -290,8 +307,8 @@ def build_ack_for_unparseable(raw: bytes, reason: str) -> bytes | None:
     }
     if at(18):
         header[18] = at(18)
-    out = _assemble(seps, msh2, header, "AR", _component(at(10), seps, 1), reason, None,
-                    _component(version, seps, 1))
+    out = _assemble(seps, msh2, header, code, _component(at(10), seps, 1), reason, error_code,
+                    _component(version, seps, 1), error_location)
     return encode_text(out, codec)
 
 

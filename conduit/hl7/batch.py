@@ -8,6 +8,7 @@ or a batch/file opened twice means the file is damaged, and guessing would route
 from __future__ import annotations
 
 from conduit.core.errors import HL7ParseError
+from conduit.hl7.message import segment_lines
 
 __all__ = ["is_batch", "split_messages"]
 
@@ -15,10 +16,7 @@ _ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
 
 
 def _lines(text: str) -> list[str]:
-    text = text.removeprefix("\ufeff")
-    if "\n" in text:
-        text = text.replace("\r\n", "\r").replace("\n", "\r")
-    return [line for line in text.split("\r") if line and not line.isspace()]
+    return segment_lines(text.removeprefix("\ufeff"))
 
 
 def is_batch(text: str) -> bool:

@@ -23,7 +23,7 @@ from conduit.hl7.codec import byte_codec, decode, may_be_wide
 from conduit.hl7.codec import encode as encode_text
 from conduit.hl7.path import FieldPath, parse_path
 
-__all__ = ["Message", "Segment", "Separators"]
+__all__ = ["Message", "Segment", "Separators", "segment_lines"]
 
 _HEADERS = frozenset({"MSH", "BHS", "FHS"})
 # C0 controls that never occur in HL7 text (CR/LF/TAB/VT/FF and the FS..US "space" controls are
@@ -49,6 +49,11 @@ class Separators:
                 + (self.truncation or ""))
 
 
+# ERR-2 locations of the header fields a parse error can blame (table 0357 code 102)
+_MSH1 = ("MSH", 1, 1)
+_MSH2 = ("MSH", 1, 2)
+
+
 @lru_cache(maxsize=256)
 def separators_for(field_sep: str, msh2: str) -> Separators:
     """Separators from MSH-1 and MSH-2, tolerant of the odd MSH-2 values seen in the wild.
@@ -58,19 +63,22 @@ def separators_for(field_sep: str, msh2: str) -> Separators:
     a fifth character is the v2.7 truncation character.
     """
     if not field_sep or field_sep.isalnum() or field_sep.isspace():
-        raise HL7ParseError(f"unusable field separator {field_sep!r} after 'MSH'")
+        raise HL7ParseError(f"unusable field separator {field_sep!r} after 'MSH'",
+                            error_code="102", location=_MSH1)
     enc = msh2
     if len(enc) < 2:
         raise HL7ParseError(
             f"MSH-2 (encoding characters) too short: {enc!r}, need at least component and "
-            "repetition separators")
+            "repetition separators", error_code="102", location=_MSH2)
     if len(enc) == 5 and enc[2] == enc[3]:
         enc = enc[:3] + enc[4:]
     for ch in enc:
         if ch.isalnum() or ch.isspace():
-            raise HL7ParseError(f"MSH-2 (encoding characters) {msh2!r} contains {ch!r}")
+            raise HL7ParseError(f"MSH-2 (encoding characters) {msh2!r} contains {ch!r}",
+                                error_code="102", location=_MSH2)
     if len(enc) > 5:
-        raise HL7ParseError(f"MSH-2 (encoding characters) too long: {msh2!r}")
+        raise HL7ParseError(f"MSH-2 (encoding characters) too long: {msh2!r}", error_code="102",
+                            location=_MSH2)
     seps = Separators(
         field=field_sep,
         component=enc[0],
@@ -81,8 +89,28 @@ def separators_for(field_sep: str, msh2: str) -> Separators:
     )
     chars = (seps.field, seps.component, seps.repetition, seps.escape, seps.subcomponent)
     if len(set(chars)) != 5 or seps.truncation in chars:
-        raise HL7ParseError(f"MSH-1/MSH-2 declare the same separator twice: {field_sep}{msh2!r}")
+        raise HL7ParseError(f"MSH-1/MSH-2 declare the same separator twice: {field_sep}{msh2!r}",
+                            error_code="102", location=_MSH2)
     return seps
+
+
+def segment_lines(text: str) -> list[str]:
+    """The segments of a message (or a batch file), their ends decided by the first line's.
+
+    The standard end is CR: then a bare LF is data (a multi-line OBX-5 some senders do not
+    escape), as python-hl7 and hl7apy read it, and an LF right after a CR is a CRLF end. Text
+    whose first line ends in LF or CRLF (a file from an editor) has LF or CRLF ends throughout.
+    """
+    cr = text.find("\r")
+    if cr != -1 and text[cr + 1 : cr + 2] != "\n" and text.find("\n", 0, cr) == -1:
+        lines = text.split("\r")
+        if "\n" in text:
+            lines = [line.lstrip("\n") for line in lines]
+    else:
+        if "\n" in text:
+            text = text.replace("\r\n", "\r").replace("\n", "\r")
+        lines = text.split("\r")
+    return [line for line in lines if line and not line.isspace()]
 
 
 class Segment:
@@ -213,7 +241,7 @@ class Segment:
 class Message:
     """A parsed HL7 v2 message; see the module docstring for what is lazy and what is raw."""
 
-    __slots__ = ("_encoding", "_index", "_raw", "_segs", "separators")
+    __slots__ = ("_encoding", "_index", "_raw", "_segs", "changed", "separators")
 
     separators: Separators
 
@@ -224,6 +252,9 @@ class Message:
         self._index: dict[str, list[int]] | None = None
         self.separators = separators
         self._encoding = encoding
+        self.changed = False
+        """True once ``set``/``delete`` or a new ``encoding`` changed the message: until then
+        the bytes it was parsed from are the message, and are what is forwarded."""
 
     @property
     def encoding(self) -> str:
@@ -234,6 +265,8 @@ class Message:
 
     @encoding.setter
     def encoding(self, codec: str) -> None:
+        if codec != self._encoding:
+            self.changed = True
         self._encoding = codec
 
     # -- parsing ------------------------------------------------------------------------------
@@ -258,25 +291,27 @@ class Message:
             text = text.removeprefix("\ufeff").lstrip()
             if text[:3] != "MSH":
                 if not text:
-                    raise HL7ParseError("empty message")
+                    raise HL7ParseError("empty message", error_code="100", location=("MSH", 1))
                 if _BINARY.search(text[:64]):
-                    raise HL7ParseError("message is not text (binary data)")
+                    raise HL7ParseError("message is not text (binary data)", error_code="102")
                 raise HL7ParseError(
-                    f"message does not start with an MSH segment (starts with {text[:3]!r})")
+                    f"message does not start with an MSH segment (starts with {text[:3]!r})",
+                    error_code="100", location=("MSH", 1))
         if len(text) < 4:
-            raise HL7ParseError("MSH segment is truncated before the field separator")
+            raise HL7ParseError("MSH segment is truncated before the field separator",
+                                error_code="102", location=_MSH1)
         fs = text[3]
         if fs in "\r\n":
-            raise HL7ParseError("MSH segment has no field separator")
-        if "\n" in text:
-            text = text.replace("\r\n", "\r").replace("\n", "\r")
-        segments = [s for s in text.split("\r") if s and not s.isspace()]
+            raise HL7ParseError("MSH segment has no field separator", error_code="102",
+                                location=_MSH1)
+        segments = segment_lines(text)
         msh = segments[0]
         # Binary data shows as NUL (a memchr over the whole text) or as control characters in
         # the header. Other stray controls further on are kept as data: tolerant, and a full
         # regex scan would cost more than the whole parse.
         if "\x00" in text or _BINARY.search(msh):
-            raise HL7ParseError("message is not text (contains control characters)")
+            raise HL7ParseError("message is not text (contains control characters)",
+                                error_code="102")
         end = msh.find(fs, 4)
         seps = separators_for(fs, msh[4:] if end == -1 else msh[4:end])
         return cls(segments, seps, encoding)
@@ -387,6 +422,7 @@ class Message:
             raise KeyError(f"no segment {p.segment}[{p.seg_n}] in message")
         seg.put(p, value)
         self._raw[self._position(seg)] = seg.raw
+        self.changed = True
 
     def delete(self, path: str) -> None:
         """``ZPI`` deletes every ZPI, ``ZPI[2]`` the second; a field path empties that element."""
@@ -406,6 +442,7 @@ class Message:
         self._raw = [r for i, r in enumerate(self._raw) if i not in drop]
         self._segs = [s for i, s in enumerate(self._segs) if i not in drop]
         self._index = None
+        self.changed = True
 
     def _position(self, seg: Segment) -> int:
         for i, s in enumerate(self._segs):

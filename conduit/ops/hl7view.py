@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from conduit.hl7.message import segment_lines
+
 SEGMENTS: dict[str, tuple[str, list[str]]] = {
     "MSH": ("Message Header", [
         "Field Separator", "Encoding Characters", "Sending Application", "Sending Facility",
@@ -97,7 +99,7 @@ def field_name(segment: str, position: int) -> str | None:
 
 def parse_segments(text: str) -> list[dict[str, Any]] | None:
     """Segments with named fields, or None when ``text`` is not HL7 v2 ER7."""
-    lines = [s for s in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if s.strip()]
+    lines = [s for s in segment_lines(text) if s.strip()]
     if not lines or not lines[0].startswith(("MSH", "FHS", "BHS")) or len(lines[0]) < 8:
         return None
     separator = lines[0][3]

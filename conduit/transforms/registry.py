@@ -38,6 +38,11 @@ class StepState:
     message: Message
     body: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    timezone: str | None = None
+    """The channel's ``timezone:`` (IANA name), None when it names none."""
+    default_timezone: str | None = None
+    """The zone when neither the channel nor the message says: the engine default, else the
+    host's (see :mod:`conduit.core.timezone`)."""
 
 
 class Step(Protocol):

@@ -3,7 +3,8 @@
 Dates::
 
     {{ msg['PID-7'] | fhir_date }}               19800101120000 -> 1980-01-01
-    {{ msg['OBX-14'] | fhir_datetime }}          keeps precision and zone (UTC if none)
+    {{ msg['OBX-14'] | fhir_datetime }}          keeps precision and offset; none: the host's
+    {{ msg['OBX-14'] | fhir_datetime('Europe/Berlin') }}   ... or the zone named
     {{ msg['PID-7'] | hl7_strftime('%d/%m/%Y') }}  01/01/1980
     {{ vars.body.birthDate | hl7_datetime }}     1980-01-01 -> 19800101 (FHIR/ISO -> DTM)
 
@@ -34,8 +35,13 @@ def fhir_date(value: object) -> str:
     return date(str(value)) or ""
 
 
-def fhir_datetime(value: object) -> str:
-    return datetime_(str(value)) or ""
+def fhir_datetime(value: object, zone: str | None = None) -> str:
+    """A time without an offset is read in ``zone`` (IANA name or +HH:MM), else the engine's
+    default zone, else the host's: never labelled UTC by assumption."""
+    from conduit.core.timezone import default_zone, host_zone
+    from conduit.fhir.context import zone as parse_zone
+
+    return datetime_(str(value), parse_zone(zone or default_zone() or host_zone())) or ""
 
 
 def hl7_datetime(value: object) -> str:

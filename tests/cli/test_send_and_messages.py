@@ -81,3 +81,27 @@ def test_send_exits_1_when_a_message_is_not_accepted(tmp_path: Path) -> None:
         bad = conduit("send", f"127.0.0.1:{port}", str(not_hl7))
     assert "not sent, not HL7 v2" in bad.stderr
     assert bad.returncode == 1
+
+
+def test_send_reads_the_acks_msh15_and_msh16_ask_for(tmp_path: Path) -> None:
+    port = write_archive_channel(tmp_path, "enhanced", "{{ msg['MSH-10'] }}.hl7")
+    head = "MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||{type}|{id}|P|2.5|||{accept}|{app}\r"
+    body = "PID|1||{id}^^^HOSP^MR||SEND^TEST||19800101|F\r"
+    files = []
+    for id_, type_, accept, app in [("H1", "ADT^A01", "AL", "AL"), ("H2", "ADT^A01", "NE", "NE"),
+                                    ("H3", "ACK^A01^ACK", "", ""), ("H4", "ADT^A01", "ER", "NE"),
+                                    ("H5", "ADT^A01", "", "")]:
+        path = tmp_path / f"{id_}.hl7"
+        path.write_text(head.format(type=type_, id=id_, accept=accept, app=app)
+                        + ("MSA|AA|X\r" if type_.startswith("ACK") else body.format(id=id_)))
+        files.append(str(path))
+    with engine_process(tmp_path / "channels", tmp_path / "data"):
+        sent = conduit("send", f"127.0.0.1:{port}", *files)
+        wait_until(lambda: len(list((tmp_path / "out").glob("H*.hl7"))) == 5)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    lines = [line.split(": ", 1)[1] for line in sent.stdout.splitlines() if ": " in line
+             and line.startswith(str(tmp_path))]
+    assert lines == ["CA H1", "AA H1", "no ACK (as MSH-15/16 ask)",
+                     "sent (an ACK message is not acknowledged)", "no ACK (as MSH-15/16 ask)",
+                     "AA H5"]
+    assert "2 accepted, 0 not, 3 not acknowledged" in sent.stdout

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from conduit.core.errors import MessageError
 from conduit.fhir import ConvertOptions, convert, dumps
 from conduit.fhir.validate import bundle_problems
 from conduit.hl7.batch import split_messages
@@ -154,7 +155,12 @@ def test_every_corpus_bundle_is_valid_r4b(name: str, text: str) -> None:
         message = Message.parse(text)
     except Exception:
         pytest.skip("not parseable (the parser's corpus tests cover it)")
-    bundle = convert(message)
+    if not message.get("MSH-3") and not message.get("MSH-4"):
+        # no sender named: refused (whose MRN is it?), then converted once one is set
+        with pytest.raises(MessageError, match=r"MSH-3.*MSH-4"):
+            convert(message)
+        message = Message.parse(text.replace("MSH|^~\\&|||", "MSH|^~\\&||CORPUS|", 1))
+    bundle = convert(message, ConvertOptions(timezone="America/New_York"))
     assert bundle_problems(bundle) == []
     assert orjson.loads(dumps(bundle))["entry"]
 

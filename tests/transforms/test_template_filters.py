@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import tzlocal
+
 from conduit.hl7.message import Message
 from conduit.transforms.template import render_template
 
@@ -21,6 +24,24 @@ def test_dates() -> None:
     assert render("{{ vars.d | hl7_datetime }}", d="2024-01-02T03:04:05+01:00") == \
         "20240102030405+0100"
     assert render("{{ msg['PID-5'] | fhir_date }}|{{ 'x' | hl7_strftime }}") == "|"
+
+
+def test_a_time_without_offset_is_read_in_a_zone_never_as_utc(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert render("{{ '202407020304' | fhir_datetime('Europe/Berlin') }}") == \
+        "2024-07-02T03:04:00+02:00"
+    monkeypatch.delenv("CONDUIT_TIMEZONE", raising=False)
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    tzlocal.reload_localzone()
+    try:
+        # (a variable, not a literal: Jinja folds filters on constants at compile time)
+        source = "{{ vars.t | fhir_datetime }}"
+        assert render(source, t="202401020304") == "2024-01-02T03:04:00+05:30"
+        monkeypatch.setenv("CONDUIT_TIMEZONE", "America/New_York")
+        assert render(source, t="202401020304") == "2024-01-02T03:04:00-05:00"
+    finally:
+        monkeypatch.undo()
+        tzlocal.reload_localzone()
 
 
 def test_code_systems() -> None:

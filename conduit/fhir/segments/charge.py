@@ -60,7 +60,7 @@ def ft1(ctx: Conversion, seg: Seg) -> None:
         body["reason"] = reasons
     if product := dt.codeable(seg.field(29)):
         body["productCodeableConcept"] = product
-    key = (("id", seg[2]) if seg[2] else ctx.local_key("ChargeItem"))
+    key = (ctx.sender_key("id", seg[2]) if seg[2] else ctx.local_key("ChargeItem"))
     charge = ctx.add("ChargeItem", key, body)
     if procedure is not None:
         done: Json = {"status": "unknown", "code": procedure,

@@ -8,15 +8,15 @@ content in DocumentReference.content only.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
+from conduit.fhir import attachment, vocabulary
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json
 from conduit.fhir.entities import practitioner
 from conduit.fhir.v2 import Seg
 
 # table 0273 availability -> document-reference-status
+_ORIGINATED = "http://hl7.org/fhir/6.0/StructureDefinition/extension-date"
+_ALTERNATE = "http://hl7.org/fhir/StructureDefinition/alternate-codes"
 _STATUS = {"AV": "current", "CA": "entered-in-error", "OB": "superseded", "UN": "current"}
 # table 0271 completion status -> composition-status (docStatus)
 _DOC_STATUS = {"AU": "final", "DI": "preliminary", "DO": "final", "IN": "preliminary",
@@ -25,11 +25,17 @@ _DOC_STATUS = {"AU": "final", "DI": "preliminary", "DO": "final", "IN": "prelimi
 
 def txa(ctx: Conversion, seg: Seg) -> None:
     finish(ctx)
-    body: Json = {"status": _STATUS.get(seg[19].upper(), "current")}
-    if master := dt.entity_identifier(seg.field(12)):
+    availability = seg[19].upper()
+    body: Json = {"status": _STATUS.get(availability, "current")}
+    if availability in ("CA", "OB", "UN"):  # the v2 code beside the status it became (IG)
+        body["_status"] = {"extension": [{"url": _ALTERNATE, "valueCodeableConcept": {
+            "coding": [dt.coding(availability, "", dt.table_uri("0273"))]}}]}
+    if master := ctx.entity_identifier(seg.field(12)):
         body["masterIdentifier"] = master
     idents = [i for n, code in ((14, "PLAC"), (15, "FILL"))
-              if (i := dt.entity_identifier(seg.field(n), code))]
+              if (i := ctx.entity_identifier(seg.field(n), code))]
+    if file_name := seg[16]:  # TXA-16 unique document file name
+        idents.append({"value": file_name, "system": ctx.systems.sender})
     if idents:
         body["identifier"] = idents
     if doc_status := _DOC_STATUS.get(seg[17].upper()):
@@ -38,17 +44,31 @@ def txa(ctx: Conversion, seg: Seg) -> None:
         body["type"] = kind
     if ctx.patient:
         body["subject"] = {"reference": ctx.patient}
-    if when := ctx.instant(seg[4]) or ctx.instant(seg[6]):
+    if when := ctx.instant(seg[6]):  # TXA-6 origination (IG); TXA-4 is the activity's time
         body["date"] = when
+    elif day := dt.date(seg[6]):  # a date alone does not fit the instant: the IG's extension
+        body["extension"] = [{"url": _ORIGINATED, "valueDate": day}]
+    if title := seg[25]:  # TXA-25 document title
+        body["description"] = title
+    labels = [c for f in seg.reps(18)
+              if (c := vocabulary.mapped(dt.codeable(f, "0272"), "DocumentConfidentialityStatus",
+                                         f[1]))]
+    if labels:
+        body["securityLabel"] = labels
     authors = [a for f in (*seg.reps(5), *seg.reps(9)) if (a := practitioner(ctx, f))]
     if authors:
         body["author"] = authors
     if seg.reps(10) and (who := practitioner(ctx, seg.reps(10)[0])):
         body["authenticator"] = who
-    if parent := dt.entity_identifier(seg.field(13)):
+    if parent := ctx.entity_identifier(seg.field(13)):
         body["relatesTo"] = [{"code": "replaces", "target": {"identifier": parent}}]
+    context: Json = {}
     if ctx.encounter:
-        body["context"] = {"encounter": [{"reference": ctx.encounter}]}
+        context["encounter"] = [{"reference": ctx.encounter}]
+    if activity := ctx.datetime(seg[4]):
+        context["period"] = {"start": activity}
+    if context:
+        body["context"] = context
     key = (("document", dt.identifier_key(master)) if master else ctx.local_key("Document"))
     ctx.document = ctx.add("DocumentReference", key, body)
     ctx.document_text = []
@@ -60,43 +80,12 @@ def content(ctx: Conversion, seg: Seg) -> None:
     assert ctx.document is not None
     kind = seg[2].upper()
     for f in seg.reps(5):
-        if kind == "ED":
-            data, mime = f[5], "/".join(v for v in (f[2], f[3]) if v)
-            if data:
-                encoded = data if f[4].upper() == "BASE64" else _b64(data)
-                attachment: Json = {"contentType": _mime(mime)}
-                if _is_base64(encoded):
-                    attachment["data"] = encoded
-                else:  # damaged data is not passed on as if it were the document
-                    attachment["title"] = "content not decodable (invalid Base64 in OBX-5)"
-                ctx.document.setdefault("content", []).append({"attachment": attachment})
-        elif kind == "RP":
-            if f[1]:
-                ctx.document.setdefault("content", []).append({"attachment": {"url": f[1]}})
+        if kind in ("ED", "RP"):  # each repetition is one content (damaged data says so)
+            found = attachment.from_ed(f) if kind == "ED" else attachment.from_rp(f)
+            if found:
+                ctx.document.setdefault("content", []).append({"attachment": found})
         else:
             ctx.document_text.append(f.text())
-
-
-def _mime(v2_type: str) -> str:
-    low = v2_type.lower()
-    if "/" in low and low.split("/")[0] in ("application", "text", "image", "audio", "video"):
-        return low
-    return {"pdf": "application/pdf", "application/pdf": "application/pdf",
-            "text": "text/plain", "html": "text/html", "xml": "application/xml",
-            "rtf": "application/rtf", "jpeg": "image/jpeg", "image/jpeg": "image/jpeg",
-            }.get(low.split("/")[-1], "application/octet-stream")
-
-
-def _is_base64(data: str) -> bool:
-    try:
-        base64.b64decode(data, validate=True)
-    except (ValueError, binascii.Error):
-        return False
-    return True
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def finish(ctx: Conversion) -> None:
@@ -108,7 +97,7 @@ def finish(ctx: Conversion) -> None:
     if text.strip():
         mime = "text/html" if ctx.document_kind == "HTML" else "text/plain"
         doc.setdefault("content", []).insert(0, {"attachment": {
-            "contentType": f"{mime}; charset=utf-8", "data": _b64(text)}})
+            "contentType": f"{mime}; charset=utf-8", "data": attachment.text_data(text)}})
     if not doc.get("content"):
         # DocumentReference.content is required; say what the document was when none came
         title = (doc.get("type", {}).get("text") or

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import html
+
 from conduit.fhir import datatypes as dt
+from conduit.fhir import vocabulary
 from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.entities import location, practitioner
 from conduit.fhir.v2 import Seg
 
-_ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-# Table 0004 patient class -> v3 ActCode (IG ConceptMap PatientClass). R (recurring) and C
-# (commercial account) are ambulatory; B (obstetrics) is an inpatient stay.
-_CLASS = {"E": ("EMER", "emergency"), "I": ("IMP", "inpatient encounter"),
-          "O": ("AMB", "ambulatory"), "P": ("PRENC", "pre-admission"),
-          "R": ("AMB", "ambulatory"), "B": ("IMP", "inpatient encounter"),
-          "C": ("AMB", "ambulatory")}
 _PLANNED = frozenset({"A05", "A14"})
 _CANCELLED = frozenset({"A11", "A27", "A38"})
+_LOCATION_CLASS = "http://hl7.org/fhir/StructureDefinition/subject-locationClassification"
+_DESCRIPTION = "http://hl7.org/fhir/StructureDefinition/resource-instance-description"
+_PLANNED_START = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedStartDate"
+_PLANNED_END = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedEndDate"
+_ARRIVAL = "http://hl7.org/fhir/StructureDefinition/encounter-modeOfArrival"
 _PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 
@@ -30,21 +31,24 @@ def encounter_status(ctx: Conversion, seg: Seg) -> str:
         return "finished"
     if trigger in _PLANNED:
         return "planned"
-    return "in-progress"
+    # PV1-2 by the IG's PatientClass[EncounterStatus] map (P preadmit: planned, U: unknown)
+    return vocabulary.code("PatientClass[EncounterStatus]", seg[2]) or "in-progress"
 
 
 def pv1(ctx: Conversion, seg: Seg) -> None:
     patient_class = seg[2].upper()
-    code = _CLASS.get(patient_class)
     body: Json = {
         "status": encounter_status(ctx, seg),
-        # Encounter.class is required: an unknown or missing PV1-2 is said to be unknown
-        "class": (dt.coding(code[0], code[1], _ACT) if code else
-                  dt.coding(patient_class, "", dt.table_uri("0004")) if patient_class else
-                  dt.coding("UNK", "unknown",
-                            "http://terminology.hl7.org/CodeSystem/v3-NullFlavor")),
+        # Encounter.class by the IG's PatientClass[EncounterClass] map; it is required: an
+        # unknown or missing PV1-2 is said to be unknown
+        "class": (vocabulary.coding("PatientClass[EncounterClass]", patient_class) or
+                  (dt.coding(patient_class, "", dt.table_uri("0004")) if patient_class else
+                   dt.coding("UNK", "unknown",
+                             "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"))),
     }
-    idents = [i for f in (*seg.reps(19), *seg.reps(50)) if (i := dt.identifier(f, "VN"))]
+    idents = [i for f in (*seg.reps(19), *seg.reps(50)) if (i := ctx.identifier(f, "VN"))]
+    if idents and seg.reps(19) and "type" in idents[0]:
+        idents[0]["type"]["text"] = "visit number"  # PV1-19 (IG PV1[Encounter])
     if idents:
         body["identifier"] = idents
     types = [c for c in (dt.code_concept(seg[4], "0007", seg.field(4)[2]),
@@ -66,7 +70,8 @@ def pv1(ctx: Conversion, seg: Seg) -> None:
             who = practitioner(ctx, f)
             if who:
                 participants.append({"type": [{"coding": [dt.coding(role, display,
-                                                                     _PARTICIPATION)]}],
+                                                                     _PARTICIPATION)],
+                                               "text": display}],
                                      "individual": who})
     if participants:
         body["participant"] = participants
@@ -76,21 +81,50 @@ def pv1(ctx: Conversion, seg: Seg) -> None:
         for f in seg.reps(n):
             where = location(ctx, f)
             if where:
-                locations.append({"location": where, "status": status})
+                entry: Json = {"location": where, "status": status}
+                if n == 11:  # PV1-11 temporary location
+                    entry["extension"] = [{"url": _LOCATION_CLASS, "valueCodeableConcept": {
+                        "coding": [dt.coding("temporary", "Temporary")]}}]
+                locations.append(entry)
     if locations:
         body["location"] = locations
+        _bed_status(ctx, seg, locations[0]["location"])
     stay = _hospitalization(ctx, seg)
     if stay:
         body["hospitalization"] = stay
     key = ((dt.identifier_key(idents[0]),) if idents else
            (ctx.patient or "", "admit", seg[44]) if seg[44] else ctx.local_key("Encounter"))
+    if episode := _episode(ctx, seg, body["status"]):
+        body["episodeOfCare"] = [episode]
     resource = ctx.add("Encounter", key, body)
     ctx.encounter = ref(resource)["reference"]
 
 
+def _bed_status(ctx: Conversion, seg: Seg, where: Json) -> None:
+    """PV1-40 bed status -> operationalStatus of PV1-3's Location, when PV1-3 names a room or
+    bed (IG PV1[Encounter], BedStatus map)."""
+    point = seg.field(3)
+    status = vocabulary.coding("BedStatus", seg[40])
+    if status and (point[2] or point[3]) and seg.reps(3):
+        ctx.resources[where["reference"]].setdefault("operationalStatus", status)
+
+
+def _episode(ctx: Conversion, seg: Seg, status: str) -> Json | None:
+    """PV1-54 service episode identifier (PV1-53 its description) -> EpisodeOfCare. Only for
+    an ongoing visit, whose episode is active; a finished visit says nothing of its episode."""
+    ident = ctx.identifier(seg.field(54))
+    if ident is None or ctx.patient is None or status != "in-progress":
+        return None
+    body: Json = {"identifier": [ident], "status": "active",
+                  "patient": {"reference": ctx.patient}}
+    if seg[53]:
+        body["extension"] = [{"url": _DESCRIPTION, "valueString": seg[53]}]
+    return ref(ctx.add("EpisodeOfCare", ("episode", dt.identifier_key(ident)), body))
+
+
 def _hospitalization(ctx: Conversion, seg: Seg) -> Json:
     stay: Json = {}
-    if pre := dt.identifier(seg.field(5)):
+    if pre := ctx.identifier(seg.field(5)):
         stay["preAdmissionIdentifier"] = pre
     for key, n, table in (("reAdmission", 13, "0092"), ("admitSource", 14, "0023"),
                           ("dischargeDisposition", 36, "0112")):
@@ -102,25 +136,45 @@ def _hospitalization(ctx: Conversion, seg: Seg) -> Json:
     arrangements = [c for f in seg.reps(15) if (c := dt.codeable(f, "0009"))]
     if arrangements:
         stay["specialArrangement"] = arrangements
+    if courtesy := dt.codeable(seg.field(16), "0099"):  # PV1-16 VIP indicator
+        stay["specialCourtesy"] = [courtesy]
+    # PV1-37 DLD: discharge location (IS, or CWE from v2.6 whose text is its 2nd part)
+    destination = seg.field(37)
+    if label := destination.part(1)[2] or destination[1]:
+        stay["destination"] = ref(ctx.add("Location", ("discharged-to", label),
+                                          {"name": label, "mode": "kind"}))
     return stay
 
 
 def pv2(ctx: Conversion, seg: Seg) -> None:
-    """PV2-3 admit reason -> reasonCode; PV2-8/PV2-9 expected admit/discharge -> period."""
+    """PV2 -> the Encounter (IG PV2[Encounter]): admit reason, expected admit and discharge
+    (R5 plannedStartDate/plannedEndDate extensions: expected times are not the period),
+    length of stay, visit description, referral source, priority, mode of arrival."""
     if ctx.encounter is None:
         return
     encounter = ctx.resources[ctx.encounter]
     if reason := dt.codeable(seg.field(3)):
         encounter.setdefault("reasonCode", []).append(reason)
-    # expected admit/discharge (PV2-8/PV2-9) stand in for the actual times PV1 lacks
-    period = encounter.setdefault("period", {})
-    if "start" not in period and (start := ctx.datetime(seg[8])):
-        period["start"] = start
-    if "end" not in period and encounter["status"] != "in-progress" \
-            and (end := ctx.datetime(seg[9])):
-        period["end"] = end
-    if not period:
-        del encounter["period"]
+    extensions: list[Json] = [{"url": url, "valueDateTime": when}
+                  for n, url in ((8, _PLANNED_START), (9, _PLANNED_END))
+                  if (when := ctx.datetime(seg[n]))]
+    if arrival := vocabulary.coding("ModeOfArrivalCode", seg[38]):
+        extensions.append({"url": _ARRIVAL, "valueCoding": arrival})
+    if extensions:
+        encounter.setdefault("extension", []).extend(extensions)
+    if seg[11].isdigit():  # PV2-11 actual length of inpatient stay, in days
+        encounter["length"] = {"value": int(seg[11]), "unit": "days",
+                               "system": "http://unitsofmeasure.org", "code": "d"}
+    if description := seg.field(12).text():
+        encounter["text"] = {"status": "generated", "div": (
+            f'<div xmlns="http://www.w3.org/1999/xhtml">{html.escape(description)}</div>')}
+    for f in seg.reps(13):
+        if who := practitioner(ctx, f):
+            encounter.setdefault("participant", []).append(
+                {"type": [{"coding": [dt.coding("REF", "referrer", _PARTICIPATION)],
+                           "text": "referrer"}], "individual": who})
+    if priority := vocabulary.coding("EncounterPriority", seg[25]):
+        encounter["priority"] = {"coding": [priority]}
     locations = [{"location": where, "status": "planned"}
                  for f in seg.reps(1) if (where := location(ctx, f))]  # prior pending
     if locations:

@@ -15,7 +15,7 @@ from conduit.fhir.v2 import Seg
 def gt1(ctx: Conversion, seg: Seg) -> None:
     if ctx.patient is None:
         return
-    idents = [i for f in seg.reps(2) if (i := dt.identifier(f))]
+    idents = [i for f in seg.reps(2) if (i := ctx.identifier(f))]
     if seg[12]:
         idents.append({"type": {"coding": [dt.coding("SB", "", dt.table_uri("0203"))]},
                        "system": "http://hl7.org/fhir/sid/us-ssn", "value": seg[12]})

@@ -6,16 +6,20 @@ resource of the Bundle as its target, so a FHIR server can answer "which v2 mess
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from conduit.fhir import datatypes as dt
+from conduit.fhir import vocabulary
+from conduit.fhir.codesystems import system_uri
 from conduit.fhir.context import Conversion, Json, ref
-from conduit.fhir.entities import organization_from_hd, practitioner
-from conduit.fhir.v2 import Field
+from conduit.fhir.entities import organization, organization_from_hd, practitioner
+from conduit.fhir.v2 import Field, Seg
 
 _EVENT = dt.table_uri("0003")
 _MESSAGE_TYPE = dt.table_uri("0076")
 _SKIP = frozenset({"MessageHeader", "Provenance"})
+_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 _PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
 
@@ -56,31 +60,75 @@ def message_header(ctx: Conversion) -> None:
         dest: Json = {"endpoint": target}
         if app[1]:
             dest["name"] = app[1]
-        if receiver := organization_from_hd(ctx, facility):
+        if device := _device(ctx, app):  # MSH-5 receiving application
+            dest["target"] = device
+        # MSH-23 receiving network address's organization (XON), else MSH-6 facility (HD)
+        if receiver := organization(ctx, msh.field(23)) or organization_from_hd(ctx, facility):
             dest["receiver"] = receiver
         destinations.append(dest)
     if destinations:
         body["destination"] = destinations
     if sender := organization_from_hd(ctx, msh.field(4)):
         body["sender"] = sender
+        if country := vocabulary.code("CountryCode", msh[17]):  # MSH-17 country code
+            org = ctx.resources[sender["reference"]]
+            if not org.get("address"):
+                org["address"] = [{"country": country}]
+    if responsible := organization(ctx, msh.field(22)):  # MSH-22 sending responsible org
+        body["responsible"] = responsible
+    if meta := _meta(msh):
+        body["meta"] = meta
+    language = msh.field(19)[1]
+    if _BCP47.fullmatch(language):  # MSH-19 principal language (ISO 639 codes are BCP 47)
+        body["language"] = language.lower()
     ctx.add("MessageHeader", ctx.message_key, body)
+
+
+_BCP47 = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
+def _meta(msh: Seg) -> Json:
+    """MSH-11 processing id/mode -> meta.tag (PT[Meta]); MSH-8 security, MSH-26
+    confidentiality and MSH-27 handling instructions -> meta.security (IG MSH map)."""
+    tags = [dt.coding(code, "", dt.table_uri(table))
+            for code, table in ((msh.field(11)[1], "0103"), (msh.field(11)[2], "0207")) if code]
+    security = [{"code": msh[8]}] if msh[8] else []
+    for n, table_name in ((26, "ConfidentialityClassification"),
+                          (27, "SecurityLabelHandlingInstructions")):
+        for f in msh.reps(n):
+            if hit := vocabulary.coding(table_name, f[1]):
+                security.append(hit)
+            elif f[1]:
+                security.append(dt.coding(f[1], f[2], system_uri(f[3]) if f[3] else None))
+    meta: Json = {}
+    if tags:
+        meta["tag"] = tags
+    if security:
+        meta["security"] = security
+    return meta
 
 
 def provenance(ctx: Conversion) -> None:
     """The Provenance of everything made from this message (target is required: none, none)."""
     targets = [ref(r) for r in ctx.resources.values() if r["resourceType"] not in _SKIP]
-    recorded = ctx.instant(ctx.msh[7])
+    evn = ctx.message.segments("EVN")
+    event = ctx.seg(evn[0]) if evn else None
+    # EVN-2 recorded date/time (IG EVN[Provenance]), else the message's own time
+    recorded = (ctx.instant(event[2]) if event is not None else None) or ctx.instant(ctx.msh[7])
     if not targets or not recorded:
         return
     msh = ctx.msh
     body: Json = {"target": targets, "recorded": recorded}
-    evn = ctx.message.segments("EVN")
-    if evn:
-        seg = ctx.seg(evn[0])
+    if event is not None:
+        seg = event
         if occurred := ctx.datetime(seg[6]) or ctx.datetime(seg[2]):
             body["occurredDateTime"] = occurred
-        if reason := dt.codeable(seg.field(4), "0062"):
+        if seg[4].upper() == "U":  # reason unknown: said, not coded
+            body["reason"] = [{"extension": [{"url": _ABSENT, "valueCode": "unknown"}]}]
+        elif reason := dt.codeable(seg.field(4), "0062"):
             body["reason"] = [reason]
+        if where := _event_location(ctx, seg.field(7)):
+            body["location"] = where
     trigger = msh.field(9)[2]
     if trigger:
         body["activity"] = {"coding": [dt.coding(trigger, "", _EVENT)]}
@@ -97,6 +145,18 @@ def provenance(ctx: Conversion) -> None:
                            "what": {"identifier": {"value": ctx.message.control_id},
                                     "display": f"HL7 v2 message {ctx.message.message_type}"}}]
     ctx.add("Provenance", ctx.message_key, body)
+
+
+def _event_location(ctx: Conversion, hd: Field) -> Json | None:
+    """EVN-7 event facility (HD) -> Reference(Location)."""
+    if not hd[1] and not hd[2]:
+        return None
+    body: Json = {"mode": "instance"}
+    if system := dt.hd_system(hd):
+        body["identifier"] = [{"system": "urn:ietf:rfc:3986", "value": system}]
+    if hd[1]:
+        body["name"] = hd[1]
+    return ref(ctx.add("Location", ("event-facility", system or hd[1]), body))
 
 
 def _device(ctx: Conversion, app: Field) -> Json | None:

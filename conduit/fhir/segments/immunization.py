@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from conduit.fhir import datatypes as dt
+from conduit.fhir import vocabulary
 from conduit.fhir.context import Conversion, Json
-from conduit.fhir.entities import organization_of, practitioner
-from conduit.fhir.segments.order import order_identifiers
+from conduit.fhir.entities import location, organization_of, practitioner, practitioner_role
+from conduit.fhir.segments.order import group_numbers, order_identifiers, security_labels
 from conduit.fhir.v2 import Seg
 
 _FUNCTION = "http://terminology.hl7.org/CodeSystem/v2-0443"
@@ -24,16 +25,22 @@ def rxa(ctx: Conversion, seg: Seg) -> None:
     completion = seg[20].upper()
     if seg[21].upper() == "D":
         status = "entered-in-error"
-    elif completion in _NOT_DONE or seg.field(5)[1] == "998":  # CVX 998: none administered
+    elif seg.field(5)[1] == "998":  # CVX 998: no vaccine administered
         status = "not-done"
-    else:
-        status = "completed"
+    else:  # RXA-20 by the IG's CompletionStatus map; an empty RXA-20 is a completed dose
+        status = vocabulary.code("CompletionStatus", completion) or \
+            ("not-done" if completion in _NOT_DONE else "completed")
     body: Json = {"status": status}
-    idents = order_identifiers(orc_seg, None)
-    if idents:
-        body["identifier"] = idents
+    idents = order_identifiers(ctx, orc_seg, None)
+    placer_group, filler_group = group_numbers(ctx, orc_seg) if orc_seg is not None \
+        else (None, None)
+    groups = [i for i in (filler_group, placer_group) if i]  # ORC-4 (IG ORC[Immunization])
+    if idents or groups:
+        body["identifier"] = idents + groups
+    if security := security_labels(orc_seg):
+        body["meta"] = {"security": security}
     if status == "not-done" and (reason := dt.codeable(seg.field(18))):
-        body["statusReason"] = reason
+        body["statusReason"] = reason  # RXA-18 refusal reason: a reason the dose was not given
     body["vaccineCode"] = vaccine
     body["patient"] = {"reference": ctx.patient}
     if ctx.encounter:
@@ -47,6 +54,12 @@ def rxa(ctx: Conversion, seg: Seg) -> None:
         body["primarySource"] = notes[1] == "00"
         if notes[1] == "01" and (origin := dt.codeable(notes)):
             body["reportOrigin"] = origin
+    if seg[21].upper() == "A" and (entered := ctx.datetime(seg[22])):
+        body["recorded"] = entered  # RXA-22 system entry time of an added record
+    elif orc_seg is not None and (entered := ctx.datetime(orc_seg[9])):
+        body["recorded"] = entered  # ORC-9 date/time of transaction
+    if where := _location(ctx, seg):
+        body["location"] = where
     if seg[15]:
         body["lotNumber"] = seg[15]
     if expiry := dt.date(seg[16]):
@@ -66,17 +79,40 @@ def rxa(ctx: Conversion, seg: Seg) -> None:
                 quantity.update(system="http://unitsofmeasure.org", code=unit[1])
         body["doseQuantity"] = quantity
     performers = []
-    for f, code, display in ((seg.field(10), "AP", "Administering Provider"),
-                             (orc_seg.field(12) if orc_seg else None, "OP",
-                              "Ordering Provider")):
-        if f is not None and (who := practitioner(ctx, f)):
-            performers.append({"function": {"coding": [dt.coding(code, display, _FUNCTION)]},
-                               "actor": who})
+    if who := practitioner(ctx, seg.field(10)):
+        performers.append({"function": {"coding": [dt.coding("AP", "Administering Provider",
+                                                             _FUNCTION)]}, "actor": who})
+    # ORC-12 ordering provider: a PractitionerRole (IG ORC[Immunization])
+    if orc_seg is not None and (who := practitioner_role(ctx, practitioner(
+            ctx, orc_seg.field(12)))):
+        performers.append({"function": {"coding": [dt.coding("OP", "Ordering Provider",
+                                                             _FUNCTION)]}, "actor": who})
     if performers:
         body["performer"] = performers
-    key = (("order", dt.identifier_key(idents[0])) if idents else
-           (ctx.patient, seg.field(5)[1], seg[3], seg[2]))
+    reasons = [c for f in seg.reps(19) if (c := dt.codeable(f))]
+    if reasons:
+        body["reasonCode"] = reasons
+    key = ctx.distinct("Immunization", ("order", dt.identifier_key(idents[0])) if idents else
+                       (ctx.patient, seg.field(5)[1], seg[3], seg[2]))
     ctx.immunization = ctx.add("Immunization", key, body)
+
+
+def _location(ctx: Conversion, seg: Seg) -> Json | None:
+    """RXA-27 administer-at (PL; v2.6+), else RXA-11 (LA2, whose first parts are a PL's),
+    with RXA-28 (or LA2's street address parts) as the Location's address."""
+    pl = seg.field(27) if seg.field(27) else seg.field(11)
+    where = location(ctx, pl)
+    if where is None:
+        return None
+    address = dt.address(seg.field(28)) if seg.field(28) else None
+    if address is None and pl is seg.field(11):
+        la2 = pl
+        address = {k: v for k, v in (("line", [la2[9]] if la2[9] else None), ("city", la2[11]),
+                                     ("state", la2[12]), ("postalCode", la2[13]),
+                                     ("country", la2[14])) if v} or None
+    if address is not None:
+        ctx.resources[where["reference"]].setdefault("address", address)
+    return where
 
 
 def rxr(ctx: Conversion, seg: Seg) -> None:

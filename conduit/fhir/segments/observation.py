@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 
+from conduit.fhir import attachment, vocabulary
 from conduit.fhir import datatypes as dt
+from conduit.fhir.codesystems import system_uri
 from conduit.fhir.context import Conversion, Json, ref
-from conduit.fhir.entities import organization, practitioner
+from conduit.fhir.entities import organization, organization_of, practitioner, practitioner_role
 from conduit.fhir.segments import document
 from conduit.fhir.v2 import Field, Seg
 
@@ -19,9 +21,9 @@ from conduit.fhir.v2 import Field, Seg
 _STATUS = {"C": "corrected", "D": "entered-in-error", "F": "final", "I": "registered",
            "N": "cancelled", "P": "preliminary", "R": "preliminary", "S": "preliminary",
            "U": "final", "W": "entered-in-error", "X": "cancelled", "A": "amended"}
-_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _TEXT_TYPES = frozenset({"ST", "TX", "FT"})
 _CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "CD"})
+_ATTACHMENT_TYPES = frozenset({"ED", "RP"})
 _RANGE = re.compile(r"^\s*([<>]=?)?\s*(-?\d+(?:\.\d+)?)\s*(?:-\s*(-?\d+(?:\.\d+)?))?\s*$")
 
 
@@ -31,7 +33,9 @@ def obx(ctx: Conversion, seg: Seg) -> None:
         return
     kind = seg[2].upper()
     values = seg.reps(5)
-    body: Json = {"status": _STATUS.get(seg[11].upper(), "unknown")}
+    # OBX-11 by the IG's map, else the statuses it leaves out (I, R, S, U...)
+    body: Json = {"status": vocabulary.code("ObservationResultStatusCodesInterpretation",
+                                            seg[11]) or _STATUS.get(seg[11].upper(), "unknown")}
     if ctx.order is not None:
         body["basedOn"] = [ref(ctx.order)]
     if ctx.immunization is not None:
@@ -46,24 +50,32 @@ def obx(ctx: Conversion, seg: Seg) -> None:
         effective = ctx.report.get("effectiveDateTime")
     if effective:
         body["effectiveDateTime"] = effective
-    performers = [p for f in seg.reps(16) if (p := practitioner(ctx, f))]
-    if org := organization(ctx, seg.field(23)):
-        performers.append(org)
-    if performers:
+    if performers := _performers(ctx, seg):
         body["performer"] = performers
     unit = seg.field(6)
     if kind in _TEXT_TYPES:
         text = "\n".join(v.text() for v in values)
         if text.strip():
             body["valueString"] = text
+    elif kind in _ATTACHMENT_TYPES:
+        # every repetition is one document: one extension each (components have no Attachment)
+        read = attachment.from_ed if kind == "ED" else attachment.from_rp
+        found = [{"url": attachment.VALUE_ATTACHMENT, "valueAttachment": a}
+                 for v in values if (a := read(v))]
+        if found:
+            body["extension"] = found
     elif len(values) == 1:
         body.update(value(ctx, kind, values[0], unit))
     elif values:
         # several repetitions of one observation: one component each (same code), as
         # Microsoft's converter does; FHIR has no repeating value[x]
-        body["component"] = [{"code": body["code"], **value(ctx, kind, v, unit)}
-                             for v in values if value(ctx, kind, v, unit)]
-    interpretation = [{"coding": [dt.coding(f[1], f[2], _INTERPRETATION)]}
+        parts = [part for v in values if (part := value(ctx, kind, v, unit))]
+        if parts:
+            body["component"] = [{"code": body["code"], **part} for part in parts]
+    # OBX-8 by the IG's InterpretationCodes map (v3 codes); a code it does not map stays a
+    # table 0078 code rather than being passed off as a v3 one
+    interpretation = [{"coding": [vocabulary.coding("InterpretationCodes", f[1]) or
+                                  dt.coding(f[1], f[2], dt.table_uri("0078"))]}
                       for f in seg.reps(8) if f[1]]
     if interpretation:
         body["interpretation"] = interpretation
@@ -73,6 +85,7 @@ def obx(ctx: Conversion, seg: Seg) -> None:
         body["method"] = method
     if site := dt.codeable(seg.field(20)):
         body["bodySite"] = site
+    _more_elements(ctx, seg, body)
     key = _key(ctx, seg)
     resource = ctx.add("Observation", key, body)
     ctx.observation = resource
@@ -81,10 +94,12 @@ def obx(ctx: Conversion, seg: Seg) -> None:
 
 
 def _key(ctx: Conversion, seg: Seg) -> tuple[str, ...]:
-    """Results of a known order are keyed by it plus OBX set id, code and sub-id."""
+    """Results of a known order are keyed by it plus OBX set id, code and sub-id; senders
+    repeat all three (an empty set id, the same code twice), so each further OBX with the same
+    key is its own Observation (:meth:`Conversion.distinct`)."""
     anchor = ctx.report or ctx.order or ctx.immunization
     if anchor is not None and anchor.get("identifier"):
-        return (anchor["id"], seg[1], seg.field(3)[1], seg[4])
+        return ctx.distinct("Observation", (anchor["id"], seg[1], seg.field(3)[1], seg[4]))
     return ctx.local_key("Observation")
 
 
@@ -99,6 +114,9 @@ def value(ctx: Conversion, kind: str, f: Field, unit: Field) -> Json:
     if kind in _CODED_TYPES:
         c = dt.codeable(f)
         return {"valueCodeableConcept": c} if c else {}
+    if kind == "DR":  # date range: start ^ end
+        p = ctx.period(f[1], f[2])
+        return {"valuePeriod": p} if p else {}
     if kind in ("DT", "TS", "DTM"):
         when = ctx.datetime(f[1])
         return {"valueDateTime": when} if when else _string(f[1])
@@ -109,8 +127,8 @@ def value(ctx: Conversion, kind: str, f: Field, unit: Field) -> Json:
         return _string(f[1])
     if kind in ("ID", "IS"):
         return {"valueCodeableConcept": {"coding": [dt.coding(f[1])]}} if f[1] else {}
-    if kind in ("ED", "RP"):
-        return {}  # no valueAttachment in R4: documents go through TXA -> DocumentReference
+    if kind in _ATTACHMENT_TYPES:
+        return {}  # no valueAttachment in R4: obx() puts them in the IG's extension
     return _string(" ".join(f[i] for i in range(1, 10) if f[i]))
 
 
@@ -143,7 +161,7 @@ def structured_numeric(f: Field, unit: Field) -> Json | None:
     """SN (comparator ^ num1 ^ separator ^ num2) -> valueQuantity, valueRange or valueRatio."""
     comparator, n1, sep, n2 = f[1], f[2], f[3], f[4]
     if sep in (":", "/") and n2:
-        a, b = quantity(n1, unit), quantity(n2, None)
+        a, b = quantity(n1, unit), quantity(n2, unit)  # IG: OBX-6 on both (SN[Ratio])
         if a and b:
             return {"valueRatio": {"numerator": a, "denominator": b}}
         return None
@@ -186,4 +204,83 @@ def nte(ctx: Conversion, seg: Seg) -> None:
         return
     target = ctx.observation or ctx.order
     if target is not None:
-        target.setdefault("note", []).append({"text": text})
+        note: Json = {"text": text}
+        if author := practitioner(ctx, seg.field(5)):  # NTE-5 entered by
+            note["authorReference"] = author
+        if when := ctx.datetime(seg[6]):  # NTE-6 entered date/time
+            note["time"] = when
+        target.setdefault("note", []).append(note)
+
+
+_PERFORMER_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0912"
+_NATURE = "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test"
+_STRUCTURE = "http://hl7.org/fhir/StructureDefinition/observation-structure-type"
+_ALTERNATE = "http://hl7.org/fhir/StructureDefinition/alternate-codes"
+_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+
+
+def _performers(ctx: Conversion, seg: Seg) -> list[Json]:
+    """OBX-16 responsible observer (a PractitionerRole, role RO of table 0912), OBX-15
+    producer, OBX-23 performing organization with its OBX-24 address and OBX-25 medical
+    director (a PractitionerRole, role MDIR) (IG OBX[Observation])."""
+    out = [r for f in seg.reps(16) if (r := practitioner_role(
+        ctx, practitioner(ctx, f), code={"coding": [dt.coding("RO", "Responsible Observer",
+                                                              _PERFORMER_ROLE)]}))]
+    producer = seg.field(15)
+    if org := organization_of(ctx, producer[2], producer[1], system_uri(producer[3])):
+        out.append(org)
+    lab = organization(ctx, seg.field(23))
+    if lab is not None:
+        resource = ctx.resources[lab["reference"]]
+        for address in (a for f in seg.reps(24) if (a := dt.address(f))):
+            if address not in resource.get("address", ()):
+                resource.setdefault("address", []).append(address)
+    director = practitioner(ctx, seg.field(25))
+    if director is not None:
+        lab = practitioner_role(ctx, director, lab, {"coding": [dt.coding(
+            "MDIR", "Medical Director", _PERFORMER_ROLE)]})
+    if lab is not None:
+        out.append(lab)
+    return out
+
+
+def _more_elements(ctx: Conversion, seg: Seg, body: Json) -> None:
+    """OBX fields after the value (IG OBX[Observation]): nature of abnormal test (OBX-10),
+    the v2 status beside X (OBX-11), not asked (N), equipment (OBX-18), instance id (OBX-21),
+    observation type (OBX-29), result structure (OBX-30), specimen (OBX-33)."""
+    extensions = [{"url": _NATURE, "valueCodeableConcept": c}
+                  for f in seg.reps(10) if (c := dt.codeable(f, "0080"))]
+    if seg[30]:
+        extensions.append({"url": _STRUCTURE, "valueCodeableConcept": {"coding": [
+            dt.coding(seg[30], "", dt.table_uri("0936"))]}})
+    if extensions:
+        body.setdefault("extension", []).extend(extensions)
+    status = seg[11].upper()
+    if status == "X":  # cannot be obtained: the v2 code kept beside "cancelled"
+        body["_status"] = {"extension": [{"url": _ALTERNATE, "valueCodeableConcept": {
+            "coding": [dt.coding("X", "", dt.table_uri("0085"))]}}]}
+    elif status == "N" and not any(k.startswith("value") for k in body):
+        body["dataAbsentReason"] = {"coding": [
+            dt.coding("N", "Not asked", dt.table_uri("0085")),
+            dt.coding("not-asked", "Not Asked", _ABSENT)]}
+    if device := ctx.entity_identifier(seg.field(18)):  # OBX-18 equipment instance id
+        body["device"] = ref(ctx.add("Device", ("equipment", dt.identifier_key(device)),
+                                     {"identifier": [device]}))
+    if instance := ctx.entity_identifier(seg.field(21), "FILL"):
+        body["identifier"] = [instance]
+    if kind := seg[29]:
+        body["category"] = [{"coding": [dt.coding(kind, "", dt.table_uri("0936"))]}]
+    specimens = [sp for f in seg.reps(33) if (sp := _specimen(ctx, f))]
+    if specimens:
+        body["specimen"] = specimens[0]  # R4 has one; OBX-33 rarely repeats
+
+
+def _specimen(ctx: Conversion, f: Field) -> Json | None:
+    """OBX-33 (EIP placer & filler specimen ids) -> the Specimen known by them (the same
+    resource an SPM with those ids makes)."""
+    idents = [i for n, code in ((1, "PLAC"), (2, "FILL"))
+              if (i := ctx.entity_identifier(f.part(n), code))]
+    if not idents or ctx.patient is None:
+        return None
+    return ref(ctx.add("Specimen", ("specimen", dt.identifier_key(idents[0])),
+                       {"identifier": idents, "subject": {"reference": ctx.patient}}))

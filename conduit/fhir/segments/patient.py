@@ -1,16 +1,18 @@
-"""PID and PD1 -> Patient (IG segment maps PID[Patient], PD1[Patient])."""
+"""PID and PD1 -> Patient, PID-18 and MRG-3 -> Account (IG segment maps PID[Patient],
+PD1[Patient], PID[Account], MRG[Account])."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from conduit.fhir import datatypes as dt
+from conduit.fhir import vocabulary
 from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.entities import organization, practitioner
-from conduit.fhir.v2 import Seg
+from conduit.fhir.v2 import Field, Seg
 
-# Table 0001 -> AdministrativeGender (IG ConceptMap "Sex"): A (ambiguous) and N (not
-# applicable) have no FHIR twin and become "other"/"unknown" as the IG says.
+# Table 0001 -> AdministrativeGender comes from the IG's AdministrativeSex map; these are the
+# spellings outside table 0001 met in feeds (and the map for callers without the table).
 _GENDER = {"M": "male", "F": "female", "O": "other", "A": "other", "U": "unknown",
            "N": "unknown", "MALE": "male", "FEMALE": "female"}
 
@@ -18,18 +20,19 @@ _MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
 _MARITAL_CODES = frozenset("ADILMPSTUW")
 
 
-def patient_identifiers(seg: Seg) -> list[Json]:
+def patient_identifiers(ctx: Conversion, seg: Seg) -> list[Json]:
     """PID-3 (and the retired PID-2, PID-4, PID-19 SSN, PID-20 driver's licence)."""
     out: list[Json] = []
     for f in (*seg.reps(3), *seg.reps(2), *seg.reps(4)):
-        if ident := dt.identifier(f):
+        if ident := ctx.identifier(f):
             out.append(ident)
     if ssn := seg[19]:
         out.append({"type": {"coding": [dt.coding("SS", "", dt.table_uri("0203"))]},
                     "system": "http://hl7.org/fhir/sid/us-ssn", "value": ssn})
     dl = seg.field(20)
-    if dl[1]:
+    if dl[1]:  # DLN: number ^ issuing state (its authority) ^ expiry
         out.append({"type": {"coding": [dt.coding("DL", "", dt.table_uri("0203"))]},
+                    "system": ctx.systems.system(dl[2], "", "", "DL", dl[1])[0],
                     "value": dl[1]})
     seen: set[str] = set()
     unique = []
@@ -53,7 +56,7 @@ def patient_key(ctx: Conversion, idents: list[Json]) -> tuple[str, ...]:
 
 
 def pid(ctx: Conversion, seg: Seg) -> None:
-    idents = patient_identifiers(seg)
+    idents = patient_identifiers(ctx, seg)
     body: Json = {}
     if idents:
         body["identifier"] = idents
@@ -66,7 +69,7 @@ def pid(ctx: Conversion, seg: Seg) -> None:
     telecom += [t for f in seg.reps(40) if (t := dt.contact_point(f))]  # v2.7+ PID-40
     if telecom:
         body["telecom"] = telecom
-    if gender := _GENDER.get(seg[8].upper()):
+    if gender := vocabulary.code("AdministrativeSex", seg[8]) or _GENDER.get(seg[8].upper()):
         body["gender"] = gender
     if birth := dt.date(seg[7]):
         body["birthDate"] = birth
@@ -81,6 +84,7 @@ def pid(ctx: Conversion, seg: Seg) -> None:
     elif seg[30].upper() in ("Y", "N"):
         body["deceasedBoolean"] = seg[30].upper() == "Y"
     addresses = [a for f in seg.reps(11) if (a := dt.address(f))]
+    _county(addresses, seg[12])
     if addresses:
         body["address"] = addresses
     marital = seg.field(16)
@@ -105,11 +109,34 @@ def pid(ctx: Conversion, seg: Seg) -> None:
     resource = ctx.add("Patient", patient_key(ctx, idents), body)
     ctx.patient = ref(resource)["reference"]
     _mother(ctx, seg)
+    account(ctx, seg.field(18), "active")
+
+
+def account(ctx: Conversion, f: Field, status: str) -> Json | None:
+    """PID-18 patient account number (IG PID[Account], status active) or MRG-3 prior account
+    (IG MRG[Account], status unknown) -> an Account of the current patient."""
+    ident = ctx.identifier(f, "AN")
+    if ident is None or ctx.patient is None:
+        return None
+    body: Json = {"identifier": [ident], "status": status,
+                  "subject": [{"reference": ctx.patient}]}
+    return ctx.add("Account", ("account", dt.identifier_key(ident)), body)
+
+
+def _county(addresses: list[Json], county: str) -> None:
+    """PID-12 county: the district of the one address that has none, else an address of its
+    own (IG PID[Patient] rows for PID-12)."""
+    if not county:
+        return
+    if len(addresses) == 1 and not addresses[0].get("district"):
+        addresses[0]["district"] = county
+    elif not any(a.get("district") == county for a in addresses):
+        addresses.append({"district": county})
 
 
 def _mother(ctx: Conversion, seg: Seg) -> None:
     """PID-21 mother's identifier -> a RelatedPerson with relationship MTH (IG PID map)."""
-    idents = [i for f in seg.reps(21) if (i := dt.identifier(f))]
+    idents = [i for f in seg.reps(21) if (i := ctx.identifier(f))]
     if not idents or ctx.patient is None:
         return
     body: Json = {"identifier": idents, "patient": {"reference": ctx.patient},
@@ -140,7 +167,7 @@ def add_to_patient(ctx: Conversion, identifiers: Sequence[Json] = (),
 def db1(ctx: Conversion, seg: Seg) -> None:
     """DB1-3 disabled person identifier, when DB1-2 says the disabled person is the patient."""
     if seg[2].upper() == "PT":
-        add_to_patient(ctx, identifiers=[i for f in seg.reps(3) if (i := dt.identifier(f))])
+        add_to_patient(ctx, identifiers=[i for f in seg.reps(3) if (i := ctx.identifier(f))])
 
 
 def _bcp47(concept: Json) -> None:
@@ -183,7 +210,21 @@ def _extensions(seg: Seg) -> list[Json]:
     if place := seg[23]:
         out.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
                     "valueAddress": {"text": place}})
+    if religion := vocabulary.mapped(dt.codeable(seg.field(17), "0006"), "Religion", seg[17]):
+        out.append({"url": _EXT + "patient-religion", "valueCodeableConcept": religion})
+    # PID-26 citizenship, PID-39 tribal citizenship, PID-28 nationality
+    for n, name in ((26, "patient-citizenship"), (39, "patient-citizenship"),
+                    (28, "patient-nationality")):
+        out += [{"url": _EXT + name, "extension": [{"url": "code", "valueCodeableConcept": c}]}
+                for f in seg.reps(n) if (c := dt.codeable(f))]
+    animal = [{"url": part, "valueCodeableConcept": c}
+              for n, part in ((35, "species"), (36, "breed")) if (c := dt.codeable(seg.field(n)))]
+    if animal:
+        out.append({"url": _EXT + "patient-animal", "extension": animal})
     return out
+
+
+_EXT = "http://hl7.org/fhir/StructureDefinition/"
 
 
 def pd1(ctx: Conversion, seg: Seg) -> None:
@@ -198,6 +239,12 @@ def pd1(ctx: Conversion, seg: Seg) -> None:
         gp = practitioner(ctx, f)
         if gp:
             patient.setdefault("generalPractitioner", []).append(gp)
+    extensions = [{"url": _EXT + "patient-disability", "valueCodeableConcept": c}
+                  for f in seg.reps(6) if (c := dt.codeable(f, "0295"))]
+    extensions += [{"url": _EXT + "patient-congregation", "valueString": f[1]}
+                   for f in seg.reps(14) if f[1]]  # PD1-14 place of worship (XON name)
+    if extensions:
+        patient.setdefault("extension", []).extend(extensions)
 
 
 def mrg(ctx: Conversion, seg: Seg) -> None:
@@ -208,7 +255,8 @@ def mrg(ctx: Conversion, seg: Seg) -> None:
     """
     if ctx.patient is None:
         return
-    idents = [i for f in (*seg.reps(1), *seg.reps(4)) if (i := dt.identifier(f))]
+    account(ctx, seg.field(3), "unknown")  # MRG-3 prior patient account number
+    idents = [i for f in (*seg.reps(1), *seg.reps(4)) if (i := ctx.identifier(f))]
     if not idents:
         return
     body: Json = {"identifier": idents, "active": False,

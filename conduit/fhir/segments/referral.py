@@ -18,7 +18,7 @@ def rf1(ctx: Conversion, seg: Seg) -> None:
         return
     body: Json = {"status": _STATUS.get(seg[1].upper(), "unknown"), "intent": "order",
                   "category": [_REFERRAL]}
-    ident = dt.entity_identifier(seg.field(6))
+    ident = ctx.entity_identifier(seg.field(6))
     if ident:
         body["identifier"] = [ident]
     if priority := _PRIORITY.get(seg[2].upper()):

@@ -23,6 +23,14 @@ def nk1(ctx: Conversion, seg: Seg) -> None:
         body["relationship"] = relationship
     telecom = [t for f in seg.reps(5) if (t := dt.contact_point(f, "home"))]
     telecom += [t for f in (*seg.reps(6), *seg.reps(31)) if (t := dt.contact_point(f, "work"))]
+    telecom += [t for f in (*seg.reps(40), *seg.reps(41)) if (t := dt.contact_point(f))]
+    # NK1-12 employee number, NK1-33 identifiers, NK1-37 social security number
+    idents = [i for f in (*seg.reps(12), *seg.reps(33)) if (i := ctx.identifier(f))]
+    if ssn := seg[37]:
+        idents.append({"type": {"coding": [dt.coding("SS", "", dt.table_uri("0203"))]},
+                       "system": "http://hl7.org/fhir/sid/us-ssn", "value": ssn})
+    if idents:
+        body["identifier"] = idents
     if telecom:
         body["telecom"] = telecom
     addresses = [a for f in (*seg.reps(4), *seg.reps(32)) if (a := dt.address(f))]

@@ -10,11 +10,13 @@ import re
 from typing import Any
 
 from conduit.fhir.codesystems import _KNOWN, HL7_TABLE
+from conduit.fhir.tov2.fit import is_tn
 from conduit.fhir.tov2.text import Raw, comp, sub
 
 Json = dict[str, Any]
 
-__all__ = ["address", "coding", "concept", "contact", "cx", "dtm", "name", "system_name", "xcn"]
+__all__ = ["address", "coding", "concept", "contact", "cx", "dtm", "name", "phone_parts",
+           "system_name", "xcn"]
 
 # URI -> the preferred v2 name (first spelling listed in codesystems for each URI)
 _NAMES: dict[str, str] = {}
@@ -155,16 +157,35 @@ def address(a: Json | None) -> Raw:
 
 _EQUIPMENT = {"phone": "PH", "fax": "FX", "pager": "BP", "email": "Internet", "other": "PH",
               "sms": "CP", "url": "Internet"}
+# the number's parts, when it is written in a form that says them: v2's own TN form
+# ``[NN ][(999)]999-9999[X99999]`` or E.123's international ``+CC AREA LOCAL``
+_TN_PARTS = re.compile(r"(?:(\d\d) )?\((\d+)\) ?(\d+(?:[- ]\d+)*)(?: ?[Xx](\d+))?")
+_E123 = re.compile(r"\+(\d{1,3}) (\d+) (\d+(?: \d+)*)(?: ?(?:[Xx]|ext\.?) ?(\d+))?")
 
 
-def contact(t: Json | None) -> Raw:
-    """ContactPoint -> XTN: the number in XTN.1 (read by every version) and XTN.12
-    (unformatted, v2.5+), use and equipment codes, or the e-mail in XTN.4."""
+def phone_parts(number: str) -> tuple[str, str, str, str]:
+    """(country, area, local, extension) of a number written in TN or E.123 form, else empty:
+    what is not written apart is not split by guess."""
+    for pattern in (_TN_PARTS, _E123):
+        m = pattern.fullmatch(number.strip())
+        if m:
+            country, area, local, extension = m.groups()
+            return (country or "", area, re.sub(r"\D", "", local), extension or "")
+    return ("", "", "", "")
+
+
+def contact(t: Json | None, version: str = "2.5.1") -> Raw:
+    """ContactPoint -> XTN: the number in XTN.1 (a TN up to v2.4, text later), in its parts
+    (XTN.5-8, every version) when written apart, and unformatted in XTN.12 (v2.5+); up to v2.4
+    a number that is no TN is kept as XTN.9 (any text), the last component those versions
+    have. Use and equipment codes in XTN.2/3; an e-mail in XTN.4."""
     if not t or not t.get("value"):
         return Raw("")
-    system, value = t.get("system", "phone"), t["value"]
+    system, value = t.get("system", "phone"), str(t["value"])
     use = "WPN" if t.get("use") == "work" else ("NET" if system == "email" else "PRN")
     equipment = "CP" if t.get("use") == "mobile" else _EQUIPMENT.get(system, "PH")
     if system == "email":
         return comp("", use, equipment, value)
-    return comp(value, use, equipment, "", "", "", "", "", "", "", "", value)
+    number = tuple(int(p) for p in version.split(".") if p.isdigit())
+    text = value if number < (2, 5) and not is_tn(value) else ""
+    return comp(value, use, equipment, "", *phone_parts(value), text, "", "", value)

@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["fit_segment"]
+__all__ = ["fit_segment", "is_tn"]
 
 # values for fields some versions require and FHIR has nothing for: OBX-4 sub-id (2.3.1),
 # OBR-27 quantity/timing (2.3: one occurrence)
@@ -87,10 +87,15 @@ def _fit(value: str, spec: Any, sep: str | None, lengths: bool = True) -> str:
     return (sep or "").join(out)
 
 
+def is_tn(value: str) -> bool:
+    """Whether a v2.3/2.4 TN field (XTN.1) can hold ``value`` (as hl7apy checks it)."""
+    return _TN.match(value) is not None
+
+
 def _limit(value: str, datatype: str) -> str:
     if datatype == "WD":  # withdrawn in this version
         return ""
-    if datatype == "TN" and not _TN.match(value):
+    if datatype == "TN" and not is_tn(value):
         return ""  # v2.3/2.4 TN must look like a phone number; XTN.12 keeps it from 2.5 on
     limit = _MAX.get(datatype)
     if limit is None or len(value) <= limit:

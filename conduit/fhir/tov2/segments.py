@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
 from decimal import Decimal
 from typing import Any
 
+from conduit.fhir.attachment import VALUE_ATTACHMENT_URLS
 from conduit.fhir.tov2 import datatypes as dt
+from conduit.fhir.tov2.patients import ConversionError
 from conduit.fhir.tov2.resolve import Index
 from conduit.fhir.tov2.text import Raw, comp, reps, segment, sub, value
+from conduit.hl7.codec import charset_to_codec
 
 Json = dict[str, Any]
 
@@ -27,6 +31,42 @@ def msh(*, sending: tuple[str, str], receiving: tuple[str, str], when: str, kind
     return "MSH|^~\\&|" + "|".join(fields)
 
 
+# table 0211 names, each the first for its codec (ASCII is left out: what it cannot hold is
+# written as \\Xhh\\ escapes of UTF-8 bytes, so the message is declared UTF-8)
+_CHARSETS = ("UNICODE UTF-8", "8859/1", "8859/2", "8859/3", "8859/4", "8859/5", "8859/6",
+             "8859/7", "8859/8", "8859/9", "8859/15", "GB 18030-2000", "KS X 1001", "BIG-5",
+             "ISO IR87", "ISO IR159", "ISO IR14")
+
+
+def charset_name(codec: str, version: str) -> str:
+    """The MSH-18 value for text written in ``codec``: its table 0211 name, Unicode when the
+    codec has none (table 0211 has ``UNICODE UTF-8`` from v2.5, only ``UNICODE`` before)."""
+    try:
+        wanted = codecs.lookup(codec).name
+    except LookupError:
+        wanted = "utf-8"
+    name = next((n for n in _CHARSETS if codecs.lookup(charset_to_codec(n) or "utf-8").name
+                 == wanted), "UNICODE UTF-8")
+    number = tuple(int(p) for p in version.split(".") if p.isdigit())
+    return "UNICODE" if name == "UNICODE UTF-8" and number < (2, 5) else name
+
+
+def with_charset(msh_text: str, version: str, codec: str = "utf-8") -> str:
+    """The MSH with MSH-18 naming the character set the text is written in."""
+    fields = msh_text.split("|")
+    fields += [""] * (18 - len(fields))
+    fields[17] = charset_name(codec, version)
+    return "|".join(fields)
+
+
+def bhs(*, sending: tuple[str, str], receiving: tuple[str, str], when: str,
+        control_id: str) -> str:
+    """The batch header: sender, receiver, creation time (BHS-7), batch control id (BHS-11)."""
+    fields = [value(sending[0]), value(sending[1]), value(receiving[0]), value(receiving[1]),
+              when, "", "", "", value(control_id)]
+    return "BHS|^~\\&|" + "|".join(fields)
+
+
 def evn(trigger: str, when: str) -> str:
     return segment("EVN", {1: trigger, 2: when})
 
@@ -43,7 +83,7 @@ def practitioner(index: Index, reference: Json | None) -> Raw:
     return Raw("")
 
 
-def pid(patient: Json) -> str:
+def pid(patient: Json, version: str = "2.5.1") -> str:
     f: dict[int, str] = {1: "1"}
     idents = [dt.cx(i) for i in patient.get("identifier", ())]
     # PID-3 is required: a patient known only by its FHIR id is sent with that
@@ -60,8 +100,8 @@ def pid(patient: Json) -> str:
     f[22] = reps(_ombs(patient, _ETHNICITY))
     f[11] = reps(dt.address(a) for a in patient.get("address", ()))
     telecom = patient.get("telecom", ())
-    f[13] = reps(dt.contact(t) for t in telecom if t.get("use") != "work")
-    f[14] = reps(dt.contact(t) for t in telecom if t.get("use") == "work")
+    f[13] = reps(dt.contact(t, version) for t in telecom if t.get("use") != "work")
+    f[14] = reps(dt.contact(t, version) for t in telecom if t.get("use") == "work")
     language = next((c.get("language") for c in patient.get("communication", ())), None)
     f[15] = dt.concept(language)
     f[16] = dt.concept(patient.get("maritalStatus"))
@@ -205,8 +245,12 @@ def obx(set_id: int, obs: Json, index: Index, *, version: str, sub_id: str = "",
 
 
 def _number(v: Any) -> str:
+    """A FHIR decimal as written: a Decimal keeps its digits (``7.20``), fixed-point (NM has no
+    exponent); a float (parsed elsewhere) gives its shortest repr."""
     if isinstance(v, float):
         v = Decimal(repr(v))
+    if isinstance(v, Decimal):
+        return format(v, "f")
     return str(v) if v is not None else ""
 
 
@@ -245,7 +289,38 @@ def observation_value(obs: Json, version: str) -> tuple[str, str, str]:
         r = obs["valueRatio"]
         return "SN", comp("", _number((r.get("numerator") or {}).get("value")), ":",
                           _number((r.get("denominator") or {}).get("value"))), ""
+    return _attachments(obs)
+
+
+# MIME top-level type -> table 0191 type of data (ED-2); the subtype (ED-3, table 0291) is the
+# MIME subtype in capitals: application/pdf -> AP^PDF, text/plain -> TEXT^PLAIN
+_DATA_TYPES = {"application": "AP", "image": "IM", "audio": "AU", "text": "TEXT",
+               "video": "AP", "multipart": "multipart"}
+
+
+def _attachments(obs: Json) -> tuple[str, str, str]:
+    """The IG's valueAttachment extensions -> ED (embedded data, Base64) or RP (a URL), one
+    OBX-5 repetition each; ("", "", "") when there are none."""
+    found = [x["valueAttachment"] for x in obs.get("extension", ())
+             if x.get("url") in VALUE_ATTACHMENT_URLS and isinstance(x.get("valueAttachment"),
+                                                                      dict)]
+    embedded = [a for a in found if a.get("data")]
+    linked = [a for a in found if a.get("url") and not a.get("data")]
+    if embedded and linked:  # one OBX has one type: writing either would drop the other
+        raise ConversionError("an Observation holds both embedded and linked attachments; one "
+                              "OBX carries either ED or RP values")
+    if embedded:
+        return "ED", reps(comp("", *_media(a.get("contentType")), "Base64", Raw(a["data"]))
+                          for a in embedded), ""
+    if linked:
+        return "RP", reps(comp(a["url"], "", *_media(a.get("contentType"))) for a in linked), ""
     return "", "", ""
+
+
+def _media(content_type: object) -> tuple[str, str]:
+    """A MIME type -> (ED-2 type of data, ED-3 subtype)."""
+    kind, _, subtype = str(content_type or "").split(";", 1)[0].strip().partition("/")
+    return _DATA_TYPES.get(kind.lower(), "AP" if kind else ""), subtype.upper()
 
 
 def _range_text(rng: Json) -> str:

@@ -1,0 +1,425 @@
+"""How much of the HL7 v2-to-FHIR IG's segment maps Conduit implements, measured by converting.
+
+    PYTHONPATH=$PWD .venv/bin/python scripts/ig_coverage.py [--missing] [--json] [--readme]
+
+The IG publishes one CSV per segment map (``PID[Patient]``: one row per v2 field -> FHIR
+element, with conditions, data-type and vocabulary maps); copies live in
+``conduit/fhir/ig/segments``. For each segment Conduit converts, :data:`SCOPE` names the maps
+into the resources Conduit makes from it, and every row of those maps is counted:
+
+* a row with no FHIR target (a note such as "mapped in PID[Account]", "local implementation",
+  a field the IG leaves unmapped) is not in the denominator; it is shown as ``notes``;
+* a row with a target is **implemented** only if a conversion shows it: for some fixture
+  message of that segment (``tests/fhir/ig/SEG*.hl7``, every field filled), the element the row
+  names is present in the resource of the map's type, holds the row's literal value if the row
+  assigns one (an extension's url, ``"PLAC"``...), and is different when the row's field is
+  blanked in the fixture (so an element filled by another field does not count). Rows of the
+  segment itself (no field, e.g. ``AL1 clinicalStatus = "active"``) need only be present.
+  References in the path (``performer(Practitioner)``, ``sender(Organization.name)``) are
+  followed to the resource inside the Bundle (logical references too). The IG's slips of the
+  pen in paths are read as meant: an unclosed ``(``, ``uri`` for an extension's ``url`` or a
+  coding's ``system``, a miscased element (``valuedateTime``); its wrong literals (a url
+  ending in ``.html``, ``us-ssn.``) are not, and those rows stay missing.
+
+What this does not check: the IG's conditions (``IF PID-7 LENGTH GREATER THAN 8``) are not
+evaluated (a row whose condition the fixtures do not meet still counts if the element comes
+from the field), and values are compared only as "changed by the field", not against the IG's
+data-type maps component by component. Nothing is declared by hand: a row counts because the
+converter produced it, so the figure cannot claim what the code does not do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from conduit.fhir import convert  # noqa: E402
+from conduit.hl7.message import Message  # noqa: E402
+
+MAPS_DIR = ROOT / "conduit" / "fhir" / "ig" / "segments"
+FIXTURES = ROOT / "tests" / "fhir" / "ig"
+README = ROOT / "README.md"
+
+SCOPE: dict[str, tuple[str, ...]] = {
+    # segment: the IG maps into the resources Conduit makes from it
+    "MSH": ("MSH[MessageHeader]", "MSH[Bundle]"),
+    "EVN": ("EVN[Provenance]",),
+    "PID": ("PID[Patient]", "PID[Account]"),
+    "PD1": ("PD1[Patient]",),
+    "NK1": ("NK1[RelatedPerson]",),
+    "PV1": ("PV1[Encounter]",),
+    "PV2": ("PV2[Encounter]",),
+    "ORC": ("ORC[ServiceRequest]", "ORC[Immunization]"),
+    "OBR": ("OBR[ServiceRequest]", "OBR[DiagnosticReport]"),
+    "OBX": ("OBX[Observation]", "OBX[DocumentReference]"),
+    "NTE": ("NTE[Observation]", "NTE[ServiceRequest]"),
+    "SPM": ("SPM[Specimen]",),
+    "AL1": ("AL1[AllergyIntolerance]",),
+    "IAM": ("IAM[AllergyIntolerance]",),
+    "DG1": ("DG1[Condition]", "DG1[Encounter]"),
+    "PR1": ("PR1[Procedure]",),
+    "IN1": ("IN1[Coverage]",),
+    "GT1": (),  # the IG has no GT1 map
+    "MRG": ("MRG[Account]",),
+    "RXA": ("RXA[Immunization]",),
+    "RXR": ("RXR[Immunization]",),
+    "SCH": ("SCH[Appointment]",),
+    "AIS": ("AIS[Appointment]",),
+    "AIL": ("AIL[Appointment]",),
+    "AIP": ("AIP[Appointment]",),
+    "TXA": ("TXA[DocumentReference]",),
+}
+
+_LITERAL = re.compile(r'^"([^"]*)"$')
+_STEP = re.compile(r"^(\w+)(?:\[(\d+)\])?(?:\((.*)\))?$")
+_FIELD = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)$")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of an IG segment map."""
+
+    map: str
+    field: str        # "PID-17", or "AL1" for a row about the segment itself
+    path: str         # the FHIR attribute, as the IG writes it ("extension[2].url")
+    condition: str
+    assignment: str
+    datatype_map: str = ""  # "CX[Identifier]", "TQ[ServiceRequest]"...
+
+    @property
+    def resource_type(self) -> str:
+        """The map's resource; a ``$this`` row whose data-type map makes another resource
+        (``CX[RelatedPerson-Mother]``) is about that one."""
+        if self.path == "$this" and "[" in self.datatype_map:
+            made = self.datatype_map.split("[", 1)[1].rstrip("]").split("-", 1)[0]
+            if made != "Extension":
+                return made
+        return self.map.split("[", 1)[1].rstrip("]").split("-", 1)[0]
+
+    @property
+    def steps(self) -> list[str]:
+        """The path as steps; ``code="PLAC"`` written into a path loses its ``="PLAC"``."""
+        if self.path == "$this":
+            return []
+        return _split_path(re.sub(r'\s*=\s*".*$', "", self.path))
+
+    @property
+    def literal(self) -> str | None:
+        m = _LITERAL.match(self.assignment.strip())
+        return m.group(1) if m else None
+
+    def __str__(self) -> str:
+        cond = f"  [{self.condition}]" if self.condition else ""
+        return f"{self.field} -> {self.path}{cond}"
+
+
+@dataclass
+class SegmentCoverage:
+    segment: str
+    maps: tuple[str, ...]
+    implemented: list[Row] = field(default_factory=list)
+    missing: list[Row] = field(default_factory=list)
+    notes: list[Row] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.implemented) + len(self.missing)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * len(self.implemented) / self.total if self.total else 100.0
+
+
+def ig_rows(map_name: str) -> tuple[list[Row], list[Row]]:
+    """(rows with a FHIR target, rows without one) of an IG segment map."""
+    with (MAPS_DIR / f"{map_name}.csv").open(encoding="utf-8-sig", newline="") as fh:
+        table = list(csv.reader(fh))
+    targets, notes = [], []
+    for r in table[2:]:
+        r += [""] * (17 - len(r))
+        if not r[1].strip():
+            continue
+        row = Row(map_name, r[1].strip(), r[9].strip(), r[6].strip(), r[16].strip(),
+                  r[14].strip())
+        (targets if row.path else notes).append(row)
+    return targets, notes
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+def fixtures(segment: str) -> list[str]:
+    """The fixture messages (``tests/fhir/ig/*.hl7``) holding the segment, CR-separated."""
+    out = []
+    for path in sorted(FIXTURES.glob("*.hl7")):
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if any(ln.startswith(segment + "|") for ln in lines):
+            out.append("\r".join(lines))
+    return out
+
+
+def blanked(text: str, field_id: str) -> str:
+    """The message with field ``SEG-N`` emptied in every occurrence of the segment."""
+    m = _FIELD.match(field_id)
+    assert m, field_id
+    name, n = m.group(1), int(m.group(2))
+    lines = text.split("\r")
+    for i, line in enumerate(lines):
+        if line[:3] == name and line[3:4] == "|":
+            parts = line.split("|")
+            k = n - 1 if name == "MSH" else n
+            if k < len(parts):
+                parts[k] = ""
+            lines[i] = "|".join(parts)
+    return "\r".join(lines)
+
+
+@cache
+def _bundle(text: str) -> dict[str, Any]:
+    return convert(Message.parse(text))
+
+
+# -- reading an IG path out of a Bundle -----------------------------------------------------------
+
+def _split_path(path: str) -> list[str]:
+    """``sender(Organization.address.country)`` stays one step: dots inside () do not split."""
+    steps, depth, cur = [], 0, ""
+    for ch in path:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "." and depth == 0:
+            steps.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    steps.append(cur + ")" * max(depth, 0))  # the IG sometimes leaves a "(" open
+    out = [s.strip() for s in steps if s.strip()]
+    if len(out) > 1 and out[-1] == "uri" and out[-2].startswith("extension"):
+        out[-1] = "url"  # and sometimes writes an extension's url as "uri"
+    if len(out) > 1 and out[-1] == "uri" and out[-2].startswith("coding"):
+        out[-1] = "system"  # or a coding's system as "uri"
+    return out
+
+
+class _Reader:
+    """Walks IG paths over the resources of one Bundle."""
+
+    def __init__(self, bundle: dict[str, Any], urls: dict[str, str]) -> None:
+        self.bundle = bundle
+        self.urls = urls  # "extension[2]"-style path prefix -> the url the map assigns it
+        self.index = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
+                      for e in bundle.get("entry", ())}
+
+    def roots(self, resource_type: str) -> list[Any]:
+        if resource_type == "Bundle":
+            return [self.bundle]
+        return [r for r in self.index.values() if r["resourceType"] == resource_type]
+
+    def values(self, row: Row) -> list[Any]:
+        return self.walk(self.roots(row.resource_type), row.steps, "")
+
+    def walk(self, nodes: list[Any], steps: list[str], prefix: str) -> list[Any]:
+        for pos, step in enumerate(steps):
+            m = _STEP.match(step)
+            if m is None:
+                return []
+            name, _, target = m.groups()
+            here = f"{prefix}.{step}" if prefix else step
+            nxt = steps[pos + 1] if pos + 1 < len(steps) else ""
+            found: list[Any] = []
+            for node in _flat(nodes):
+                if not isinstance(node, dict):
+                    continue
+                if name == "reference" and target is not None:
+                    found.append(node)
+                    continue
+                value = node.get(name)
+                if value is None:  # the IG sometimes miscases an element ("valuedateTime")
+                    value = next((v for k, v in node.items() if k.lower() == name.lower()),
+                                 None)
+                if nxt.startswith("extension") and not isinstance(value, dict) and not (
+                        isinstance(value, list) and value and isinstance(value[0], dict)):
+                    value = node.get("_" + name)  # a primitive's (or primitives') extensions
+                if value is not None:
+                    found.extend(_flat([value]))
+            if name == "extension" and (url := self.urls.get(here)):
+                found = [e for e in found if isinstance(e, dict) and e.get("url") == url]
+            if target is not None:
+                found, rest = self._follow(found, target)
+                if rest:
+                    return self.walk(found, rest + steps[pos + 1:], "")
+            nodes = found
+            prefix = here
+        return list(_flat(nodes))
+
+    def _follow(self, refs: list[Any], target: str) -> tuple[list[Any], list[str]]:
+        """References to ``Type`` (``Type.rest`` continues inside the resource)."""
+        parts = _split_path(target)
+        kind = re.sub(r"\[\d+\]", "", parts[0])
+        out = []
+        for r in refs:
+            if isinstance(r, dict) and "reference" not in r and kind[:1].isupper():
+                out.append(r)  # a data type written like a reference: note(Annotation.text)
+                continue
+            ref = r.get("reference", "") if isinstance(r, dict) else ""
+            logical = isinstance(r, dict) and not ref and r.get("type") == kind
+            if not ref.startswith(kind + "/") and not logical:
+                continue
+            out.append(self.index.get(ref, r) if len(parts) > 1 else r)
+        return out, parts[1:]
+
+
+def _flat(nodes: Iterable[Any]) -> Iterator[Any]:
+    for n in nodes:
+        if isinstance(n, list):
+            yield from _flat(n)
+        else:
+            yield n
+
+
+def _canon(value: Any, reader: _Reader, depth: int = 0) -> Any:
+    """A value with references replaced by what they point at (ids differ, content counts)."""
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str) and ref in reader.index and depth < 2:
+            target = {k: v for k, v in reader.index[ref].items() if k != "id"}
+            return _canon(target, reader, depth + 1)
+        return {k: _canon(v, reader, depth) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        return [_canon(v, reader, depth) for v in value]
+    return value
+
+
+def _key(values: list[Any], reader: _Reader) -> list[bytes]:
+    return sorted(orjson.dumps(_canon(v, reader), default=str, option=orjson.OPT_SORT_KEYS)
+                  for v in values)
+
+
+def _urls(rows: list[Row], field_id: str) -> dict[str, str]:
+    """Extension path prefix -> the url the map assigns it; a url row of the same field wins
+    (two fields may both write ``extension[3]``, each its own extension)."""
+    out: dict[str, str] = {}
+    for same in (False, True):
+        for row in rows:
+            if row.path.endswith((".url", ".uri")) and row.literal and \
+                    (row.field == field_id) == same:
+                out[row.path[:-4]] = row.literal
+    return out
+
+
+def verified(row: Row, messages: list[str], urls: dict[str, str]) -> bool:
+    """Whether some fixture shows the row implemented (see the module docstring)."""
+    for text in messages:
+        reader = _Reader(_bundle(text), urls)
+        values = reader.values(row)
+        if not values:
+            continue
+        literal = row.literal
+        primitives = [str(v).lower() if isinstance(v, bool) else v for v in values
+                      if not isinstance(v, dict)]
+        if literal is not None and primitives and literal not in primitives:
+            continue
+        if not _FIELD.match(row.field):
+            return True
+        other = _Reader(_bundle(blanked(text, row.field)), urls)
+        if _key(values, reader) != _key(other.values(row), other):
+            return True
+    return False
+
+
+def coverage(segments: Iterable[str] | None = None) -> list[SegmentCoverage]:
+    out = []
+    for segment in segments or SCOPE:
+        maps = SCOPE[segment]
+        result = SegmentCoverage(segment, maps)
+        messages = fixtures(segment)
+        for map_name in maps:
+            targets, notes = ig_rows(map_name)
+            result.notes.extend(notes)
+            for row in targets:
+                (result.implemented if verified(row, messages, _urls(targets, row.field))
+                 else result.missing).append(row)
+        out.append(result)
+    return out
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+def markdown(results: list[SegmentCoverage]) -> str:
+    lines = ["| Segment | IG maps | Rows implemented | % | Rows without a FHIR target |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        maps = ", ".join(r.maps) or "(no IG map)"
+        pct = f"{r.percent:.0f} %" if r.total else "-"
+        lines.append(f"| {r.segment} | {maps} | {len(r.implemented)}/{r.total} | {pct} | "
+                     f"{len(r.notes)} |")
+    implemented = sum(len(r.implemented) for r in results)
+    total = sum(r.total for r in results)
+    lines.append(f"| **all** | | **{implemented}/{total}** | "
+                 f"**{100.0 * implemented / total:.0f} %** | "
+                 f"{sum(len(r.notes) for r in results)} |")
+    return "\n".join(lines)
+
+
+README_START = "<!-- ig-coverage:start (scripts/ig_coverage.py --readme) -->"
+README_END = "<!-- ig-coverage:end -->"
+
+
+def readme_with(table: str, text: str) -> str:
+    start, end = text.index(README_START), text.index(README_END)
+    return text[:start + len(README_START)] + "\n" + table + "\n" + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("segments", nargs="*", help="only these segments (default: all)")
+    parser.add_argument("--missing", action="store_true", help="list the rows not implemented")
+    parser.add_argument("--notes", action="store_true", help="list the rows without a target")
+    parser.add_argument("--json", action="store_true", help="figures as JSON")
+    parser.add_argument("--markdown", action="store_true", help="the README table")
+    parser.add_argument("--readme", action="store_true", help="rewrite the README's table")
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.segments if s not in SCOPE]
+    if unknown:
+        parser.error(f"not a converted segment: {', '.join(unknown)}")
+    results = coverage(args.segments or None)
+    if args.json:
+        sys.stdout.write(orjson.dumps({r.segment: {
+            "maps": r.maps, "implemented": len(r.implemented), "total": r.total,
+            "notes": len(r.notes), "missing": [str(m) for m in r.missing]}
+            for r in results}, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    if args.readme:
+        README.write_text(readme_with(markdown(results), README.read_text(encoding="utf-8")),
+                          encoding="utf-8")
+    if args.markdown or args.readme:
+        print(markdown(results))
+        return 0
+    for r in results:
+        maps = ", ".join(r.maps) or "(no IG map)"
+        print(f"{r.segment:4} {len(r.implemented):4}/{r.total:<4} {r.percent:5.1f} %"
+              f"  ({len(r.notes)} rows without target)  {maps}")
+        for label, rows, show in (("missing", r.missing, args.missing),
+                                  ("note", r.notes, args.notes)):
+            if show:
+                for row in rows:
+                    print(f"       {label}: {row}   ({row.map})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
