@@ -1,13 +1,24 @@
 """Files: a directory poller source, and a writer destination with templated paths and atomic
 writes.
 
-The poller picks a file up only once it is complete: hidden files and temporary names
-(``.tmp``, ``.part``, ``.filepart``, ``~``) are skipped, which covers writers that rename into
-place, and any other file must show the same size and modification time on two polls in a row
-and be at least ``settle`` old, which covers writers that write in place. After every message in
-it is accepted (stored and queued), the file is moved (or deleted); a file holding a message
-that was refused goes to ``error_dir``. A file whose messages could not be accepted for now
-(store or bus down) is left where it is and tried again: at-least-once.
+When is a file complete? Only its writer knows, so the poller offers the ways a writer can say
+it, and uses the settle time only when it says nothing:
+
+- a *done marker* (``done_marker: .done``): ``x.hl7`` is read only once ``x.hl7.done`` exists,
+  and the marker is removed with it;
+- *rename-in*: the writer writes under a name the poller skips (``exclude``, by default hidden
+  names and ``.tmp``, ``.part``, ``.filepart``, ``.partial``, ``.crdownload``, ``~``) and renames
+  it into place when done;
+- otherwise the *settle heuristic*: the file must show the same size and modification time on
+  two polls in a row and be at least ``settle`` old. A writer that pauses longer than that
+  defeats it, so an HL7 v2 file is also checked for a cut (:mod:`conduit.hl7.completeness`: a
+  last segment without its terminator, a batch trailer missing or counting otherwise); such a
+  file is left for its writer to finish, and after ``incomplete_after`` (at once with a done
+  marker) it is kept as ERROR for an operator, in ``error_dir``, never passed on as good.
+
+After every message in a file is accepted (stored and queued), the file is moved (or deleted); a
+file holding a message that was refused goes to ``error_dir``. A file whose messages could not be
+accepted for now (store or bus down) is left where it is and tried again: at-least-once.
 
 HL7 v2 files holding several messages, with or without FHS/BHS batch envelopes, are split and
 each message is stored and routed on its own.
@@ -43,12 +54,14 @@ from conduit.connectors.base import (
 from conduit.engine.duration import Duration
 from conduit.engine.errors import HL7ParseError, PermanentError
 from conduit.hl7.batch import split_messages
+from conduit.hl7.completeness import incomplete_reason
 from conduit.hl7.message import Message
 from conduit.transforms.template import compile_template, is_template, render_template
 
 log = structlog.get_logger(__name__)
 
-TEMPORARY_SUFFIXES = (".tmp", ".part", ".filepart", ".partial", ".crdownload", "~")
+DEFAULT_EXCLUDE = [".*", "*.tmp", "*.part", "*.filepart", "*.partial", "*.crdownload", "*~"]
+"""Names writers commonly write under before renaming into place."""
 
 
 class FileSourceConfig(SourceConfig):
@@ -78,6 +91,26 @@ class FileSourceConfig(SourceConfig):
     max_file_bytes: int = Field(64 * 1024 * 1024, ge=1,
                                 description="Larger files are moved to error_dir unread.")
     order: Literal["name", "modified"] = Field("name", description="Order files are read in.")
+    exclude: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDE), examples=[["*.tmp", ".*", "*.writing"]],
+        description="Names never read (fnmatch patterns; folders too): the temporary names a "
+                    "writer uses before renaming the file into place. Replaces the default "
+                    "list, so keep '.*' and '*.tmp' when adding to it.")
+    done_marker: str | None = Field(
+        None, pattern=r"^[^/\\]+$", examples=[".done", ".ok"],
+        description="Read a file only once a marker file named after it with this suffix "
+                    "exists (x.hl7 once x.hl7.done exists); the marker is removed with it. "
+                    "The writer creates the marker after closing the file: no settle wait.")
+    incomplete_after: Duration = Field(
+        300.0, examples=["5m", "30s"],
+        description="An HL7 v2 file that looks cut short (last segment without its "
+                    "terminator, a batch trailer missing or counting otherwise) is left for "
+                    "its writer this long after its last change, then kept as ERROR and moved "
+                    "to error_dir (at once with a done marker). Never passed on as good.")
+    require_final_terminator: bool = Field(
+        True, description="An HL7 v2 file must end with a segment terminator (CR or LF). For "
+                          "senders that leave the last one off: false, and the last segment's "
+                          "name and required fields are checked instead.")
 
 
 @dataclass(slots=True)
@@ -99,6 +132,7 @@ class FileSource:
                           else self.directory / "error")
         self._seen: dict[Path, _Seen] = {}
         self._done_in: dict[Path, int] = {}  # messages already accepted from a file kept back
+        self._waiting: set[Path] = set()  # files that look cut short, left for their writer
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.files_read = 0
@@ -132,10 +166,14 @@ class FileSource:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.config.poll_interval)
 
+    def _excluded(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.config.exclude)
+
     def _candidates(self) -> list[tuple[Path, os.stat_result]]:
         pattern = self.config.glob
         recursive = pattern.startswith("**/")
         name_pattern = pattern[3:] if recursive else pattern
+        marker = self.config.done_marker
         found = []
         folders = [self.directory]
         skip = {self.move_to.resolve(), self.error_dir.resolve()}
@@ -145,16 +183,19 @@ class FileSource:
                 entries = list(os.scandir(folder))
             except FileNotFoundError:
                 continue
+            names = {entry.name for entry in entries}
             for entry in entries:
-                if entry.name.startswith("."):
+                if self._excluded(entry.name):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     if recursive and Path(entry.path).resolve() not in skip:
                         folders.append(Path(entry.path))
                     continue
-                if (not entry.is_file() or entry.name.endswith(TEMPORARY_SUFFIXES)
-                        or not fnmatch.fnmatchcase(entry.name, name_pattern)):
+                if not entry.is_file() or not fnmatch.fnmatchcase(entry.name, name_pattern):
                     continue
+                if marker is not None and (entry.name.endswith(marker)
+                                           or entry.name + marker not in names):
+                    continue  # a marker itself, or a file not yet marked done
                 found.append((Path(entry.path), entry.stat()))
         return found
 
@@ -168,7 +209,8 @@ class FileSource:
             current = _Seen(stat.st_size, stat.st_mtime_ns)
             before = self._seen.get(path)
             seen[path] = current
-            if before == current and now_ns - stat.st_mtime_ns >= settle_ns:
+            if self.config.done_marker is not None or (
+                    before == current and now_ns - stat.st_mtime_ns >= settle_ns):
                 ready.append((path, stat))
         self._seen = seen
         if self.config.order == "modified":
@@ -187,15 +229,33 @@ class FileSource:
                 await asyncio.to_thread(self._put_away, path, self.error_dir)
                 return
             data = await asyncio.to_thread(path.read_bytes)
+            changed_ns = path.stat().st_mtime_ns
         except FileNotFoundError:
             self._seen.pop(path, None)
             return
         try:
             messages = self.split(data)
         except HL7ParseError as exc:
+            self._waiting.discard(path)
             await self._inbound.reject(data, f"HL7 batch file: {exc}", {"remote": remote})
             await asyncio.to_thread(self._put_away, path, self.error_dir)
             return
+        cut = incomplete_reason(data,
+                                require_final_terminator=self.config.require_final_terminator)
+        if cut is not None:
+            waited = (time.time_ns() - changed_ns) / 1e9
+            if (not cut.ended and self.config.done_marker is None
+                    and waited < self.config.incomplete_after):
+                if path not in self._waiting:
+                    self._waiting.add(path)
+                    log.info("file looks cut short; waiting for its writer",
+                             channel=self.context.channel, reason=cut.reason)
+                return
+            self._waiting.discard(path)
+            await self._inbound.reject(data, cut.reason, {"remote": remote})
+            await asyncio.to_thread(self._put_away, path, self.error_dir)
+            return
+        self._waiting.discard(path)
         refused = False
         start = self._done_in.get(path, 0)
         for number, message in enumerate(messages[start:], start=start):
@@ -227,6 +287,13 @@ class FileSource:
 
     def _put_away(self, path: Path, folder: Path | None) -> None:
         self._seen.pop(path, None)
+        marker = (path.with_name(path.name + self.config.done_marker)
+                  if self.config.done_marker else None)
+        self._move_or_delete(path, folder)
+        if marker is not None:  # after the file: a crash in between leaves only a stray marker
+            marker.unlink(missing_ok=True)
+
+    def _move_or_delete(self, path: Path, folder: Path | None) -> None:
         if folder is None and self.config.after_read == "delete":
             path.unlink(missing_ok=True)
             return
