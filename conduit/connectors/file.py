@@ -312,8 +312,16 @@ class FileDestinationConfig(DestinationConfig):
     type: Literal["file"]
     path: str = Field(
         description="Target path, a Jinja2 template; `msg[...]` reads fields of the message "
-                    "being written. Relative paths are relative to the working directory.",
+                    "being written. Relative paths are relative to the working directory. "
+                    "A rendered path must stay inside base_dir.",
         examples=["out/{{ msg['MSH-10'] }}.hl7", "archive/{{ msg['MSH-9.1'] }}/{{ id }}.hl7"])
+    base_dir: str | None = Field(
+        None, examples=["out", "/var/lib/conduit/archive"],
+        description="Folder every rendered path must stay inside, symlinks resolved: a path "
+                    "that leaves it (absolute, '..', a link pointing out) is refused as a "
+                    "permanent error naming the message id. Default: the path's fixed leading "
+                    "folders (before its first template expression), or the working "
+                    "directory when it starts with one.")
     overwrite: bool = Field(True, description="Replace a file that already exists.")
     fsync: bool = Field(True, description="fsync the file and its folder before reporting SENT.")
     mode: str = Field(
@@ -374,6 +382,9 @@ class FileDestination:
         self._write_time = 0.0  # running mean of an inline write's duration (s)
         self._folders: set[str] = set()  # folders known to exist (created or seen)
         self._mode = int(config.mode, 8)
+        self._base = os.path.abspath(config.base_dir or _fixed_folder(config.path))
+        self._base_real: str | None = None  # the base with symlinks resolved, once it is used
+        self._inside: set[str] = set()  # folders found inside the base (symlinks resolved)
 
     def target(self, out: Outbound) -> str:
         """Render the path for this message; refuse paths that climb out of their base."""
@@ -394,8 +405,28 @@ class FileDestination:
                     f"file path template failed: {type(exc).__name__}: {exc}") from exc
         rendered = rendered.strip()
         if not rendered or "\x00" in rendered or _climbs(rendered):
-            raise PermanentError(f"file path {rendered!r} is not allowed")
+            raise PermanentError(f"message {out.message_id}: its file path is not allowed "
+                                 "(empty, a NUL byte or '..')")
+        if self._templated:
+            self._confine(rendered, out.message_id)
         return rendered
+
+    def _confine(self, rendered: str, message_id: int) -> None:
+        """Refuse a path that leaves the base folder, lexically or through a symlink. The
+        error names the message, never the path: the path is made of message content."""
+        target = os.path.abspath(rendered)
+        folder = os.path.dirname(target)
+        if not _under(folder, self._base):
+            raise PermanentError(f"message {message_id}: its file path is not allowed (it "
+                                 f"leaves the destination's folder {self._base})")
+        if folder in self._inside:
+            return
+        if self._base_real is None:
+            self._base_real = os.path.realpath(self._base)
+        if not _under(os.path.realpath(folder), self._base_real):
+            raise PermanentError(f"message {message_id}: its file path is not allowed (a "
+                                 f"symlink leads out of the destination's folder {self._base})")
+        self._inside.add(folder)
 
     async def send(self, out: Outbound) -> bytes:
         path = self.target(out)
@@ -403,7 +434,8 @@ class FileDestination:
         if not name:  # "out/x/" names the file out/x, as pathlib reads it
             folder, name = os.path.split(os.path.normpath(path))
         if not name or name == os.curdir:
-            raise PermanentError(f"file path {path!r} is not allowed")
+            raise PermanentError(f"message {out.message_id}: its file path is not allowed "
+                                 "(no file name)")
         if (self._inline and len(out.content) <= self.INLINE_MAX_BYTES
                 and (started := time.monotonic()) >= self._inline_from):
             self._write(folder, name, out.content)
@@ -495,14 +527,14 @@ class FileDestination:
         try:
             os.link(temp, path)  # atomic: fails if the target exists, whoever made it
         except FileExistsError:
-            raise PermanentError(f"{path} exists and overwrite is false") from None
+            raise PermanentError("the target file exists and overwrite is false") from None
         except OSError as exc:
             if exc.errno not in _NO_HARD_LINKS:
                 raise
             # no hard links on this file system: check, then rename (a concurrent writer of
             # the same name can slip in between)
             if os.path.lexists(path):
-                raise PermanentError(f"{path} exists and overwrite is false") from None
+                raise PermanentError("the target file exists and overwrite is false") from None
             os.replace(temp, path)
             return
         with contextlib.suppress(OSError):  # a stray hidden temp name, not a failed write
@@ -528,6 +560,20 @@ def _new_pid() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_pid)
+
+
+def _fixed_folder(template: str) -> str:
+    """The folder part of a path template before its first expression (``out`` for
+    ``out/ADT_{{ id }}.hl7``), or ``.`` when it starts with one."""
+    starts = [i for i in (template.find("{{"), template.find("{%"), template.find("{#"))
+              if i >= 0]
+    prefix = template[:min(starts)] if starts else template
+    return os.path.dirname(prefix) or os.curdir
+
+
+def _under(path: str, base: str) -> bool:
+    """``path`` is ``base`` or inside it (both absolute and normalised)."""
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _climbs(path: str) -> bool:
