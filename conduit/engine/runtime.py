@@ -113,8 +113,9 @@ class ChannelRuntime:
             self.destinations[config.name] = connector
             senders = (1 if config.ordered or config.partition_by
                        else config.concurrency or self.workers)
+            journal = self.context.data_dir / "outcomes" / self.name / f"{config.name}.jsonl"
             worker = DeliveryWorker(self.name, config, connector, self.store, self._settled,
-                                    senders=senders)
+                                    senders=senders, journal=journal)
             self.workers_by_destination[config.name] = worker
             in_flight = 1 if senders == 1 and worker.holds else senders * IN_FLIGHT_PER_WORKER
             for queue in consumed_queues(self.name, config):
@@ -183,7 +184,7 @@ class ChannelRuntime:
     def breaker_state(self, destination: str) -> str | None:
         """``closed``, ``open`` or ``half-open``; None without a breaker (or workers here)."""
         worker = self.workers_by_destination.get(destination)
-        return worker.breaker.state if worker is not None and worker.breaker else None
+        return worker.breaker_state() if worker is not None else None
 
     def destination_state(self) -> dict[str, dict[str, object]]:
         """Per destination: breaker state, blocked (ordered, holding) and why, counts."""

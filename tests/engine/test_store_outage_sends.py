@@ -1,0 +1,170 @@
+"""A send that succeeded while the store cannot record it is never sent again (issue 17, item
+1): with the store full (SQLite on a small tmpfs) or read-only (PostgreSQL
+``default_transaction_read_only``), the drills sent one message 87 times in 100 s. Now the
+outcome is remembered (in memory, and in a local journal that survives a restart), its recording
+retried without sending, and the destination pauses, showing itself as an open breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.support import MllpReceiver, free_port, mllp_exchange, msa, running_engine, wait_for
+
+ADT = ("MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01^ADT_A01|{id}|P|2.5\r"
+       "PID|1||PAT123^^^HOSP^MR||TESTPATIENT^ALPHA||19800101|F\r")
+HOLD = 4.0  # seconds the store stays unable to record (the drill's storm: ~4 sends a second)
+
+
+def channel(receiver_port: int) -> dict[str, Any]:
+    return {"name": "feed",
+            "source": {"type": "mllp", "host": "127.0.0.1", "port": free_port()},
+            "destinations": [{"name": "ehr", "type": "mllp", "host": "127.0.0.1",
+                              "port": receiver_port, "retry": {"initial": "100ms"}}]}
+
+
+class Outage:
+    """Breaks the store when the receiver gets the first message (after it was stored and
+    before its delivery is recorded): the receiver answers AA only once it is broken."""
+
+    def __init__(self, breaks: Callable[[], None]) -> None:
+        self.breaks = breaks
+        self.broken = threading.Event()
+
+    def answer(self, message: bytes) -> str:
+        if not self.broken.is_set():
+            self.breaks()
+            self.broken.set()
+        return "AA"
+
+
+async def drill(tmp_path: Path, store_url: str, breaks: Callable[[], None],
+                mends: Callable[[], None]) -> None:
+    outage = Outage(breaks)
+    with MllpReceiver(outage.answer) as receiver:
+        async with running_engine([channel(receiver.port)], tmp_path, store_url) as engine:
+            port = engine.runtimes["feed"].source.port
+            [ack] = await asyncio.to_thread(mllp_exchange, port, [ADT.format(id="ONCE").encode()])
+            assert msa(ack)[1] == "AA"
+            await wait_for(outage.broken.is_set)
+            await asyncio.sleep(HOLD)
+            assert receiver.control_ids() == ["ONCE"]  # sent once, however long the outage
+            runtime = engine.runtimes["feed"]
+            assert runtime.breaker_state("ehr") == "open"  # paused, and seen as such
+            state = runtime.destination_state()["ehr"]
+            assert state["paused"] is True and "record" in str(state["paused_reason"])
+            await asyncio.to_thread(mends)
+            await wait_for(lambda: [r.status for r in engine.store.search(channel="feed")]
+                           == ["SENT"], timeout=15)
+            assert runtime.breaker_state("ehr") != "open"
+            [ack] = await asyncio.to_thread(mllp_exchange, port, [ADT.format(id="NEXT").encode()])
+            await wait_for(lambda: receiver.control_ids() == ["ONCE", "NEXT"])
+            await asyncio.sleep(0.3)
+            assert receiver.control_ids() == ["ONCE", "NEXT"]
+
+
+@contextlib.contextmanager
+def small_tmpfs(folder: Path, size: str = "2m") -> Iterator[Path]:
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(folder)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): "
+                    + mounted.stderr.decode(errors="replace").strip())
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_sqlite_store_on_a_full_disk_sends_once(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk") as disk:
+        filler = disk / "filler"
+
+        def fill() -> None:
+            with contextlib.suppress(OSError), open(filler, "wb") as handle:
+                while True:
+                    handle.write(b"\0" * 4096)
+                    handle.flush()
+
+        def free() -> None:
+            filler.unlink()
+
+        asyncio.run(drill(tmp_path, f"sqlite:///{disk / 'conduit.db'}", fill, free))
+
+
+@pytest.fixture
+def own_database() -> Iterator[tuple[str, str]]:
+    name = f"conduit_ro_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield name, f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def read_only(name: str, on: bool) -> None:
+    """``default_transaction_read_only`` for the database, and its sessions started again."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only'
+                                    f" = {'on' if on else 'off'}"))
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                               {"name": name})
+    finally:
+        admin.dispose()
+
+
+def test_postgres_store_read_only_sends_once(tmp_path: Path,
+                                             own_database: tuple[str, str]) -> None:
+    name, url = own_database
+    asyncio.run(drill(tmp_path, url, lambda: read_only(name, True),
+                      lambda: read_only(name, False)))
+
+
+def test_a_restart_while_the_store_is_away_does_not_send_again(
+        tmp_path: Path, own_database: tuple[str, str]) -> None:
+    """The engine stops (as in a crash) holding a sent, unrecorded outcome; the next run finds
+    it in the journal and records it instead of sending."""
+    name, url = own_database
+    outage = Outage(lambda: read_only(name, True))
+    journal = tmp_path / "data" / "outcomes" / "feed" / "ehr.jsonl"
+
+    async def first_run(receiver: MllpReceiver, config: dict[str, Any]) -> None:
+        async with running_engine([config], tmp_path, url) as engine:
+            port = engine.runtimes["feed"].source.port
+            await asyncio.to_thread(mllp_exchange, port, [ADT.format(id="ONCE").encode()])
+            await wait_for(lambda: engine.runtimes["feed"].breaker_state("ehr") == "open")
+            assert journal.exists()
+            assert journal.stat().st_mode & 0o777 == 0o600
+
+    async def second_run(receiver: MllpReceiver, config: dict[str, Any]) -> None:
+        async with running_engine([config], tmp_path, url) as engine:
+            await wait_for(lambda: [r.status for r in engine.store.search(channel="feed")]
+                           == ["SENT"], timeout=15)
+            await asyncio.sleep(0.5)
+            assert receiver.control_ids() == ["ONCE"]
+            assert not journal.exists()
+
+    with MllpReceiver(outage.answer) as receiver:
+        config = channel(receiver.port)
+        asyncio.run(first_run(receiver, config))
+        assert receiver.control_ids() == ["ONCE"]
+        read_only(name, False)
+        asyncio.run(second_run(receiver, config))
