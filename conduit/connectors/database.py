@@ -110,6 +110,8 @@ class DatabaseSourceConfig(SourceConfig):
             raise ValueError("give exactly one of 'mark' or 'watermark_column'")
         if self.watermark_column is not None and ":watermark" not in self.query:
             raise ValueError("with watermark_column the query must use :watermark")
+        if self.key_column is not None and self.watermark_column is None:
+            raise ValueError("key_column goes with watermark_column")
         return self
 
 

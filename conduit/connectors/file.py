@@ -132,7 +132,8 @@ class FileSource:
                           else self.directory / "error")
         self._seen: dict[Path, _Seen] = {}
         self._done_in: dict[Path, int] = {}  # messages already accepted from a file kept back
-        self._waiting: set[Path] = set()  # files that look cut short, left for their writer
+        #: Files that look cut short, left for their writer: not read again until they change.
+        self._waiting: dict[Path, _Seen] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.files_read = 0
@@ -222,40 +223,47 @@ class FileSource:
     async def _read(self, path: Path) -> None:
         remote = f"file:{path.name}"
         try:
-            size = path.stat().st_size
+            stat = path.stat()
+            size = stat.st_size
+            waiting = self._waiting.get(path)
+            if (waiting == _Seen(size, stat.st_mtime_ns) and self.config.done_marker is None
+                    and time.time_ns() - stat.st_mtime_ns
+                    < self.config.incomplete_after * 1e9):
+                return  # still cut short, unchanged: nothing new to read yet
             if size > self.config.max_file_bytes:
                 await self._inbound.reject(b"", f"file larger than {self.config.max_file_bytes}"
                                                 f" bytes", {"remote": remote})
                 await asyncio.to_thread(self._put_away, path, self.error_dir)
                 return
             data = await asyncio.to_thread(path.read_bytes)
-            changed_ns = path.stat().st_mtime_ns
+            after = path.stat()
         except FileNotFoundError:
             self._seen.pop(path, None)
+            self._waiting.pop(path, None)
             return
         try:
             messages = self.split(data)
         except HL7ParseError as exc:
-            self._waiting.discard(path)
+            self._waiting.pop(path, None)
             await self._inbound.reject(data, f"HL7 batch file: {exc}", {"remote": remote})
             await asyncio.to_thread(self._put_away, path, self.error_dir)
             return
         cut = incomplete_reason(data,
                                 require_final_terminator=self.config.require_final_terminator)
         if cut is not None:
-            waited = (time.time_ns() - changed_ns) / 1e9
+            waited = (time.time_ns() - after.st_mtime_ns) / 1e9
             if (not cut.ended and self.config.done_marker is None
                     and waited < self.config.incomplete_after):
                 if path not in self._waiting:
-                    self._waiting.add(path)
                     log.info("file looks cut short; waiting for its writer",
                              channel=self.context.channel, reason=cut.reason)
+                self._waiting[path] = _Seen(after.st_size, after.st_mtime_ns)
                 return
-            self._waiting.discard(path)
+            self._waiting.pop(path, None)
             await self._inbound.reject(data, cut.reason, {"remote": remote})
             await asyncio.to_thread(self._put_away, path, self.error_dir)
             return
-        self._waiting.discard(path)
+        self._waiting.pop(path, None)
         refused = False
         start = self._done_in.get(path, 0)
         for number, message in enumerate(messages[start:], start=start):

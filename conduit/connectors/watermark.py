@@ -45,6 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 
 def canonical(value: Any) -> str:
     """One text per value, the same before and after a restart (JSON, ``str`` for the rest)."""
@@ -82,6 +86,7 @@ class WatermarkWindow:
         self.based = False
         self.seen: dict[str, int] = {}  # digest -> number of the checkpoint that will cover it
         self._lines = 0
+        self._warned = False
 
     # --- what a poll asks ------------------------------------------------------------------
 
@@ -119,8 +124,24 @@ class WatermarkWindow:
             safe = index
         if safe is not None and (not self.based or safe > 0):
             self._promote(safe)
+        self._warn_if_held(now)
         if self._lines > 2 * (len(self.seen) + len(self.checkpoints)) + self.COMPACT_SLACK:
             self._compact()
+
+    HELD_WARNING = 600.0
+    """A window held open longer than this (s, and ten look-backs) is logged: each poll
+    re-reads all of it (on PostgreSQL: a transaction left open somewhere in the cluster)."""
+
+    def _warn_if_held(self, now: float) -> None:
+        waiting = self.checkpoints[1:] if self.based else self.checkpoints
+        if not waiting:
+            self._warned = False
+            return
+        held = now - waiting[0].at
+        if held > max(self.HELD_WARNING, 10 * self.lookback) and not self._warned:
+            self._warned = True
+            log.warning("database watermark window held open: every poll re-reads it; a "
+                        "transaction left open on the database?", seconds=round(held))
 
     def _promote(self, index: int) -> None:
         base = self.checkpoints[index]
