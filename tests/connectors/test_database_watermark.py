@@ -213,3 +213,59 @@ def test_concurrent_writers_lose_nothing(postgres_url: str, tmp_path: Path, comp
     got = asyncio.run(scenario())
     assert len(written) > 20
     assert got == set(written)
+
+
+def test_the_drill_through_the_engine(postgres_url: str, tmp_path: Path) -> None:
+    """The issue's drill, shortened: ``updated_at timestamp(0) DEFAULT now()``, the schema's
+    ``> :watermark`` query, two writers committing out of order while the engine polls every
+    50 ms. Every row is stored once."""
+    import json
+
+    from tests.support import running_engine, wait_for
+
+    execute(postgres_url, "CREATE TABLE results (id SERIAL PRIMARY KEY, body TEXT, "
+                          "updated_at TIMESTAMP(0) NOT NULL DEFAULT now())")
+    channel = {"name": "results-feed",
+               "source": {"type": "database", "url": postgres_url, "poll_interval": "50ms",
+                          "query": "SELECT id, body, updated_at FROM results WHERE "
+                                   "updated_at > :watermark ORDER BY updated_at, id",
+                          "watermark_column": "updated_at", "key_column": "id",
+                          "watermark_start": "1970-01-01"},
+               "destinations": [{"name": "archive", "type": "file",
+                                 "path": str(tmp_path / "out" / "{{ id }}.json")}]}
+    stop = threading.Event()
+    written: list[str] = []
+
+    def writer(name: str, hold: float) -> None:
+        engine = make_engine(postgres_url)
+        try:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                with engine.begin() as connection:
+                    connection.execute(text("INSERT INTO results (body) VALUES (:b)"),
+                                       {"b": f"{name}{n}"})
+                    stop.wait(hold)
+                written.append(f"{name}{n}")
+        finally:
+            engine.dispose()
+
+    async def scenario() -> list[str]:
+        async with running_engine([channel], tmp_path) as engine:
+            threads = [threading.Thread(target=writer, args=("a", 0.3)),
+                       threading.Thread(target=writer, args=("b", 0.01))]
+            for thread in threads:
+                thread.start()
+            await asyncio.sleep(2.5)
+            stop.set()
+            for thread in threads:
+                await asyncio.to_thread(thread.join)
+            await wait_for(lambda: len(engine.store.search(channel="results-feed", limit=1000))
+                           >= len(written))
+            await asyncio.sleep(0.3)  # more polls: nothing twice
+            records = engine.store.search(channel="results-feed", limit=1000)
+            return [json.loads(engine.store.get(r.id).raw)["body"] for r in records]
+
+    bodies = asyncio.run(scenario())
+    assert len(written) > 50
+    assert sorted(bodies) == sorted(written)
