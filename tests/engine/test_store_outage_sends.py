@@ -11,7 +11,7 @@ import contextlib
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,24 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.support import MllpReceiver, free_port, mllp_exchange, msa, running_engine, wait_for
+from tests.rabbit import RABBIT_URL, delete_channel_queues, unique_channel
+from tests.support import (
+    MllpReceiver,
+    free_port,
+    mllp_exchange,
+    msa,
+    running_engine,
+    wait_for,
+    write_channel,
+)
 
 ADT = ("MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101120000||ADT^A01^ADT_A01|{id}|P|2.5\r"
        "PID|1||PAT123^^^HOSP^MR||TESTPATIENT^ALPHA||19800101|F\r")
 HOLD = 4.0  # seconds the store stays unable to record (the drill's storm: ~4 sends a second)
 
 
-def channel(receiver_port: int) -> dict[str, Any]:
-    return {"name": "feed",
+def channel(receiver_port: int, name: str = "feed") -> dict[str, Any]:
+    return {"name": name,
             "source": {"type": "mllp", "host": "127.0.0.1", "port": free_port()},
             "destinations": [{"name": "ehr", "type": "mllp", "host": "127.0.0.1",
                               "port": receiver_port, "retry": {"initial": "100ms"}}]}
@@ -48,25 +57,48 @@ class Outage:
         return "AA"
 
 
+@contextlib.asynccontextmanager
+async def engine_on(config: dict[str, Any], tmp_path: Path, store_url: str,
+                    bus_url: str | None) -> AsyncIterator[Any]:
+    if bus_url is None:
+        async with running_engine([config], tmp_path, store_url) as engine:
+            yield engine
+        return
+    from conduit.engine.engine import Engine
+    from conduit.engine.loader import load_channels
+    from conduit.engine.settings import Settings
+
+    path = write_channel(tmp_path / "channels", config)
+    engine = Engine(Settings(data_dir=tmp_path / "data", store_url=store_url, bus_url=bus_url,
+                             dashboard={"enabled": False}), load_channels([path]))
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+
+
 async def drill(tmp_path: Path, store_url: str, breaks: Callable[[], None],
-                mends: Callable[[], None]) -> None:
+                mends: Callable[[], None], bus_url: str | None = None) -> None:
     outage = Outage(breaks)
+    name = unique_channel("outage") if bus_url else "feed"
     with MllpReceiver(outage.answer) as receiver:
-        async with running_engine([channel(receiver.port)], tmp_path, store_url) as engine:
-            port = engine.runtimes["feed"].source.port
+        async with engine_on(channel(receiver.port, name), tmp_path, store_url,
+                             bus_url) as engine:
+            port = engine.runtimes[name].source.port
             [ack] = await asyncio.to_thread(mllp_exchange, port, [ADT.format(id="ONCE").encode()])
             assert msa(ack)[1] == "AA"
             await wait_for(outage.broken.is_set)
             await asyncio.sleep(HOLD)
             assert receiver.control_ids() == ["ONCE"]  # sent once, however long the outage
-            runtime = engine.runtimes["feed"]
+            runtime = engine.runtimes[name]
             assert runtime.breaker_state("ehr") == "open"  # paused, and seen as such
             state = runtime.destination_state()["ehr"]
             assert state["paused"] is True and "record" in str(state["paused_reason"])
             await asyncio.to_thread(mends)
-            await wait_for(lambda: [r.status for r in engine.store.search(channel="feed")]
+            await wait_for(lambda: [r.status for r in engine.store.search(channel=name)]
                            == ["SENT"], timeout=15)
-            assert runtime.breaker_state("ehr") != "open"
+            await wait_for(lambda: runtime.breaker_state("ehr") != "open")
             [ack] = await asyncio.to_thread(mllp_exchange, port, [ADT.format(id="NEXT").encode()])
             await wait_for(lambda: receiver.control_ids() == ["ONCE", "NEXT"])
             await asyncio.sleep(0.3)
@@ -131,11 +163,19 @@ def read_only(name: str, on: bool) -> None:
         admin.dispose()
 
 
-def test_postgres_store_read_only_sends_once(tmp_path: Path,
-                                             own_database: tuple[str, str]) -> None:
+@pytest.mark.parametrize("bus", ["embedded", "rabbitmq"])
+def test_postgres_store_read_only_sends_once(tmp_path: Path, own_database: tuple[str, str],
+                                             bus: str) -> None:
+    """With RabbitMQ the envelope stays unacknowledged while the record is retried."""
     name, url = own_database
-    asyncio.run(drill(tmp_path, url, lambda: read_only(name, True),
-                      lambda: read_only(name, False)))
+    bus_url = RABBIT_URL if bus == "rabbitmq" else None
+    try:
+        asyncio.run(drill(tmp_path, url, lambda: read_only(name, True),
+                          lambda: read_only(name, False), bus_url))
+    finally:
+        if bus_url:
+            for channel_name in {p.stem for p in (tmp_path / "channels").glob("*.yaml")}:
+                delete_channel_queues(channel_name)
 
 
 def test_a_restart_while_the_store_is_away_does_not_send_again(
