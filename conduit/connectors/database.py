@@ -12,8 +12,9 @@ committed and queued: after a crash it is read again (at-least-once). If the eng
 a message the poll stops there and the row is read again next time.
 
 A processed marker never skips a row (each row carries its own state). A watermark does not
-skip one either within those guarantees; a transaction that commits more than
-``watermark_lookback`` after a later row, on a database other than PostgreSQL, still can.
+skip one either within those guarantees; what still can be skipped is a row whose transaction
+commits more than ``watermark_lookback`` after a later row's, on a database other than
+PostgreSQL, or on PostgreSQL when the transaction took its value before writing anything.
 
 Destination: one SQL statement with ``:name`` parameters whose values are templates; bound as
 parameters, never pasted into the SQL. Connection failures are retryable; constraint, syntax and
@@ -98,7 +99,8 @@ class DatabaseSourceConfig(SourceConfig):
         None, examples=["id"],
         description="Column identifying a row (the primary key), with the watermark value "
                     "telling a row already sent from a new one or a new version; default: the "
-                    "whole row. Give it when the watermark is a time.")
+                    "whole row (then a row changed inside the window is sent again). Give it "
+                    "when the watermark is a time.")
     content_column: str | None = Field(
         None, description="Column holding the message (e.g. HL7 text); default: the whole "
                           "row as a JSON object.", examples=["hl7"])
