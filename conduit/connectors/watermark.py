@@ -191,7 +191,7 @@ class WatermarkWindow:
         self._compact()
 
     def _append(self, entry: dict[str, Any]) -> None:
-        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        self.journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode("utf-8")
         fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
@@ -202,7 +202,7 @@ class WatermarkWindow:
         self._lines += 1
 
     def _compact(self) -> None:
-        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        self.journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         entries: list[dict[str, Any]] = [
             {"c": [c.number, c.at, c.high, c.xmax]} for c in self.checkpoints]
         if self.based and self.checkpoints:
