@@ -208,3 +208,48 @@ def test_a_restart_while_the_store_is_away_does_not_send_again(
         assert receiver.control_ids() == ["ONCE"]
         read_only(name, False)
         asyncio.run(second_run(receiver, config))
+
+
+def test_kill_9_while_the_store_is_read_only_sends_once(
+        tmp_path: Path, own_database: tuple[str, str]) -> None:
+    """``conduit run`` killed (-9) while it holds a sent, unrecorded outcome: the restarted
+    engine records it from the journal and does not send it again."""
+    from sqlalchemy import create_engine as sa_engine
+
+    from tests.support import EngineProcess, wait_until
+
+    name, url = own_database
+    outage = Outage(lambda: read_only(name, True))
+    journal = tmp_path / "data" / "outcomes" / "feed" / "ehr.jsonl"
+
+    def status() -> list[str]:
+        engine = sa_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            with engine.connect() as connection:
+                return [row[0] for row in connection.execute(text(
+                    "SELECT status FROM deliveries WHERE destination = 'ehr'"))]
+        except Exception:
+            return []
+        finally:
+            engine.dispose()
+
+    with MllpReceiver(outage.answer) as receiver:
+        config = channel(receiver.port)
+        write_channel(tmp_path / "channels", config)
+        env = {"CONDUIT_STORE_URL": url}
+        first = EngineProcess(tmp_path / "channels", tmp_path / "data", env=env).start()
+        try:
+            mllp_exchange(config["source"]["port"], [ADT.format(id="ONCE").encode()])
+            wait_until(journal.exists)
+            wait_until(lambda: "destination paused" in "".join(first.output))
+        finally:
+            first.kill()
+        assert receiver.control_ids() == ["ONCE"]
+        read_only(name, False)
+        second = EngineProcess(tmp_path / "channels", tmp_path / "data", env=env).start()
+        try:
+            wait_until(lambda: status() == ["SENT"], timeout=20)
+            wait_until(lambda: not journal.exists())
+        finally:
+            second.stop()
+        assert receiver.control_ids() == ["ONCE"]
