@@ -1,13 +1,24 @@
 """Files: a directory poller source, and a writer destination with templated paths and atomic
 writes.
 
-The poller picks a file up only once it is complete: hidden files and temporary names
-(``.tmp``, ``.part``, ``.filepart``, ``~``) are skipped, which covers writers that rename into
-place, and any other file must show the same size and modification time on two polls in a row
-and be at least ``settle`` old, which covers writers that write in place. After every message in
-it is accepted (stored and queued), the file is moved (or deleted); a file holding a message
-that was refused goes to ``error_dir``. A file whose messages could not be accepted for now
-(store or bus down) is left where it is and tried again: at-least-once.
+When is a file complete? Only its writer knows, so the poller offers the ways a writer can say
+it, and uses the settle time only when it says nothing:
+
+- a *done marker* (``done_marker: .done``): ``x.hl7`` is read only once ``x.hl7.done`` exists,
+  and the marker is removed with it;
+- *rename-in*: the writer writes under a name the poller skips (``exclude``, by default hidden
+  names and ``.tmp``, ``.part``, ``.filepart``, ``.partial``, ``.crdownload``, ``~``) and renames
+  it into place when done;
+- otherwise the *settle heuristic*: the file must show the same size and modification time on
+  two polls in a row and be at least ``settle`` old. A writer that pauses longer than that
+  defeats it, so an HL7 v2 file is also checked for a cut (:mod:`conduit.hl7.completeness`: a
+  last segment without its terminator, a batch trailer missing or counting otherwise); such a
+  file is left for its writer to finish, and after ``incomplete_after`` (at once with a done
+  marker) it is kept as ERROR for an operator, in ``error_dir``, never passed on as good.
+
+After every message in a file is accepted (stored and queued), the file is moved (or deleted); a
+file holding a message that was refused goes to ``error_dir``. A file whose messages could not be
+accepted for now (store or bus down) is left where it is and tried again: at-least-once.
 
 HL7 v2 files holding several messages, with or without FHS/BHS batch envelopes, are split and
 each message is stored and routed on its own.
@@ -41,12 +52,14 @@ from conduit.core.errors import HL7ParseError, PermanentError
 from conduit.core.protocols import Inbound, Outbound
 from conduit.core.registry import destination, source
 from conduit.hl7.batch import split_messages
+from conduit.hl7.completeness import incomplete_reason
 from conduit.hl7.message import Message
 from conduit.transforms.template import compile_template, is_template, render_template
 
 log = structlog.get_logger(__name__)
 
-TEMPORARY_SUFFIXES = (".tmp", ".part", ".filepart", ".partial", ".crdownload", "~")
+DEFAULT_EXCLUDE = [".*", "*.tmp", "*.part", "*.filepart", "*.partial", "*.crdownload", "*~"]
+"""Names writers commonly write under before renaming into place."""
 
 
 class FileSourceConfig(SourceConfig):
@@ -76,6 +89,26 @@ class FileSourceConfig(SourceConfig):
     max_file_bytes: int = Field(64 * 1024 * 1024, ge=1,
                                 description="Larger files are moved to error_dir unread.")
     order: Literal["name", "modified"] = Field("name", description="Order files are read in.")
+    exclude: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDE), examples=[["*.tmp", ".*", "*.writing"]],
+        description="Names never read (fnmatch patterns; folders too): the temporary names a "
+                    "writer uses before renaming the file into place. Replaces the default "
+                    "list, so keep '.*' and '*.tmp' when adding to it.")
+    done_marker: str | None = Field(
+        None, pattern=r"^[^/\\]+$", examples=[".done", ".ok"],
+        description="Read a file only once a marker file named after it with this suffix "
+                    "exists (x.hl7 once x.hl7.done exists); the marker is removed with it. "
+                    "The writer creates the marker after closing the file: no settle wait.")
+    incomplete_after: Duration = Field(
+        300.0, examples=["5m", "30s"],
+        description="An HL7 v2 file that looks cut short (last segment without its "
+                    "terminator, a batch trailer missing or counting otherwise) is left for "
+                    "its writer this long after its last change, then kept as ERROR and moved "
+                    "to error_dir (at once with a done marker). Never passed on as good.")
+    require_final_terminator: bool = Field(
+        True, description="An HL7 v2 file must end with a segment terminator (CR or LF). For "
+                          "senders that leave the last one off: false, and the last segment's "
+                          "name and required fields are checked instead.")
 
 
 @dataclass(slots=True)
@@ -85,8 +118,8 @@ class _Seen:
 
 
 @source("file", FileSourceConfig, carries="hl7v2",
-        summary="directory poller (glob, move or delete after read, a file still being written is "
-                "never read, batch files split)")
+        summary="directory poller (glob, `exclude` patterns, `done_marker`, move or delete after "
+                "read, a cut HL7 file is never passed on as good, batch files split)")
 class FileSource:
     """A directory poller: one task; files read one at a time, in order."""
 
@@ -99,6 +132,8 @@ class FileSource:
                           else self.directory / "error")
         self._seen: dict[Path, _Seen] = {}
         self._done_in: dict[Path, int] = {}  # messages already accepted from a file kept back
+        #: Files that look cut short, left for their writer: not read again until they change.
+        self._waiting: dict[Path, _Seen] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.files_read = 0
@@ -132,10 +167,14 @@ class FileSource:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.config.poll_interval)
 
+    def _excluded(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.config.exclude)
+
     def _candidates(self) -> list[tuple[Path, os.stat_result]]:
         pattern = self.config.glob
         recursive = pattern.startswith("**/")
         name_pattern = pattern[3:] if recursive else pattern
+        marker = self.config.done_marker
         found = []
         folders = [self.directory]
         skip = {self.move_to.resolve(), self.error_dir.resolve()}
@@ -145,16 +184,19 @@ class FileSource:
                 entries = list(os.scandir(folder))
             except FileNotFoundError:
                 continue
+            names = {entry.name for entry in entries}
             for entry in entries:
-                if entry.name.startswith("."):
+                if self._excluded(entry.name):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     if recursive and Path(entry.path).resolve() not in skip:
                         folders.append(Path(entry.path))
                     continue
-                if (not entry.is_file() or entry.name.endswith(TEMPORARY_SUFFIXES)
-                        or not fnmatch.fnmatchcase(entry.name, name_pattern)):
+                if not entry.is_file() or not fnmatch.fnmatchcase(entry.name, name_pattern):
                     continue
+                if marker is not None and (entry.name.endswith(marker)
+                                           or entry.name + marker not in names):
+                    continue  # a marker itself, or a file not yet marked done
                 found.append((Path(entry.path), entry.stat()))
         return found
 
@@ -168,7 +210,8 @@ class FileSource:
             current = _Seen(stat.st_size, stat.st_mtime_ns)
             before = self._seen.get(path)
             seen[path] = current
-            if before == current and now_ns - stat.st_mtime_ns >= settle_ns:
+            if self.config.done_marker is not None or (
+                    before == current and now_ns - stat.st_mtime_ns >= settle_ns):
                 ready.append((path, stat))
         self._seen = seen
         if self.config.order == "modified":
@@ -180,22 +223,47 @@ class FileSource:
     async def _read(self, path: Path) -> None:
         remote = f"file:{path.name}"
         try:
-            size = path.stat().st_size
+            stat = path.stat()
+            size = stat.st_size
+            waiting = self._waiting.get(path)
+            if (waiting == _Seen(size, stat.st_mtime_ns) and self.config.done_marker is None
+                    and time.time_ns() - stat.st_mtime_ns
+                    < self.config.incomplete_after * 1e9):
+                return  # still cut short, unchanged: nothing new to read yet
             if size > self.config.max_file_bytes:
                 await self._inbound.reject(b"", f"file larger than {self.config.max_file_bytes}"
                                                 f" bytes", {"remote": remote})
                 await asyncio.to_thread(self._put_away, path, self.error_dir)
                 return
             data = await asyncio.to_thread(path.read_bytes)
+            after = path.stat()
         except FileNotFoundError:
             self._seen.pop(path, None)
+            self._waiting.pop(path, None)
             return
         try:
             messages = self.split(data)
         except HL7ParseError as exc:
+            self._waiting.pop(path, None)
             await self._inbound.reject(data, f"HL7 batch file: {exc}", {"remote": remote})
             await asyncio.to_thread(self._put_away, path, self.error_dir)
             return
+        cut = incomplete_reason(data,
+                                require_final_terminator=self.config.require_final_terminator)
+        if cut is not None:
+            waited = (time.time_ns() - after.st_mtime_ns) / 1e9
+            if (not cut.ended and self.config.done_marker is None
+                    and waited < self.config.incomplete_after):
+                if path not in self._waiting:
+                    log.info("file looks cut short; waiting for its writer",
+                             channel=self.context.channel, reason=cut.reason)
+                self._waiting[path] = _Seen(after.st_size, after.st_mtime_ns)
+                return
+            self._waiting.pop(path, None)
+            await self._inbound.reject(data, cut.reason, {"remote": remote})
+            await asyncio.to_thread(self._put_away, path, self.error_dir)
+            return
+        self._waiting.pop(path, None)
         refused = False
         start = self._done_in.get(path, 0)
         for number, message in enumerate(messages[start:], start=start):
@@ -227,6 +295,13 @@ class FileSource:
 
     def _put_away(self, path: Path, folder: Path | None) -> None:
         self._seen.pop(path, None)
+        marker = (path.with_name(path.name + self.config.done_marker)
+                  if self.config.done_marker else None)
+        self._move_or_delete(path, folder)
+        if marker is not None:  # after the file: a crash in between leaves only a stray marker
+            marker.unlink(missing_ok=True)
+
+    def _move_or_delete(self, path: Path, folder: Path | None) -> None:
         if folder is None and self.config.after_read == "delete":
             path.unlink(missing_ok=True)
             return
@@ -245,8 +320,16 @@ class FileDestinationConfig(DestinationConfig):
     type: Literal["file"]
     path: str = Field(
         description="Target path, a Jinja2 template; `msg[...]` reads fields of the message "
-                    "being written. Relative paths are relative to the working directory.",
+                    "being written. Relative paths are relative to the working directory. "
+                    "A rendered path must stay inside base_dir.",
         examples=["out/{{ msg['MSH-10'] }}.hl7", "archive/{{ msg['MSH-9.1'] }}/{{ id }}.hl7"])
+    base_dir: str | None = Field(
+        None, examples=["out", "/var/lib/conduit/archive"],
+        description="Folder every rendered path must stay inside, symlinks resolved: a path "
+                    "that leaves it (absolute, '..', a link pointing out) is refused as a "
+                    "permanent error naming the message id. Default: the path's fixed leading "
+                    "folders (before its first template expression), or the working "
+                    "directory when it starts with one.")
     overwrite: bool = Field(True, description="Replace a file that already exists.")
     fsync: bool = Field(True, description="fsync the file and its folder before reporting SENT.")
     mode: str = Field(
@@ -309,6 +392,9 @@ class FileDestination:
         self._write_time = 0.0  # running mean of an inline write's duration (s)
         self._folders: set[str] = set()  # folders known to exist (created or seen)
         self._mode = int(config.mode, 8)
+        self._base = os.path.abspath(config.base_dir or _fixed_folder(config.path))
+        self._base_real: str | None = None  # the base with symlinks resolved, once it is used
+        self._inside: set[str] = set()  # folders found inside the base (symlinks resolved)
 
     def target(self, out: Outbound) -> str:
         """Render the path for this message; refuse paths that climb out of their base."""
@@ -329,8 +415,28 @@ class FileDestination:
                     f"file path template failed: {type(exc).__name__}: {exc}") from exc
         rendered = rendered.strip()
         if not rendered or "\x00" in rendered or _climbs(rendered):
-            raise PermanentError(f"file path {rendered!r} is not allowed")
+            raise PermanentError(f"message {out.message_id}: its file path is not allowed "
+                                 "(empty, a NUL byte or '..')")
+        if self._templated:
+            self._confine(rendered, out.message_id)
         return rendered
+
+    def _confine(self, rendered: str, message_id: int) -> None:
+        """Refuse a path that leaves the base folder, lexically or through a symlink. The
+        error names the message, never the path: the path is made of message content."""
+        target = os.path.abspath(rendered)
+        folder = os.path.dirname(target)
+        if not _under(folder, self._base):
+            raise PermanentError(f"message {message_id}: its file path is not allowed (it "
+                                 f"leaves the destination's folder {self._base})")
+        if folder in self._inside:
+            return
+        if self._base_real is None:
+            self._base_real = os.path.realpath(self._base)
+        if not _under(os.path.realpath(folder), self._base_real):
+            raise PermanentError(f"message {message_id}: its file path is not allowed (a "
+                                 f"symlink leads out of the destination's folder {self._base})")
+        self._inside.add(folder)
 
     async def send(self, out: Outbound) -> bytes:
         path = self.target(out)
@@ -338,7 +444,8 @@ class FileDestination:
         if not name:  # "out/x/" names the file out/x, as pathlib reads it
             folder, name = os.path.split(os.path.normpath(path))
         if not name or name == os.curdir:
-            raise PermanentError(f"file path {path!r} is not allowed")
+            raise PermanentError(f"message {out.message_id}: its file path is not allowed "
+                                 "(no file name)")
         if (self._inline and len(out.content) <= self.INLINE_MAX_BYTES
                 and (started := time.monotonic()) >= self._inline_from):
             self._write(folder, name, out.content)
@@ -430,14 +537,14 @@ class FileDestination:
         try:
             os.link(temp, path)  # atomic: fails if the target exists, whoever made it
         except FileExistsError:
-            raise PermanentError(f"{path} exists and overwrite is false") from None
+            raise PermanentError("the target file exists and overwrite is false") from None
         except OSError as exc:
             if exc.errno not in _NO_HARD_LINKS:
                 raise
             # no hard links on this file system: check, then rename (a concurrent writer of
             # the same name can slip in between)
             if os.path.lexists(path):
-                raise PermanentError(f"{path} exists and overwrite is false") from None
+                raise PermanentError("the target file exists and overwrite is false") from None
             os.replace(temp, path)
             return
         with contextlib.suppress(OSError):  # a stray hidden temp name, not a failed write
@@ -463,6 +570,20 @@ def _new_pid() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_pid)
+
+
+def _fixed_folder(template: str) -> str:
+    """The folder part of a path template before its first expression (``out`` for
+    ``out/ADT_{{ id }}.hl7``), or ``.`` when it starts with one."""
+    starts = [i for i in (template.find("{{"), template.find("{%"), template.find("{#"))
+              if i >= 0]
+    prefix = template[:min(starts)] if starts else template
+    return os.path.dirname(prefix) or os.curdir
+
+
+def _under(path: str, base: str) -> bool:
+    """``path`` is ``base`` or inside it (both absolute and normalised)."""
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _climbs(path: str) -> bool:

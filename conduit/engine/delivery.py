@@ -3,15 +3,21 @@
 One envelope at a time per handler call (the bus runs ``concurrency`` calls at once)::
 
     dedupe? already SENT in the store → done
-    loop: breaker gate (wait while open) → rate limit → send
-        success                → store SENT, ack
-        PermanentError (AR/4xx) → store ERROR with the reason, dead-letter
+    an outcome held for it (sent, not yet recorded)? → record it, never send again
+    loop: paused (outcomes unrecordable)? wait → breaker gate (wait while open) → rate limit
+          → send
+        success                → SENT
+        PermanentError (AR/4xx) → ERROR with the reason
         RetryableError (connection, timeout, AE/CE, 5xx/429)
                                → attempt noted in the store; a failure that opens the breaker
                                  (or a failed trial) does not use up the message's retries;
-                                 when they are used up → store ERROR + dead-letter, or on an
-                                 ordered destination hold: keep trying every ``retry.max`` and
-                                 report the destination blocked (order must not be broken)
+                                 when they are used up → ERROR, or on an ordered destination
+                                 hold: keep trying every ``retry.max`` and report the
+                                 destination blocked (order must not be broken)
+    the outcome is held (:mod:`conduit.engine.outcomes`) and recorded in the store; then ack
+    (SENT) or dead-letter (ERROR). A store that cannot record it is retried with the outcome
+    held (journalled on disk) and the destination paused, shown as an open breaker: the bus
+    does not get the envelope back, so nothing is sent twice.
 
 Delays come from :class:`~conduit.engine.resilience.Backoff` (tenacity waits with jitter); see
 :mod:`conduit.engine.resilience` for the breaker and the rate limit. Every attempt is counted in
@@ -24,6 +30,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import structlog
 
@@ -32,6 +39,7 @@ from conduit.connectors.base import DestinationConfig
 from conduit.core.errors import DeliveryError, PermanentError, RetryableError
 from conduit.core.observer import Observer
 from conduit.core.protocols import Destination, Outbound
+from conduit.engine.outcomes import Outcome, Outcomes
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter
 from conduit.store import Store
 from conduit.store.replay import delivery_status
@@ -40,6 +48,8 @@ log = structlog.get_logger(__name__)
 
 #: Called with (message id, message status after this delivery, receiver's response).
 Settled = Callable[[int, str, bytes | None], None]
+#: Longest wait between two attempts to record an outcome the store refused (s).
+RECORD_RETRY_MAX = 5.0
 
 
 class DeliveryWorker:
@@ -47,7 +57,8 @@ class DeliveryWorker:
 
     def __init__(self, channel: str, config: DestinationConfig, connector: Destination,
                  store: Store, settled: Settled, observer: Observer | None = None, *,
-                 senders: int = 1, sends_correlation_id: bool = False) -> None:
+                 senders: int = 1, sends_correlation_id: bool = False,
+                 journal: Path | None = None) -> None:
         self.channel = channel
         self.observer = observer or Observer()
         self.config = config
@@ -65,15 +76,32 @@ class DeliveryWorker:
         self._senders = asyncio.Semaphore(senders)
         #: Why an ordered destination is holding its queue, or None while it flows.
         self.blocked: str | None = None
+        #: Outcomes sent but not yet in the store; journalled under ``journal`` when it fails.
+        self.outcomes = Outcomes(journal)
+        if self.outcomes.load():
+            log.warning("outcomes a previous run could not record: recorded before any send",
+                        channel=channel, destination=config.name, count=len(self.outcomes))
+        #: Why sends are paused (the store cannot record outcomes), or None.
+        self.paused: str | None = None
+        self._recordable = asyncio.Event()
+        self._recordable.set()
         self.sent = 0
         self.failed = 0
 
     def state(self) -> dict[str, object]:
         """For the dashboard: breaker state, whether blocked, counts since start."""
-        return {"breaker": self.breaker.state if self.breaker else None,
+        return {"breaker": self.breaker_state(),
                 "breaker_failures": self.breaker.failures if self.breaker else 0,
                 "blocked": self.blocked is not None, "blocked_reason": self.blocked,
+                "paused": self.paused is not None, "paused_reason": self.paused,
                 "sent": self.sent, "failed": self.failed}
+
+    def breaker_state(self) -> str | None:
+        """The breaker's state; ``open`` too while paused because outcomes cannot be recorded
+        (to the dashboard, ``/metrics`` and the breaker alert it is one: nothing is sent)."""
+        if self.paused is not None:
+            return "open"
+        return self.breaker.state if self.breaker else None
 
     async def handle(self, envelope: Envelope) -> None:
         began = time.perf_counter()
@@ -87,17 +115,40 @@ class DeliveryWorker:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,
                        destination=self.config.name, content=envelope.body,
                        correlation_id=envelope.correlation_id, message=envelope.parsed)
-        if out.correlation_id is None and self.sends_correlation_id:
-            # rebuilt from the store (recovery, reprocess) or over a bus that does not carry it
-            out.correlation_id = await asyncio.to_thread(self.store.correlation_id,
-                                                         out.message_id)
-        if self.config.dedupe and await self._already_sent(out.message_id):
-            log.debug("already sent, skipped", channel=self.channel,
-                      destination=self.config.name, message_id=out.message_id)
-            return
+        outcome = self.outcomes.get(out.message_id)
+        if outcome is None:
+            if out.correlation_id is None and self.sends_correlation_id:
+                # rebuilt from the store (recovery, reprocess) or over a bus that does not
+                # carry it
+                out.correlation_id = await asyncio.to_thread(self.store.correlation_id,
+                                                             out.message_id)
+            if self.config.dedupe and await self._already_sent(out.message_id):
+                log.debug("already sent, skipped", channel=self.channel,
+                          destination=self.config.name, message_id=out.message_id)
+                return
+            outcome = await self._send(out)
+            self.outcomes.hold(out.message_id, outcome)
+        else:
+            log.info("sent before, not yet recorded: recording, not sending",
+                     channel=self.channel, destination=self.config.name,
+                     message_id=out.message_id)
+        final = await self._record(out, outcome)
+        self.outcomes.release(out.message_id)
+        if outcome.status == "ERROR":
+            self.settled(out.message_id, final, outcome.response)
+            raise DeadLetter(outcome.error or "delivery failed")
+        if final == "UNKNOWN":
+            log.warning("sent a message the store does not have (a broker that outlived its "
+                        "store?): nothing recorded", channel=self.channel,
+                        destination=self.config.name, message_id=out.message_id)
+        self.settled(out.message_id, final, outcome.response)
+
+    async def _send(self, out: Outbound) -> Outcome:
+        """Send until it succeeds or is given up; the outcome (not yet recorded)."""
         attempts = counted = 0
         free = self.breaker is None and self.limiter is None  # nothing to pass: no gate
         while True:
+            await self._recordable.wait()  # paused while outcomes cannot be recorded
             try:
                 async with self._senders:
                     if free:
@@ -110,17 +161,16 @@ class DeliveryWorker:
             except PermanentError as exc:
                 if self.breaker:
                     self.breaker.success()  # the receiver answered: it is up
-                await self._give_up(out, attempts, exc)
+                return self._given_up(out, attempts, exc)
             except RetryableError as exc:
                 opened = self.breaker.failure(exc) if self.breaker else False
                 if not opened:
                     counted += 1
-                await self.store.attempt_failed(out.message_id, self.config.name, attempts,
-                                                str(exc))
+                await self._note_attempt(out, attempts, exc)
                 self.observer.attempt_failed(self.channel, self.config.name, out.message_id)
                 if counted >= self.config.retry.attempts:
                     if not self.holds:
-                        await self._give_up(out, attempts, exc)
+                        return self._given_up(out, attempts, exc)
                     self._block(out, attempts, exc)
                     await asyncio.sleep(self.config.retry.max)
                 elif not opened:
@@ -134,14 +184,51 @@ class DeliveryWorker:
                      destination=self.config.name, message_id=out.message_id)
             self.blocked = None
         self.sent += 1
-        final = await self.store.delivered(out.message_id, self.config.name, "SENT",
-                                           attempts=attempts, response=response, error=None)
-        self.observer.delivered(self.channel, self.config.name, out.message_id, "SENT", final)
-        if final == "UNKNOWN":
-            log.warning("sent a message the store does not have (a broker that outlived its "
-                        "store?): nothing recorded", channel=self.channel,
-                        destination=self.config.name, message_id=out.message_id)
-        self.settled(out.message_id, final, response)
+        return Outcome("SENT", attempts, response)
+
+    async def _note_attempt(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:
+        """A failed attempt in the store, when it can take it: bookkeeping, not an outcome."""
+        try:
+            await self.store.attempt_failed(out.message_id, self.config.name, attempts,
+                                            str(exc))
+        except Exception as error:
+            log.warning("could not note a failed attempt in the store", channel=self.channel,
+                        destination=self.config.name, message_id=out.message_id,
+                        error=type(error).__name__)
+
+    async def _record(self, out: Outbound, outcome: Outcome) -> str:
+        """Record the outcome, retrying while the store refuses (journalled meanwhile, sends
+        paused); the message's status afterwards."""
+        delay = 0.1
+        while True:
+            try:
+                final = await self.store.delivered(
+                    out.message_id, self.config.name, outcome.status, attempts=outcome.attempts,
+                    response=outcome.response, error=outcome.error)
+            except asyncio.CancelledError:
+                self.outcomes.journal(out.message_id)  # stopping: the next run records it
+                raise
+            except Exception as exc:
+                reason = f"the store cannot record outcomes: {type(exc).__name__}"
+                if self.paused is None:
+                    log.error("destination paused: a send's outcome cannot be recorded; it is "
+                              "held and not sent again", channel=self.channel,
+                              destination=self.config.name, message_id=out.message_id,
+                              error=type(exc).__name__)
+                self.paused = reason
+                self._recordable.clear()
+                await asyncio.to_thread(self.outcomes.journal, out.message_id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX)
+                continue
+            self.observer.delivered(self.channel, self.config.name, out.message_id,
+                                    outcome.status, final)
+            if self.paused is not None:
+                log.info("destination resumed: outcomes are recorded again",
+                         channel=self.channel, destination=self.config.name)
+                self.paused = None
+                self._recordable.set()
+            return final
 
     @contextlib.asynccontextmanager
     async def _gate(self) -> AsyncIterator[None]:
@@ -155,18 +242,13 @@ class DeliveryWorker:
                 await self.limiter.acquire()
             yield
 
-    async def _give_up(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:
-        """Store ERROR with the reason, then dead-letter the envelope; the others flow on."""
+    def _given_up(self, out: Outbound, attempts: int, exc: DeliveryError) -> Outcome:
+        """ERROR with the reason: recorded, then the envelope is dead-lettered."""
         self.failed += 1
         log.warning("delivery failed, dead-lettered", channel=self.channel,
                     destination=self.config.name, message_id=out.message_id, attempts=attempts,
                     error=str(exc))
-        final = await self.store.delivered(out.message_id, self.config.name, "ERROR",
-                                           attempts=attempts, response=exc.response,
-                                           error=str(exc))
-        self.observer.delivered(self.channel, self.config.name, out.message_id, "ERROR", final)
-        self.settled(out.message_id, final, exc.response)
-        raise DeadLetter(str(exc)) from exc
+        return Outcome("ERROR", attempts, exc.response, str(exc))
 
     def _block(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:
         if self.blocked is None:

@@ -123,9 +123,11 @@ class ChannelRuntime:
             senders = (1 if config.ordered or config.partition_by
                        else config.concurrency or self.workers)
             spec = self.channel.registry.destinations[config.type]
+            journal = self.context.data_dir / "outcomes" / self.name / f"{config.name}.jsonl"
             worker = DeliveryWorker(self.name, config, connector, self.store, self._settled,
                                     self.observer, senders=senders,
-                                    sends_correlation_id=spec.sends_correlation_id)
+                                    sends_correlation_id=spec.sends_correlation_id,
+                                    journal=journal)
             self.workers_by_destination[config.name] = worker
             in_flight = 1 if senders == 1 and worker.holds else senders * IN_FLIGHT_PER_WORKER
             for queue in consumed_queues(self.name, config):
@@ -186,13 +188,14 @@ class ChannelRuntime:
     def breaker_state(self, destination: str) -> str | None:
         """``closed``, ``open`` or ``half-open``; None without a breaker (or workers here)."""
         worker = self.workers_by_destination.get(destination)
-        return worker.breaker.state if worker is not None and worker.breaker else None
+        return worker.breaker_state() if worker is not None else None
 
     def breaker_states(self) -> dict[str, str]:
-        """Breaker state (``closed``, ``open``, ``half-open``) of each destination with one."""
-        return {name: worker.breaker.state.replace("_", "-")
-                for name, worker in self.workers_by_destination.items()
-                if worker.breaker is not None}
+        """Breaker state (``closed``, ``open``, ``half-open``) of each destination with one
+        (a destination paused because its outcomes cannot be recorded counts as open)."""
+        states = {name: worker.breaker_state()
+                  for name, worker in self.workers_by_destination.items()}
+        return {name: state.replace("_", "-") for name, state in states.items() if state}
 
     def close_breaker(self, destination: str) -> bool:
         """Close a destination's breaker; False when it has none (KeyError: no such

@@ -33,11 +33,11 @@ def test_batch_file_validated_and_indented(tmp_path: Path) -> None:
 
 def test_bad_input_is_reported_and_exit_1(tmp_path: Path) -> None:
     bad = tmp_path / "bad.hl7"
-    bad.write_text("PID|1||42\r", encoding="utf-8")
+    bad.write_text("PID|1||MRN-SECRET-7\r", encoding="utf-8")
     result = CliRunner().invoke(main, ["convert", "hl7v2-to-fhir", str(bad)])
     assert result.exit_code == 1
     assert str(bad) in result.stderr
-    assert "42" not in result.stderr
+    assert "MRN-SECRET-7" not in result.stderr  # the value (PHI) is never echoed
 
 
 def test_bad_timezone_is_a_usage_error(tmp_path: Path) -> None:

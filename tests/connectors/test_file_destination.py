@@ -267,3 +267,55 @@ def test_a_mode_that_is_not_octal_permissions_is_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         FileDestinationConfig.model_validate(
             {"name": "archive", "type": "file", "path": "x.hl7", "mode": "rw-r--r--"})
+
+
+# --- paths fed by message content never leave the destination's folder (issue 17, item 2) ----
+
+def test_an_absolute_path_from_the_message_is_refused(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    work.mkdir()
+    outside.mkdir()
+    monkeypatch.chdir(work)
+    dest = destination("{{ msg['MSH-10'] }}.hl7")
+    with pytest.raises(PermanentError) as refused:
+        send(dest, outbound(adt(f"{outside}/SECRETNAME"), message_id=41))
+    assert "message 41" in str(refused.value)
+    assert "SECRETNAME" not in str(refused.value) and str(outside) not in str(refused.value)
+    assert list(outside.iterdir()) == []
+    send(dest, outbound(adt("INSIDE"), message_id=42))  # an ordinary id still lands inside
+    assert (work / "INSIDE.hl7").read_bytes() == adt("INSIDE")
+
+
+def test_a_symlink_pointing_out_is_refused(tmp_path: Path) -> None:
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    (out / "link").symlink_to(outside)
+    dest = destination(f"{out}/{{{{ msg['MSH-10'] }}}}.hl7")
+    with pytest.raises(PermanentError, match="message 43"):
+        send(dest, outbound(adt("link/SECRETNAME"), message_id=43))
+    assert list(outside.iterdir()) == []
+    (out / "inner").mkdir()
+    (out / "inlink").symlink_to(out / "inner")  # a link that stays inside is fine
+    send(dest, outbound(adt("inlink/OK"), message_id=44))
+    assert (out / "inner" / "OK.hl7").read_bytes() == adt("inlink/OK")
+
+
+@pytest.mark.parametrize("control_id", ["../SECRETNAME", "a/../../SECRETNAME", "../../SECRETNAME"])
+def test_climbing_out_is_refused_without_naming_the_path(tmp_path: Path,
+                                                         control_id: str) -> None:
+    dest = destination(f"{tmp_path}/out/{{{{ msg['MSH-10'] }}}}.hl7")
+    with pytest.raises(PermanentError, match="message 45") as refused:
+        send(dest, outbound(adt(control_id), message_id=45))
+    assert "SECRETNAME" not in str(refused.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["out"])
+
+
+def test_base_dir_can_be_given(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    dest = destination(f"{tmp_path}/{{{{ msg['MSH-10'] }}}}.hl7", base_dir=str(tmp_path / "a"))
+    send(dest, outbound(adt("a/IN"), message_id=46))
+    assert (tmp_path / "a" / "IN.hl7").exists()
+    with pytest.raises(PermanentError, match="message 47"):
+        send(dest, outbound(adt("b/OUT"), message_id=47))
