@@ -40,6 +40,7 @@ from conduit.connectors.base import (
     destination,
     source,
 )
+from conduit.connectors.hl7batch import check_envelope
 from conduit.engine.duration import Duration
 from conduit.engine.errors import HL7ParseError, PermanentError
 from conduit.hl7.batch import split_messages
@@ -220,7 +221,10 @@ class FileSource:
         if head not in (b"MSH", b"FHS", b"BHS"):
             return [data]
         # latin-1 maps every byte to one character and back: the bytes survive the split.
-        messages = split_messages(data.decode("latin-1"))
+        text = data.decode("latin-1")
+        messages = split_messages(text)
+        if head != b"MSH":  # a trailer missing or a count that does not match: refused whole
+            check_envelope(text)
         if head == b"MSH" and len(messages) == 1:
             return [data]
         return [m.encode("latin-1") for m in messages]
