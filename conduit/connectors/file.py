@@ -47,6 +47,7 @@ from conduit.connectors.base import (
     DestinationConfig,
     SourceConfig,
 )
+from conduit.connectors.hl7batch import check_envelope
 from conduit.core.duration import Duration
 from conduit.core.errors import HL7ParseError, PermanentError
 from conduit.core.protocols import Inbound, Outbound
@@ -119,7 +120,9 @@ class _Seen:
 
 @source("file", FileSourceConfig, carries="hl7v2",
         summary="directory poller (glob, `exclude` patterns, `done_marker`, move or delete after "
-                "read, a cut HL7 file is never passed on as good, batch files split)")
+                "read, a cut HL7 file is never passed on as good, batch files split; a batch "
+                "file with a trailer missing or a BTS-1/FTS-1 count that does not match goes "
+                "whole to the error folder)")
 class FileSource:
     """A directory poller: one task; files read one at a time, in order."""
 
@@ -288,7 +291,10 @@ class FileSource:
         if head not in (b"MSH", b"FHS", b"BHS"):
             return [data]
         # latin-1 maps every byte to one character and back: the bytes survive the split.
-        messages = split_messages(data.decode("latin-1"))
+        text = data.decode("latin-1")
+        messages = split_messages(text)
+        if head != b"MSH":  # a trailer missing or a count that does not match: refused whole
+            check_envelope(text)
         if head == b"MSH" and len(messages) == 1:
             return [data]
         return [m.encode("latin-1") for m in messages]

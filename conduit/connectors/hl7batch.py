@@ -75,8 +75,10 @@ def _first_component(value: str, header: str | None) -> str:
 _TAG = re.compile(r"(FHS|BHS|BTS|FTS|MSH)(?=[^A-Za-z0-9]|$)")
 
 
-def _check_envelope(text: str) -> None:
-    """Raise BatchError when trailers are missing or misplaced or a count does not match."""
+def check_envelope(text: str) -> None:
+    """Raise BatchError when trailers are missing or misplaced or a count does not match
+    (FHS/BHS text: over MLLP, and in the file source, where a file cut short must not be half
+    read)."""
     lines = segment_lines(text)  # segment ends as the messages have them (an LF may be data)
     tags = [(m[1], line) for line in lines if (m := _TAG.match(line.lstrip("\ufeff")))]
     in_file = in_batch = False
@@ -150,7 +152,7 @@ def split_batch(payload: bytes) -> Batch | None:
     except HL7ParseError as exc:
         raise BatchError(str(exc), error_code="100") from exc
     if head != b"MSH":
-        _check_envelope(text)
+        check_envelope(text)
     if head == b"MSH" and len(messages) < 2:
         return None
     return Batch([m.encode("latin-1") for m in messages], _header(text, "FHS"),

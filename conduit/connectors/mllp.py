@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import structlog
 from pydantic import Field
@@ -33,6 +34,7 @@ from conduit.core.protocols import Inbound, Outbound, Receipt
 from conduit.core.registry import destination, source
 from conduit.hl7.acceptance import AckRequest, assess, error_code_for_problem, next_ack
 from conduit.hl7.ack import (
+    build_ack_bytes,
     build_ack_for_unparseable,
     message_control_id,
     parse_ack,
@@ -257,30 +259,33 @@ class MllpSource:
                 continue
             if payload is None:
                 return
-            answers = await self._respond(payload, remote)
+            answers = await self._respond(payload, remote,
+                                          lambda ack: writer.write(frame(ack)))
             if answers:  # none for an ACK received, or when MSH-15/16 say NE
                 writer.writelines([frame(answer) for answer in answers])
                 await writer.drain()
 
-    async def _respond(self, payload: bytes, remote: str) -> list[bytes]:
+    async def _respond(self, payload: bytes, remote: str,
+                       write: Callable[[bytes], None]) -> list[bytes]:
         """The answers to one frame: a message's ACKs (none, one, or a commit ACK then an
-        application ACK), or a batch's batch ACK."""
+        application ACK), or a batch's batch ACK. ``write`` sends an ACK at once (a commit ACK
+        that must not wait for delivery)."""
         if not self.config.split_batches:
-            return await self._answer(payload, remote)
+            return await self._answer(payload, remote, write=write)
         try:
             batch = split_batch(payload)
         except BatchError as exc:
             await self._inbound.reject(payload, f"HL7 batch: {exc}", {"remote": remote})
             return [batch_reject(payload, exc)]
         if batch is None:
-            return await self._answer(payload, remote)
+            return await self._answer(payload, remote, write=write)
         acks = [ack for number, message in enumerate(batch.messages, start=1)
                 for ack in await self._answer(message, f"{remote}#{number}",
                                               f"{batch.describe()} message {number}")]
         return [batch_ack(batch, acks)]
 
-    async def _answer(self, payload: bytes, remote: str, member: str | None = None
-                      ) -> list[bytes]:
+    async def _answer(self, payload: bytes, remote: str, member: str | None = None, *,
+                      write: Callable[[bytes], None] | None = None) -> list[bytes]:
         """Hand one message to the engine; the ACKs that say what became of it (HL7 v2
         chapter 2: original or enhanced mode, see conduit.hl7.replies)."""
         try:
@@ -298,24 +303,34 @@ class MllpSource:
             outcome = Outcome(False, False, refusal.reason, refusal.error_code, refusal.location,
                               refused=True)
         else:
-            receipt = await self._inbound.receive(payload, {"message": message, "remote": remote})
-            outcome = _outcome(receipt)
+            meta: dict[str, Any] = {"message": message, "remote": remote}
+            sent: list[bool] = []
+            if (write is not None and self.config.ack == "after-delivery"
+                    and not found.acknowledgement and found.request.wants_accept(True)):
+                def commit_ack() -> None:  # stored and queued: CA now, not after delivery
+                    write(build_ack_bytes(message, "CA"))
+                    sent.append(True)
+                meta["on_commit"] = commit_ack
+            receipt = await self._inbound.receive(payload, meta)
+            outcome = _outcome(receipt, commit_sent=bool(sent))
         if found.acknowledgement:
             return []  # an ACK is never acknowledged (it would start an endless exchange)
         return replies(message, found.request, outcome)
 
 
-def _outcome(receipt: Receipt) -> Outcome:
+def _outcome(receipt: Receipt, *, commit_sent: bool = False) -> Outcome:
     """What the engine's receipt means for the sender's ACKs."""
     if receipt.accepted:
         response = receipt.response
         own = response if response and response.lstrip().startswith(b"MSH") else None
-        return Outcome(True, True, response=own)  # own: after-delivery, the receiver's answer
+        # own: after-delivery, the receiver's answer
+        return Outcome(True, True, response=own, commit_sent=commit_sent)
     reason = receipt.error or "not accepted"
     if receipt.permanent:  # kept, but invalid: resending cannot help
-        return Outcome(True, False, reason, error_code_for_problem(reason.split("; ", 1)[0]))
+        return Outcome(True, False, reason, error_code_for_problem(reason.split("; ", 1)[0]),
+                       commit_sent=commit_sent)
     committed = receipt.message_id is not None and not receipt.resend
-    return Outcome(committed, False, reason)
+    return Outcome(committed, False, reason, commit_sent=commit_sent)
 
 
 # --- destination ----------------------------------------------------------------------------

@@ -257,7 +257,7 @@ class ChannelRuntime:
             self.observer.received(self.name, message_id, "ERROR")
             return Receipt(False, message_id, error=reason, permanent=True)
         if self._inline and self._workers_running():
-            return await self._accept(raw, fields, read.message)
+            return await self._accept(raw, fields, read.message, meta.get("on_commit"))
         try:
             message_id = await self.store.received(self.name, raw, **fields)
         except Exception as exc:
@@ -265,7 +265,7 @@ class ChannelRuntime:
             return Receipt(False, error="message store unavailable; please resend", resend=True)
         self.observer.received(self.name, message_id, "RECEIVED")
         return await self._queue(message_id, [(source_queue(self.name), Envelope(
-            message_id, raw, fields["correlation_id"], read.message))])
+            message_id, raw, fields["correlation_id"], read.message))], meta.get("on_commit"))
 
     async def _read(self, raw: bytes, message: Message | None, *,
                     validate: bool = True) -> _Read:
@@ -310,8 +310,8 @@ class ChannelRuntime:
             meta.get("correlation_id") or fields["control_id"] or uuid.uuid4().hex)[:100]
         return fields
 
-    async def _accept(self, raw: bytes, fields: dict[str, Any],
-                      message: Message | None) -> Receipt:
+    async def _accept(self, raw: bytes, fields: dict[str, Any], message: Message | None,
+                      on_commit: Callable[[], None] | None = None) -> Receipt:
         """Pipeline, then store the message with its outcome and deliveries, then queue them.
 
         Mirth's order (the source runs filter and transformer before it answers), and the
@@ -336,12 +336,17 @@ class ChannelRuntime:
                 return Receipt(False, message_id, error="processing failed")
             return Receipt(True, message_id, filtered=status == "FILTERED")
         return await self._queue(message_id, self._route_items(
-            message_id, fields["correlation_id"], queued, result.message, result.transformed))
+            message_id, fields["correlation_id"], queued, result.message, result.transformed),
+            on_commit)
 
-    async def _queue(self, message_id: int, items: list[tuple[str, Envelope]]) -> Receipt:
+    async def _queue(self, message_id: int, items: list[tuple[str, Envelope]],
+                     on_commit: Callable[[], None] | None = None) -> Receipt:
         """Publish a stored message's envelopes, then the sender's receipt: at once, or with
         ``ack: after-delivery`` once every destination has it. A bus that is down gets the
-        sender an error to resend on, and the stored message ERROR so the counts add up."""
+        sender an error to resend on, and the stored message ERROR so the counts add up.
+
+        ``on_commit`` (a source's ``meta["on_commit"]``) is called once the message is stored
+        and queued, before an after-delivery wait: an HL7 commit ACK (CA) goes back then."""
         waiter: asyncio.Future[tuple[str, bytes | None]] | None = None
         if self._after_delivery:
             waiter = self._waiters[message_id] = asyncio.get_running_loop().create_future()
@@ -359,6 +364,12 @@ class ChannelRuntime:
                            resend=True)
         if waiter is None:
             return Receipt(True, message_id)
+        if on_commit is not None:
+            try:
+                on_commit()
+            except Exception as exc:  # the sender's connection, say: delivery goes on
+                log.warning("commit callback failed", channel=self.name, message_id=message_id,
+                            error=type(exc).__name__)
         return await self._await_delivery(message_id, waiter)
 
     def _run_pipeline(self, raw: bytes,

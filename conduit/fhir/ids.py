@@ -40,6 +40,11 @@ and DLN (authority = issuing state, type ``DL``); the first rule that answers wi
    Examples: ``urn:conduit:sender:HOSPA:ADT1``, ``urn:conduit:sender:LAB%20B:LIS:HOSPA``,
    ``urn:conduit:sender::LIS`` (no MSH-4).
 
+Values that are the sender's own by definition get rule 5's system without a namespace: MSH-10
+(``Bundle.identifier`` and the Provenance entity; MSH-3's universal id instead when it has one),
+FT1-2/3 transaction ids and IN1-36 policy numbers. PID-20 (driver's licence) takes the issuing
+state (DLN.2) as its namespace.
+
 A message whose MSH-3 and MSH-4 are both empty does not say who sent it: the conversion refuses
 it (``MessageError``, so it is kept for replay and answered ``AE``) whatever its identifiers.
 When a system comes from rules 2-5 and the authority had a namespace, the namespace is also kept

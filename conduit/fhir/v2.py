@@ -113,5 +113,18 @@ class Seg:
         return found
 
     def __getitem__(self, n: int) -> str:
-        """Field ``n``, first repetition, first component, as text."""
-        return self.field(n)[1]
+        """Field ``n``, first repetition, first component, as text.
+
+        Most fields a map reads are absent or plain text: those answer without building a
+        :class:`Field` (maps read many optional fields that a sender leaves empty)."""
+        fields = self.segment.fields
+        if n >= len(fields):
+            return ""
+        raw = fields[n]
+        if not raw:
+            return ""
+        seps = self.segment.separators
+        if seps.component in raw or seps.repetition in raw or seps.escape in raw \
+                or seps.subcomponent in raw:
+            return self.field(n)[1]
+        return raw.strip()

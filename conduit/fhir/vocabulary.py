@@ -66,7 +66,10 @@ def coding(name: str, v2_code: str) -> Json | None:
 
 def code(name: str, v2_code: str) -> str | None:
     """Just the FHIR code (for ``code``-typed elements such as ``gender`` or ``status``)."""
-    hit = coding(name, v2_code)
+    if not v2_code:
+        return None
+    found = table(name)
+    hit = found.get(v2_code) or found.get(v2_code.upper())
     return hit["code"] if hit else None
 
 

@@ -34,6 +34,8 @@ class Outcome:
     refused: bool = False
     response: bytes | None = None
     """The receiver's own answer (``ack: after-delivery``), sent instead of our ``AA``."""
+    commit_sent: bool = False
+    """The commit ACK already went back (``ack: after-delivery``: once stored, before delivery)."""
 
 
 def replies(msg: Message, request: AckRequest, outcome: Outcome) -> list[bytes]:
@@ -41,7 +43,7 @@ def replies(msg: Message, request: AckRequest, outcome: Outcome) -> list[bytes]:
     if not request.enhanced:
         return [_application_ack(msg, outcome)]
     out = []
-    if request.wants_accept(outcome.committed):
+    if request.wants_accept(outcome.committed) and not outcome.commit_sent:
         if outcome.committed:
             out.append(build_ack_bytes(msg, "CA"))
         else:

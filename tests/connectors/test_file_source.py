@@ -117,3 +117,27 @@ def test_bad_files_go_to_the_error_folder_and_the_poller_goes_on(tmp_path: Path)
             assert sorted(p.name for p in (inbox / "error").iterdir()) == [
                 "1-garbage.hl7", "2-broken-batch.hl7"]
     asyncio.run(scenario())
+
+
+def test_a_batch_file_cut_short_or_miscounted_is_refused_whole(tmp_path: Path) -> None:
+    """A batch whose BTS-1 count does not match, or whose FHS has no FTS (a transfer cut short),
+    is not half read: the whole file goes to the error folder, kept for replay."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    head = b"FHS|^~\\&|REG|HOSP|||20260101||||F-1\rBHS|^~\\&|REG|HOSP|||20260101||||B-1\r"
+    (inbox / "1-miscounted.hl7").write_bytes(head + adt("C1") + adt("C2") + b"BTS|3\rFTS|1\r")
+    (inbox / "2-cut-short.hl7").write_bytes(head + adt("C3") + b"BTS|1\r")
+    (inbox / "3-good.hl7").write_bytes(head + adt("C4") + b"BTS|1\rFTS|1\r")
+
+    async def scenario() -> None:
+        async with running_engine([file_channel(tmp_path)], tmp_path) as engine:
+            await wait_for(lambda: out_ids(tmp_path) == {"C4"})
+            await wait_for(lambda: len(list((inbox / "error").glob("*"))) == 2)
+            errors = engine.store.search(channel="inbox", status="ERROR")
+            assert len(errors) == 2
+            reasons = sorted(engine.store.get(e.id).error or "" for e in errors)
+            assert "BTS-1 says 3 messages, 2 arrived" in reasons[0] + reasons[1]
+            assert "FHS without its FTS" in reasons[0] + reasons[1]
+            assert not {"C1", "C2", "C3"} & {r.control_id for r in
+                                             engine.store.search(channel="inbox")}
+    asyncio.run(scenario())

@@ -11,6 +11,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -417,3 +418,44 @@ def test_destination_does_not_wait_for_acks_that_are_not_asked_for(tmp_path: Pat
                 await wait_for(lambda: status("S3") in ("SENT", "ERROR"), 10)
                 assert [status(i) for i in ("S1", "S2", "S3")] == ["SENT"] * 3
         asyncio.run(main())
+
+
+def test_after_delivery_commit_ack_goes_back_once_stored_before_delivery(
+        tmp_path: Path) -> None:
+    """With ``ack: after-delivery`` the CA means stored, so it does not wait for the receiver;
+    the application ACK (the receiver's own answer) follows once delivered."""
+    release = threading.Event()
+
+    def answer(message: bytes) -> str:
+        release.wait(20)
+        return "AA"
+
+    with MllpReceiver(answer) as downstream:
+        chan = {"name": "adt", "source": {"type": "mllp", "host": "127.0.0.1", "port": 0,
+                                          "ack": "after-delivery"},
+                "destinations": [{"name": "next", "type": "mllp", "host": "127.0.0.1",
+                                  "port": downstream.port, "ack_timeout": "30s"}]}
+
+        async def main() -> None:
+            async with running_engine([chan], tmp_path) as engine:
+                port = source_port(engine, "adt")
+
+                def exchange() -> tuple[bytes, bytes]:
+                    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+                        sock.sendall(SB + hl7("AD1", accept="AL", application="AL") + EB)
+                        buffer = bytearray()
+                        commit = read_frames(sock, buffer)
+                        assert commit is not None  # while the receiver still holds it
+                        release.set()  # only now may the receiver answer
+                        application = read_frames(sock, buffer)
+                        assert application is not None
+                        return commit, application
+
+                commit, application = await asyncio.to_thread(exchange)
+                assert msa(commit)[1:3] == ["CA", "AD1"]
+                assert msa(application)[1:3] == ["AA", "AD1"]
+                assert fields(application, "MSH")[2] == "RECV"  # the receiver's own ACK
+        try:
+            asyncio.run(main())
+        finally:
+            release.set()

@@ -24,12 +24,6 @@ if "gold_score" not in sys.modules:
     _spec.loader.exec_module(gold_score)
 
 DEFECTS = [
-    ("ig-ORU_R01", "Patient.identifier.where(value='1032702').system",
-     "PID-3 1032702^^^OrdOrg&3.4.5.6.7&ISO: the CX.4 universal id (sub-components) does not "
-     "give urn:oid:3.4.5.6.7 (ids rule 1); MSH-2 is ^~\\&# (v2.7 truncation character)"),
-    ("ig-ORU_R01", "DiagnosticReport.identifier.where(value='LAB4432').system",
-     "OBR-3 LAB4432^LabFac^8.7.6.4^ISO: EI.3/EI.4 universal id not used for the report's "
-     "filler identifier (the ServiceRequest's placer number gets urn:oid right)"),
     ("hapi-example_oml_o21-10", "Observation.where(code.coding.code='4546-8').value.value",
      "OBX-3 CWE.4-6 (alternate LOINC 4546-8) are dropped: IG CWE[CodeableConcept] maps them "
      "to coding[2]"),

@@ -3,7 +3,7 @@
 Each YAML there lists values written by hand from the v2 message and the HL7 v2-to-FHIR IG, never
 from a converter's output; ``scripts/gold_score.py`` scores a conversion against them. The floors
 below are the figures reached (Dec 2026, with issue 14's identifier-system and time-zone rules:
-746/788 facts on 42 messages, 94.7 %; before them 617/738 on 40, 83.6 %). A fact not met yet
+756/788 facts on 42 messages, 95.9 %; before them 617/738 on 40, 83.6 %). A fact not met yet
 stays in the gold set and counts as wrong, so the floors only go up as the converter improves.
 """
 
@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLD = Path(__file__).parent / "gold"
 CORPUS = ROOT / "tests" / "samples" / "corpus"
 
-FLOOR = 0.955
+FLOOR = 0.959
 """Share of gold facts right; raise it when the converter gets better, never lower it."""
 
 CATEGORY_FLOORS = {
-    "identity": 0.97, "demographics": 0.94, "encounter": 0.87, "observations": 0.93,
-    "time": 0.96, "references": 1.0, "orders": 0.96, "immunizations": 0.96,
+    "identity": 0.99, "demographics": 0.94, "encounter": 0.87, "observations": 0.93,
+    "time": 0.98, "references": 1.0, "orders": 0.96, "immunizations": 1.0,
     "appointments": 1.0, "documents": 1.0,
 }
 """The same per category (right / facts), so a fall in one is not hidden by a rise in another."""

@@ -14,6 +14,7 @@ from conduit.core.errors import MessageError
 from conduit.fhir import ConvertOptions, convert
 from conduit.fhir.ids import IdentifierSystems
 from conduit.hl7.message import Message
+from tests.fhir.test_convert import CORPUS_MESSAGES
 
 Json = dict[str, Any]
 
@@ -185,12 +186,39 @@ def test_a_message_naming_no_sender_is_refused() -> None:
         "urn:conduit:sender::LIS"
 
 
+def _bare_identifiers(node: Any, path: str = "") -> list[str]:
+    """Paths of identifiers (Identifier, Reference.identifier, requisition) without a system."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("identifier", "requisition"):
+                for ident in value if isinstance(value, list) else [value]:
+                    if isinstance(ident, dict) and "value" in ident and not ident.get("system"):
+                        found.append(f"{path}.{key}")
+            found += _bare_identifiers(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for item in node:
+            found += _bare_identifiers(item, path)
+    return found
+
+
 def test_no_identifier_is_ever_written_without_a_system() -> None:
     bundle = _bundle(_oru("FACA", pid3="1^^^^MR~2^^^X~3^^^&1.2.3&ISO~4"))
-    for entry in bundle["entry"]:
-        for ident in entry["resource"].get("identifier", ()):
-            if isinstance(ident, dict):
-                assert ident.get("system"), (entry["resource"]["resourceType"], ident)
+    assert _bare_identifiers(bundle) == []
+    bare = []
+    converted = 0
+    for name, text in CORPUS_MESSAGES:
+        try:
+            message = Message.parse(text)
+        except Exception:
+            continue  # unparseable corpus files are the parser's tests
+        if not message.get("MSH-3") and not message.get("MSH-4"):
+            continue  # the PC1 samples name no sender (refused, test above)
+        bundle = convert(message, ConvertOptions(timezone="UTC"))
+        bare += [f"{name}: {p}" for p in _bare_identifiers(bundle)]
+        converted += 1
+    assert converted > 200
+    assert bare == []
 
 
 def test_mapping_values_must_be_uris() -> None:

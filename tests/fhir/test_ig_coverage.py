@@ -34,7 +34,7 @@ ig = _script()
 # rows implemented per segment (implemented/total in the README); raise, never lower
 MINIMUMS = {
     "MSH": 21, "EVN": 6, "PID": 51, "PD1": 6, "NK1": 22, "PV1": 55, "PV2": 14, "ORC": 55,
-    "OBR": 45, "OBX": 61, "NTE": 6, "SPM": 21, "AL1": 13, "IAM": 19, "DG1": 24, "PR1": 19,
+    "OBR": 45, "OBX": 62, "NTE": 6, "SPM": 21, "AL1": 13, "IAM": 19, "DG1": 24, "PR1": 19,
     "IN1": 14, "GT1": 0, "MRG": 2, "RXA": 18, "RXR": 2, "SCH": 15, "AIS": 5, "AIL": 4, "AIP": 6,
     "TXA": 15,
 }
@@ -121,3 +121,10 @@ def test_fixture_bundles_are_valid_r4_for_npm_fhir(tmp_path: Path) -> None:
         bundles[path.name] = dumps(ig._bundle(text))
     errors = {name: errs for name, errs in _validate(bundles, tmp_path).items() if errs}
     assert not errors, errors
+
+
+def test_every_explained_row_is_really_missing(results: list) -> None:
+    """An explanation (IG slip, design choice) may not outlive its row's implementation."""
+    missing = {(row.map, row.field, row.path) for r in results for row in r.missing}
+    stale = [key for key in ig.EXPLAINED if key not in missing]
+    assert not stale, f"implemented now, drop from EXPLAINED: {stale}"

@@ -197,3 +197,22 @@ def test_three_doses_under_orcs_repeating_one_number_are_three_immunizations() -
     dates = sorted(r["occurrenceDateTime"][:10]
                    for r in resources(convert_text(text), "Immunization"))
     assert dates == ["2025-01-01", "2025-01-02", "2025-01-03"]
+
+
+def test_two_allergy_lines_for_one_allergen_keep_both_reactions() -> None:
+    text = (MSH.format(type="ADT^A01^ADT_A01", id="A1") + "EVN|A01|20260102080000\r" + PID + PV1
+            + "AL1|1|DA|70618^Penicillin^RXNORM|SV|Hives\r"
+            + "AL1|2|DA|70618^Penicillin^RXNORM|MO|Rash\r")
+    reactions = sorted(m["text"] for a in resources(convert_text(text), "AllergyIntolerance")
+                       for r in a.get("reaction", ()) for m in r["manifestation"])
+    assert reactions == ["Hives", "Rash"]
+
+
+def test_one_diagnosis_code_twice_keeps_both_diagnosis_types() -> None:
+    text = (MSH.format(type="ADT^A03^ADT_A03", id="A2") + "EVN|A03|20260102080000\r" + PID + PV1
+            + "DG1|1||J18.9^Pneumonia^I10||20260101|A\r"
+            + "DG1|2||J18.9^Pneumonia^I10||20260102|F\r")
+    kinds = sorted(c["code"] for r in resources(convert_text(text), "Condition")
+                   for cat in r["category"] for c in cat["coding"]
+                   if c["code"] in ("A", "F"))
+    assert kinds == ["A", "F"]

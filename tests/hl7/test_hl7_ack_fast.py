@@ -195,8 +195,10 @@ def test_message_control_id_is_the_full_parse() -> None:
 def test_clock_is_strftime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()  # the real _now
     for _ in range(3):
-        before = time.strftime("%Y%m%d%H%M%S")
+        # time.time() is the clock _now reads; a bare strftime() may read the kernel's coarse
+        # clock, a few ms behind at a second's turn
+        before = time.strftime("%Y%m%d%H%M%S", time.localtime(time.time()))
         now = ack._now()
-        after = time.strftime("%Y%m%d%H%M%S")
+        after = time.strftime("%Y%m%d%H%M%S", time.localtime(time.time()))
         assert now in (before, after)
         time.sleep(0.4)

@@ -104,8 +104,9 @@ def _allergy(ctx: Conversion, seg: Seg, *, identifier: int, onset: int) -> Json 
             reaction["severity"] = s
         body["reaction"] = [reaction]
     # one allergy per patient and allergen (or per IAM unique id): a resent or updated
-    # record updates it
-    key = ("id", dt.identifier_key(ident)) if ident else (ctx.patient, *_code_key(code))
+    # record updates it; a second line for the same allergen (another reaction) is its own
+    key = (("id", dt.identifier_key(ident)) if ident else
+           ctx.distinct("AllergyIntolerance", (ctx.patient, *_code_key(code))))
     return ctx.add("AllergyIntolerance", key, body)
 
 

@@ -27,7 +27,7 @@ def ft1(ctx: Conversion, seg: Seg) -> None:
     if code is None:
         return  # ChargeItem.code is required
     body: Json = {"status": _STATUS.get(seg[6].upper(), "unknown")}
-    idents = [{"value": v} for v in (seg[2], seg[3]) if v]
+    idents = [{"system": ctx.systems.sender, "value": v} for v in (seg[2], seg[3]) if v]
     if idents:
         body["identifier"] = idents[:1]
     body["code"] = code

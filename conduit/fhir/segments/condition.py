@@ -61,8 +61,9 @@ def dg1(ctx: Conversion, seg: Seg) -> None:
         body["recordedDate"] = recorded
     if seg.reps(16) and (who := practitioner(ctx, seg.reps(16)[0])):
         body["asserter"] = who
+    # a code given twice (admitting, then final) is two diagnoses, not one keeping the first
     key = (("id", dt.identifier_key(ident)) if ident else
-           (ctx.patient, ctx.encounter or "", *_code_key(code)))
+           ctx.distinct("Condition", (ctx.patient, ctx.encounter or "", *_code_key(code))))
     condition = ref(ctx.add("Condition", key, body))
     if ctx.encounter:  # IG DG1[Encounter]: the encounter's diagnosis, its use and rank
         diagnosis: Json = {"condition": condition}

@@ -142,7 +142,9 @@ def provenance(ctx: Conversion) -> None:
     body["agent"] = agents
     if ctx.message.control_id:
         body["entity"] = [{"role": "source",
-                           "what": {"identifier": {"value": ctx.message.control_id},
+                           "what": {"identifier": {
+                               "system": dt.hd_system(ctx.msh.field(3)) or ctx.systems.sender,
+                               "value": ctx.message.control_id},
                                     "display": f"HL7 v2 message {ctx.message.message_type}"}}]
     ctx.add("Provenance", ctx.message_key, body)
 

@@ -213,6 +213,7 @@ def nte(ctx: Conversion, seg: Seg) -> None:
 
 
 _PERFORMER_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0912"
+_SUB_ID = "http://hl7.org/fhir/StructureDefinition/observation-v2-subid"
 _NATURE = "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test"
 _STRUCTURE = "http://hl7.org/fhir/StructureDefinition/observation-structure-type"
 _ALTERNATE = "http://hl7.org/fhir/StructureDefinition/alternate-codes"
@@ -245,11 +246,15 @@ def _performers(ctx: Conversion, seg: Seg) -> list[Json]:
 
 
 def _more_elements(ctx: Conversion, seg: Seg, body: Json) -> None:
-    """OBX fields after the value (IG OBX[Observation]): nature of abnormal test (OBX-10),
+    """OBX fields besides the value (IG OBX[Observation]): sub-id (OBX-4), nature of abnormal
+    test (OBX-10),
     the v2 status beside X (OBX-11), not asked (N), equipment (OBX-18), instance id (OBX-21),
     observation type (OBX-29), result structure (OBX-30), specimen (OBX-33)."""
     extensions = [{"url": _NATURE, "valueCodeableConcept": c}
                   for f in seg.reps(10) if (c := dt.codeable(f, "0080"))]
+    if sub_id := seg.field(4).text():  # OBX-4 sub-id (IG OG[Extension-Subidentifier])
+        extensions.append({"url": _SUB_ID, "extension": [
+            {"url": "original-sub-identifier", "valueString": sub_id}]})
     if seg[30]:
         extensions.append({"url": _STRUCTURE, "valueCodeableConcept": {"coding": [
             dt.coding(seg[30], "", dt.table_uri("0936"))]}})
