@@ -41,6 +41,8 @@ def table(name: str) -> dict[str, Json]:
         v2, condition, fhir, display, system = (row[0].strip(), row[3].strip(),
                                                 row[code_at].strip(), row[display_at].strip(),
                                                 row[system_at].strip())
+        if not display and display_at > code_at + 1:  # some sheets put it under no header
+            display = row[code_at + 1].strip()
         if not v2 or not fhir or condition or v2 in out:
             continue
         coding_: Json = {}

@@ -247,11 +247,10 @@ def _performers(ctx: Conversion, seg: Seg) -> list[Json]:
 
 def _more_elements(ctx: Conversion, seg: Seg, body: Json) -> None:
     """OBX fields besides the value (IG OBX[Observation]): sub-id (OBX-4), nature of abnormal
-    test (OBX-10),
-    the v2 status beside X (OBX-11), not asked (N), equipment (OBX-18), instance id (OBX-21),
-    observation type (OBX-29), result structure (OBX-30), specimen (OBX-33)."""
-    extensions = [{"url": _NATURE, "valueCodeableConcept": c}
-                  for f in seg.reps(10) if (c := dt.codeable(f, "0080"))]
+    test (OBX-10), the v2 status beside X (OBX-11), not asked (N), equipment (OBX-18),
+    instance id (OBX-21), observation type (OBX-29), structure (OBX-30), specimen (OBX-33)."""
+    extensions: list[Json] = [{"url": _NATURE, "valueCodeableConcept": c}
+                              for f in seg.reps(10) if (c := dt.codeable(f, "0080"))]
     if sub_id := seg.field(4).text():  # OBX-4 sub-id (IG OG[Extension-Subidentifier])
         extensions.append({"url": _SUB_ID, "extension": [
             {"url": "original-sub-identifier", "valueString": sub_id}]})
