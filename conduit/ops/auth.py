@@ -110,9 +110,9 @@ class Users:
             if not connection.execute(update(users).where(users.c.name == name)
                                       .values(**values)).rowcount:
                 raise UserError(f"no user {name!r}")
-            if password is not None or disabled:
+            if password is not None or disabled:  # sessions and pending second steps end
                 connection.execute(delete(auth_tokens).where(auth_tokens.c.username == name,
-                                                             auth_tokens.c.kind == "session"))
+                                                             auth_tokens.c.kind != "api"))
         self._forget()
 
     def remove(self, name: str) -> None:
@@ -166,6 +166,19 @@ class Users:
                                                          auth_tokens.c.kind != "api"))
         self._forget()
         return secret
+
+    def set_totp(self, name: str, secret: str, step: int) -> None:
+        """Enrol ``name`` with a ``secret`` they have proved (a code of ``step``, now used up);
+        only when they have none: replacing one is an administrator's ``enrol_totp``."""
+        with self.engine.begin() as connection:
+            done = connection.execute(
+                update(users).where(users.c.name == name, users.c.totp_secret.is_(None),
+                                    users.c.sso_subject.is_(None))
+                .values(totp_secret=secret, totp_step=step)).rowcount
+        if not done:
+            raise UserError(f"{name!r} has a second factor already, or signs in through "
+                            "single sign-on")
+        self._forget()
 
     def reset_totp(self, name: str) -> None:
         """Remove ``name``'s second factor (a lost phone); ends their sessions."""

@@ -45,12 +45,11 @@ def _actions(engine: Any, user: str) -> list[tuple[str, str | None]]:
     return [(row["action"], row["detail"]) for row in _web(engine).audit.list(user=user)][::-1]
 
 
-def _other_code(secret: str, used: str) -> str:
-    """A code of the current or next time step that is not ``used``."""
-    totp = pyotp.TOTP(secret)
-    while (code := totp.now()) == used:
-        time.sleep(0.5)
-    return code
+def _wrong_code(secret: str) -> str:
+    """A code that is right for no time step near now."""
+    totp, now = pyotp.TOTP(secret), time.time()
+    near = {totp.at(now + shift) for shift in (-60, -30, 0, 30, 60)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in near)
 
 
 def test_a_user_with_totp_gives_the_code_after_the_password(tmp_path: Path) -> None:
@@ -63,8 +62,7 @@ def test_a_user_with_totp_gives_the_code_after_the_password(tmp_path: Path) -> N
             assert asked.status_code == 200 and 'name="code"' in asked.text
             assert "conduit_session" not in client.cookies
             assert (await client.get("/api/me")).status_code == 401
-            wrong = await _code(client, asked, "000000" if pyotp.TOTP(secret).now() != "000000"
-                                else "111111")
+            wrong = await _code(client, asked, _wrong_code(secret))
             assert wrong.status_code == 401 and "code" in wrong.text.lower()
             assert (await client.get("/api/me")).status_code == 401
             code = pyotp.TOTP(secret).now()
@@ -173,3 +171,39 @@ def test_users_mfa_command_enrols_and_resets(tmp_path: Path) -> None:
         assert not users.has_totp("alice")
     finally:
         store.engine.dispose()
+
+
+def test_a_logged_in_user_enrols_their_own_second_factor(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with dashboard(tmp_path) as engine, httpx.AsyncClient(
+                base_url=base_url(engine)) as client:
+            assert (await _password(client, "viewer")).status_code == 303
+            offer = await client.get("/account/mfa")
+            assert offer.status_code == 200 and "otpauth://totp/" in offer.text
+            fields = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"',
+                                     offer.text))
+            secret = fields["secret"]
+            good = pyotp.TOTP(secret).now()
+            wrong_password = await client.post("/account/mfa", data={
+                **fields, "password": "not the password", "code": good})
+            assert wrong_password.status_code == 400
+            wrong_code = await client.post("/account/mfa", data={
+                **fields, "password": PASSWORD, "code": _wrong_code(secret)})
+            assert wrong_code.status_code == 400
+            assert not _web(engine).users.has_totp("viewer")
+            # no CSRF token, no enrolment
+            forged = await client.post("/account/mfa", data={
+                "secret": secret, "password": PASSWORD, "code": good})
+            assert forged.status_code == 403
+            done = await client.post("/account/mfa", data={
+                **fields, "password": PASSWORD, "code": good})
+            assert done.status_code == 303
+            assert _web(engine).users.has_totp("viewer")
+            assert "second factor is on" in (await client.get("/account/mfa")).text
+            # the enrolling code is used up; the next login asks for a (new) code
+            client.cookies.clear()
+            asked = await _password(client, "viewer")
+            assert (await _code(client, asked, good)).status_code == 401
+            assert ("mfa-enrol", None) in _actions(engine, "viewer")
+
+    run(scenario)
