@@ -193,7 +193,11 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
     for env, value in os.environ.items():  # CONDUIT_DASHBOARD_PORT=9000 -> dashboard.port
         if env.startswith("CONDUIT_DASHBOARD_") and value:
             section = values.setdefault("dashboard", {})
-            if isinstance(section, dict):
+            if isinstance(section, dict) and env == "CONDUIT_DASHBOARD_OIDC_CLIENT_SECRET":
+                oidc = section.get("oidc")  # the secret kept out of the settings file
+                if isinstance(oidc, dict):
+                    oidc["client_secret"] = value
+            elif isinstance(section, dict):
                 section[env.removeprefix("CONDUIT_DASHBOARD_").lower()] = value
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:

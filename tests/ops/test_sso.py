@@ -173,3 +173,16 @@ def test_no_provider_configured_means_no_sso_button(tmp_path: Path) -> None:
     run(scenario)
 
 
+
+
+def test_the_client_secret_can_come_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conduit.engine.settings import load_settings
+
+    path = tmp_path / "settings.yaml"
+    path.write_text("dashboard:\n  oidc: {issuer: 'https://idp.example', client_id: conduit,\n"
+                    "         role_map: {staff: viewer}}\n")
+    monkeypatch.setenv("CONDUIT_DASHBOARD_OIDC_CLIENT_SECRET", "from-the-environment")
+    oidc = load_settings(path).dashboard.oidc
+    assert oidc is not None and oidc.client_secret == "from-the-environment"
+    assert oidc.role_map == {"staff": "viewer"} and oidc.default_role is None
