@@ -167,6 +167,12 @@ async def oidc_callback(request: Request) -> Response:
                                 f"oidc: {exc}"[:500])
         return await _refused(request, None, 401, "The sign-in did not succeed: "
                                             f"{getattr(exc, 'description', None) or exc}.", None)
+    except Exception as exc:  # the provider unreachable mid-flow: say so, log why, no session
+        log.warning("oidc provider unavailable", error=str(exc))
+        await asyncio.to_thread(web.audit.record, None, "login-failed", (None,), where,
+                                f"oidc: provider unavailable: {type(exc).__name__}")
+        return await _refused(request, None, 502, "The sign-in provider cannot be reached; "
+                                                  "try again later.", None)
     name = user_name(claims, settings)
     role = map_role(claims, settings)
     if role is None:

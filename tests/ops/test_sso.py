@@ -186,3 +186,16 @@ def test_the_client_secret_can_come_from_the_environment(
     oidc = load_settings(path).dashboard.oidc
     assert oidc is not None and oidc.client_secret == "from-the-environment"
     assert oidc.role_map == {"staff": "viewer"} and oidc.default_role is None
+
+
+def test_an_unreachable_provider_gives_a_clear_page(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        issuer = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        async with dashboard(tmp_path, oidc=_settings(issuer)) as engine, httpx.AsyncClient(
+                base_url=base_url(engine)) as client:
+            answer = await client.get("/login/oidc")
+            assert answer.status_code == 502
+            assert "cannot be reached" in answer.text and 'name="password"' in answer.text
+            assert (await client.get("/api/me")).status_code == 401
+
+    run(scenario)
