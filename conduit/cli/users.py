@@ -15,7 +15,9 @@ from conduit.cli.messages import _store, store_options
 def _users(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> Any:
     from conduit.ops.auth import Users
 
-    return Users(_store(config_file, data_dir, store_url).engine)
+    store = _store(config_file, data_dir, store_url)
+    click.get_current_context().call_on_close(store.engine.dispose)  # no pooled connection left
+    return Users(store.engine)
 
 
 def _password(from_stdin: bool) -> str:

@@ -146,8 +146,9 @@ def test_local_logins_can_be_switched_off(tmp_path: Path) -> None:
     run(scenario)
 
 
-def test_users_mfa_command_enrols_and_resets(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'conduit.db'}"
+def test_users_mfa_command_enrols_and_resets(store_url: str) -> None:
+    """On SQLite and PostgreSQL: the 0005 migration, enrolment, a code used once, reset."""
+    url = store_url
     store = Store(url)
     store.migrate()
     runner = CliRunner()
@@ -161,7 +162,9 @@ def test_users_mfa_command_enrols_and_resets(tmp_path: Path) -> None:
     secret = pyotp.parse_uri(uri.group(0)).secret
     try:
         users = Users(store.engine)
-        assert users.check_totp("alice", pyotp.TOTP(secret).now())
+        code = pyotp.TOTP(secret).now()
+        assert users.check_totp("alice", code)
+        assert not users.check_totp("alice", code)  # once
         listed = runner.invoke(main, ["users", "list", "--store-url", url])
         assert "totp" in listed.output
         again = runner.invoke(main, ["users", "mfa", "alice", "--store-url", url])
