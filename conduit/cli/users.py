@@ -15,7 +15,9 @@ from conduit.cli.messages import _store, store_options
 def _users(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> Any:
     from conduit.ops.auth import Users
 
-    return Users(_store(config_file, data_dir, store_url).engine)
+    store = _store(config_file, data_dir, store_url)
+    click.get_current_context().call_on_close(store.engine.dispose)  # no pooled connection left
+    return Users(store.engine)
 
 
 def _password(from_stdin: bool) -> str:
@@ -53,8 +55,10 @@ def add(name: str, role: str, password_stdin: bool, config_file: Path | None,
 def list_users(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> None:
     """List users and their roles."""
     for user in _users(config_file, data_dir, store_url).list():
-        flag = "  (disabled)" if user["disabled"] else ""
-        click.echo(f"{user['name']:30} {user['role']:9}{flag}")
+        flags = [flag for flag, on in (("totp", user["totp"]), ("sso", user["sso"]),
+                                       ("disabled", user["disabled"])) if on]
+        click.echo(f"{user['name']:30} {user['role']:9}"
+                   + (f"  ({', '.join(flags)})" if flags else ""))
 
 
 @users.command("passwd")
@@ -102,6 +106,33 @@ def remove(name: str, config_file: Path | None, data_dir: Path | None,
     except UserError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"user {name} removed")
+
+
+@users.command("mfa")
+@click.argument("name")
+@click.option("--reset", is_flag=True, help="Remove NAME's second factor (a lost phone).")
+@click.option("--replace", is_flag=True, help="Give NAME a new secret in place of the old one.")
+@store_options
+def mfa(name: str, reset: bool, replace: bool, config_file: Path | None, data_dir: Path | None,
+        store_url: str | None) -> None:
+    """Enrol NAME for a TOTP second factor: prints the otpauth URI (and the secret) to put in
+    an authenticator app; from then on the dashboard asks for a code after the password.
+    Ends NAME's sessions; API tokens are not affected."""
+    from conduit.ops.auth import UserError
+    from conduit.ops.totp import provisioning_uri
+
+    found = _users(config_file, data_dir, store_url)
+    try:
+        if reset:
+            found.reset_totp(name)
+            click.echo(f"second factor of {name} removed")
+            return
+        secret = found.enrol_totp(name, replace=replace)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"otpauth URI (as a QR code, or typed in): {provisioning_uri(secret, name)}")
+    click.echo(f"secret: {secret}")
+    click.echo("Give it to the user over a channel you trust; it is not shown again.")
 
 
 @users.command("token")

@@ -20,6 +20,38 @@ from conduit.core.errors import ConfigError
 from conduit.core.timezone import check_zone
 from conduit.store.retention import RetentionSettings
 
+Role = Literal["viewer", "operator", "admin"]
+
+
+class OidcSettings(BaseModel):
+    """Single sign-on through an OpenID Connect provider (authorization code + PKCE).
+
+    The role comes from one claim of the ID token (or userinfo): its value, or any of its values
+    when it is a list, is looked up in ``role_map`` and the highest role found wins; a user whose
+    claims map to no role gets ``default_role``, and is refused when that is unset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str = Field(description="The provider's issuer URL (its discovery document is "
+                                    "<issuer>/.well-known/openid-configuration).")
+    client_id: str
+    client_secret: str | None = Field(None, description="Confidential client's secret.")
+    scopes: list[str] = Field(["openid", "profile", "email"],
+                              description="Scopes asked for; openid is always included.")
+    name: str = Field("SSO", description="Shown on the login page: 'Sign in with <name>'.")
+    role_claim: str = Field("roles", description="The claim that carries the role (a string "
+                                                 "or a list of strings, e.g. groups).")
+    role_map: dict[str, Role] = Field(
+        default_factory=dict, description="Claim value -> viewer | operator | admin.")
+    default_role: Role | None = Field(
+        None, description="Role of a user whose claims map to none; unset: refuse them.")
+    username_claim: str = Field(
+        "preferred_username", description="The claim that names the user in Conduit "
+                                          "(falls back to email, then sub).")
+    redirect_uri: str | None = Field(
+        None, description="The callback URL registered at the provider; default: "
+                          "<the URL the dashboard is reached at>/login/oidc/callback.")
+
 
 class DashboardSettings(BaseModel):
     """The dashboard and management API served by the engine (uvicorn)."""
@@ -40,6 +72,13 @@ class DashboardSettings(BaseModel):
         None, description="Mark cookies Secure; default: when TLS is on.")
     login_attempts: int = Field(5, ge=1, description="Failed logins allowed per window.")
     login_window: Duration = Field(300, gt=0, description="Window for login_attempts (seconds).")
+    local_login: bool = Field(
+        True, description="Offer the user name + password form; false: single sign-on only.")
+    oidc: OidcSettings | None = Field(None, description="OpenID Connect single sign-on.")
+    mfa_required_roles: list[Role] = Field(
+        default_factory=list, description="Local users of these roles must give a TOTP code "
+                                          "after their password (enrolled with `conduit users "
+                                          "mfa NAME`); without one they cannot log in.")
 
     @property
     def tls(self) -> bool:
@@ -166,7 +205,11 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
     for env, value in os.environ.items():  # CONDUIT_DASHBOARD_PORT=9000 -> dashboard.port
         if env.startswith("CONDUIT_DASHBOARD_") and value:
             section = values.setdefault("dashboard", {})
-            if isinstance(section, dict):
+            if isinstance(section, dict) and env == "CONDUIT_DASHBOARD_OIDC_CLIENT_SECRET":
+                oidc = section.get("oidc")  # the secret kept out of the settings file
+                if isinstance(oidc, dict):
+                    oidc["client_secret"] = value
+            elif isinstance(section, dict):
                 section[env.removeprefix("CONDUIT_DASHBOARD_").lower()] = value
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:

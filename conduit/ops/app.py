@@ -156,10 +156,22 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
                                    swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
                                    swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png")
 
-    from conduit.ops import api_admin, api_channels, api_messages, api_ops, dashboard
+    from conduit.ops import (
+        account,
+        api_admin,
+        api_channels,
+        api_messages,
+        api_ops,
+        dashboard,
+        login,
+        sso,
+    )
 
     for module in (api_channels, api_messages, api_ops, api_admin):
         app.include_router(module.router, prefix="/api")
+    app.include_router(login.router)
+    app.include_router(sso.router)
+    app.include_router(account.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

@@ -25,6 +25,8 @@ _KINDS: dict[str, tuple[dict[str, str], str | None, str]] = {
     "login": ({"system": _DCM, "code": "110114", "display": "User Authentication"}, None, "E"),
     "login-failed": ({"system": _DCM, "code": "110114", "display": "User Authentication"},
                      None, "E"),
+    "login-refused": ({"system": _DCM, "code": "110114", "display": "User Authentication"},
+                      None, "E"),
     "logout": ({"system": _DCM, "code": "110114", "display": "User Authentication"}, None, "E"),
 }
 _DEFAULT = ({"system": _DCM, "code": "110100", "display": "Application Activity"}, None, "E")
@@ -72,7 +74,7 @@ def audit_event(entry: dict[str, Any], observer: str = "conduit") -> dict[str, A
         "type": kind,
         "action": action,
         "recorded": at.isoformat(),
-        "outcome": "4" if entry["action"] == "login-failed" else "0",
+        "outcome": "4" if entry["action"] in ("login-failed", "login-refused") else "0",
         "agent": [{
             "type": {"coding": [{
                 "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",

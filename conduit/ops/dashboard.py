@@ -5,8 +5,6 @@ redirect back (post/redirect/get)."""
 from __future__ import annotations
 
 import asyncio
-import hmac
-import secrets
 from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
@@ -16,8 +14,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from conduit.ops.access import (
-    LOGIN_COOKIE,
-    SESSION_COOKIE,
     Admin,
     Operator,
     Viewer,
@@ -49,74 +45,10 @@ def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
                 detail=detail)
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
-
-
-# -- login ----------------------------------------------------------------------------------
-
-@router.get("/login")
-async def login_form(request: Request, next: str | None = None,
-                     error: str | None = None) -> HTMLResponse:
-    web = state(request)
-    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    response = page(request, "login.html", None, next=_safe_next(next),
-                    login_csrf=token, error=error)
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
-                        secure=web.secure_cookies, path="/login")
-    return response
-
-
-@router.post("/login")
-async def login(request: Request, username: Annotated[str, Form()],
-                password: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = "",
-                next: Annotated[str, Form()] = "/") -> Response:
-    web = state(request)
-    where = remote(request) or "?"
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie, csrf_token):
-        return page(request, "login.html", None, status=403, next=_safe_next(next),
-                    login_csrf=cookie or secrets.token_urlsafe(24),
-                    error="The login form expired: please try again.")
-    keys = (f"ip:{where}", f"user:{username.lower()}")
-    wait = web.limiter.retry_after(*keys)
-    response: Response
-    if wait > 0:
-        response = page(request, "login.html", None, status=429, next=_safe_next(next),
-                        login_csrf=cookie,
-                        error=f"Too many failed logins: try again in {int(wait) + 1} s.")
-        response.headers["Retry-After"] = str(int(wait) + 1)
-        return response
-    found = await asyncio.to_thread(web.users.verify, username, password)
-    if found is None:
-        web.limiter.failed(*keys)
-        await asyncio.to_thread(web.audit.record, username[:100], "login-failed", (None,),
-                                where)
-        return page(request, "login.html", None, status=401, next=_safe_next(next),
-                    login_csrf=cookie, error="Wrong user name or password.")
-    web.limiter.succeeded(*keys)
-    token, _csrf = await asyncio.to_thread(web.users.open_session, found[0], where,
-                                           web.settings.session_hours)
-    await asyncio.to_thread(web.audit.record, found[0], "login", (None,), where)
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        secure=web.secure_cookies,
-                        max_age=int(web.settings.session_hours * 3600))
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request, principal: Principal = Viewer) -> Response:
-    web = state(request)
-    if principal.token_hash:
-        await asyncio.to_thread(web.users.close, principal.token_hash)
-    await asyncio.to_thread(web.audit.record, principal.name, "logout", (None,), remote(request))
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
-    return response
 
 
 # -- channels -------------------------------------------------------------------------------
@@ -175,7 +107,7 @@ async def channel_action(name: str, action: str, request: Request,
                             remote(request), name)
     web.extras.pop("counts", None)
     back = request.headers.get("referer", "/")
-    return RedirectResponse(_safe_next("/" + back.split("/", 3)[-1] if "://" in back else back),
+    return RedirectResponse(safe_next("/" + back.split("/", 3)[-1] if "://" in back else back),
                             status_code=303)
 
 
