@@ -42,7 +42,12 @@ from conduit.core.protocols import Inbound, Outbound
 from conduit.core.registry import destination, source
 from conduit.hl7.batch import split_messages
 from conduit.hl7.message import Message
-from conduit.transforms.template import compile_template, is_template, render_template
+from conduit.transforms.template import (
+    TemplateText,
+    compile_template,
+    is_template,
+    render_template,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -243,7 +248,7 @@ class FileDestinationConfig(DestinationConfig):
     """Write each message to its own file, atomically (temp file, fsync, rename)."""
 
     type: Literal["file"]
-    path: str = Field(
+    path: TemplateText = Field(
         description="Target path, a Jinja2 template; `msg[...]` reads fields of the message "
                     "being written. Relative paths are relative to the working directory.",
         examples=["out/{{ msg['MSH-10'] }}.hl7", "archive/{{ msg['MSH-9.1'] }}/{{ id }}.hl7"])
