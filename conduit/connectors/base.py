@@ -96,7 +96,9 @@ class DestinationConfig(StrictModel):
                       examples=["archive", "fhir-repo"])
     type: str
     when: Condition | None = Field(
-        None, description="Send only messages that pass this filter; others are FILTERED here.")
+        None, description="Send only messages that pass this filter; others are FILTERED here. "
+                           "HL7 v2: read after the steps that edit fields; JSON, FHIR, XML "
+                           "('json', 'xpath'): read from the message as received.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy,  # type: ignore[arg-type]
                                description="Retries of retryable failures.")
     breaker: BreakerPolicy | None = Field(

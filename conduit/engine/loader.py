@@ -39,6 +39,7 @@ _ENV_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
 _TEMPLATE_LINE = re.compile(r"^template line (\d+): ")
 _LEAF_OPERATORS = ("equals", "in", "matches", "exists")
 _GROUPS = ("all", "any", "not")
+_READERS = ("field", "json", "xpath")
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -314,15 +315,17 @@ def _condition_problem(loc: Loc, value: Any) -> tuple[Loc, str]:
     if len(groups) + len(operators) > 1:
         return loc, (f"give one operator per condition (found: {', '.join(groups + operators)}); "
                      f"combine several with all: or any:")
-    unknown = [str(k) for k in value if k not in ("field", *_GROUPS, *_LEAF_OPERATORS)]
+    unknown = [str(k) for k in value
+               if k not in (*_READERS, "namespaces", *_GROUPS, *_LEAF_OPERATORS)]
     for key in unknown:
-        close = difflib.get_close_matches(key, [*_LEAF_OPERATORS, *_GROUPS], n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key, [*_LEAF_OPERATORS, *_GROUPS, *_READERS], n=1,
+                                          cutoff=0.6)
         if close:
             return (*loc, key), f"unknown key (did you mean {close[0]!r}?)"
-    if "field" in value:
+    if any(key in value for key in _READERS):
         return loc, f"a test needs one operator: {', '.join(_LEAF_OPERATORS)}"
-    return loc, ("a condition needs 'field' with one of equals, in, matches, exists "
-                 "(or all/any/not)")
+    return loc, ("a condition needs 'field' (HL7 v2), 'json' or 'xpath' with one of equals, "
+                 "in, matches, exists (or all/any/not)")
 
 
 def _locate(root: yaml.Node | None, loc: Loc) -> tuple[int, str, yaml.Node | None]:

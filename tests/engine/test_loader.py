@@ -285,3 +285,44 @@ def test_a_broken_destination_path_template_is_refused_at_load(tmp_path: Path) -
         f"{path}:5: destinations[1].path: template line 1: invalid HL7 path 'MSH10': expected "
         "SEG[n]-field[rep].component.subcomponent, e.g. PID-5.1, OBX[2]-5, PID-3[2].4.1",
     ]
+
+
+def test_a_filter_on_the_wrong_kind_of_field_has_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        name: bad
+        source: {type: fhir, port: 2575}
+        filter:
+          all:
+            - {json: resourceType, equals: Observation}
+            - {field: OBX-3.1, equals: "29463-7"}
+        destinations:
+          - name: a
+            type: file
+            path: x
+            when: {xpath: /a, exists: true}
+        """)
+    assert problems(path) == [
+        f"{path}:6: filter.all[1].field: 'field' reads an HL7 v2 field; this channel's "
+        "data_type is fhir: read it with 'json:' (JMESPath)",
+        f"{path}:11: destinations[0].when.xpath: destination a: 'xpath' reads XML; this "
+        "channel's data_type is fhir: read it with 'json:' (JMESPath)",
+    ]
+
+
+def test_json_and_xpath_conditions_report_like_field_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        name: bad
+        source: {type: http, port: 2575}
+        filter:
+          any:
+            - {json: status}
+            - {json: "status[", equals: final}
+            - {jsn: status, equals: final}
+        destinations: [{name: a, type: file, path: x}]
+        """)
+    found = problems(path)
+    assert found[0] == (f"{path}:5: filter.any[0]: a test needs one operator: equals, in, "
+                        "matches, exists")
+    assert found[1].startswith(f"{path}:6: filter.any[1].json: not a valid JMESPath expression")
+    assert found[2] == f"{path}:7: filter.any[2].jsn: unknown key (did you mean 'json'?)"
+    assert len(found) == 3
