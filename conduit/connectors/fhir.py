@@ -2,9 +2,10 @@
 
 Listener: ``POST [base]/[type]`` (create), ``PUT [base]/[type]/[id]`` (update),
 ``PUT [base]/[type]?identifier=[system|]value`` (conditional update, accepted only when the
-resource carries that identifier), ``POST [base]`` with a transaction or batch Bundle, and ``GET [base]/metadata`` (a CapabilityStatement built from
-the config). Each resource is checked against the FHIR models of ``fhir.resources`` (R4B, which
-shares R4's JSON for the resources in use; ``validate: false`` skips it); a request that fails
+resource carries that identifier), ``POST [base]`` with a transaction or batch Bundle, and
+``GET [base]/metadata`` (a CapabilityStatement built from the config). Each resource is
+checked against the FHIR models of ``fhir.resources`` (R4B, which shares R4's JSON for the
+resources in use; ``validate: false`` skips it); a request that fails
 is answered 400 (not JSON, wrong type or id) or 422 (invalid resource) with an OperationOutcome
 whose issues each name the path of one error (``Patient.name[0].family``). A resource or Bundle
 accepted is committed and queued first, then answered ``201 Created`` (``200`` with a
