@@ -111,6 +111,9 @@ def test_every_shipped_channel_delivers_its_example_to_a_receiver_the_engine_run
                                        content=(EXAMPLES / file).read_bytes(),
                                        headers={"Content-Type": media})
                 answers[name] = [str(response.status_code)]
+            # not a scheduling request: scheduling-demo's JSON filter stops it (stored FILTERED)
+            stray = client.post(f"http://127.0.0.1:{ports[2589]}/requests", json={"hello": 1})
+            answers["scheduling-demo"] = [str(stray.status_code)]
         for name, (port, path, file) in SOAP.items():
             service = zeep.Client(f"http://127.0.0.1:{ports[port]}{path}?wsdl").service
             answer = service.RegisterPatient(**soap_arguments(EXAMPLES / file))
@@ -130,7 +133,7 @@ def test_every_shipped_channel_delivers_its_example_to_a_receiver_the_engine_run
         **{name: ["AA"] * len(files) for name, (_, files) in MLLP.items()},
         "rest-json-to-fhir-patient": ["202"], "json-order-map": ["202"],
         "xml-lab-order": ["202"], "fhir-observation-to-oru": ["201"], "fhir-to-adt": ["201"],
-        "soap-registration-to-adt": ["AA"],
+        "soap-registration-to-adt": ["AA"], "scheduling-demo": ["202"],
     }, output
     assert not unfinished, f"{unfinished}\n{output}"
     by_channel: dict[str, list[str]] = {}
@@ -138,6 +141,7 @@ def test_every_shipped_channel_delivers_its_example_to_a_receiver_the_engine_run
         by_channel.setdefault(record.channel, []).append(record.status)
     assert set(by_channel) == shipped, by_channel
     assert by_channel["adt-to-file"].count("FILTERED") == 1  # the ORU, acknowledged all the same
+    assert sorted(by_channel["scheduling-demo"]) == ["FILTERED", "SENT"]
     # the chains: what each stand-in received
     assert len(list((data / "fhir").glob("*.json"))) == 2  # adt-to-fhir, rest-json-to-fhir
     assert len(list((data / "scheduling").glob("*.json"))) == 1
