@@ -134,6 +134,11 @@ class Channel(BaseModel):
     description: str = Field(
         "", description="What this interface is for, for the people who run it.",
         examples=["ADT feed from registration to the archive and the downstream EHR"])
+    enabled: bool = Field(
+        True, examples=[False],
+        description="false: the channel is validated and tested (conduit validate, conduit test) "
+                    "but not deployed by conduit run; say why in 'description'. Its source port "
+                    "may then be one an enabled channel uses.")
     source: SourceConfig = Field(
         description="Where messages come from; 'type' picks the connector.",
         examples=[{"type": "mllp", "host": "127.0.0.1", "port": 2575}])

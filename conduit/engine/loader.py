@@ -84,7 +84,8 @@ def load_channels(paths: Iterable[str | Path], env: Mapping[str, str] | None = N
                   registry: Registry | None = None) -> list[Channel]:
     """Load files and directories (their ``*.yaml``/``*.yml``, not ``*.test.yaml``) as one set.
 
-    Besides each file's own problems, two channels may not share a name or a source port.
+    Besides each file's own problems, two channels may not share a name, nor two enabled ones a
+    source port.
     """
     environment = os.environ if env is None else env
     problems: list[str] = []
@@ -432,7 +433,7 @@ def _clashes(loaded: list[tuple[Channel, YamlFile]]) -> list[str]:
                             f"used by {names[channel.name]}")
         names.setdefault(channel.name, file.name)
         port = channel.source.port if isinstance(channel.source, ListenerConfig) else 0
-        if port > 0:
+        if port > 0 and channel.enabled:  # a disabled channel never listens
             if port in ports:
                 line, _, _ = _locate(file.root, ("source", "port"))
                 problems.append(f"{file.name}:{line}: source.port: port {port} is also used by "
