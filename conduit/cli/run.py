@@ -60,6 +60,8 @@ def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None
                        f"bus {_safe_url(settings.bus_url or 'in-process')}")
             for name, runtime in engine.runtimes.items():
                 click.echo(f"conduit: channel {name} listening on {runtime.describe()}")
+            for name in sorted(n for n, c in engine.control.channels.items() if not c.enabled):
+                click.echo(f"conduit: channel {name} disabled (enabled: false), not deployed")
             if operations.dashboard is not None:
                 click.echo(f"conduit: dashboard {operations.dashboard.url} "
                            "(first user: conduit users add NAME --role admin)")

@@ -35,23 +35,24 @@ def test_command(paths: tuple[Path, ...]) -> None:
 
 def _trace(channel_path: Path, messages: tuple[Path, ...]) -> int:
     from conduit.core.errors import ConfigError
-    from conduit.engine.channeltest import trace_text
+    from conduit.engine.channeltest import DestinationPaths, trace_text
     from conduit.engine.loader import load_channel
     from conduit.engine.pipeline import Pipeline
 
     try:
-        pipeline = Pipeline(load_channel(channel_path))
+        channel = load_channel(channel_path)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
         return 1
+    pipeline, paths = Pipeline(channel), DestinationPaths(channel)
     for path in messages:
         try:
             raw = path.read_bytes()
         except OSError as exc:
             click.echo(f"{path}: cannot read: {exc.strerror}", err=True)
             return 1
-        click.echo(trace_text(str(path), pipeline.process(raw, trace=True)))
+        click.echo(trace_text(str(path), pipeline.process(raw, trace=True), paths))
     return 0
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conduit.core.duration import Duration
 from conduit.transforms.filter import Condition
@@ -96,7 +96,9 @@ class DestinationConfig(StrictModel):
                       examples=["archive", "fhir-repo"])
     type: str
     when: Condition | None = Field(
-        None, description="Send only messages that pass this filter; others are FILTERED here.")
+        None, description="Send only messages that pass this filter; others are FILTERED here. "
+                           "HL7 v2: read after the steps that edit fields; JSON, FHIR, XML "
+                           "('json', 'xpath'): read from the message as received.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy,  # type: ignore[arg-type]
                                description="Retries of retryable failures.")
     breaker: BreakerPolicy | None = Field(
@@ -131,16 +133,22 @@ class DestinationConfig(StrictModel):
                     "bus redelivers it after a crash (the store's delivery status is checked "
                     "before sending; an explicit reprocess still sends again).")
 
-    @model_validator(mode="after")
-    def _ordering_is_consistent(self) -> DestinationConfig:
-        if self.partition_by and "{{" in self.partition_by:
+    @field_validator("partition_by")
+    @classmethod
+    def _partition_key_reads(cls, value: str | None) -> str | None:
+        """A template compiles, a path parses: a ValueError here is shown at its own line."""
+        if value and "{{" in value:
             from conduit.transforms.template import check_template
 
-            check_template(self.partition_by)
-        elif self.partition_by:
+            check_template(value)
+        elif value:
             from conduit.hl7.path import parse_path
 
-            parse_path(self.partition_by)  # ValueError names the expected form
+            parse_path(value)  # ValueError names the expected form
+        return value
+
+    @model_validator(mode="after")
+    def _ordering_is_consistent(self) -> DestinationConfig:
         if self.ordered and self.partition_by:
             raise ValueError("use either 'ordered' (one queue in order) or 'partition_by' "
                              "(in order per key), not both")

@@ -1,9 +1,11 @@
 """FHIR R4 over REST: a listener under a base path, and a destination for any FHIR server.
 
-Listener: ``POST [base]/[type]`` (create), ``PUT [base]/[type]/[id]`` (update), ``POST [base]``
-with a transaction or batch Bundle, and ``GET [base]/metadata`` (a CapabilityStatement built from
-the config). Each resource is checked against the FHIR models of ``fhir.resources`` (R4B, which
-shares R4's JSON for the resources in use; ``validate: false`` skips it); a request that fails
+Listener: ``POST [base]/[type]`` (create), ``PUT [base]/[type]/[id]`` (update),
+``PUT [base]/[type]?identifier=[system|]value`` (conditional update, accepted only when the
+resource carries that identifier), ``POST [base]`` with a transaction or batch Bundle, and
+``GET [base]/metadata`` (a CapabilityStatement built from the config). Each resource is
+checked against the FHIR models of ``fhir.resources`` (R4B, which shares R4's JSON for the
+resources in use; ``validate: false`` skips it); a request that fails
 is answered 400 (not JSON, wrong type or id) or 422 (invalid resource) with an OperationOutcome
 whose issues each name the path of one error (``Patient.name[0].family``). A resource or Bundle
 accepted is committed and queued first, then answered ``201 Created`` (``200`` with a
@@ -203,9 +205,12 @@ class FhirSource(AsgiSource):
             return await self._accept(request, parts[0], None)
         if method == "PUT" and len(parts) == 2:
             return await self._accept(request, parts[0], parts[1])
+        if method == "PUT" and len(parts) == 1 and request.url.query:
+            return await self._accept(request, parts[0], None)
         return fail(405 if parts else 400, "not-supported",
                     f"{method} {'/'.join(parts) or '[base]'} is not supported here; this "
-                    "endpoint accepts create, update, transaction and batch")
+                    "endpoint accepts create, update, conditional update by identifier, "
+                    "transaction and batch")
 
     def _allowed(self, kind: str) -> bool:
         return not self.config.resources or kind in self.config.resources
@@ -222,7 +227,10 @@ class FhirSource(AsgiSource):
         if body is None:
             return fail(413, "too-costly", f"the limit is {self.config.max_body_bytes} bytes")
         meta: dict[str, Any] = self.meta(request)
-        problem = self._check(body, kind, resource_id, bundle)
+        condition = request.query_params if request.method == "PUT" and resource_id is None \
+            else None
+        problem = self._check(body, kind, resource_id, bundle) or (
+            _condition_problem(body, kind, condition) if condition is not None else None)
         if problem is not None:
             status, issues = problem
             message_id = await self._inbound.reject(
@@ -313,7 +321,7 @@ class FhirSource(AsgiSource):
             "documentation": "Conduit integration endpoint: resources are accepted, stored and "
                              "routed; they are not kept for reading here.",
             "resource": [{"type": k, "interaction": interactions, "versioning": "no-version",
-                          "conditionalCreate": False, "conditionalUpdate": False}
+                          "conditionalCreate": False, "conditionalUpdate": True}
                          for k in kinds],
         }
         if self.config.bundles:
@@ -331,6 +339,27 @@ class FhirSource(AsgiSource):
             "format": ["json"],
             "rest": [rest],
         }
+
+
+def _condition_problem(body: bytes, kind: str | None, query: Any
+                       ) -> tuple[int, list[tuple[str, str, str | None]]] | None:
+    """A conditional update names its resource by ``identifier=[system|]value``; the body must
+    carry that identifier, or the URL and the body could name two different patients."""
+    if set(query.keys()) != {"identifier"} or len(query.getlist("identifier")) != 1:
+        return 400, [("not-supported", "a conditional update here matches on one "
+                      "'identifier' parameter only", None)]
+    token = query["identifier"]
+    system, _, value = token.rpartition("|") if "|" in token else (None, "", token)
+    resource = orjson.loads(body)
+    identifiers = resource.get("identifier") or []
+    if isinstance(identifiers, dict):
+        identifiers = [identifiers]
+    for identifier in identifiers:
+        if (isinstance(identifier, dict) and identifier.get("value") == value
+                and (system is None or identifier.get("system") == system)):
+            return None
+    return 400, [("invalid", f"the {kind} has no identifier {token!r}, which the URL names",
+                  f"{kind}.identifier")]
 
 
 # --- destination ----------------------------------------------------------------------------

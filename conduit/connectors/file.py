@@ -55,7 +55,12 @@ from conduit.core.registry import destination, source
 from conduit.hl7.batch import split_messages
 from conduit.hl7.completeness import incomplete_reason
 from conduit.hl7.message import Message
-from conduit.transforms.template import compile_template, is_template, render_template
+from conduit.transforms.template import (
+    TemplateText,
+    compile_template,
+    is_template,
+    render_template,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -324,7 +329,7 @@ class FileDestinationConfig(DestinationConfig):
     """Write each message to its own file, atomically (temp file, fsync, rename)."""
 
     type: Literal["file"]
-    path: str = Field(
+    path: TemplateText = Field(
         description="Target path, a Jinja2 template; `msg[...]` reads fields of the message "
                     "being written. Relative paths are relative to the working directory. "
                     "A rendered path must stay inside base_dir.",

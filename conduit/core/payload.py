@@ -67,6 +67,11 @@ class XmlView:
         return [str(v) for v in self._element.xpath(expression)]
 
     @property
+    def element(self) -> Any:
+        """The lxml element viewed (what an XPath filter is evaluated on)."""
+        return self._element
+
+    @property
     def text(self) -> str:
         return "".join(self._element.itertext())
 

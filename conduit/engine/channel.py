@@ -31,7 +31,7 @@ from conduit.connectors.base import DestinationConfig, SourceConfig
 from conduit.core.registry import DestinationSpec, Registry, SourceSpec, StepSpec
 from conduit.core.timezone import check_zone
 from conduit.engine.components import default_registry
-from conduit.transforms.filter import Condition
+from conduit.transforms.filter import Condition, leaves
 from conduit.transforms.registry import StepOptions
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -135,6 +135,11 @@ class Channel(BaseModel):
     description: str = Field(
         "", description="What this interface is for, for the people who run it.",
         examples=["ADT feed from registration to the archive and the downstream EHR"])
+    enabled: bool = Field(
+        True, examples=[False],
+        description="false: the channel is validated and tested (conduit validate, conduit test) "
+                    "but not deployed by conduit run; say why in 'description'. Its source port "
+                    "may then be one an enabled channel uses.")
     source: SourceConfig = Field(
         description="Where messages come from; 'type' picks the connector.",
         examples=[{"type": "mllp", "host": "127.0.0.1", "port": 2575}])
@@ -154,14 +159,16 @@ class Channel(BaseModel):
     data_type: Literal["hl7v2", "json", "xml", "fhir", "text"] | None = Field(
         None,
         description="What the messages are. Default: what the source carries (hl7v2 for MLLP and "
-                    "files, fhir for FHIR, xml for SOAP, json for REST). Filters, 'when' and "
-                    "the steps that read HL7 v2 fields (set, copy, delete...) need hl7v2; other "
+                    "files, fhir for FHIR, xml for SOAP, json for REST). Filters and 'when' "
+                    "read it with 'field' (hl7v2), 'json' (json, fhir) or 'xpath' (xml); the "
+                    "steps that edit HL7 v2 fields (set, copy, delete...) need hl7v2; other "
                     "kinds go through template steps, which see the parsed body as 'vars.body'.",
         examples=["hl7v2", "json"])
     filter: Condition | None = Field(
         None,
         description="Only messages that pass go on; the others are FILTERED (an outcome, not an "
-                    "error).",
+                    "error). Tests read HL7 v2 fields ('field'), JSON/FHIR values ('json', "
+                    "JMESPath) or XML values ('xpath', XPath 1.0), as the data_type says.",
         examples=[{"all": [{"field": "MSH-9.1", "equals": "ADT"},
                            {"field": "MSH-9.2", "in": ["A01", "A04", "A08"]}]}])
     transform: list[StepEntry] = Field(
@@ -207,26 +214,29 @@ class Channel(BaseModel):
     def data_type_problems(self, registry: Registry) -> list[Located]:
         """What reads a data type the channel does not carry there, each with its key path.
 
-        Filters and ``when`` read HL7 v2 fields. A step's ``needs`` are checked against the
-        data type at its place: the channel's, then what the last producing step made; ``hl7v2``
-        means the parsed message, which only an HL7 v2 channel has, and only until a step
-        replaces the body (an edit after that would not reach the destinations).
+        Each leaf test of ``filter`` and ``when`` reads one kind of message (``field``: HL7 v2,
+        ``json``: JSON or FHIR, ``xpath``: XML): the channel's. A step's ``needs`` are checked
+        against the data type at its place: the channel's, then what the last producing step
+        made; ``hl7v2`` means the parsed message, which only an HL7 v2 channel has, and only
+        until a step replaces the body (an edit after that would not reach the destinations).
         """
         problems: list[Located] = []
         channel_type = self.data_type or "hl7v2"
         what = f"data_type {channel_type}"
-        if channel_type != "hl7v2":
-            if self.filter is not None:
-                problems.append((("filter",), f"filter reads HL7 v2 fields; it cannot be used "
-                                              f"with {what}"))
-            if self.validation == "strict":
-                problems.append((("validate",), f"validate: strict checks HL7 v2; it cannot be "
-                                                f"used with {what}"))
-            for i, destination in enumerate(self.destinations):
-                if destination.when is not None:
-                    problems.append((("destinations", i, "when"), (
-                        f"destination {destination.name}: 'when' reads HL7 v2 fields; it "
-                        f"cannot be used with {what}")))
+        conditions: list[tuple[tuple[str | int, ...], str, Any]] = []
+        if self.filter is not None:
+            conditions.append((("filter",), "", self.filter))
+        for i, destination in enumerate(self.destinations):
+            if destination.when is not None:
+                conditions.append((("destinations", i, "when"),
+                                   f"destination {destination.name}: ", destination.when))
+        for where, prefix, condition in conditions:
+            for loc, reads in leaves(condition):
+                if channel_type not in _CONDITION_READS[reads]:
+                    problems.append(((*where, *loc), prefix + _misread(loc[-1], channel_type)))
+        if channel_type != "hl7v2" and self.validation == "strict":
+            problems.append((("validate",), f"validate: strict checks HL7 v2; it cannot be "
+                                            f"used with {what}"))
         current, parsed, since = channel_type, channel_type == "hl7v2", "the channel's data_type"
         for i, entry in enumerate(self.transform):
             spec = registry.steps[entry.kind]
@@ -256,6 +266,24 @@ class Channel(BaseModel):
     def path(self) -> str | None:
         """The file this channel was loaded from, if any."""
         return self._path
+
+
+_CONDITION_READS: dict[str, tuple[str, ...]] = {
+    "hl7v2": ("hl7v2",), "json": ("json", "fhir"), "xml": ("xml",)}
+_CONDITION_KEYS = {"hl7v2": ("field", "an HL7 v2 path"), "json": ("json", "JMESPath"),
+                   "fhir": ("json", "JMESPath"), "xml": ("xpath", "XPath")}
+_READS_WHAT = {"field": "an HL7 v2 field", "json": "JSON", "xpath": "XML"}
+
+
+def _misread(key: str | int, channel_type: str) -> str:
+    """Why a condition's ``key`` (field, json, xpath) cannot read this channel's messages, and
+    which key would."""
+    said = f"{key!r} reads {_READS_WHAT.get(str(key), key)}; this channel's data_type is " \
+           f"{channel_type}"
+    fits = _CONDITION_KEYS.get(channel_type)
+    if fits is None:
+        return f"{said}, which no condition reads"
+    return f"{said}: read it with '{fits[0]}:' ({fits[1]})"
 
 
 _MODELS: weakref.WeakKeyDictionary[Registry, tuple[int, type[Channel]]] = (

@@ -27,7 +27,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from conduit.connectors.base import ConnectorContext
 from conduit.core.errors import ConfigError
+from conduit.core.protocols import Outbound
+from conduit.engine.channel import Channel
 from conduit.engine.loader import load_channel, load_model
 from conduit.engine.pipeline import Pipeline, PipelineResult
 from conduit.hl7.message import Message
@@ -54,6 +57,9 @@ class DestinationExpect(_Strict):
         default=None, description="A file holding the whole content, relative to the test file.")
     fields: dict[PathText, str] = Field(
         default_factory=dict, description="Field values in the content, read as HL7 v2.")
+    path_ends_with: str | None = Field(
+        default=None, description="The end of the file path the destination would write "
+                                  "(its rendered path template), e.g. out/MSG00001.hl7.")
 
 
 class Expect(_Strict):
@@ -175,15 +181,48 @@ def run_test_file(path: Path, report: TestReport, env: Mapping[str, str] | None 
         return
     channel_path = path.parent / (spec.channel or path.name[: -len(TEST_SUFFIX)] + ".yaml")
     try:
-        pipeline = Pipeline(load_channel(channel_path, environment))
+        channel = load_channel(channel_path, environment)
     except ConfigError as exc:
         report.problems.extend(exc.problems)
         return
+    pipeline, paths = Pipeline(channel), DestinationPaths(channel, environment)
     for case in spec.tests:
         raw = _message_bytes(case.message, path.parent)
         result = pipeline.process(raw)
         report.cases.append(CaseResult(str(path), case.name,
-                                       check(case.expect, result, path.parent)))
+                                       check(case.expect, result, path.parent, paths)))
+
+
+class DestinationPaths:
+    """The paths a channel's file-writing destinations would write a result to, rendered as the
+    engine renders them, so a path template that fails on a message fails its test instead of
+    the delivery. Only destinations that render a target (``target(out)``) are built; nothing
+    is written."""
+
+    def __init__(self, channel: Channel, env: Mapping[str, str] | None = None) -> None:
+        environment = os.environ if env is None else env
+        context = ConnectorContext(channel.name,
+                                   Path(environment.get("CONDUIT_DATA_DIR") or "data"))
+        registry = channel.registry
+        self._channel = channel.name
+        self._targets = {
+            d.name: registry.build_destination(d, context) for d in channel.destinations
+            if callable(getattr(registry.destinations[d.type].factory, "target", None))}
+
+    def render(self, result: PipelineResult) -> dict[str, tuple[str | None, str | None]]:
+        """Per routed destination that writes files: ``(path, None)`` or ``(None, error)``."""
+        rendered: dict[str, tuple[str | None, str | None]] = {}
+        for route in result.routes:
+            target = self._targets.get(route.destination)
+            if target is None or route.content is None:
+                continue
+            out = Outbound(0, self._channel, route.destination, route.content,
+                           message=result.message)
+            try:
+                rendered[route.destination] = (target.target(out), None)  # type: ignore[attr-defined]
+            except Exception as exc:
+                rendered[route.destination] = (None, str(exc))
+        return rendered
 
 
 def _message_bytes(message: str, base: Path) -> bytes:
@@ -198,9 +237,15 @@ def _segments(text: str) -> str:
     return "\r".join(lines) + "\r"
 
 
-def check(expect: Expect, result: PipelineResult, base: Path) -> list[str]:
-    """What in ``expect`` does not hold for ``result`` (empty: the case passes)."""
+def check(expect: Expect, result: PipelineResult, base: Path,
+          paths: DestinationPaths | None = None) -> list[str]:
+    """What in ``expect`` does not hold for ``result`` (empty: the case passes); with
+    ``paths``, also every destination path that does not render."""
     failures: list[str] = []
+    rendered = paths.render(result) if paths is not None else {}
+    for name, (_, error) in rendered.items():
+        if error is not None:
+            failures.append(f"destination {name}: {error}")
     if expect.status is not None and result.status != expect.status:
         failures.append(f"status is {result.status}, expected {expect.status}"
                         + (f" ({result.reason})" if result.reason else ""))
@@ -231,6 +276,11 @@ def check(expect: Expect, result: PipelineResult, base: Path) -> list[str]:
                             f"(it has: {', '.join(routes)})")
             continue
         failures.extend(_destination_failures(name, wanted, route.content, route.filtered, base))
+        if wanted.path_ends_with is not None:
+            written = rendered.get(name, (None, None))[0]
+            if written is None or not written.endswith(wanted.path_ends_with):
+                failures.append(f"destination {name}: path is {written!r}, expected it to end "
+                                f"with {wanted.path_ends_with!r}")
     return failures
 
 
@@ -310,13 +360,18 @@ def format_report(report: TestReport) -> str:
     return "\n".join(lines)
 
 
-def trace_text(name: str, result: PipelineResult) -> str:
-    """A readable account of one message's way through the pipeline (``conduit test``)."""
+def trace_text(name: str, result: PipelineResult, paths: DestinationPaths | None = None) -> str:
+    """A readable account of one message's way through the pipeline (``conduit test``), with
+    the path each file destination would write when ``paths`` is given."""
     lines = [f"=== {name}: {result.status}" + (f" ({result.reason})" if result.reason else "")]
+    rendered = paths.render(result) if paths is not None else {}
     for stage, text in result.stages:
         if stage in ("filter", "error") or text.startswith("filtered: "):
             lines.append(f"--- {stage}: {text}")
         else:
             lines.append(f"--- {stage}")
             lines.append(_readable(text).rstrip("\n"))
+            written, error = rendered.get(stage.removeprefix("destination "), (None, None))
+            if stage.startswith("destination ") and (written or error):
+                lines.append(f"--- {stage} path: {written or error}")
     return "\n".join(lines)

@@ -70,6 +70,12 @@ class Controller:
         name = channel.name
         if name in self.runtimes:
             await self._retire(name)
+        if not channel.enabled:  # known (listed, redeployable from its file), never started
+            self.channels[name] = channel
+            self.states[name] = "disabled"
+            self.errors.pop(name, None)
+            log.info("channel disabled, not deployed", channel=name)
+            return
         bus = self.buses.get(name)
         if bus is None:
             bus = self.buses[name] = ChannelBus(self.bus, name)

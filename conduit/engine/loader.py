@@ -39,6 +39,7 @@ _ENV_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
 _TEMPLATE_LINE = re.compile(r"^template line (\d+): ")
 _LEAF_OPERATORS = ("equals", "in", "matches", "exists")
 _GROUPS = ("all", "any", "not")
+_READERS = ("field", "json", "xpath")
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -83,7 +84,8 @@ def load_channels(paths: Iterable[str | Path], env: Mapping[str, str] | None = N
                   registry: Registry | None = None) -> list[Channel]:
     """Load files and directories (their ``*.yaml``/``*.yml``, not ``*.test.yaml``) as one set.
 
-    Besides each file's own problems, two channels may not share a name or a source port.
+    Besides each file's own problems, two channels may not share a name, nor two enabled ones a
+    source port.
     """
     environment = os.environ if env is None else env
     problems: list[str] = []
@@ -314,15 +316,17 @@ def _condition_problem(loc: Loc, value: Any) -> tuple[Loc, str]:
     if len(groups) + len(operators) > 1:
         return loc, (f"give one operator per condition (found: {', '.join(groups + operators)}); "
                      f"combine several with all: or any:")
-    unknown = [str(k) for k in value if k not in ("field", *_GROUPS, *_LEAF_OPERATORS)]
+    unknown = [str(k) for k in value
+               if k not in (*_READERS, "namespaces", *_GROUPS, *_LEAF_OPERATORS)]
     for key in unknown:
-        close = difflib.get_close_matches(key, [*_LEAF_OPERATORS, *_GROUPS], n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key, [*_LEAF_OPERATORS, *_GROUPS, *_READERS], n=1,
+                                          cutoff=0.6)
         if close:
             return (*loc, key), f"unknown key (did you mean {close[0]!r}?)"
-    if "field" in value:
+    if any(key in value for key in _READERS):
         return loc, f"a test needs one operator: {', '.join(_LEAF_OPERATORS)}"
-    return loc, ("a condition needs 'field' with one of equals, in, matches, exists "
-                 "(or all/any/not)")
+    return loc, ("a condition needs 'field' (HL7 v2), 'json' or 'xpath' with one of equals, "
+                 "in, matches, exists (or all/any/not)")
 
 
 def _locate(root: yaml.Node | None, loc: Loc) -> tuple[int, str, yaml.Node | None]:
@@ -429,7 +433,7 @@ def _clashes(loaded: list[tuple[Channel, YamlFile]]) -> list[str]:
                             f"used by {names[channel.name]}")
         names.setdefault(channel.name, file.name)
         port = channel.source.port if isinstance(channel.source, ListenerConfig) else 0
-        if port > 0:
+        if port > 0 and channel.enabled:  # a disabled channel never listens
             if port in ports:
                 line, _, _ = _locate(file.root, ("source", "port"))
                 problems.append(f"{file.name}:{line}: source.port: port {port} is also used by "

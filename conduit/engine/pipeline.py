@@ -19,6 +19,7 @@ from conduit.engine.channel import Channel
 from conduit.hl7.codec import encode
 from conduit.hl7.message import Message
 from conduit.store.store import Route
+from conduit.transforms.filter import Subject
 from conduit.transforms.registry import Step, StepState
 
 FILTERED = "FILTERED"
@@ -138,12 +139,27 @@ class Pipeline:
 
     def _process_body(self, raw: bytes, stages: list[tuple[str, str]],
                       trace: bool) -> PipelineResult:
-        """A JSON, XML, FHIR or text message: no HL7 filter (the channel forbids one); template
-        steps see the parsed body as ``vars.body`` and its text as ``state.body``."""
+        """A JSON, XML, FHIR or text message: the filter and each ``when`` read the body as
+        received (``json:``, ``xpath:``); template steps see the parsed body as ``vars.body``
+        and its text as ``state.body``."""
         try:
             payload = parse_payload(self._data_type, raw)
         except MessageError as exc:
             return _error(f"not a {self._data_type} message: {exc}", None, stages)
+        if self._filter is not None:
+            try:
+                passed = self._filter.passes(payload.data)
+                reason = self._filter.explain(payload.data) if trace or not passed else ""
+            except Exception as exc:
+                return _error(f"filter failed: {_short(exc)}", None, stages)
+            if not passed:
+                if trace:
+                    stages.append(("filter", f"filtered: {reason}"))
+                return PipelineResult(FILTERED, reason, None, None, [], stages)
+            if trace:
+                stages.append(("filter", f"passed: {reason}"))
+        elif trace:
+            stages.append(("filter", "passed: no filter"))
         state = StepState(None, payload.text, {"body": payload.data})  # type: ignore[arg-type]
         for label, step in self._steps:
             try:
@@ -153,12 +169,18 @@ class Pipeline:
             if trace:
                 stages.append((f"after {label}", state.body or ""))
         content = raw if state.body is payload.text else (state.body or "").encode("utf-8")
-        routes = [Route(name, content, None) for name, _ in self._destinations]
+        try:
+            routes = self._route(payload.data, content)
+        except Exception as exc:
+            return _error(f"a destination's 'when' failed: {_short(exc)}", None, stages)
         if trace:
-            stages.extend((f"destination {r.destination}", state.body or "") for r in routes)
+            for route in routes:
+                stages.append((f"destination {route.destination}",
+                               f"filtered: {route.filtered}" if route.content is None
+                               else state.body or ""))
         return PipelineResult(TRANSFORMED, None, None, content, routes, stages)
 
-    def _route(self, message: Message, content: bytes) -> list[Route]:
+    def _route(self, message: Subject, content: bytes) -> list[Route]:
         routes = []
         for name, when in self._destinations:
             if when is not None and not when.passes(message):

@@ -14,6 +14,7 @@ and paths written literally as ``msg['...']`` are checked then too.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any
@@ -134,9 +135,27 @@ def compile_template(source: str) -> jinja2.Template:
             check_path(path)
         except ValueError as exc:
             raise TemplateProblem(f"template line {lineno}: {exc}") from None
-    template = _ENV.from_string(source)
+    _check_names(tree)
+    try:
+        template = _ENV.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:  # what the compiler refuses beyond the parser
+        raise TemplateProblem(
+            f"template line {exc.lineno}: {exc.message or 'cannot compile'}") from None
     template._conduit_fast = fast_renderer(tree)  # type: ignore[attr-defined]
     return template
+
+
+def _check_names(tree: nodes.Template) -> None:
+    """Every filter and test a template names exists: Jinja2 would only find some of them at
+    render time (those inside ``{% if %}``), i.e. on a patient's message instead of at load."""
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
+        if node.name not in known:
+            what = "filter" if isinstance(node, nodes.Filter) else "test"
+            close = difflib.get_close_matches(node.name, list(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TemplateProblem(
+                f"template line {node.lineno}: no {what} named {node.name!r}{hint}")
 
 
 def _literal_paths(tree: nodes.Template) -> list[tuple[str, int]]:

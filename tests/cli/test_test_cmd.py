@@ -67,3 +67,28 @@ def test_garbage_message_is_shown_as_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["test", str(CHANNEL), str(junk)])
     assert result.exit_code == 0
     assert f"=== {junk}: ERROR (not an HL7 v2 message" in result.stdout
+
+
+def test_destination_paths_are_rendered_in_traces_and_tests(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "name: c\nsource: {type: mllp, port: 2575}\ndestinations:\n"
+        "  - {name: good, type: file, path: \"out/{{ msg['MSH-9.1'] }}/{{ msg['MSH-10'] }}.hl7\"}\n"
+        "  - {name: bad, type: file, path: \"out/{{ msg['PID-3.1'] ~ nope }}.hl7\"}\n",
+        encoding="utf-8")
+    (tmp_path / "c.test.yaml").write_text(
+        "tests:\n  - name: admit\n    message: ../examples/messages/adt_a01.hl7\n"
+        "    expect:\n      destinations:\n        good: {path_ends_with: out/ADT/MSG00001.hl7}\n",
+        encoding="utf-8")
+    (tmp_path / "c.test.yaml").write_text(
+        (tmp_path / "c.test.yaml").read_text().replace("../examples", str(ROOT / "examples")))
+    traced = CliRunner().invoke(main, ["test", str(tmp_path / "c.yaml"),
+                                       str(MESSAGES / "adt_a01.hl7")])
+    assert traced.exit_code == 0, traced.output
+    assert "--- destination good path: out/ADT/MSG00001.hl7" in traced.stdout
+    assert ("--- destination bad path: file path template failed: UndefinedError: "
+            "'nope' is undefined") in traced.stdout
+    tested = CliRunner().invoke(main, ["test", str(tmp_path)])
+    assert tested.exit_code == 1, tested.output
+    assert ("    destination bad: file path template failed: UndefinedError: 'nope' is undefined"
+            in tested.stdout)
+    assert "destination good" not in tested.stdout

@@ -83,3 +83,20 @@ def test_a_missing_file_is_a_problem(tmp_path: Path) -> None:
 
 def test_paths_are_required() -> None:
     assert CliRunner().invoke(main, ["validate"]).exit_code == 2
+
+
+def test_an_unknown_template_filter_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsource: {type: mllp, port: 2575}\ntransform:\n"
+                   "  - set: {field: PID-5.1, value: \"{{ msg['PID-5.1'] | uper }}\"}\n"
+                   "destinations:\n"
+                   "  - {name: a, type: file, path: \"out/{{ msg['MSH-10'] }.hl7\"}\n",
+                   encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(bad)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stdout.splitlines() == [
+        f"{bad}:4: transform[0].set.value: template line 1: no filter named 'uper' "
+        "(did you mean 'upper'?)",
+        f"{bad}:6: destinations[0].path: template line 1: syntax error: unexpected '}}'",
+    ]

@@ -258,3 +258,37 @@ def test_fhir_in_fhir_out_after_delivery(tmp_path: Path) -> None:
                 assert record.status == "ERROR"
                 assert b"Patient.name" in record.deliveries[0].response
         asyncio.run(scenario())
+
+
+def test_conditional_update_by_identifier_is_accepted_when_the_resource_carries_it(
+        tmp_path: Path) -> None:
+    """``PUT [type]?identifier=system|value`` (what the fhir destination's conditional-update
+    sends): accepted when the resource holds that identifier, refused when it does not (the
+    URL and the body would name different patients)."""
+    async def scenario() -> None:
+        async with running_engine([fhir_channel(tmp_path)], tmp_path) as engine:
+            port = source_port(engine, "fhir-in")
+            destination = fhir_destination(f"http://127.0.0.1:{port}/fhir",
+                                           operation="conditional-update",
+                                           identifier_system="urn:oid:1.2.3")
+            try:
+                answer = json.loads(await destination.send(out(PATIENT)))
+            finally:
+                await destination.close()
+            assert answer["resourceType"] == "Patient" and answer["id"].startswith("conduit-")
+            import httpx
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/fhir") as client:
+                other = await client.put("/Patient?identifier=urn%3Aoid%3A1.2.3%7CMRN-2",
+                                         json=PATIENT)
+                unknown = await client.put("/Patient?name=Testpatient", json=PATIENT)
+                bare = await client.put("/Patient?identifier=MRN-1", json=PATIENT)
+                statement = (await client.get("/metadata")).json()
+            assert other.status_code == 400
+            assert "identifier" in other.json()["issue"][0]["diagnostics"]
+            assert unknown.status_code == 400
+            assert bare.status_code == 201
+            assert statement["rest"][0]["resource"][0]["conditionalUpdate"] is True
+            records = engine.store.search(channel="fhir-in")
+            statuses = [r.status for r in records]
+            assert len(statuses) == 4 and statuses.count("ERROR") == 2  # refused ones are kept
+    asyncio.run(scenario())

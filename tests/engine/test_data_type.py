@@ -41,15 +41,17 @@ def test_explicit_data_type_wins() -> None:
 
 
 @pytest.mark.parametrize("extra, message", [
-    ({"filter": {"field": "MSH-9.1", "equals": "ADT"}}, "filter reads HL7 v2 fields"),
+    ({"filter": {"field": "MSH-9.1", "equals": "ADT"}},
+     "'field' reads an HL7 v2 field; this channel's data_type is json: read it with 'json:' "
+     "(JMESPath)"),
     ({"validate": "strict"}, "validate: strict checks HL7 v2"),
     ({"transform": [{"set": {"field": "PID-5.1", "value": "X"}}]}, "step 'set' needs hl7v2"),
     ({"destinations": [{**ARCHIVE[0], "when": {"field": "MSH-9.1", "equals": "ADT"}}]},
-     "destination archive: 'when' reads HL7 v2 fields"),
+     "destination archive: 'field' reads an HL7 v2 field; this channel's data_type is json"),
 ])
 def test_hl7_only_features_are_refused_for_other_data_types(extra: dict[str, Any],
                                                              message: str) -> None:
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValidationError, match=re.escape(message)):
         channel({"type": "http", "port": 0}, **extra)
 
 
@@ -130,3 +132,45 @@ def test_payload_parsers() -> None:
     assert parse_payload("text", "h\u00e9".encode()).data == "h\u00e9"
     with pytest.raises(MessageError, match="not UTF-8"):
         parse_payload("text", b"\xff")
+
+
+@pytest.mark.parametrize("source, extra, message", [
+    (FHIR, {"filter": {"xpath": "/a", "exists": True}},
+     "'xpath' reads XML; this channel's data_type is fhir: read it with 'json:' (JMESPath)"),
+    ({"type": "http", "port": 0}, {"data_type": "xml",
+                                   "filter": {"all": [{"json": "a", "exists": True}]}},
+     "'json' reads JSON; this channel's data_type is xml: read it with 'xpath:' (XPath)"),
+    (MLLP, {"filter": {"not": {"json": "a", "exists": True}}},
+     "'json' reads JSON; this channel's data_type is hl7v2: read it with 'field:' (an HL7 v2 "
+     "path)"),
+    ({"type": "http", "port": 0}, {"data_type": "text", "filter": {"json": "a", "exists": True}},
+     "'json' reads JSON; this channel's data_type is text, which no condition reads"),
+])
+def test_a_condition_that_reads_another_data_type_is_refused(
+        source: dict[str, Any], extra: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        channel(source, **extra)
+
+
+def test_filters_and_when_read_json_and_xml_bodies() -> None:
+    lab = channel(FHIR, filter={"json": "resourceType", "equals": "Observation"},
+                  destinations=[{**ARCHIVE[0], "when": {"json": "status", "in": ["final"]}},
+                                {"name": "all", "type": "file", "path": "x"}])
+    pipeline = Pipeline(lab)
+    final = pipeline.process(b'{"resourceType": "Observation", "status": "final"}', trace=True)
+    assert final.status == "TRANSFORMED"
+    assert [(r.destination, r.filtered) for r in final.routes] == [
+        ("archive", None), ("all", None)]
+    assert ("filter", "passed: resourceType is 'Observation'") in final.stages
+    draft = pipeline.process(b'{"resourceType": "Observation", "status": "preliminary"}')
+    assert [(r.destination, r.filtered) for r in draft.routes] == [
+        ("archive", "status is 'preliminary', expected one of 'final'"), ("all", None)]
+    patient = pipeline.process(b'{"resourceType": "Patient"}')
+    assert (patient.status, patient.reason) == (
+        "FILTERED", "resourceType is 'Patient', expected 'Observation'")
+
+    orders = Pipeline(channel({"type": "http", "port": 0}, data_type="xml",
+                              filter={"xpath": "count(/order/test)", "equals": 2}))
+    assert orders.process(b"<order><test/><test/></order>").status == "TRANSFORMED"
+    assert orders.process(b"<order><test/></order>").reason == (
+        "count(/order/test) is '1', expected '2'")

@@ -235,3 +235,94 @@ def test_load_channels_returns_channels_in_order(tmp_path: Path) -> None:
     write(tmp_path, GOOD.replace("good", "b-chan"), "b.yaml")
     write(tmp_path, GOOD.replace("good", "a-chan").replace("2575", "2577"), "a.yaml")
     assert [c.name for c in load_channels([tmp_path], env={})] == ["a-chan", "b-chan"]
+
+
+def test_unknown_filters_and_tests_in_templates_are_one_line_each(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        name: bad
+        source: {type: mllp, port: 2575}
+        transform:
+          - set: {field: PID-5.1, value: "{{ msg['PID-5.1'] | uper }}"}
+          - template:
+              body: |
+                MSH|^~\\&|X
+                {% if msg['PID-8'] is femail %}F{% endif %}
+        destinations:
+          - name: a
+            type: file
+            path: "out/{{ msg['MSH-10'] | lowr }}.hl7"
+          - name: b
+            type: http
+            url: http://127.0.0.1:1/x
+            headers: {X-Id: "{{ id | nope }}"}
+          - name: c
+            type: mllp
+            host: 127.0.0.1
+            port: 1
+            partition_by: "{{ msg['PID-3.1'] | nope }}"
+        """)
+    assert problems(path) == [
+        f"{path}:4: transform[0].set.value: template line 1: no filter named 'uper' "
+        "(did you mean 'upper'?)",
+        f"{path}:8: transform[1].template.body: template line 2: no test named 'femail'",
+        f"{path}:12: destinations[0].path: template line 1: no filter named 'lowr' "
+        "(did you mean 'lower'?)",
+        f"{path}:16: destinations[1].headers.X-Id: template line 1: no filter named 'nope'",
+        f"{path}:21: destinations[2].partition_by: template line 1: no filter named 'nope'",
+    ]
+
+
+def test_a_broken_destination_path_template_is_refused_at_load(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        name: bad
+        source: {type: mllp, port: 2575}
+        destinations:
+          - {name: a, type: file, path: "out/{{ msg['MSH-10'] }.hl7"}
+          - {name: b, type: file, path: "out/{{ msg['MSH10'] }}.hl7"}
+        """)
+    assert problems(path) == [
+        f"{path}:4: destinations[0].path: template line 1: syntax error: unexpected '}}'",
+        f"{path}:5: destinations[1].path: template line 1: invalid HL7 path 'MSH10': expected "
+        "SEG[n]-field[rep].component.subcomponent, e.g. PID-5.1, OBX[2]-5, PID-3[2].4.1",
+    ]
+
+
+def test_a_filter_on_the_wrong_kind_of_field_has_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        name: bad
+        source: {type: fhir, port: 2575}
+        filter:
+          all:
+            - {json: resourceType, equals: Observation}
+            - {field: OBX-3.1, equals: "29463-7"}
+        destinations:
+          - name: a
+            type: file
+            path: x
+            when: {xpath: /a, exists: true}
+        """)
+    assert problems(path) == [
+        f"{path}:6: filter.all[1].field: 'field' reads an HL7 v2 field; this channel's "
+        "data_type is fhir: read it with 'json:' (JMESPath)",
+        f"{path}:11: destinations[0].when.xpath: destination a: 'xpath' reads XML; this "
+        "channel's data_type is fhir: read it with 'json:' (JMESPath)",
+    ]
+
+
+def test_json_and_xpath_conditions_report_like_field_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        name: bad
+        source: {type: http, port: 2575}
+        filter:
+          any:
+            - {json: status}
+            - {json: "status[", equals: final}
+            - {jsn: status, equals: final}
+        destinations: [{name: a, type: file, path: x}]
+        """)
+    found = problems(path)
+    assert found[0] == (f"{path}:5: filter.any[0]: a test needs one operator: equals, in, "
+                        "matches, exists")
+    assert found[1].startswith(f"{path}:6: filter.any[1].json: not a valid JMESPath expression")
+    assert found[2] == f"{path}:7: filter.any[2].jsn: unknown key (did you mean 'json'?)"
+    assert len(found) == 3

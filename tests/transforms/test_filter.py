@@ -6,8 +6,9 @@ import pydantic
 import pytest
 from pydantic import TypeAdapter
 
+from conduit.core.payload import XmlView, parse_payload
 from conduit.hl7.message import Message
-from conduit.transforms.filter import Condition
+from conduit.transforms.filter import Condition, leaves
 
 ADAPTER: TypeAdapter[Condition] = TypeAdapter(Condition)
 ADT = Message.parse("MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\rPID|1||42^^^H^MR~7^^^X||DOE^JO\r")
@@ -93,3 +94,70 @@ def test_bad_conditions_are_rejected_at_load(bad: object) -> None:
 def test_bad_regex_says_why() -> None:
     with pytest.raises(pydantic.ValidationError, match="not a valid regular expression"):
         cond({"field": "MSH-9", "matches": "[a-"})
+
+
+# --- JSON (JMESPath) and XML (XPath) fields ----------------------------------------------------
+
+OBSERVATION = {"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+               "valueQuantity": {"value": 72.0, "unit": "kg"}, "issued": True, "note": []}
+
+
+def xml(text: str) -> XmlView:
+    return parse_payload("xml", text.encode()).data  # type: ignore[no-any-return]
+
+
+ORDER = xml('<o:LabOrder xmlns:o="urn:example:orders" id="42"><o:Patient><o:MRN>100001</o:MRN>'
+            '</o:Patient><o:Test code="GLU"/><o:Test code="K"/></o:LabOrder>')
+
+
+def test_json_fields_with_every_operator() -> None:
+    assert cond({"json": "status", "equals": "final"}).evaluate(OBSERVATION) == (
+        True, "status is 'final'")
+    assert cond({"json": "code.coding[0].code", "in": ["29463-7", "8302-2"]}).passes(OBSERVATION)
+    assert cond({"json": "code.coding[?system=='http://loinc.org'].code | [0]",
+                 "matches": r"^\d+-\d$"}).passes(OBSERVATION)
+    assert cond({"json": "subject.reference", "exists": False}).passes(OBSERVATION)
+    assert cond({"json": "note", "exists": False}).passes(OBSERVATION)  # [] is empty
+    passed, reason = cond({"json": "status", "equals": "preliminary"}).evaluate(OBSERVATION)
+    assert (passed, reason) == (False, "status is 'final', expected 'preliminary'")
+
+
+def test_json_numbers_and_booleans_compare_as_json_writes_them() -> None:
+    assert cond({"json": "valueQuantity.value", "equals": 72}).passes(OBSERVATION)
+    assert cond({"json": "issued", "equals": "true"}).passes(OBSERVATION)
+    assert cond({"json": "length(code.coding)", "equals": 1}).passes(OBSERVATION)
+
+
+def test_xml_fields_with_every_operator_and_namespaces() -> None:
+    ns = {"o": "urn:example:orders"}
+    assert cond({"xpath": "/o:LabOrder/o:Patient/o:MRN", "namespaces": ns,
+                 "equals": "100001"}).evaluate(ORDER) == (
+        True, "/o:LabOrder/o:Patient/o:MRN is '100001'")
+    assert cond({"xpath": "string(/*/@id)", "in": ["41", "42"]}).passes(ORDER)
+    assert cond({"xpath": "count(//*[local-name()='Test'])", "equals": 2}).passes(ORDER)
+    assert cond({"xpath": "//o:Test/@code", "namespaces": ns, "matches": "^GL"}).passes(ORDER)
+    assert cond({"xpath": "//o:Priority", "namespaces": ns, "exists": False}).passes(ORDER)
+    assert not cond({"xpath": "//*[local-name()='MRN']", "equals": "9"}).passes(ORDER)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"json": "status[", "equals": "x"}, "not a valid JMESPath expression"),
+    ({"xpath": "/a[", "equals": "x"}, "not a valid XPath expression"),
+    ({"xpath": "/o:a", "equals": "x"}, "not a valid XPath expression"),  # undeclared prefix
+    ({"field": "MSH-9", "json": "a", "equals": "x"}, "exactly one of"),
+    ({"json": "a", "namespaces": {"o": "urn:x"}, "equals": "x"}, "namespaces"),
+])
+def test_bad_json_and_xml_fields_are_rejected_at_load(bad: object, message: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=message):
+        cond(bad)
+
+
+def test_a_condition_says_what_it_reads() -> None:
+    rule = cond({"all": [{"json": "a", "exists": True},
+                         {"not": {"any": [{"xpath": "/a", "equals": "1"},
+                                          {"field": "MSH-9", "equals": "ADT"}]}}]})
+    assert sorted(set(reads for _, reads in leaves(rule))) == ["hl7v2", "json", "xml"]
+    assert [loc for loc, _ in leaves(rule)] == [
+        ("all", 0, "json"), ("all", 1, "not", "any", 0, "xpath"),
+        ("all", 1, "not", "any", 1, "field")]
