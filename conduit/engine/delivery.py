@@ -15,7 +15,8 @@ One envelope at a time per handler call (the bus runs ``concurrency`` calls at o
 
 Delays come from :class:`~conduit.engine.resilience.Backoff` (tenacity waits with jitter); see
 :mod:`conduit.engine.resilience` for the breaker and the rate limit. Every attempt is counted in
-the store. Message bodies are never logged.
+the store. Message bodies are never logged, and errors are logged in their viewers' form (the
+receiver's words may quote the message: :mod:`conduit.core.reason`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from conduit.connectors.base import DestinationConfig
 from conduit.core.errors import DeliveryError, PermanentError, RetryableError
 from conduit.core.observer import Observer
 from conduit.core.protocols import Destination, Outbound
+from conduit.core.reason import Reason, failure
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter
 from conduit.store import Store
 from conduit.store.replay import delivery_status
@@ -64,7 +66,7 @@ class DeliveryWorker:
         #: At most this many sends at once; more envelopes may be in hand, waiting for the store.
         self._senders = asyncio.Semaphore(senders)
         #: Why an ordered destination is holding its queue, or None while it flows.
-        self.blocked: str | None = None
+        self.blocked: Reason | None = None
         self.sent = 0
         self.failed = 0
 
@@ -116,7 +118,7 @@ class DeliveryWorker:
                 if not opened:
                     counted += 1
                 await self.store.attempt_failed(out.message_id, self.config.name, attempts,
-                                                str(exc))
+                                                failure(exc))
                 self.observer.attempt_failed(self.channel, self.config.name, out.message_id)
                 if counted >= self.config.retry.attempts:
                     if not self.holds:
@@ -158,22 +160,24 @@ class DeliveryWorker:
     async def _give_up(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:
         """Store ERROR with the reason, then dead-letter the envelope; the others flow on."""
         self.failed += 1
+        reason = failure(exc)
         log.warning("delivery failed, dead-lettered", channel=self.channel,
                     destination=self.config.name, message_id=out.message_id, attempts=attempts,
-                    error=str(exc))
+                    error=reason.public)
         final = await self.store.delivered(out.message_id, self.config.name, "ERROR",
                                            attempts=attempts, response=exc.response,
-                                           error=str(exc))
+                                           error=reason)
         self.observer.delivered(self.channel, self.config.name, out.message_id, "ERROR", final)
         self.settled(out.message_id, final, exc.response)
         raise DeadLetter(str(exc)) from exc
 
     def _block(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:
+        reason = failure(exc)
         if self.blocked is None:
             log.error("ordered destination blocked: holding its queue", channel=self.channel,
                       destination=self.config.name, message_id=out.message_id,
-                      attempts=attempts, error=str(exc))
-        self.blocked = f"message {out.message_id}: {exc}"
+                      attempts=attempts, error=reason.public)
+        self.blocked = Reason.of(f"message {out.message_id}: ", reason)
 
     async def _already_sent(self, message_id: int) -> bool:
         status = await asyncio.to_thread(delivery_status, self.store, message_id,

@@ -25,6 +25,7 @@ from conduit.core.errors import HL7ParseError, MessageError
 from conduit.core.observer import Observer
 from conduit.core.payload import Payload, parse_payload
 from conduit.core.protocols import Destination, Receipt, Source
+from conduit.core.reason import HIDDEN, Reason, value
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
 from conduit.engine.pipeline import Pipeline, PipelineResult, strict_reason
@@ -242,11 +243,13 @@ class ChannelRuntime:
         message and queue it for the process that does."""
         read = await self._read(raw, meta.get("message"))
         if read.refused is not None:
-            message_id = await self._keep_refused(raw, read.refused, meta)
+            refused = Reason(read.refused, f"not a readable {self._data_type} message")
+            message_id = await self._keep_refused(raw, refused, meta)
             return Receipt(False, message_id, error=read.refused, permanent=True)
         fields = self._fields(read, meta)
         if read.problems:
-            reason = "; ".join(read.problems)
+            reason = Reason("; ".join(read.problems),
+                            f"strict validation failed: {HIDDEN}")
             message_id = await self.store.received(self.name, raw, status="ERROR",
                                                    error=reason, **fields)
             self.observer.received(self.name, message_id, "ERROR")
@@ -349,7 +352,8 @@ class ChannelRuntime:
             with contextlib.suppress(Exception):  # so the counts add up; the sender resends
                 await self.store.processed(
                     message_id, "ERROR", transformed=None, routes=[],
-                    error="not queued: message bus unavailable (answered as not accepted)")
+                    error=Reason("not queued: message bus unavailable (answered as not "
+                                 "accepted)"))
             return Receipt(False, message_id, error="message bus unavailable; please resend")
         if waiter is None:
             return Receipt(True, message_id)
@@ -412,9 +416,9 @@ class ChannelRuntime:
         # when it crossed a process boundary (RabbitMQ), never validated again.
         read = await self._read(envelope.body, envelope.parsed, validate=False)
         if read.refused is not None or read.problems:
-            reason = (f"not an HL7 v2 message: {read.refused}" if self._data_type == "hl7v2"
-                      else f"not a {self._data_type} message: {read.refused}"
-                      ) if read.refused is not None else strict_reason(read.problems)
+            reason = Reason.of("not an HL7 v2 message: " if self._data_type == "hl7v2"
+                               else f"not a {self._data_type} message: ", value(read.refused)
+                               ) if read.refused is not None else strict_reason(read.problems)
             result, routes = PipelineResult("ERROR", reason, read.message, None), list[Route]()
         else:
             result, routes = self._run_pipeline(envelope.body, read.message)

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from conduit.core.reason import Reason, value
 from conduit.hl7.path import PathText
 
 _SHOWN = 40  # longest value quoted in a reason, so reasons stay short
@@ -37,8 +38,13 @@ class Fields(Protocol):
     def get(self, path: str) -> str: ...
 
 
-def _quote(value: str) -> str:
-    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+def _field_value(text: str) -> str:
+    """A message's value quoted in a reason: hidden from viewers (see ``core.reason``)."""
+    return value(_quote(text))
 
 
 def _as_text(value: Any) -> Any:
@@ -60,10 +66,12 @@ class _Rule(BaseModel):
     def passes(self, msg: Fields) -> bool:
         raise NotImplementedError
 
-    def explain(self, msg: Fields) -> str:
+    def explain(self, msg: Fields) -> Reason:
+        """Which rule decided, with the field's value (a :class:`Reason`: viewers see the
+        field path, not the value)."""
         raise NotImplementedError
 
-    def evaluate(self, msg: Fields) -> tuple[bool, str]:
+    def evaluate(self, msg: Fields) -> tuple[bool, Reason]:
         """``(passed, reason)`` for one message."""
         return self.passes(msg), self.explain(msg)
 
@@ -79,11 +87,12 @@ class Equals(_Rule):
     def passes(self, msg: Fields) -> bool:
         return msg.get(self.field) == self.equals
 
-    def explain(self, msg: Fields) -> str:
-        value = msg.get(self.field)
-        if value == self.equals:
-            return f"{self.field} is {_quote(value)}"
-        return f"{self.field} is {_quote(value)}, expected {_quote(self.equals)}"
+    def explain(self, msg: Fields) -> Reason:
+        found = msg.get(self.field)
+        if found == self.equals:
+            return Reason.of(self.field, " is ", _field_value(found))
+        return Reason.of(self.field, " is ", _field_value(found),
+                         f", expected {_quote(self.equals)}")
 
 
 class In(_Rule):
@@ -100,12 +109,12 @@ class In(_Rule):
     def passes(self, msg: Fields) -> bool:
         return msg.get(self.field) in self.in_
 
-    def explain(self, msg: Fields) -> str:
-        value = msg.get(self.field)
-        if value in self.in_:
-            return f"{self.field} is {_quote(value)}"
+    def explain(self, msg: Fields) -> Reason:
+        found = msg.get(self.field)
+        if found in self.in_:
+            return Reason.of(self.field, " is ", _field_value(found))
         allowed = ", ".join(_quote(v) for v in self.in_)
-        return f"{self.field} is {_quote(value)}, expected one of {allowed}"
+        return Reason.of(self.field, " is ", _field_value(found), f", expected one of {allowed}")
 
 
 class Matches(_Rule):
@@ -133,11 +142,13 @@ class Matches(_Rule):
     def passes(self, msg: Fields) -> bool:
         return self._pattern.search(msg.get(self.field)) is not None
 
-    def explain(self, msg: Fields) -> str:
-        value = msg.get(self.field)
-        if self._pattern.search(value) is not None:
-            return f"{self.field} is {_quote(value)}, matching {self.matches!r}"
-        return f"{self.field} is {_quote(value)}, expected to match {self.matches!r}"
+    def explain(self, msg: Fields) -> Reason:
+        found = msg.get(self.field)
+        if self._pattern.search(found) is not None:
+            return Reason.of(self.field, " is ", _field_value(found),
+                             f", matching {self.matches!r}")
+        return Reason.of(self.field, " is ", _field_value(found),
+                         f", expected to match {self.matches!r}")
 
 
 class Exists(_Rule):
@@ -151,12 +162,13 @@ class Exists(_Rule):
     def passes(self, msg: Fields) -> bool:
         return (msg.get(self.field) != "") is self.exists
 
-    def explain(self, msg: Fields) -> str:
+    def explain(self, msg: Fields) -> Reason:
         present = msg.get(self.field) != ""
         state = "present" if present else "missing"
         if present is self.exists:
-            return f"{self.field} is {state}"
-        return f"{self.field} is {state}, expected {'present' if self.exists else 'missing'}"
+            return Reason(f"{self.field} is {state}")
+        return Reason(f"{self.field} is {state}, "
+                      f"expected {'present' if self.exists else 'missing'}")
 
 
 class AllOf(_Rule):
@@ -169,11 +181,11 @@ class AllOf(_Rule):
     def passes(self, msg: Fields) -> bool:
         return all(c.passes(msg) for c in self.all)
 
-    def explain(self, msg: Fields) -> str:
+    def explain(self, msg: Fields) -> Reason:
         for condition in self.all:
             if not condition.passes(msg):
                 return condition.explain(msg)
-        return " and ".join(c.explain(msg) for c in self.all)
+        return _joined(" and ", [c.explain(msg) for c in self.all])
 
 
 class AnyOf(_Rule):
@@ -186,11 +198,11 @@ class AnyOf(_Rule):
     def passes(self, msg: Fields) -> bool:
         return any(c.passes(msg) for c in self.any)
 
-    def explain(self, msg: Fields) -> str:
+    def explain(self, msg: Fields) -> Reason:
         for condition in self.any:
             if condition.passes(msg):
                 return condition.explain(msg)
-        return "none passed: " + "; ".join(c.explain(msg) for c in self.any)
+        return Reason.of("none passed: ", _joined("; ", [c.explain(msg) for c in self.any]))
 
 
 class Not(_Rule):
@@ -205,8 +217,15 @@ class Not(_Rule):
     def passes(self, msg: Fields) -> bool:
         return not self.not_.passes(msg)
 
-    def explain(self, msg: Fields) -> str:
-        return f"not ({self.not_.explain(msg)})"
+    def explain(self, msg: Fields) -> Reason:
+        return Reason.of("not (", self.not_.explain(msg), ")")
+
+
+def _joined(separator: str, reasons: list[Reason]) -> Reason:
+    parts: list[str] = []
+    for reason in reasons:
+        parts.extend((separator, reason) if parts else (reason,))
+    return Reason.of(*parts)
 
 
 _LEAF_OPERATORS = ("equals", "in", "matches", "exists")
