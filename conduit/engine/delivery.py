@@ -67,14 +67,19 @@ class DeliveryWorker:
         self._senders = asyncio.Semaphore(senders)
         #: Why an ordered destination is holding its queue, or None while it flows.
         self.blocked: Reason | None = None
+        #: The message it holds on while blocked.
+        self.blocked_message: int | None = None
         self.sent = 0
         self.failed = 0
 
     def state(self) -> dict[str, object]:
-        """For the dashboard: breaker state, whether blocked, counts since start."""
+        """For the dashboard: breaker state, whether blocked (on which message, why: a
+        :class:`Reason`), counts since start."""
         return {"breaker": self.breaker.state if self.breaker else None,
                 "breaker_failures": self.breaker.failures if self.breaker else 0,
+                "breaker_failure_share": self.breaker.failure_share() if self.breaker else None,
                 "blocked": self.blocked is not None, "blocked_reason": self.blocked,
+                "blocked_message": self.blocked_message,
                 "sent": self.sent, "failed": self.failed}
 
     async def handle(self, envelope: Envelope) -> None:
@@ -134,7 +139,7 @@ class DeliveryWorker:
         if self.blocked is not None:
             log.info("destination flowing again", channel=self.channel,
                      destination=self.config.name, message_id=out.message_id)
-            self.blocked = None
+            self.blocked = self.blocked_message = None
         self.sent += 1
         final = await self.store.delivered(out.message_id, self.config.name, "SENT",
                                            attempts=attempts, response=response, error=None)
@@ -178,6 +183,7 @@ class DeliveryWorker:
                       destination=self.config.name, message_id=out.message_id,
                       attempts=attempts, error=reason.public)
         self.blocked = Reason.of(f"message {out.message_id}: ", reason)
+        self.blocked_message = out.message_id
 
     async def _already_sent(self, message_id: int) -> bool:
         status = await asyncio.to_thread(delivery_status, self.store, message_id,

@@ -202,6 +202,13 @@ class ChannelRuntime:
         breaker.close()
         return True
 
+    def blocked_destinations(self) -> dict[str, tuple[int | None, Reason]]:
+        """Ordered destinations holding their queue: the message each is blocked on, and why
+        (a :class:`Reason`: show viewers its public form)."""
+        return {name: (worker.blocked_message, worker.blocked)
+                for name, worker in self.workers_by_destination.items()
+                if worker.blocked is not None}
+
     def destination_state(self) -> dict[str, dict[str, object]]:
         """Per destination: breaker state, blocked (ordered, holding) and why, counts."""
         return {name: worker.state() for name, worker in self.workers_by_destination.items()}
