@@ -252,7 +252,8 @@ class ChannelRuntime:
         if read.refused is not None:
             refused = Reason(read.refused, f"not a readable {self._data_type} message")
             message_id = await self._keep_refused(raw, refused, meta)
-            return Receipt(False, message_id, error=read.refused, permanent=True)
+            # a Reason: the sender reads it whole, a log line of the source its public form
+            return Receipt(False, message_id, error=refused, permanent=True)
         fields = self._fields(read, meta)
         if read.problems:
             reason = Reason("; ".join(read.problems),

@@ -27,7 +27,15 @@ from conduit.ops.access import (
 from conduit.ops.api_channels import channel_summary, store_counts
 from conduit.ops.auth import ROLES, Principal, UserError
 from conduit.ops.hl7view import stage_view
-from conduit.ops.operations import STATUSES, Filters, ReprocessError, reason, reprocess, when
+from conduit.ops.operations import (
+    STATUSES,
+    Filters,
+    ReprocessError,
+    reason,
+    reprocess,
+    source,
+    when,
+)
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
@@ -35,6 +43,7 @@ templates = Jinja2Templates(directory=str(_HERE / "templates"))
 templates.env.filters["qs"] = lambda params: urlencode(params)
 # {{ text | reason(phi) }}: a stored reason whole for operators, without values for viewers
 templates.env.filters["reason"] = lambda text, phi: reason(text, phi=phi) or ""
+templates.env.filters["source"] = lambda text, phi: source(text, phi=phi) or "–"
 
 
 def page(request: Request, name: str, principal: Principal | None, status: int = 200,

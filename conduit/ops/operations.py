@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from conduit.bus import Envelope
 from conduit.core.duration import parse_duration
-from conduit.core.reason import public
+from conduit.core.reason import HIDDEN, public
 from conduit.store import MessageRecord
 
 if TYPE_CHECKING:
@@ -79,6 +79,14 @@ def reason(text: str | None, *, phi: bool) -> str | None:
     return text if phi else public(text)
 
 
+def source(text: str | None, *, phi: bool) -> str | None:
+    """Where a message came from as the reader may see it: a file source's file name may name
+    the patient, so viewers see ``file:…``; addresses are shown to all."""
+    if phi or text is None or not text.startswith("file:"):
+        return text
+    return "file:" + HIDDEN
+
+
 def summary(record: MessageRecord, *, phi: bool) -> dict[str, Any]:
     """A message's metadata; patient id and the values in its reason only with ``phi``."""
     return {"id": record.id, "channel": record.channel,
@@ -86,7 +94,7 @@ def summary(record: MessageRecord, *, phi: bool) -> dict[str, Any]:
             "updated_at": record.updated_at.isoformat(), "status": record.status,
             "control_id": record.control_id, "message_type": record.message_type,
             "patient_id": record.patient_id if phi else None,
-            "source": record.source, "error": reason(record.error, phi=phi),
+            "source": source(record.source, phi=phi), "error": reason(record.error, phi=phi),
             "correlation_id": record.correlation_id}
 
 
