@@ -43,6 +43,8 @@ def test_a_blocked_ordered_destination_is_visible_then_flows(tmp_path: Path) -> 
                 ehr = (await viewer.get("/api/channels/feed")).json()["destinations"][0]
                 assert ehr["blocked"] is True and ehr["blocked_message"] == held
                 assert ehr["blocked_reason"].startswith(f"message {held}: ")
+                # the receiver's words are the message's business: hidden from viewers
+                assert ehr["blocked_reason"].endswith(": receiver answered AE: …")
                 metrics = (await viewer.get("/metrics", headers=_token(engine))).text
                 assert _metric(metrics, "conduit_destination_blocked", channel="feed",
                                destination="ehr") == 1
