@@ -5,7 +5,8 @@ above; message content only ever at DEBUG. So that a log call cannot get this wr
 above DEBUG passes :func:`hide_values` before it is written: a :class:`~conduit.core.reason.Reason`
 is written in its public form (field paths, no values), any other ``error``/``reason``/``detail``
 text only up to its first ``": "`` (the exception's type or the sentence's head: what follows may
-quote a message or name a file), and file names (``file``) not at all.
+quote a message or name a file), and file names (``file``, a ``remote`` that is a file) not
+at all.
 
 Correlation: every line carries the context variables bound where it was written (structlog
 contextvars): ``request_id`` (the caller's ``X-Request-Id``, or a new one) for dashboard/API
@@ -40,6 +41,8 @@ def hide_values(_logger: Any, method: str, event: MutableMapping[str, Any]
             event[key] = found.public
         elif key in NAME_FIELDS and found is not None:
             event[key] = HIDDEN
+        elif key == "remote" and isinstance(found, str) and found.startswith("file:"):
+            event[key] = "file:" + HIDDEN  # a file source's sender is the file's name
         elif key in TEXT_FIELDS and isinstance(found, str) and ": " in found:
             event[key] = found.split(": ", 1)[0]
     return event

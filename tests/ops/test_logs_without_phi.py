@@ -138,7 +138,8 @@ def test_values_in_log_fields_are_hidden_above_debug(capsys: pytest.CaptureFixtu
     try:
         log = structlog.get_logger("test")
         reason = Reason.of("PID-5.1 is ", value("'SECRETNAME'"), ", expected 'X'")
-        log.warning("file kept", file="SECRETFILE.hl7", error=reason)
+        log.warning("file kept", file="SECRETFILE.hl7", error=reason,
+                    remote="file:SECRETFILE.hl7#2")
         log.error("poll failed", error="FileNotFoundError: [Errno 2] No such file: "
                                        "'/in/SECRETPATH.hl7'")
         log.info("refused", reason=f"not an HL7 v2 message: {socket.gethostname()} SECRETBYTES")
