@@ -1,4 +1,7 @@
-"""``conduit messages``: search the message store and show one message with every stage."""
+"""``conduit messages``: search the message store and show one message with every stage.
+
+The listing shows reasons and errors as viewers see them (field paths, no values) unless asked
+for ``--phi``; ``show`` prints one message whole, bodies included."""
 
 from __future__ import annotations
 
@@ -65,13 +68,17 @@ def store_options(function: F) -> F:
 @click.option("--type", "message_type", help="Message type prefix: ADT, ADT^A01.")
 @click.option("--patient", help="Patient identifier (PID-3.1).")
 @click.option("--limit", default=50, show_default=True)
+@click.option("--phi", is_flag=True,
+              help="Show patient ids and the values reasons quote (else field paths only).")
 @store_options
 @click.pass_context
 def messages(ctx: click.Context, channel: str | None, status: str | None, since: str | None,
              until: str | None, control_id: str | None, message_type: str | None,
-             patient: str | None, limit: int, config_file: Path | None, data_dir: Path | None,
-             store_url: str | None) -> None:
+             patient: str | None, limit: int, phi: bool, config_file: Path | None,
+             data_dir: Path | None, store_url: str | None) -> None:
     """List stored messages, newest first; `conduit messages show ID` shows one in full."""
+    from conduit.core.reason import public
+
     if ctx.invoked_subcommand is not None:
         return
     store = _store(config_file, data_dir, store_url)
@@ -79,11 +86,13 @@ def messages(ctx: click.Context, channel: str | None, status: str | None, since:
                         control_id=control_id, message_type=message_type, patient_id=patient,
                         limit=limit)
     click.echo(f"{'ID':>8}  {'RECEIVED (UTC)':19}  {'CHANNEL':20}  {'STATUS':11}  "
-               f"{'TYPE':12}  {'MSH-10':20}  ERROR")
+               f"{'TYPE':12}  {'MSH-10':20}  " + ("PATIENT           " if phi else "") + "ERROR")
     for row in rows:
+        error = (row.error if phi else public(row.error)) or ""
+        patient_id = f"{(row.patient_id or '-')[:16]:16}  " if phi else ""
         click.echo(f"{row.id:>8}  {row.received_at:%Y-%m-%d %H:%M:%S}  {row.channel[:20]:20}  "
                    f"{row.status:11}  {(row.message_type or '-')[:12]:12}  "
-                   f"{(row.control_id or '-')[:20]:20}  {(row.error or '')[:60]}")
+                   f"{(row.control_id or '-')[:20]:20}  {patient_id}{error[:60]}")
     click.echo(f"{len(rows)} message(s)")
 
 

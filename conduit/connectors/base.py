@@ -15,11 +15,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from conduit.core.duration import Duration
+from conduit.core.duration import Duration, parse_duration
 from conduit.transforms.filter import Condition
 
 
@@ -54,8 +62,33 @@ class RetryPolicy(StrictModel):
                     "10 s delay becomes 8-10 s.")
 
 
+def _window(value: object) -> int | float:
+    """``20`` (the last 20 calls) stays a count; ``"60s"`` becomes seconds (a float)."""
+    if isinstance(value, bool):
+        raise ValueError("a window is a number of calls (20) or a duration ('60s')")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return parse_duration(value)
+
+
+Window = Annotated[
+    int | float,
+    BeforeValidator(_window),
+    WithJsonSchema({
+        "anyOf": [{"type": "integer", "minimum": 1},
+                  {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)$"}],
+        "description": "The last N calls (a number), or the calls of the last T (a duration "
+                       "with a unit: 30s, 5m).",
+    }),
+]
+
+
 class BreakerPolicy(StrictModel):
-    """A circuit breaker: after ``failures`` in a row the destination pauses for ``reset``."""
+    """A circuit breaker: after ``failures`` in a row, or (with ``failure_rate``) when that
+    share of the calls in the sliding ``window`` failed, the destination pauses for ``reset``,
+    then one trial send decides (closed on success, open again on failure)."""
 
     failures: int = Field(
         5, ge=1, examples=[5],
@@ -63,9 +96,37 @@ class BreakerPolicy(StrictModel):
                     "it is open nothing is sent and the destination's messages wait in its "
                     "queue; a failure that opens the breaker does not use up the message's "
                     "retries. HL7 AE/CE answers do not count: the receiver is up.")
+    failure_rate: float | None = Field(
+        None, gt=0, le=1, examples=[0.5],
+        description="Also open when at least this share of the calls in `window` failed (0.5: "
+                    "half), once `min_calls` calls are in it: a receiver failing every other "
+                    "send never fails `failures` in a row. Off when not set.")
+    window: Window = Field(
+        20, examples=[20, "60s"],
+        description="The sliding window `failure_rate` looks at: the last N calls (20), or "
+                    "the calls of the last T ('60s').")
+    min_calls: int = Field(
+        10, ge=1, examples=[10],
+        description="Calls the window must hold before `failure_rate` may open the breaker.")
     reset: Duration = Field(60.0, description="How long it stays open before a trial send; a "
                                               "successful trial closes it.",
                             examples=["60s", "30s"])
+
+    @property
+    def window_calls(self) -> int | None:
+        """The window as a number of calls, or None when it is a duration."""
+        return self.window if isinstance(self.window, int) else None
+
+    @property
+    def window_seconds(self) -> float | None:
+        """The window as seconds, or None when it is a number of calls."""
+        return None if isinstance(self.window, int) else float(self.window)
+
+    @model_validator(mode="after")
+    def _window_is_positive(self) -> BreakerPolicy:
+        if self.window <= 0:
+            raise ValueError("window must hold at least one call (or last more than 0 s)")
+        return self
 
 
 class SourceConfig(StrictModel):
@@ -103,7 +164,8 @@ class DestinationConfig(StrictModel):
                                description="Retries of retryable failures.")
     breaker: BreakerPolicy | None = Field(
         None, description="Circuit breaker for this receiver.",
-        examples=[{"failures": 5, "reset": "60s"}])
+        examples=[{"failures": 5, "reset": "60s"},
+                  {"failure_rate": 0.5, "window": 20, "min_calls": 10, "reset": "30s"}])
     ordered: bool = Field(
         False, examples=[True],
         description="Strict first-in first-out delivery, even with several worker processes "

@@ -43,6 +43,7 @@ from conduit.core.duration import Duration
 from conduit.core.errors import MessageError, PermanentError, RetryableError
 from conduit.core.payload import parse_json, parse_xml
 from conduit.core.protocols import Outbound, Receipt
+from conduit.core.reason import Reason, value
 from conduit.core.registry import destination, source
 from conduit.transforms.template import TemplateText, compile_template
 
@@ -199,7 +200,8 @@ def raise_for_status(where: str, response: httpx.Response) -> None:
     code = response.status_code
     if 200 <= code < 300:
         return
-    text = f"{where}: HTTP {code} {response.reason_phrase}"
+    # ``where`` holds the rendered URL, whose path may carry an identifier: a value for viewers
+    text = Reason.of(value(where), f": HTTP {code} {response.reason_phrase}")
     if code >= 500 or code in (408, 429):
         raise RetryableError(text, response.content)
     raise PermanentError(text, response.content)
@@ -300,10 +302,12 @@ class HttpDestination:
                     self.config.method, url, headers=sent,
                     content=None if self.config.method == "GET" else body)
             except httpx.InvalidURL as exc:
-                raise PermanentError(f"bad URL {_redacted(url)}: {exc}") from exc
+                raise PermanentError(Reason.of("bad URL ", value(_redacted(url)), ": ",
+                                               value(exc))) from exc
             except httpx.HTTPError as exc:
-                raise RetryableError(f"{self.config.method} {_redacted(url)}: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+                raise RetryableError(Reason.of(
+                    f"{self.config.method} ", value(_redacted(url)),
+                    f": {type(exc).__name__}: ", value(exc))) from exc
             if response.status_code == 401 and self.auth.refreshable and attempt == 1:
                 self.auth.invalidate()  # the token expired early or was revoked: fetch anew
                 continue

@@ -31,6 +31,7 @@ from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.core.duration import Duration
 from conduit.core.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
 from conduit.core.protocols import Inbound, Outbound, Receipt
+from conduit.core.reason import Reason, value
 from conduit.core.registry import destination, source
 from conduit.hl7.acceptance import AckRequest, assess, error_code_for_problem, next_ack
 from conduit.hl7.ack import (
@@ -394,7 +395,8 @@ class MllpDestination:
             except (OSError, TimeoutError, FramingError) as exc:
                 if conn is not None:
                     await self._discard(conn)
-                raise RetryableError(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+                raise RetryableError(Reason.of(f"{self.describe()}: {type(exc).__name__}: ",
+                                               value(exc))) from exc
             except BaseException:  # cancelled mid-exchange: its ACK may still come
                 if conn is not None:
                     self._drop(conn)
@@ -475,19 +477,22 @@ class MllpDestination:
         try:
             code, control_id, text = parse_ack(response)
         except HL7ParseError as exc:
-            raise RetryableError(f"{self.describe()}: unreadable ACK: {exc}", response) from exc
+            raise RetryableError(Reason.of(f"{self.describe()}: unreadable ACK: ", value(exc)),
+                                 response) from exc
         if self.config.check_control_id:
             expected = (out.message.control_id if isinstance(out.message, Message)
                         else message_control_id(out.content))
             if expected and control_id != expected:
-                raise RetryableError(
-                    f"{self.describe()}: ACK for {control_id!r}, expected {expected!r}", response)
+                raise RetryableError(Reason.of(
+                    f"{self.describe()}: ACK for ", value(repr(control_id)), ", expected ",
+                    value(repr(expected))), response)
         if code in ("AA", "CA"):
             return response
+        # the receiver's text may quote the message: a value for viewers
+        answered = Reason.of(f"{self.describe()}: receiver answered {code}: ", value(text))
         if code in ("AR", "CR"):
-            raise ApplicationReject(f"{self.describe()}: receiver answered {code}: {text}",
-                                    response)
-        raise ApplicationError(f"{self.describe()}: receiver answered {code}: {text}", response)
+            raise ApplicationReject(answered, response)
+        raise ApplicationError(answered, response)
 
     async def _checkout(self) -> _Connection:
         """An idle usable connection, or a new one (the caller holds a slot)."""

@@ -14,6 +14,7 @@ import jinja2
 from conduit.core.errors import HL7ParseError, MessageError, PermanentError
 from conduit.core.payload import parse_json
 from conduit.core.protocols import Outbound
+from conduit.core.reason import Reason, value
 from conduit.hl7.message import Message
 
 
@@ -64,4 +65,5 @@ class RenderContext:
                                    channel=self.out.channel, destination=self.out.destination,
                                    **extra)
         except Exception as exc:
-            raise PermanentError(f"{what} template failed: {type(exc).__name__}: {exc}") from exc
+            raise PermanentError(Reason.of(f"{what} template failed: {type(exc).__name__}: ",
+                                           value(exc))) from exc

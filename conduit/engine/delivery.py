@@ -21,7 +21,8 @@ One envelope at a time per handler call (the bus runs ``concurrency`` calls at o
 
 Delays come from :class:`~conduit.engine.resilience.Backoff` (tenacity waits with jitter); see
 :mod:`conduit.engine.resilience` for the breaker and the rate limit. Every attempt is counted in
-the store. Message bodies are never logged.
+the store. Message bodies are never logged, and errors are logged in their viewers' form (the
+receiver's words may quote the message: :mod:`conduit.core.reason`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from conduit.connectors.base import DestinationConfig
 from conduit.core.errors import DeliveryError, PermanentError, RetryableError
 from conduit.core.observer import Observer
 from conduit.core.protocols import Destination, Outbound
+from conduit.core.reason import Reason, failure
 from conduit.engine.outcomes import Outcome, Outcomes
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter
 from conduit.store import Store
@@ -75,7 +77,9 @@ class DeliveryWorker:
         #: At most this many sends at once; more envelopes may be in hand, waiting for the store.
         self._senders = asyncio.Semaphore(senders)
         #: Why an ordered destination is holding its queue, or None while it flows.
-        self.blocked: str | None = None
+        self.blocked: Reason | None = None
+        #: The message it holds on while blocked.
+        self.blocked_message: int | None = None
         #: Outcomes sent but not yet in the store; journalled under ``journal`` when it fails.
         self.outcomes = Outcomes(journal)
         if self.outcomes.load():
@@ -89,11 +93,14 @@ class DeliveryWorker:
         self.failed = 0
 
     def state(self) -> dict[str, object]:
-        """For the dashboard: breaker state, whether blocked, counts since start."""
+        """For the dashboard: breaker state, whether blocked (on which message, why: a
+        :class:`Reason`), counts since start."""
         return {"breaker": self.breaker_state(),
                 "breaker_failures": self.breaker.failures if self.breaker else 0,
+                "breaker_failure_share": self.breaker.failure_share() if self.breaker else None,
                 "blocked": self.blocked is not None, "blocked_reason": self.blocked,
                 "paused": self.paused is not None, "paused_reason": self.paused,
+                "blocked_message": self.blocked_message,
                 "sent": self.sent, "failed": self.failed}
 
     def breaker_state(self) -> str | None:
@@ -182,7 +189,7 @@ class DeliveryWorker:
         if self.blocked is not None:
             log.info("destination flowing again", channel=self.channel,
                      destination=self.config.name, message_id=out.message_id)
-            self.blocked = None
+            self.blocked = self.blocked_message = None
         self.sent += 1
         return Outcome("SENT", attempts, response)
 
@@ -190,7 +197,7 @@ class DeliveryWorker:
         """A failed attempt in the store, when it can take it: bookkeeping, not an outcome."""
         try:
             await self.store.attempt_failed(out.message_id, self.config.name, attempts,
-                                            str(exc))
+                                            failure(exc))
         except Exception as error:
             log.warning("could not note a failed attempt in the store", channel=self.channel,
                         destination=self.config.name, message_id=out.message_id,
@@ -245,17 +252,20 @@ class DeliveryWorker:
     def _given_up(self, out: Outbound, attempts: int, exc: DeliveryError) -> Outcome:
         """ERROR with the reason: recorded, then the envelope is dead-lettered."""
         self.failed += 1
+        reason = failure(exc)
         log.warning("delivery failed, dead-lettered", channel=self.channel,
                     destination=self.config.name, message_id=out.message_id, attempts=attempts,
-                    error=str(exc))
-        return Outcome("ERROR", attempts, exc.response, str(exc))
+                    error=reason.public)
+        return Outcome("ERROR", attempts, exc.response, reason)
 
     def _block(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:
+        reason = failure(exc)
         if self.blocked is None:
             log.error("ordered destination blocked: holding its queue", channel=self.channel,
                       destination=self.config.name, message_id=out.message_id,
-                      attempts=attempts, error=str(exc))
-        self.blocked = f"message {out.message_id}: {exc}"
+                      attempts=attempts, error=reason.public)
+        self.blocked = Reason.of(f"message {out.message_id}: ", reason)
+        self.blocked_message = out.message_id
 
     async def _already_sent(self, message_id: int) -> bool:
         status = await asyncio.to_thread(delivery_status, self.store, message_id,

@@ -17,6 +17,7 @@ import structlog
 
 from conduit.bus import Bus, make_bus
 from conduit.core.observer import Observers
+from conduit.core.private import private_folder
 from conduit.engine.channel import Channel
 from conduit.engine.control import Controller
 from conduit.engine.jobs import engine_jobs
@@ -55,7 +56,11 @@ class Engine:
         return next((s for s in self.services if s.name == name), None)
 
     async def start(self) -> None:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.settings.data_dir)
+        mode = self.settings.data_dir.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning("the data directory is open to other users: chmod 700 it",
+                        path=str(self.settings.data_dir), mode=oct(mode))
         await asyncio.to_thread(self.store.migrate)
         await self.store.writer.start()
         await self.bus.start()

@@ -3,7 +3,9 @@
 The runtime calls :meth:`Pipeline.process` once per message, on the hot path: everything that can
 be prepared per channel (steps built, templates compiled, regexes compiled) is done in
 ``__init__``, nothing here does I/O, and a problem with a message never raises: it comes back
-as status ``ERROR`` with a reason that names the rule or step that failed, not the data.
+as status ``ERROR`` with a reason that names the rule or step that failed; what it quotes of the
+data (a field's value, an exception's text) is marked so that viewers never see it
+(:mod:`conduit.core.reason`).
 ``conduit test`` runs the same code with ``trace=True`` to show each stage.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 
 from conduit.core.errors import HL7ParseError, MessageError
 from conduit.core.payload import parse_payload
+from conduit.core.reason import Reason, value
 from conduit.core.timezone import effective_zone
 from conduit.engine.channel import Channel
 from conduit.hl7.codec import encode
@@ -34,7 +37,7 @@ class PipelineResult:
     """The outcome for one message; ``stages`` is filled only when tracing."""
 
     status: str
-    reason: str | None
+    reason: Reason | None
     message: Message | None
     transformed: bytes | None
     routes: list[Route] = field(default_factory=list)
@@ -83,9 +86,9 @@ class Pipeline:
             try:
                 message = Message.parse(raw)
             except HL7ParseError as exc:
-                return _error(f"not an HL7 v2 message: {exc}", None, stages)
+                return _error(Reason.of("not an HL7 v2 message: ", value(exc)), None, stages)
             except Exception as exc:
-                return _error(f"not an HL7 v2 message: {_short(exc)}", None, stages)
+                return _error(Reason.of("not an HL7 v2 message: ", _short(exc)), None, stages)
 
         if self._strict is not None and not validated:
             try:
@@ -114,7 +117,8 @@ class Pipeline:
             try:
                 step(state)
             except Exception as exc:
-                return _error(f"transform {label} failed: {_short(exc)}", message, stages)
+                return _error(Reason.of(f"transform {label} failed: ", _short(exc)), message,
+                              stages)
             message = state.message  # a step may replace the message (hl7-version)
             if trace:
                 shown = state.body if state.body is not body and state.body is not None \
@@ -129,7 +133,7 @@ class Pipeline:
             content = transformed if state.body is None else encode(state.body, message.encoding)
             routes = self._route(message, content)
         except Exception as exc:
-            return _error(f"encoding the result failed: {_short(exc)}", message, stages)
+            return _error(Reason.of("encoding the result failed: ", _short(exc)), message, stages)
         if trace:
             for route in routes:
                 text = (f"filtered: {route.filtered}" if route.content is None
@@ -145,13 +149,14 @@ class Pipeline:
         try:
             payload = parse_payload(self._data_type, raw)
         except MessageError as exc:
-            return _error(f"not a {self._data_type} message: {exc}", None, stages)
+            return _error(Reason.of(f"not a {self._data_type} message: ", value(exc)), None,
+                          stages)
         if self._filter is not None:
             try:
                 passed = self._filter.passes(payload.data)
-                reason = self._filter.explain(payload.data) if trace or not passed else ""
+                reason = self._filter.explain(payload.data) if trace or not passed else Reason("")
             except Exception as exc:
-                return _error(f"filter failed: {_short(exc)}", None, stages)
+                return _error(Reason.of("filter failed: ", _short(exc)), None, stages)
             if not passed:
                 if trace:
                     stages.append(("filter", f"filtered: {reason}"))
@@ -165,14 +170,14 @@ class Pipeline:
             try:
                 step(state)
             except Exception as exc:
-                return _error(f"transform {label} failed: {_short(exc)}", None, stages)
+                return _error(Reason.of(f"transform {label} failed: ", _short(exc)), None, stages)
             if trace:
                 stages.append((f"after {label}", state.body or ""))
         content = raw if state.body is payload.text else (state.body or "").encode("utf-8")
         try:
             routes = self._route(payload.data, content)
         except Exception as exc:
-            return _error(f"a destination's 'when' failed: {_short(exc)}", None, stages)
+            return _error(Reason.of("a destination's 'when' failed: ", _short(exc)), None, stages)
         if trace:
             for route in routes:
                 stages.append((f"destination {route.destination}",
@@ -190,20 +195,25 @@ class Pipeline:
         return routes
 
 
-def strict_reason(problems: list[str]) -> str:
-    """The stored reason for a message strict validation refused: the first problem."""
+def strict_reason(problems: list[str]) -> Reason:
+    """The stored reason for a message strict validation refused: the first problem (hl7apy's
+    words may quote the data: a value for viewers)."""
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"strict validation failed: {problems[0]}{more}"
+    return Reason.of("strict validation failed: ", value(problems[0]), more)
 
 
-def _error(reason: str, message: Message | None, stages: list[tuple[str, str]]) -> PipelineResult:
+def _error(reason: Reason, message: Message | None,
+           stages: list[tuple[str, str]]) -> PipelineResult:
     if stages:
         stages.append(("error", reason))
     return PipelineResult(ERROR, reason, message, None, [], stages)
 
 
-def _short(exc: BaseException) -> str:
-    """``Type: text`` of an exception, cut short (reasons are stored and shown, keep them lean)."""
+def _short(exc: BaseException) -> Reason:
+    """``Type: text`` of an exception, cut short (reasons are stored and shown, keep them lean);
+    the text may quote the message, so viewers see the type only."""
     text = str(exc) if not isinstance(exc, KeyError) else str(exc.args[0] if exc.args else "")
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= _REASON_LIMIT else text[:_REASON_LIMIT] + "..."
+    if len(text) > _REASON_LIMIT:
+        text = text[:_REASON_LIMIT] + "..."
+    return Reason.of(type(exc).__name__, ": ", value(text)) if text \
+        else Reason(type(exc).__name__)

@@ -9,7 +9,10 @@ Breaker (``breaker:``): a pybreaker :class:`~pybreaker.CircuitBreaker` per desti
 process. Sends are not made *through* it (pybreaker's calls are synchronous); the worker asks
 :meth:`Breaker.wait_closed` before a send and reports the outcome afterwards, which moves
 pybreaker's state machine: closed → open after ``failures`` consecutive failures → half-open once
-``reset`` has passed (one trial send) → closed on success, open again on failure.
+``reset`` has passed (one trial send) → closed on success, open again on failure. With
+``failure_rate`` a sliding window of outcomes (the last N calls, or those of the last T seconds)
+opens it too, once it holds ``min_calls`` and that share of them failed (a receiver failing every
+other send never fails N in a row); the window starts afresh whenever the breaker opens.
 
 Rate limit (``rate_limit: 100/min``): sends are spaced evenly, one every 0.6 s for 100/min, per
 destination and engine process.
@@ -22,6 +25,7 @@ import contextlib
 import random
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +69,8 @@ class Breaker:
             exclude=[lambda exc: isinstance(exc, ApplicationError)],
             throw_new_error_on_trip=False)
         self._trial: asyncio.Lock = asyncio.Lock()
+        #: (monotonic time, failed) of recent calls, for ``failure_rate``
+        self._window: deque[tuple[float, bool]] = deque(maxlen=policy.window_calls)
 
     @property
     def state(self) -> str:
@@ -78,6 +84,15 @@ class Breaker:
     def close(self) -> None:
         """Close it now (an operator's reset): sends go through again."""
         self._breaker.close()
+        self._window.clear()
+
+    def failure_share(self) -> float | None:
+        """Share of failed calls in the window (None without ``failure_rate`` or calls)."""
+        if self.policy.failure_rate is None:
+            return None
+        self._forget_old()
+        return (sum(failed for _, failed in self._window) / len(self._window)
+                if self._window else None)
 
     def remaining_open(self) -> float:
         """Seconds until an open breaker lets a trial send through (0 when it would now)."""
@@ -115,10 +130,11 @@ class Breaker:
     def success(self) -> None:
         with contextlib.suppress(pybreaker.CircuitBreakerError):
             self._breaker.call(_succeed)
+        self._count(failed=False)
 
     def failure(self, error: BaseException) -> bool:
         """Count a failed send; True when the breaker is open afterwards (the failure opened
-        it, or it was a failed trial)."""
+        it, or it was a failed trial). An HL7 AE/CE counts as a success: the receiver is up."""
         try:
             self._breaker.call(_fail, error)
         except pybreaker.CircuitBreakerError:
@@ -126,7 +142,32 @@ class Breaker:
         except Exception as exc:
             if exc is not error:
                 raise
+        self._count(failed=not isinstance(error, ApplicationError))
         return self.state == pybreaker.STATE_OPEN
+
+    def _count(self, *, failed: bool) -> None:
+        """Note an outcome in the window; open the breaker when the failure rate is reached."""
+        if self.policy.failure_rate is None:
+            return
+        if self.state != pybreaker.STATE_CLOSED:
+            self._window.clear()  # opened (or on trial): the next window starts after it
+            return
+        self._window.append((time.monotonic(), failed))
+        self._forget_old()
+        if len(self._window) < self.policy.min_calls:
+            return
+        failures = sum(f for _, f in self._window)
+        if failures / len(self._window) >= self.policy.failure_rate:
+            self._breaker.open()
+            self._window.clear()
+
+    def _forget_old(self) -> None:
+        seconds = self.policy.window_seconds
+        if seconds is None:
+            return
+        oldest = time.monotonic() - seconds
+        while self._window and self._window[0][0] < oldest:
+            self._window.popleft()
 
 
 def _succeed() -> None:

@@ -25,6 +25,7 @@ from conduit.core.errors import HL7ParseError, MessageError
 from conduit.core.observer import Observer
 from conduit.core.payload import Payload, parse_payload
 from conduit.core.protocols import Destination, Receipt, Source
+from conduit.core.reason import HIDDEN, Reason, value
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
 from conduit.engine.pipeline import Pipeline, PipelineResult, strict_reason
@@ -206,6 +207,13 @@ class ChannelRuntime:
         breaker.close()
         return True
 
+    def blocked_destinations(self) -> dict[str, tuple[int | None, Reason]]:
+        """Ordered destinations holding their queue: the message each is blocked on, and why
+        (a :class:`Reason`: show viewers its public form)."""
+        return {name: (worker.blocked_message, worker.blocked)
+                for name, worker in self.workers_by_destination.items()
+                if worker.blocked is not None}
+
     def destination_state(self) -> dict[str, dict[str, object]]:
         """Per destination: breaker state, blocked (ordered, holding) and why, counts."""
         return {name: worker.state() for name, worker in self.workers_by_destination.items()}
@@ -247,11 +255,14 @@ class ChannelRuntime:
         message and queue it for the process that does."""
         read = await self._read(raw, meta.get("message"))
         if read.refused is not None:
-            message_id = await self._keep_refused(raw, read.refused, meta)
-            return Receipt(False, message_id, error=read.refused, permanent=True)
+            refused = Reason(read.refused, f"not a readable {self._data_type} message")
+            message_id = await self._keep_refused(raw, refused, meta)
+            # a Reason: the sender reads it whole, a log line of the source its public form
+            return Receipt(False, message_id, error=refused, permanent=True)
         fields = self._fields(read, meta)
         if read.problems:
-            reason = "; ".join(read.problems)
+            reason = Reason("; ".join(read.problems),
+                            f"strict validation failed: {HIDDEN}")
             message_id = await self.store.received(self.name, raw, status="ERROR",
                                                    error=reason, **fields)
             self.observer.received(self.name, message_id, "ERROR")
@@ -359,7 +370,8 @@ class ChannelRuntime:
             with contextlib.suppress(Exception):  # so the counts add up; the sender resends
                 await self.store.processed(
                     message_id, "ERROR", transformed=None, routes=[],
-                    error="not queued: message bus unavailable (answered as not accepted)")
+                    error=Reason("not queued: message bus unavailable (answered as not "
+                                 "accepted)"))
             return Receipt(False, message_id, error="message bus unavailable; please resend",
                            resend=True)
         if waiter is None:
@@ -429,9 +441,9 @@ class ChannelRuntime:
         # when it crossed a process boundary (RabbitMQ), never validated again.
         read = await self._read(envelope.body, envelope.parsed, validate=False)
         if read.refused is not None or read.problems:
-            reason = (f"not an HL7 v2 message: {read.refused}" if self._data_type == "hl7v2"
-                      else f"not a {self._data_type} message: {read.refused}"
-                      ) if read.refused is not None else strict_reason(read.problems)
+            reason = Reason.of("not an HL7 v2 message: " if self._data_type == "hl7v2"
+                               else f"not a {self._data_type} message: ", value(read.refused)
+                               ) if read.refused is not None else strict_reason(read.problems)
             result, routes = PipelineResult("ERROR", reason, read.message, None), list[Route]()
         else:
             result, routes = self._run_pipeline(envelope.body, read.message)

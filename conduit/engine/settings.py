@@ -111,10 +111,13 @@ class AlertRule(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str
-    kind: Literal["error-rate", "queue-depth", "idle", "breaker-open"] = Field(
+    kind: Literal["error-rate", "queue-depth", "idle", "breaker-open",
+                  "destination-blocked"] = Field(
         description="error-rate: errors/(errors+sent) over `window` above `threshold`; "
                     "queue-depth: a destination queue above `threshold` for `for`; "
-                    "idle: nothing received for `for`; breaker-open: a breaker is open.")
+                    "idle: nothing received for `for`; breaker-open: a breaker is open; "
+                    "destination-blocked: an ordered destination holds its queue on a message "
+                    "that keeps failing (for `for`).")
     channel: str | None = Field(None, description="Only this channel (default: every one).")
     threshold: float = 0
     window: Duration = Field(300, description="Look-back for error-rate (seconds or 5m).")

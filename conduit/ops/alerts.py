@@ -1,7 +1,8 @@
 """Alerts from the settings: error rate, queue depth over N for T, channel idle for T, breaker
-open. Each rule is checked every ``alerts.interval`` for every channel it covers; a rule that
-starts firing is notified at once (webhook POST of JSON, or email over SMTP), again every
-``alerts.repeat`` while it fires, and once more when it resolves.
+open, an ordered destination blocked on a message. Each rule is checked every
+``alerts.interval`` for every channel it covers; a rule that starts firing is notified at once
+(webhook POST of JSON, or email over SMTP), again every ``alerts.repeat`` while it fires, and
+once more when it resolves.
 
 Settings example::
 
@@ -16,6 +17,7 @@ Settings example::
         - {name: backlog, kind: queue-depth, threshold: 1000, for: 2m}
         - {name: adt quiet, kind: idle, channel: adt-in, for: 30m}
         - {name: breaker, kind: breaker-open}
+        - {name: feed blocked, kind: destination-blocked}
 """
 
 from __future__ import annotations
@@ -107,6 +109,11 @@ class Alerter:
             runtime = self.engine.runtimes.get(channel)
             states = runtime.breaker_states() if runtime else {}
             return [(destination, 1.0, state == "open") for destination, state in states.items()]
+        if rule.kind == "destination-blocked":
+            runtime = self.engine.runtimes.get(channel)
+            held = runtime.blocked_destinations() if runtime else {}
+            return [(destination, float(message or 0), True)
+                    for destination, (message, _) in held.items()]
         idle = await asyncio.to_thread(self._idle_seconds, channel)
         return [("", round(idle, 1), idle >= rule.for_)]
 
@@ -123,11 +130,16 @@ class Alerter:
     def _notice(self, rule: AlertRule, channel: str, subject: str, value: float | None,
                 status: str) -> dict[str, Any]:
         what = {"error-rate": "error rate", "queue-depth": "queue depth",
-                "idle": "seconds without a message", "breaker-open": "breaker open"}[rule.kind]
+                "idle": "seconds without a message", "breaker-open": "breaker open",
+                "destination-blocked": "blocked on message"}[rule.kind]
         where = f"{channel}" + (f" / {subject}" if subject else "")
-        summary = (f"[{status.upper()}] {rule.name}: {where}: {what}"
-                   + (f" {value} (threshold {rule.threshold if rule.kind != 'idle' else rule.for_})"
-                      if value is not None and rule.kind != "breaker-open" else ""))
+        if rule.kind == "destination-blocked":
+            summary = (f"[{status.upper()}] {rule.name}: {where}: {what}"
+                       + (f" {int(value)}" if value is not None else ""))
+        else:
+            summary = (f"[{status.upper()}] {rule.name}: {where}: {what}" + (
+                f" {value} (threshold {rule.threshold if rule.kind != 'idle' else rule.for_})"
+                if value is not None and rule.kind != "breaker-open" else ""))
         return {"alert": rule.name, "kind": rule.kind, "status": status, "channel": channel,
                 "subject": subject or None, "value": value, "threshold": rule.threshold,
                 "for_seconds": rule.for_, "at": datetime.now(UTC).isoformat(),

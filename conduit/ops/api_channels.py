@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from conduit.core.errors import ConfigError
+from conduit.core.reason import public
 from conduit.ops.access import Admin, Operator, Viewer, remote, state
 from conduit.ops.auth import Principal
 
@@ -40,12 +41,18 @@ def channel_summary(request: Request, name: str,
     mine = counts.get(name, {})
     depths = engine.control.queue_depths(name)
     breakers = runtime.breaker_states() if runtime else {}
+    blocked = runtime.blocked_destinations() if runtime else {}
     destinations = []
     for config in (channel.destinations if channel else []):
         prefix = f"conduit.{name}.dest.{config.name}"
         depth = sum(v or 0 for q, v in depths.items() if q == prefix or q.startswith(prefix + "."))
+        held, why = blocked.get(config.name, (None, None))
         destinations.append({"name": config.name, "type": config.type, "queue_depth": depth,
-                             "breaker": breakers.get(config.name, "none")})
+                             "breaker": breakers.get(config.name, "none"),
+                             # an ordered destination holding its queue on a failing message;
+                             # why in its viewers' form (the message itself is one click away)
+                             "blocked": why is not None, "blocked_message": held,
+                             "blocked_reason": public(why)})
     return {
         "name": name,
         "description": channel.description if channel else "",

@@ -1,7 +1,9 @@
 """Management API: message search, detail (every stage), reprocess, export.
 
 Bodies (raw, transformed, sent, responses) need the operator role and every body shown or
-exported is written to the access audit first. Viewers see metadata without patient ids.
+exported is written to the access audit first. Viewers see metadata without patient ids, and
+reasons and errors without the values they quote; an operator's listing (patient ids, values)
+is audited as a search, with the filters used.
 """
 
 from __future__ import annotations
@@ -59,9 +61,13 @@ async def search_messages(
         query = filters.query()
     except ValueError as exc:
         raise HTTPException(422, f"bad time: {exc}") from exc
-    store = state(request).engine.store
-    records = await asyncio.to_thread(lambda: store.search(**query))
+    web = state(request)
+    records = await asyncio.to_thread(lambda: web.engine.store.search(**query))
     phi = principal.can("operator")
+    if phi:
+        await asyncio.to_thread(web.audit.record, principal.name, "search",
+                                [r.id for r in records] or [None], remote(request),
+                                f"api {filters.audited()}".strip())
     items = [summary(r, phi=phi) for r in records]
     return {"items": items,
             "next": records[-1].id if len(records) == filters.limit else None}

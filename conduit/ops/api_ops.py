@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -11,10 +12,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from conduit.core.reason import loaded
 from conduit.ops.access import Operator, Viewer, remote, state
 from conduit.ops.auth import Principal
 from conduit.ops.health import readiness
-from conduit.ops.operations import ReprocessError, reprocess, when
+from conduit.ops.operations import ReprocessError, reason, reprocess, when
 from conduit.ops.stats import over_time
 from conduit.store.tables import deliveries, messages
 
@@ -22,8 +24,9 @@ router = APIRouter(tags=["operations"])
 
 
 def dead_letters(engine: Any, channel: str | None, destination: str | None, limit: int,
-                 before: int | None) -> list[dict[str, Any]]:
-    """Deliveries that gave up (status ERROR): the store is the dead letters' durable record."""
+                 before: int | None, *, phi: bool = False) -> list[dict[str, Any]]:
+    """Deliveries that gave up (status ERROR): the store is the dead letters' durable record.
+    Their errors whole with ``phi`` (operators), else without the values they quote."""
     query = (select(deliveries.c.message_id, messages.c.channel, deliveries.c.destination,
                     deliveries.c.attempts, deliveries.c.error, deliveries.c.updated_at,
                     messages.c.control_id, messages.c.message_type)
@@ -37,20 +40,28 @@ def dead_letters(engine: Any, channel: str | None, destination: str | None, limi
     if before:
         query = query.where(deliveries.c.message_id < before)
     with engine.connect() as connection:
-        return [{**row._mapping, "updated_at": row.updated_at.isoformat()}
+        return [{**row._mapping, "updated_at": row.updated_at.isoformat(),
+                 "error": reason(loaded(row.error), phi=phi)}
                 for row in connection.execute(query)]
 
 
 @router.get("/deadletters")
-async def list_dead_letters(request: Request, _: Principal = Viewer,
+async def list_dead_letters(request: Request, principal: Principal = Viewer,
                             channel: str | None = None, destination: str | None = None,
                             before: int | None = None,
                             limit: Annotated[int, Query(ge=1, le=1000)] = 100
                             ) -> dict[str, Any]:
-    """Deliveries that failed for good, newest first, with the dead-letter queue depths."""
-    engine = state(request).engine
-    items = await asyncio.to_thread(dead_letters, engine.store.engine, channel, destination,
-                                    limit, before)
+    """Deliveries that failed for good, newest first, with the dead-letter queue depths; their
+    errors whole for operators (audited), without values for viewers."""
+    web = state(request)
+    engine = web.engine
+    phi = principal.can("operator")
+    items = await asyncio.to_thread(functools.partial(
+        dead_letters, engine.store.engine, channel, destination, limit, before, phi=phi))
+    if phi and items:
+        await asyncio.to_thread(web.audit.record, principal.name, "search",
+                                [i["message_id"] for i in items], remote(request),
+                                "api deadletters")
     depths = {}
     for name in engine.runtimes:
         try:

@@ -136,9 +136,11 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(
+            request: Request,
             principal: Annotated[Principal | None, Depends(optional_principal)]) -> Response:
         if not settings.metrics_public and principal is None:
             raise NotAuthenticated()
+        request.state.principal = principal  # the access log names the scraper's user
         body = await asyncio.to_thread(generate_latest, metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

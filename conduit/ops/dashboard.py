@@ -23,12 +23,23 @@ from conduit.ops.access import (
 from conduit.ops.api_channels import channel_summary, store_counts
 from conduit.ops.auth import ROLES, Principal, UserError
 from conduit.ops.hl7view import stage_view
-from conduit.ops.operations import STATUSES, Filters, ReprocessError, reprocess, when
+from conduit.ops.operations import (
+    STATUSES,
+    Filters,
+    ReprocessError,
+    reason,
+    reprocess,
+    source,
+    when,
+)
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
 templates.env.filters["qs"] = lambda params: urlencode(params)
+# {{ text | reason(phi) }}: a stored reason whole for operators, without values for viewers
+templates.env.filters["reason"] = lambda text, phi: reason(text, phi=phi) or ""
+templates.env.filters["source"] = lambda text, phi: source(text, phi=phi) or "–"
 
 
 def page(request: Request, name: str, principal: Principal | None, status: int = 200,
@@ -80,7 +91,12 @@ async def channel_page(name: str, request: Request,
     summary = channel_summary(request, name, counts)
     errors = await asyncio.to_thread(lambda: web.engine.store.search(
         channel=name, status="ERROR", limit=20))
-    return page(request, "channel.html", principal, channel=summary, errors=errors)
+    phi = principal.can("operator")
+    if phi and errors:  # their reasons, values included: audited
+        await asyncio.to_thread(web.audit.record, principal.name, "search",
+                                [r.id for r in errors], remote(request),
+                                f"dashboard channel={name} status=ERROR")
+    return page(request, "channel.html", principal, channel=summary, errors=errors, phi=phi)
 
 
 @router.post("/channels/{name}/{action}")
@@ -133,11 +149,15 @@ async def messages_page(
     except ValueError as exc:
         problem = str(exc)
         filters = Filters()
+    phi = principal.can("operator")
+    if phi and problem is None:  # patient ids and the values in reasons: audited
+        await asyncio.to_thread(web.audit.record, principal.name, "search",
+                                [r.id for r in records] or [None], remote(request),
+                                f"dashboard {filters.audited()}".strip())
     older = filters.params(before=records[-1].id) if len(records) == filters.limit else None
     return page(request, "messages.html", principal, records=records, filters=filters,
                 problem=problem, older=older, statuses=STATUSES,
-                channels=sorted(web.engine.control.channels),
-                phi=principal.can("operator"))
+                channels=sorted(web.engine.control.channels), phi=phi)
 
 
 @router.get("/messages/{message_id}")

@@ -182,7 +182,8 @@ class ChannelMetrics:
 
 
 class EngineCollector(Collector):
-    """Gauges read at scrape time: queue depths, breaker states, channel states."""
+    """Gauges read at scrape time: queue depths, breaker states, blocked destinations,
+    channel states."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -193,6 +194,10 @@ class EngineCollector(Collector):
         breaker = GaugeMetricFamily("conduit_breaker_state",
                                     "Breaker per destination: 0 closed, 1 half-open, 2 open.",
                                     labels=["channel", "destination"])
+        blocked = GaugeMetricFamily(
+            "conduit_destination_blocked",
+            "1 while an ordered destination holds its queue on a message that keeps failing.",
+            labels=["channel", "destination"])
         state = GaugeMetricFamily("conduit_channel_up",
                                   "1 when the channel is started, 0 when paused or stopped.",
                                   labels=["channel", "state"])
@@ -203,8 +208,12 @@ class EngineCollector(Collector):
                     depth.add_metric([name, queue], waiting)
             for destination, position in runtime.breaker_states().items():
                 breaker.add_metric([name, destination], BREAKER_VALUE.get(position, 0))
+            holding = runtime.blocked_destinations()
+            for destination in runtime.workers_by_destination:
+                blocked.add_metric([name, destination], 1 if destination in holding else 0)
             now = control.state(name)
             state.add_metric([name, now], 1 if now == "started" else 0)
         yield depth
         yield breaker
+        yield blocked
         yield state

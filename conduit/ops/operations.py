@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from conduit.bus import Envelope
 from conduit.core.duration import parse_duration
+from conduit.core.reason import HIDDEN, public
 from conduit.store import MessageRecord
 
 if TYPE_CHECKING:
@@ -62,18 +63,38 @@ class Filters:
                 "message_type": self.type, "patient_id": self.patient, "text": self.text,
                 "before_id": self.before, "limit": self.limit}
 
+    def audited(self) -> str:
+        """What the access audit notes of a search: the filters given (a patient id or words
+        searched for are what an audit must show)."""
+        return " ".join(f"{k}={v}" for k, v in self.params().items())
+
     def params(self, **change: Any) -> dict[str, Any]:
         values = {**asdict(self), **change}
         return {k: v for k, v in values.items() if v not in (None, "") and k != "limit"}
 
 
+def reason(text: str | None, *, phi: bool) -> str | None:
+    """A stored reason or error as the reader may see it: whole for operators, without values
+    for viewers (:mod:`conduit.core.reason`)."""
+    return text if phi else public(text)
+
+
+def source(text: str | None, *, phi: bool) -> str | None:
+    """Where a message came from as the reader may see it: a file source's file name may name
+    the patient, so viewers see ``file:…``; addresses are shown to all."""
+    if phi or text is None or not text.startswith("file:"):
+        return text
+    return "file:" + HIDDEN
+
+
 def summary(record: MessageRecord, *, phi: bool) -> dict[str, Any]:
+    """A message's metadata; patient id and the values in its reason only with ``phi``."""
     return {"id": record.id, "channel": record.channel,
             "received_at": record.received_at.isoformat(),
             "updated_at": record.updated_at.isoformat(), "status": record.status,
             "control_id": record.control_id, "message_type": record.message_type,
             "patient_id": record.patient_id if phi else None,
-            "source": record.source, "error": record.error,
+            "source": source(record.source, phi=phi), "error": reason(record.error, phi=phi),
             "correlation_id": record.correlation_id}
 
 
@@ -85,7 +106,7 @@ def detail(record: MessageRecord, *, bodies: bool) -> dict[str, Any]:
     result = summary(record, phi=bodies)
     result["deliveries"] = [{
         "destination": d.destination, "status": d.status, "attempts": d.attempts,
-        "error": d.error, "updated_at": d.updated_at.isoformat(),
+        "error": reason(d.error, phi=bodies), "updated_at": d.updated_at.isoformat(),
         "sent_at": d.sent_at.isoformat() if d.sent_at else None,
         **({"content": text_of(d.content), "response": text_of(d.response)} if bodies else {}),
     } for d in record.deliveries]

@@ -6,11 +6,13 @@ import os
 import secrets
 from pathlib import Path
 
+from conduit.core.private import FILE_MODE, private_folder
 from conduit.engine.engine import Engine
 
 
 def session_secret(engine: Engine) -> str:
-    """The configured secret, else one generated once into the data directory (mode 0600)."""
+    """The configured secret, else one generated once into the data directory (mode 0600 in a
+    0700 folder, whatever the umask)."""
     configured = engine.settings.dashboard.session_secret
     if configured:
         return configured
@@ -19,8 +21,9 @@ def session_secret(engine: Engine) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         value = secrets.token_urlsafe(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        private_folder(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w") as handle:
             handle.write(value)
         return value

@@ -3,11 +3,13 @@ names each process's connections carry (``pg_stat_activity``, ``ps``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from conduit.core import sql
+from conduit.core.private import private_file
 
 #: Connection and process names: the engine's, its store-writing process's, its indexer's.
 STORE_NAME, WRITER_NAME, INDEXER_NAME = "conduit", "conduit-writer", "conduit-indexer"
@@ -28,6 +30,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _owner_only(url: str) -> None:
+    """A SQLite store file is created owner-only before SQLite opens it: its WAL and SHM files
+    take its mode (see ``core.private``); those of an existing store are narrowed too."""
+    path = url.split("///", 1)[-1] if "///" in url else ""
+    if not path or path == ":memory:" or path.startswith("file:") or "?" in path:
+        return
+    store = Path(path)
+    private_file(store)
+    for companion in (store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+        if companion.exists():
+            private_file(companion)
+
+
 #: Every PostgreSQL connection of the store plans each statement for its parameters: psycopg
 #: prepares a statement on its 5th run, and PostgreSQL may then keep a generic plan made while
 #: the tables were small (``WHERE id = ANY($1)`` stayed a sequential scan for good).
@@ -44,6 +59,7 @@ def make_engine(url: str, *, name: str = STORE_NAME) -> Engine:
     """An engine tuned for the store: WAL + fsync on SQLite, a small pool on PostgreSQL (its
     connections named ``name`` in ``pg_stat_activity``)."""
     if url.startswith("sqlite"):
+        _owner_only(url)
         # A pool keeps connections open: closing the last SQLite connection checkpoints the WAL,
         # which cost more than the writes themselves when done per transaction.
         return sql.make_engine(url, name=name, pool_size=4, max_overflow=8,

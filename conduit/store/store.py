@@ -5,6 +5,9 @@ synchronous queries for the CLI, recovery and the management API (call them in a
 code). Statuses: a message is RECEIVED, then FILTERED, QUEUED (waiting for its destinations) or
 ERROR, and finally SENT once every destination has it (ERROR if any destination gave up).
 A delivery (one per message and destination) is QUEUED, FILTERED, SENT or ERROR.
+
+Reasons and errors (``error`` columns) are kept with their viewers' form
+(:func:`conduit.core.reason.stored`) and read back as :class:`~conduit.core.reason.Reason`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from conduit.core.reason import Reason, loaded, stored
 from conduit.store import writes
 from conduit.store.batch import BatchWriter
 from conduit.store.codec import needs_raw, needs_transformed, unpack
@@ -58,7 +62,7 @@ class DeliveryRecord:
     attempts: int
     content: bytes | None
     response: bytes | None
-    error: str | None
+    error: Reason | None
     updated_at: datetime
     sent_at: datetime | None
 
@@ -74,7 +78,7 @@ class MessageRecord:
     message_type: str | None
     patient_id: str | None
     source: str | None
-    error: str | None
+    error: Reason | None
     correlation_id: str | None = None
     raw: bytes | None = None
     transformed: bytes | None = None
@@ -185,7 +189,7 @@ class Store:
         control_id = _clip(control_id, 200)
         return (channel, sqlite_text(stamp) if self._sqlite else stamp, self._stamp(stamp),
                 status, control_id, _clip(message_type, 40), _clip(patient_id, 200),
-                _clip(source, 200), raw, transformed, error,
+                _clip(source, 200), raw, transformed, stored(error),
                 _stored_correlation(_clip(correlation_id, 100), control_id))
 
     def _remember(self, message_id: int, raw: bytes) -> None:
@@ -213,7 +217,7 @@ class Store:
         stamp = self._now()
         status, queued = _outcome(status, routes)
         rows = _delivery_rows(routes, stamp)
-        message = (status, transformed, error, stamp, message_id)
+        message = (status, transformed, stored(error), stamp, message_id)
         if raw and queued:
             self._remember(message_id, raw)
         elif not queued:
@@ -224,7 +228,7 @@ class Store:
                              error: str) -> None:
         """Note a failed attempt that will be retried (the delivery stays QUEUED)."""
         await self.writer.submit(writes.record_attempts, (
-            attempts, error, self._now(), message_id, destination))
+            attempts, stored(error), self._now(), message_id, destination))
 
     async def delivered(self, message_id: int, destination: str, status: str, *, attempts: int,
                         response: bytes | None, error: str | None) -> str:
@@ -234,7 +238,8 @@ class Store:
         (in flight through this process), else compressed alone."""
         raw = self._recent.get(message_id)
         final = str(await self.writer.submit(writes.record_deliveries, (
-            status, attempts, response, error, self._now(), message_id, destination, raw)))
+            status, attempts, response, stored(error), self._now(), message_id, destination,
+            raw)))
         if final == "SENT":
             self._forget(message_id)
         return final
@@ -344,7 +349,7 @@ class Store:
         query = (select(*_SUMMARY).where(and_(True, *conditions))
                  .order_by(messages.c.id.desc()).limit(limit))
         with self.engine.connect() as connection:
-            return [MessageRecord(**row._mapping) for row in connection.execute(query)]
+            return [_record(row._mapping) for row in connection.execute(query)]
 
     def get(self, message_id: int) -> MessageRecord | None:
         """One message with its content, deliveries and events."""
@@ -357,14 +362,14 @@ class Store:
             data = dict(row._mapping)
             data["raw"] = raw = unpack(data["raw"])
             data["transformed"] = transformed = unpack(data["transformed"], raw)
-            record = MessageRecord(**data)
+            record = _record(data)
             for d in connection.execute(
                     select(deliveries).where(deliveries.c.message_id == message_id)
                     .order_by(deliveries.c.position, deliveries.c.destination)):
                 record.deliveries.append(DeliveryRecord(
                     destination=d.destination, status=d.status, attempts=d.attempts,
                     content=unpack(d.content, raw, transformed=transformed),
-                    response=unpack(d.response, raw), error=d.error,
+                    response=unpack(d.response, raw), error=loaded(d.error),
                     updated_at=d.updated_at, sent_at=sent_at(d.status, d.updated_at, d.sent_at)))
             record.events = [(e.at, e.kind, e.detail) for e in connection.execute(
                 select(events).where(events.c.message_id == message_id).order_by(events.c.id))]
@@ -420,7 +425,13 @@ def _delivery_rows(routes: Sequence[Route], stamp: Any) -> list[tuple[Any, ...]]
     """``insert_delivery`` rows without their message id: one per route, in route order (the
     content as it is: the write compresses it)."""
     return [(r.destination, position, "FILTERED" if r.filtered is not None else "QUEUED",
-             r.content, 0, r.filtered, stamp) for position, r in enumerate(routes)]
+             r.content, 0, stored(r.filtered), stamp) for position, r in enumerate(routes)]
+
+
+def _record(row: Any) -> MessageRecord:
+    data = dict(row)
+    data["error"] = loaded(data["error"])
+    return MessageRecord(**data)
 
 
 def sent_at(status: str, updated_at: datetime, stored: datetime | None) -> datetime | None:

@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from conduit.core.reason import Reason, value
 from conduit.hl7.path import PathText
 
 _SHOWN = 40  # longest value quoted in a reason, so reasons stay short
@@ -56,8 +57,13 @@ Subject = Fields | Any
 (dict, list...) or an XML body (an element, or a view with an ``element``)."""
 
 
-def _quote(value: str) -> str:
-    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+def _field_value(text: str) -> str:
+    """A message's value quoted in a reason: hidden from viewers (see ``core.reason``)."""
+    return value(_quote(text))
 
 
 def _as_text(value: Any) -> Any:
@@ -121,10 +127,12 @@ class _Rule(BaseModel):
     def passes(self, msg: Subject) -> bool:
         raise NotImplementedError
 
-    def explain(self, msg: Subject) -> str:
+    def explain(self, msg: Subject) -> Reason:
+        """Which rule decided, with the value read (a :class:`Reason`: viewers see what was
+        read, not the value)."""
         raise NotImplementedError
 
-    def evaluate(self, msg: Subject) -> tuple[bool, str]:
+    def evaluate(self, msg: Subject) -> tuple[bool, Reason]:
         """``(passed, reason)`` for one message."""
         return self.passes(msg), self.explain(msg)
 
@@ -230,11 +238,12 @@ class Equals(_Leaf):
     def passes(self, msg: Subject) -> bool:
         return self.value(msg) == self.equals
 
-    def explain(self, msg: Subject) -> str:
-        value = self.value(msg)
-        if value == self.equals:
-            return f"{self.label} is {_quote(value)}"
-        return f"{self.label} is {_quote(value)}, expected {_quote(self.equals)}"
+    def explain(self, msg: Subject) -> Reason:
+        found = self.value(msg)
+        if found == self.equals:
+            return Reason.of(self.label, " is ", _field_value(found))
+        return Reason.of(self.label, " is ", _field_value(found),
+                         f", expected {_quote(self.equals)}")
 
 
 class In(_Leaf):
@@ -248,12 +257,12 @@ class In(_Leaf):
     def passes(self, msg: Subject) -> bool:
         return self.value(msg) in self.in_
 
-    def explain(self, msg: Subject) -> str:
-        value = self.value(msg)
-        if value in self.in_:
-            return f"{self.label} is {_quote(value)}"
+    def explain(self, msg: Subject) -> Reason:
+        found = self.value(msg)
+        if found in self.in_:
+            return Reason.of(self.label, " is ", _field_value(found))
         allowed = ", ".join(_quote(v) for v in self.in_)
-        return f"{self.label} is {_quote(value)}, expected one of {allowed}"
+        return Reason.of(self.label, " is ", _field_value(found), f", expected one of {allowed}")
 
 
 class Matches(_Leaf):
@@ -281,11 +290,13 @@ class Matches(_Leaf):
     def passes(self, msg: Subject) -> bool:
         return self._pattern.search(self.value(msg)) is not None
 
-    def explain(self, msg: Subject) -> str:
-        value = self.value(msg)
-        if self._pattern.search(value) is not None:
-            return f"{self.label} is {_quote(value)}, matching {self.matches!r}"
-        return f"{self.label} is {_quote(value)}, expected to match {self.matches!r}"
+    def explain(self, msg: Subject) -> Reason:
+        found = self.value(msg)
+        if self._pattern.search(found) is not None:
+            return Reason.of(self.label, " is ", _field_value(found),
+                             f", matching {self.matches!r}")
+        return Reason.of(self.label, " is ", _field_value(found),
+                         f", expected to match {self.matches!r}")
 
 
 class Exists(_Leaf):
@@ -298,12 +309,13 @@ class Exists(_Leaf):
     def passes(self, msg: Subject) -> bool:
         return (self.value(msg) != "") is self.exists
 
-    def explain(self, msg: Subject) -> str:
+    def explain(self, msg: Subject) -> Reason:
         present = self.value(msg) != ""
         state = "present" if present else "missing"
         if present is self.exists:
-            return f"{self.label} is {state}"
-        return f"{self.label} is {state}, expected {'present' if self.exists else 'missing'}"
+            return Reason(f"{self.label} is {state}")
+        return Reason(f"{self.label} is {state}, "
+                      f"expected {'present' if self.exists else 'missing'}")
 
 
 class AllOf(_Rule):
@@ -316,11 +328,11 @@ class AllOf(_Rule):
     def passes(self, msg: Subject) -> bool:
         return all(c.passes(msg) for c in self.all)
 
-    def explain(self, msg: Subject) -> str:
+    def explain(self, msg: Subject) -> Reason:
         for condition in self.all:
             if not condition.passes(msg):
                 return condition.explain(msg)
-        return " and ".join(c.explain(msg) for c in self.all)
+        return _joined(" and ", [c.explain(msg) for c in self.all])
 
 
 class AnyOf(_Rule):
@@ -333,11 +345,11 @@ class AnyOf(_Rule):
     def passes(self, msg: Subject) -> bool:
         return any(c.passes(msg) for c in self.any)
 
-    def explain(self, msg: Subject) -> str:
+    def explain(self, msg: Subject) -> Reason:
         for condition in self.any:
             if condition.passes(msg):
                 return condition.explain(msg)
-        return "none passed: " + "; ".join(c.explain(msg) for c in self.any)
+        return Reason.of("none passed: ", _joined("; ", [c.explain(msg) for c in self.any]))
 
 
 class Not(_Rule):
@@ -352,8 +364,15 @@ class Not(_Rule):
     def passes(self, msg: Subject) -> bool:
         return not self.not_.passes(msg)
 
-    def explain(self, msg: Subject) -> str:
-        return f"not ({self.not_.explain(msg)})"
+    def explain(self, msg: Subject) -> Reason:
+        return Reason.of("not (", self.not_.explain(msg), ")")
+
+
+def _joined(separator: str, reasons: list[Reason]) -> Reason:
+    parts: list[str] = []
+    for reason in reasons:
+        parts.extend((separator, reason) if parts else (reason,))
+    return Reason.of(*parts)
 
 
 _LEAF_OPERATORS = ("equals", "in", "matches", "exists")

@@ -56,7 +56,11 @@ def test_run_says_where_it_listens_send_prints_acks_messages_finds_them(tmp_path
         listed = conduit("messages", "--channel", "tour", env=env)
         assert listed.returncode == 0 and "4 message(s)" in listed.stdout
         filtered = conduit("messages", "--status", "filtered", env=env)
-        assert "T4" in filtered.stdout and "MSH-9.1 is 'ORU', expected 'ADT'" in filtered.stdout
+        # the listing shows field paths, not values, unless asked for --phi
+        assert "T4" in filtered.stdout and "MSH-9.1 is …, expected 'ADT'" in filtered.stdout
+        assert "'ORU'" not in filtered.stdout
+        with_values = conduit("messages", "--status", "filtered", "--phi", env=env)
+        assert "MSH-9.1 is 'ORU', expected 'ADT'" in with_values.stdout
         assert "1 message(s)" in conduit("messages", "--type", "ORU", env=env).stdout
         assert "0 message(s)" in conduit("messages", "--since", "2999-01-01", env=env).stdout
         assert "4 message(s)" in conduit("messages", "--since", "1h", env=env).stdout

@@ -59,6 +59,59 @@ def test_failed_trial_opens_again_and_ae_answers_do_not_count() -> None:
     asyncio.run(scenario())
 
 
+def test_failure_rate_opens_over_a_window_of_calls_though_never_n_in_a_row() -> None:
+    """Every other send fails: the consecutive count never reaches 5, the rate (50 % of the
+    last 10, at least 6 calls seen) opens it; it stays open for reset, then a trial decides."""
+    async def scenario() -> None:
+        policy = BreakerPolicy(failures=5, failure_rate=0.5, window=10, min_calls=6,
+                               reset="200ms")
+        breaker = Breaker(policy, "t")
+        outcomes = []
+        for _ in range(3):
+            breaker.success()
+            outcomes.append(breaker.failure(RetryableError("flaky")))
+        assert outcomes == [False, False, True]  # 3 of 6 failed: 50 %, min_calls reached
+        assert breaker.state == "open" and breaker.remaining_open() > 0.1
+        started = time.monotonic()
+        async with breaker.gate():  # half-open: one trial
+            assert 0.15 <= time.monotonic() - started < 1.0
+            breaker.success()
+        assert breaker.state == "closed"
+        # a fresh window after closing: one failure is not 50 % of enough calls
+        assert not breaker.failure(RetryableError("once"))
+        for _ in range(20):  # mostly good: 1 failure in 10 stays closed
+            breaker.success()
+        assert breaker.state == "closed"
+
+    asyncio.run(scenario())
+
+
+def test_failure_rate_over_a_time_window_forgets_old_calls() -> None:
+    breaker = Breaker(BreakerPolicy(failures=100, failure_rate=0.5, window="200ms",
+                                    min_calls=4, reset="1s"), "t")
+    for _ in range(3):
+        assert not breaker.failure(RetryableError("down"))
+    time.sleep(0.3)  # those three leave the window
+    for _ in range(3):
+        breaker.success()
+    assert not breaker.failure(RetryableError("down"))  # 1 of 4 in the window
+    assert breaker.state == "closed"
+    assert not breaker.failure(ApplicationError("AE: the receiver is up"))  # counts as up
+    assert not breaker.failure(RetryableError("down"))  # 2 of 6
+    assert not breaker.failure(RetryableError("down"))  # 3 of 7
+    assert breaker.failure(RetryableError("down"))  # 4 of 8: 50 %
+    assert breaker.state == "open"
+
+def test_breaker_policy_window_is_calls_or_a_duration() -> None:
+    assert BreakerPolicy(failure_rate=0.5, window=20).window_calls == 20
+    timed = BreakerPolicy(failure_rate=0.5, window="30s")
+    assert timed.window_seconds == 30.0 and timed.window_calls is None
+    with pytest.raises(ValueError):
+        BreakerPolicy(failure_rate=1.5)
+    with pytest.raises(ValueError):
+        BreakerPolicy(failure_rate=0.5, window="soon")
+
+
 def test_rate_limit_spaces_sends() -> None:
     assert parse_rate("100/min") == (100, 60.0)
     assert parse_rate(" 5 / s ") == (5, 1.0)

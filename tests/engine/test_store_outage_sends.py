@@ -191,7 +191,7 @@ def test_a_restart_while_the_store_is_away_does_not_send_again(
             port = engine.runtimes["feed"].source.port
             await asyncio.to_thread(mllp_exchange, port, [ADT.format(id="ONCE").encode()])
             await wait_for(lambda: engine.runtimes["feed"].breaker_state("ehr") == "open")
-            assert journal.exists()
+            await wait_for(journal.exists)  # written in a thread right after the pause
             assert journal.stat().st_mode & 0o777 == 0o600
 
     async def second_run(receiver: MllpReceiver, config: dict[str, Any]) -> None:

@@ -1,0 +1,52 @@
+"""Files at rest are owner-only: folders 0700, files 0600, whatever the process's umask.
+
+The store holds every message, the dashboard's secret signs its sessions: neither is for other
+users of the machine. A umask only takes bits away, so a file created 0600 is at most 0600;
+the modes are set again after creating, so that a umask of 0 cannot widen what was asked.
+SQLite creates its WAL and SHM files with the database file's mode, so a store file made here
+keeps them owner-only too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` and its missing parents owner-only; an existing folder is left as is."""
+    missing: list[Path] = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        try:
+            made.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(made, FOLDER_MODE)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty and owner-only if missing (its folder too); an existing file of
+    ours is narrowed to owner-only (one made by an older version, or by hand)."""
+    private_folder(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                     FILE_MODE)
+    except FileExistsError:
+        with contextlib.suppress(OSError):  # not ours to change: leave it
+            if path.stat().st_mode & 0o777 & ~FILE_MODE:
+                os.chmod(path, FILE_MODE)
+        return path
+    try:
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+    return path
