@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from conduit.connectors.listening import ListeningSockets
 from conduit.core.duration import Duration
 from conduit.transforms.filter import Condition
 
@@ -152,8 +153,11 @@ class DestinationConfig(StrictModel):
 
 @dataclass(frozen=True, slots=True)
 class ConnectorContext:
-    """What a connector may know of the engine around it (no globals: passed in at build)."""
+    """What a connector may know of the engine around it (no globals: passed in at build).
+    ``listening``: the channel's listening sockets, which a redeployed listener takes over
+    (see :mod:`conduit.connectors.listening`); None: bind afresh."""
 
     channel: str
     data_dir: Path
+    listening: ListeningSockets | None = None
 
