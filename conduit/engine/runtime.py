@@ -205,12 +205,16 @@ class ChannelRuntime:
         """Per destination: breaker state, blocked (ordered, holding) and why, counts."""
         return {name: worker.state() for name, worker in self.workers_by_destination.items()}
 
-    async def stop(self) -> None:
+    async def stop_polling(self) -> None:
+        """Stop watching for reprocess requests (a runtime replacing this one watches now)."""
         if self._poll is not None:
             self._poll.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll
             self._poll = None
+
+    async def stop(self) -> None:
+        await self.stop_polling()
         if self.source is not None:
             await self.source.stop()
         for connector in self.destinations.values():
