@@ -2,7 +2,7 @@
 
 One envelope at a time per handler call (the bus runs ``concurrency`` calls at once)::
 
-    dedupe? already SENT in the store → done
+    dedupe? already SENT in the store → done (a sweeper's copy: unless still QUEUED → done)
     loop: breaker gate (wait while open) → rate limit → send
         success                → store SENT, ack
         PermanentError (AR/4xx) → store ERROR with the reason, dead-letter
@@ -40,6 +40,8 @@ log = structlog.get_logger(__name__)
 
 #: Called with (message id, message status after this delivery, receiver's response).
 Settled = Callable[[int, str, bytes | None], None]
+#: How often an envelope whose message is being sent already looks again (rare: a copy).
+RECHECK_WAIT = 0.05
 
 
 class DeliveryWorker:
@@ -67,6 +69,8 @@ class DeliveryWorker:
         self.blocked: str | None = None
         self.sent = 0
         self.failed = 0
+        #: Message ids being delivered by this worker now.
+        self._sending: set[int] = set()
 
     def state(self) -> dict[str, object]:
         """For the dashboard: breaker state, whether blocked, counts since start."""
@@ -77,13 +81,21 @@ class DeliveryWorker:
 
     async def handle(self, envelope: Envelope) -> None:
         began = time.perf_counter()
+        message_id, recheck = envelope.message_id, envelope.recheck
+        while message_id in self._sending:
+            # another envelope of this message is being sent here (a sweeper's copy and its
+            # original, taken together): this one waits, then goes only if still QUEUED
+            recheck = True
+            await asyncio.sleep(RECHECK_WAIT)
+        self._sending.add(message_id)
         try:
-            await self._deliver(envelope)
+            await self._deliver(envelope, recheck)
         finally:
+            self._sending.discard(message_id)
             self.observer.timed(self.channel, "delivery", time.perf_counter() - began,
                                 self.config.name)
 
-    async def _deliver(self, envelope: Envelope) -> None:
+    async def _deliver(self, envelope: Envelope, recheck: bool) -> None:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,
                        destination=self.config.name, content=envelope.body,
                        correlation_id=envelope.correlation_id, message=envelope.parsed)
@@ -91,7 +103,11 @@ class DeliveryWorker:
             # rebuilt from the store (recovery, reprocess) or over a bus that does not carry it
             out.correlation_id = await asyncio.to_thread(self.store.correlation_id,
                                                          out.message_id)
-        if self.config.dedupe and await self._already_sent(out.message_id):
+        if recheck and await self._status(out.message_id) != "QUEUED":
+            log.debug("swept copy of a delivery done meanwhile, skipped", channel=self.channel,
+                      destination=self.config.name, message_id=out.message_id)
+            return
+        if self.config.dedupe and await self._status(out.message_id) == "SENT":
             log.debug("already sent, skipped", channel=self.channel,
                       destination=self.config.name, message_id=out.message_id)
             return
@@ -175,10 +191,10 @@ class DeliveryWorker:
                       attempts=attempts, error=str(exc))
         self.blocked = f"message {out.message_id}: {exc}"
 
-    async def _already_sent(self, message_id: int) -> bool:
-        status = await asyncio.to_thread(delivery_status, self.store, message_id,
-                                         self.config.name)
-        return status == "SENT"
+    async def _status(self, message_id: int) -> str | None:
+        """The delivery's status in the store (SENT: sent already; None: no such row)."""
+        return await asyncio.to_thread(delivery_status, self.store, message_id,
+                                       self.config.name)
 
     async def _send_once(self, out: Outbound) -> bytes:
         try:

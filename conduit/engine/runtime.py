@@ -351,9 +351,9 @@ class ChannelRuntime:
             log.error("bus unavailable", channel=self.name, message_id=message_id,
                       error=type(exc).__name__)
             with contextlib.suppress(Exception):  # so the counts add up; the sender resends
-                await self.store.processed(
+                await self.store.processed(  # marked: a reprocess by search leaves it out
                     message_id, "ERROR", transformed=None, routes=[],
-                    error="not queued: message bus unavailable (answered as not accepted)")
+                    error=f"{replay.NOT_ACCEPTED}message bus unavailable, not queued")
             return Receipt(False, message_id, error="message bus unavailable; please resend")
         if waiter is None:
             return Receipt(True, message_id)
@@ -412,6 +412,9 @@ class ChannelRuntime:
     async def _process(self, envelope: Envelope) -> None:
         """A raw message queued by a listener-only process: read it, run the pipeline, store
         the outcome, queue its deliveries."""
+        if envelope.recheck and await asyncio.to_thread(
+                replay.message_status, self.store, envelope.message_id) != "RECEIVED":
+            return  # a swept copy of a message processed after all
         # Queued only once intake read it (and strict validation passed): parsed again only
         # when it crossed a process boundary (RabbitMQ), never validated again.
         read = await self._read(envelope.body, envelope.parsed, validate=False)
