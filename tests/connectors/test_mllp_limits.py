@@ -42,16 +42,18 @@ def _room_for(descriptors: int) -> int:
 
 
 #: The slow sender, in a process of its own: ``count`` connections to ``port``, each inside a
-#: frame that never ends, a byte sent on some of them every few ms; prints how many it opened,
-#: then, for each line read, how many the listener has not closed.
+#: frame that never ends (or a request: the third argument, the first bytes sent), a byte sent
+#: on some of them every few ms; prints how many it opened, then, for each line read, how many
+#: the listener has not closed.
 SLOW_CLIENT = """
 import select, socket, sys, threading
 port, count = int(sys.argv[1]), int(sys.argv[2])
+first = sys.argv[3].encode() if len(sys.argv) > 3 else b"\\x0bMSH|"
 socks = []
 for _ in range(count):
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"\\x0bMSH|")
+        s.sendall(first)
         socks.append(s)
     except OSError:
         pass
