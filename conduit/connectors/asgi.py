@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import Generator
 from typing import Any
@@ -32,6 +31,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conduit.connectors.base import ListenerConfig
 from conduit.connectors.listener_auth import ListenerAuthenticator, Rejection
+from conduit.connectors.listening import ListeningSockets, bind_listener
 from conduit.connectors.tls import ServerTls
 from conduit.core.duration import Duration
 
@@ -131,8 +131,10 @@ class AsgiListener:
 
     def __init__(self, app: Any, host: str, port: int, tls: ServerTls | None = None,
                  *, max_connections: int | None = None, keep_alive: float = 30.0,
-                 limits: HttpListenerConfig | None = None, channel: str | None = None) -> None:
+                 limits: HttpListenerConfig | None = None, channel: str | None = None,
+                 listening: ListeningSockets | None = None) -> None:
         self.app = app
+        self.listening = listening
         self.host = host
         self.port = port
         self.tls = tls
@@ -159,19 +161,10 @@ class AsgiListener:
         config.load()
         if self.tls is not None:
             config.ssl = self.tls.context()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
-        # protocol is TCP, and without it Nagle + delayed ACK stall each response ~40 ms.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(config.backlog)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        # a redeployed source takes its predecessor's socket over (see connectors.listening)
+        sock = (self.listening.take(self.host, self.port, config.backlog)
+                if self.listening is not None
+                else bind_listener(self.host, self.port, config.backlog))
         self.port = sock.getsockname()[1]
         self._sock = sock
         self._server = _Server(config)
@@ -184,6 +177,8 @@ class AsgiListener:
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:
+            if self.listening is not None:
+                self.listening.release(self._sock)
             self._server.should_exit = True
             with contextlib.suppress(Exception, SystemExit):
                 await self._task

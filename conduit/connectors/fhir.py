@@ -176,7 +176,8 @@ class FhirSource(AsgiSource):
         self.context = context
         self.base = config.base_path.rstrip("/")
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
-                                      limits=config, channel=context.channel)
+                                      limits=config, channel=context.channel,
+                                      listening=context.listening)
         self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = self.base
 

@@ -218,7 +218,8 @@ class HttpSource(AsgiSource):
         self._path = config.path.rstrip("/") or "/"
         self._types = {media_type(t) for t in config.content_types}
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
-                                      limits=config, channel=context.channel)
+                                      limits=config, channel=context.channel,
+                                      listening=context.listening)
         self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = config.path
 

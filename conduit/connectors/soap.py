@@ -196,7 +196,8 @@ class SoapSource(AsgiSource):
         self._outputs = {o.name: [(p, compile_template(p.value or "")) for p in o.output]
                          for o in config.operations}
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
-                                      limits=config, channel=context.channel)
+                                      limits=config, channel=context.channel,
+                                      listening=context.listening)
         self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = config.path
 

@@ -85,6 +85,11 @@ class Controller:
             bus.redeployed = True
             await old.stop_polling()
             generation = bus.retire()  # new envelopes wait for the new runtime's handlers
+            if old.source is not None and not (isinstance(old.channel.source, ListenerConfig)
+                                               and isinstance(channel.source, ListenerConfig)):
+                # a poller (files, a database) must not read beside its successor
+                await old.source.stop()
+                old.source = None
         listening = self.listening.setdefault(name, ListeningSockets())
         context = ConnectorContext(channel=name, data_dir=self.settings.data_dir,
                                    listening=listening)

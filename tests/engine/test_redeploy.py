@@ -105,3 +105,34 @@ def test_a_message_inside_the_old_listener_is_answered_across_a_redeploy(
             await asyncio.wait_for(deploying, 10)
             await wait_for(lambda: len(engine.store.search(control_id="INFLIGHT")) == 1)
     asyncio.run(scenario())
+
+
+def test_an_http_listener_is_taken_over_by_its_redeployed_channel(tmp_path: Path) -> None:
+    from conduit.engine.loader import load_channel
+
+    port = free_port()
+
+    def rest(version: str) -> dict[str, Any]:
+        return {"name": "rest", "description": version, "data_type": "json",
+                "source": {"type": "http", "host": "127.0.0.1", "port": port, "path": "/in"},
+                "destinations": [{"name": "archive", "type": "file",
+                                  "path": str(tmp_path / "out" / "{{ id }}.json")}]}
+
+    async def post() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b'POST /in HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n'
+                         b'content-length: 2\r\nconnection: close\r\n\r\n{}')
+            return await asyncio.wait_for(reader.readline(), 5)
+        finally:
+            writer.close()
+
+    async def scenario() -> None:
+        async with running_engine([rest("v1")], tmp_path) as engine:
+            assert (await post()).startswith(b"HTTP/1.1 202")
+            changed = load_channel(write_channel(tmp_path / "channels", rest("v2")))
+            await asyncio.wait_for(engine.control.deploy(changed), 10)
+            assert engine.control.state("rest") == "started"
+            assert engine.control.channels["rest"].description == "v2"
+            assert (await post()).startswith(b"HTTP/1.1 202")
+    asyncio.run(scenario())
