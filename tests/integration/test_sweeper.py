@@ -164,3 +164,29 @@ def test_messages_answered_ae_for_want_of_a_queue_are_left_out_of_reprocess_by_s
         asyncio.run(scenario())
     finally:
         delete_channel_queues(name)
+
+
+def test_a_message_stored_but_never_queued_for_the_pipeline_is_swept(
+        tmp_path: Path, postgres_url: str) -> None:
+    """A listeners-only process stores the raw message, then publishes it to the source queue:
+    a crash in between leaves it RECEIVED."""
+    name = unique_channel("sw")
+
+    async def scenario() -> None:
+        with MllpReceiver() as receiver:
+            async with engine_on([channel(name, receiver.port)], tmp_path, bus_url=RABBIT_URL,
+                                 store_url=postgres_url, sweep=SWEEP) as engine:
+                received = await engine.store.received(name, hl7("RAW"), control_id="RAW",
+                                                       message_type="ADT^A01")
+                await asyncio.sleep(0.4)
+                assert engine.store.get(received).status == "RECEIVED"
+                sweeper = engine.service("sweeper")
+                assert await sweeper.run_once() == 1
+                await wait_for(lambda: engine.store.get(received).status == "SENT")
+                assert await sweeper.run_once() == 0
+                await asyncio.sleep(0.5)
+                assert receiver.control_ids() == ["RAW"]
+    try:
+        asyncio.run(scenario())
+    finally:
+        delete_channel_queues(name)
