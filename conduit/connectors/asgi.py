@@ -31,7 +31,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conduit.connectors.base import ListenerConfig
 from conduit.connectors.listener_auth import ListenerAuthenticator, Rejection
-from conduit.connectors.listening import ListeningSockets, bind_listener
+from conduit.connectors.listening import ListeningSockets, Refusals, bind_listener
 from conduit.connectors.tls import ServerTls
 from conduit.core.duration import Duration
 
@@ -67,6 +67,7 @@ class _Limited(H11Protocol):
     request_timeout: float = 30.0
     counts: dict[str, int]
     channel: str | None = None
+    refusals: Refusals
 
     _address: str | None = None
     _deadline: asyncio.TimerHandle | None = None
@@ -75,8 +76,7 @@ class _Limited(H11Protocol):
         super().connection_made(transport)
         address = self.client[0] if self.client else ""
         if self.counts.get(address, 0) >= self.per_client:
-            log.warning("http connection over max_connections_per_client, closed",
-                        channel=self.channel, address=address)
+            self.refusals.note(address, "max_connections_per_client")
             transport.close()
             return
         self.counts[address] = self.counts.get(address, 0) + 1
@@ -143,7 +143,7 @@ class AsgiListener:
         self._protocol = type("LimitedH11", (_Limited,), {
             "per_client": limits.max_connections_per_client if limits else 64,
             "request_timeout": limits.request_timeout if limits else 30.0,
-            "counts": {}, "channel": channel})
+            "counts": {}, "channel": channel, "refusals": Refusals(channel, "http")})
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 

@@ -7,13 +7,20 @@ closed first, senders would be refused in between. Instead each channel has one
 and while the channel's previous source still listens on the same address the new one gets a
 duplicate of that socket (the same accept queue), so no connection is refused or lost when the
 old one closes its copy. Other channels, and other engines in the process, never share it.
+
+:class:`Refusals` is the listeners' shared log of connections closed over a limit.
 """
 
 from __future__ import annotations
 
 import socket
+import time
 
-__all__ = ["ListeningSockets", "bind_listener"]
+import structlog
+
+__all__ = ["ListeningSockets", "Refusals", "bind_listener"]
+
+log = structlog.get_logger(__name__)
 
 
 def bind_listener(host: str, port: int, backlog: int) -> socket.socket:
@@ -57,3 +64,27 @@ class ListeningSockets:
         for key, held in list(self._held.items()):
             if held is sock:
                 del self._held[key]
+
+
+class Refusals:
+    """Connections closed over a limit, logged by address at most once per ``interval`` with
+    how many there were (a flood of them must not flood the log); never any content."""
+
+    def __init__(self, channel: str | None, protocol: str, interval: float = 10.0) -> None:
+        self.channel = channel
+        self.protocol = protocol
+        self.interval = interval
+        self._counts: dict[tuple[str, str], tuple[int, float]] = {}
+
+    def note(self, address: str, limit: str) -> None:
+        now = time.monotonic()
+        count, logged = self._counts.get((address, limit), (0, 0.0))
+        count += 1
+        if now - logged >= self.interval:
+            log.warning(f"{self.protocol} connection over a limit, closed",
+                        channel=self.channel, address=address, limit=limit, closed=count)
+            self._counts[(address, limit)] = (0, now)
+        else:
+            self._counts[(address, limit)] = (count, logged)
+        if len(self._counts) > 10_000:  # many addresses: forget the quiet ones
+            self._counts = {k: v for k, v in self._counts.items() if v[0]}

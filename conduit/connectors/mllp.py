@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import time
 from typing import Literal
 
 import structlog
@@ -23,7 +22,7 @@ from conduit.connectors.base import (
     ListenerConfig,
 )
 from conduit.connectors.hl7batch import batch_ack, split_batch
-from conduit.connectors.listening import bind_listener
+from conduit.connectors.listening import Refusals, bind_listener
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.core.duration import Duration
 from conduit.core.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
@@ -195,29 +194,6 @@ def _waiting_for_a_frame(reader: asyncio.StreamReader) -> bool:
     return not buffer and not reader.at_eof()
 
 
-class _Refusals:
-    """Connections closed over a limit, logged by address at most once per ``interval`` with
-    how many there were (a flood of them must not flood the log); never any content."""
-
-    def __init__(self, channel: str, interval: float = 10.0) -> None:
-        self.channel = channel
-        self.interval = interval
-        self._counts: dict[tuple[str, str], tuple[int, float]] = {}
-
-    def note(self, address: str, limit: str) -> None:
-        now = time.monotonic()
-        count, logged = self._counts.get((address, limit), (0, 0.0))
-        count += 1
-        if now - logged >= self.interval:
-            log.warning("mllp connection over a limit, closed", channel=self.channel,
-                        address=address, limit=limit, closed=count)
-            self._counts[(address, limit)] = (0, now)
-        else:
-            self._counts[(address, limit)] = (count, logged)
-        if len(self._counts) > 10_000:  # many addresses: forget the quiet ones
-            self._counts = {k: v for k, v in self._counts.items() if v[0]}
-
-
 # --- source ---------------------------------------------------------------------------------
 
 #: How long a stopping listener lets a connection inside a message, or waiting for its answer,
@@ -256,7 +232,7 @@ class MllpSource:
         self._socket: socket.socket | None = None
         self._connections: dict[asyncio.Task[None], _Peer] = {}
         self._per_client: dict[str, int] = {}
-        self._refusals = _Refusals(context.channel)
+        self._refusals = Refusals(context.channel, "mllp")
         self._closing = False
         self.port = config.port
 
