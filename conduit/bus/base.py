@@ -36,6 +36,9 @@ class Envelope:
     #: ``body`` already parsed (a :class:`~conduit.hl7.message.Message`), when the envelope never
     #: left this process: saves the next stage parsing it again. Never sent over a broker.
     parsed: Any = None
+    #: A copy the sweeper put back (``engine.jobs.sweeper``): the original may have been
+    #: published after all and be slow, so the next stage checks the store before acting.
+    recheck: bool = False
 
 
 Handler = Callable[[Envelope], Awaitable[None]]

@@ -60,6 +60,17 @@ PERSISTENT = 2
 #: The message's correlation id travels in this header (the AMQP correlation_id property
 #: pairs a publish with its returned message).
 CORRELATION_HEADER = "x-conduit-correlation-id"
+#: Set on a copy the sweeper put back (``Envelope.recheck``).
+RECHECK_HEADER = "x-conduit-recheck"
+
+
+def _headers(envelope: Envelope) -> dict[str, object] | None:
+    headers: dict[str, object] = {}
+    if envelope.correlation_id:
+        headers[CORRELATION_HEADER] = envelope.correlation_id
+    if envelope.recheck:
+        headers[RECHECK_HEADER] = 1
+    return headers or None
 
 
 @dataclass(slots=True)
@@ -484,8 +495,7 @@ class RabbitBus:
                 "", queue, envelope.body,
                 BasicProperties(delivery_mode=PERSISTENT, message_id=str(envelope.message_id),
                                 correlation_id=str(self._seq),
-                                headers=({CORRELATION_HEADER: envelope.correlation_id}
-                                         if envelope.correlation_id else None)),
+                                headers=_headers(envelope)),
                 mandatory=True)
 
     def _on_return(self, channel: PikaChannel, method: Basic.Return, properties: BasicProperties,
@@ -564,7 +574,7 @@ class RabbitBus:
         subscription.inbox.put_nowait(
             (generation, acks, method.delivery_tag,
              Envelope(message_id, body, correlation_id if isinstance(correlation_id, str)
-                      else None)))
+                      else None, recheck=bool(headers and headers.get(RECHECK_HEADER)))))
 
     def _settle(self, generation: int, acks: _Acks, tag: int, ack: bool) -> None:
         if generation != self._generation or not acks.channel.is_open or self._conn is None:

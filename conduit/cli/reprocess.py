@@ -39,14 +39,17 @@ from conduit.connectors.base import DestinationConfig
               help="Channel files or folders, to find partitioned destinations' queues "
                    "(default: channels/ when it exists).")
 @click.option("--bus-url", help="amqp://... when the engine runs on RabbitMQ (default: settings).")
+@click.option("--include-not-accepted", is_flag=True,
+              help="Also messages answered AE because they could not be queued (their senders "
+                   "were told to resend them, so a search leaves them out by default).")
 @click.option("--limit", default=10_000, show_default=True, help="At most this many messages.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be reprocessed.")
 @store_options
 def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, since: str | None,
               until: str | None, destinations: tuple[str, ...], dead_letters: bool,
-              from_raw: bool, channel_paths: tuple[Path, ...], bus_url: str | None, limit: int,
-              dry_run: bool, config_file: Path | None, data_dir: Path | None,
-              store_url: str | None) -> None:
+              from_raw: bool, channel_paths: tuple[Path, ...], bus_url: str | None,
+              include_not_accepted: bool, limit: int, dry_run: bool,
+              config_file: Path | None, data_dir: Path | None, store_url: str | None) -> None:
     """Re-queue messages IDS, or those of --channel matching --status/--since/--until, to all
     or chosen destinations; each gets a 'reprocess' event."""
     from conduit.engine.settings import load_settings
@@ -64,7 +67,8 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     store.migrate()
     chosen = select_messages(store, ids=ids, channel=channel, status=status, since=_when(since),
                              until=_when(until), destinations=destinations,
-                             dead_letters=dead_letters, limit=limit)
+                             dead_letters=dead_letters, limit=limit,
+                             include_not_accepted=include_not_accepted)
     if not chosen:
         click.echo("no messages match")
         sys.exit(1)

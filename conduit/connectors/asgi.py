@@ -4,26 +4,120 @@ The source's ``start()`` binds the socket itself (so a port in use is an ordinar
 not uvicorn's ``sys.exit``), hands it to uvicorn, and returns once uvicorn is serving;
 ``stop()`` asks it to finish and waits. Signals stay the engine's: uvicorn's own signal capture
 is switched off, and so is its logging configuration.
+
+Limits (:class:`HttpListenerConfig`), so that slow or greedy clients cannot starve the others:
+uvicorn answers 503 beyond ``max_connections``; a remote address holds at most
+``max_connections_per_client`` connections (one more is closed at once, logged by address);
+a request's headers and body must arrive within ``request_timeout`` of its first byte however
+slowly they trickle (else 408 and the connection closes: uvicorn has no such timeout);
+incomplete headers are bounded by h11 (``H11_MAX_INCOMPLETE``) and idle keep-alive connections
+close after ``keep_alive``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import Generator
 from typing import Any
 
 import structlog
 import uvicorn
+from pydantic import Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from conduit.connectors.base import ListenerConfig
 from conduit.connectors.listener_auth import ListenerAuthenticator, Rejection
+from conduit.connectors.listening import ListeningSockets, Refusals, bind_listener
 from conduit.connectors.tls import ServerTls
+from conduit.core.duration import Duration
 
 log = structlog.get_logger(__name__)
+
+#: Largest incomplete HTTP event (request line and headers) h11 buffers before answering 431.
+H11_MAX_INCOMPLETE = 64 * 1024
+_TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
+              b"connection: close\r\n\r\n")
+
+
+class HttpListenerConfig(ListenerConfig):
+    """Limits every HTTP-based listener (REST, FHIR, SOAP) has (see the module docstring)."""
+
+    max_connections: int = Field(
+        1000, ge=1, description="Concurrent connections; beyond it requests are answered 503.")
+    max_connections_per_client: int = Field(
+        64, ge=1, examples=[16],
+        description="Concurrent connections from one remote address; one more is closed at "
+                    "once and logged with the address.")
+    request_timeout: Duration = Field(
+        30.0, examples=["10s"],
+        description="A request's headers and body must arrive within this long of its first "
+                    "byte, however slowly they trickle in; otherwise it is answered 408 and "
+                    "the connection closed.")
+
+
+class _Limited(H11Protocol):
+    """uvicorn's h11 protocol with a per-address connection limit and a request timeout; the
+    listener sets the class attributes on a subclass of its own."""
+
+    per_client: int = 64
+    request_timeout: float = 30.0
+    counts: dict[str, int]
+    channel: str | None = None
+    refusals: Refusals
+
+    _address: str | None = None
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        address = self.client[0] if self.client else ""
+        if self.counts.get(address, 0) >= self.per_client:
+            self.refusals.note(address, "max_connections_per_client")
+            transport.close()
+            return
+        self.counts[address] = self.counts.get(address, 0) + 1
+        self._address = address
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and self._reading():
+            self._deadline = self.loop.call_later(self.request_timeout, self._too_slow)
+        super().data_received(data)
+        if self._deadline is not None and not self._reading():
+            self._deadline.cancel()  # the whole request is in: the app takes its time
+            self._deadline = None
+
+    def _reading(self) -> bool:
+        """Whether a request is being received: not all of its headers and body are in."""
+        cycle = self.cycle
+        return cycle is None or cycle.response_complete or cycle.more_body
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self._reading() or self.transport.is_closing():
+            return
+        log.info("http request not complete within request_timeout, closing",
+                 channel=self.channel, address=self._address)
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.response_started:
+            self.transport.write(_TIMED_OUT)
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._address is not None:
+            left = self.counts.get(self._address, 1) - 1
+            if left > 0:
+                self.counts[self._address] = left
+            else:
+                self.counts.pop(self._address, None)
+            self._address = None
+        super().connection_lost(exc)
 
 
 class _Server(uvicorn.Server):
@@ -36,13 +130,20 @@ class AsgiListener:
     """Serve an ASGI app on ``host:port`` (``port`` 0 = any free port), optionally over TLS."""
 
     def __init__(self, app: Any, host: str, port: int, tls: ServerTls | None = None,
-                 *, max_connections: int | None = None, keep_alive: float = 30.0) -> None:
+                 *, max_connections: int | None = None, keep_alive: float = 30.0,
+                 limits: HttpListenerConfig | None = None, channel: str | None = None,
+                 listening: ListeningSockets | None = None) -> None:
         self.app = app
+        self.listening = listening
         self.host = host
         self.port = port
         self.tls = tls
-        self.max_connections = max_connections
+        self.max_connections = limits.max_connections if limits else max_connections
         self.keep_alive = keep_alive
+        self._protocol = type("LimitedH11", (_Limited,), {
+            "per_client": limits.max_connections_per_client if limits else 64,
+            "request_timeout": limits.request_timeout if limits else 30.0,
+            "counts": {}, "channel": channel, "refusals": Refusals(channel, "http")})
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -54,24 +155,16 @@ class AsgiListener:
         config = uvicorn.Config(
             self.app, log_config=None, access_log=False, lifespan="off", server_header=False,
             date_header=True, limit_concurrency=self.max_connections,
-            timeout_keep_alive=int(self.keep_alive), timeout_graceful_shutdown=5,
-            loop="none", http="h11")
+            timeout_keep_alive=max(1, int(self.keep_alive)), timeout_graceful_shutdown=5,
+            loop="none", http=self._protocol, h11_max_incomplete_event_size=H11_MAX_INCOMPLETE,
+            backlog=min(max(self.max_connections or 2048, 128), 4096))
         config.load()
         if self.tls is not None:
             config.ssl = self.tls.context()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
-        # protocol is TCP, and without it Nagle + delayed ACK stall each response ~40 ms.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(config.backlog)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        # a redeployed source takes its predecessor's socket over (see connectors.listening)
+        sock = (self.listening.take(self.host, self.port, config.backlog)
+                if self.listening is not None
+                else bind_listener(self.host, self.port, config.backlog))
         self.port = sock.getsockname()[1]
         self._sock = sock
         self._server = _Server(config)
@@ -84,6 +177,8 @@ class AsgiListener:
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:
+            if self.listening is not None:
+                self.listening.release(self._sock)
             self._server.should_exit = True
             with contextlib.suppress(Exception, SystemExit):
                 await self._task

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from conduit.connectors.listening import ListeningSockets
 from conduit.core.duration import Duration, parse_duration
 from conduit.transforms.filter import Condition
 
@@ -222,8 +223,11 @@ class DestinationConfig(StrictModel):
 
 @dataclass(frozen=True, slots=True)
 class ConnectorContext:
-    """What a connector may know of the engine around it (no globals: passed in at build)."""
+    """What a connector may know of the engine around it (no globals: passed in at build).
+    ``listening``: the channel's listening sockets, which a redeployed listener takes over
+    (see :mod:`conduit.connectors.listening`); None: bind afresh."""
 
     channel: str
     data_dir: Path
+    listening: ListeningSockets | None = None
 

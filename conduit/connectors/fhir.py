@@ -31,12 +31,11 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from conduit.connectors.asgi import AsgiListener, AsgiSource
+from conduit.connectors.asgi import AsgiListener, AsgiSource, HttpListenerConfig
 from conduit.connectors.auth import Auth, Authenticator
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    ListenerConfig,
 )
 from conduit.connectors.http import client_for, media_type, raise_for_status, read_body
 from conduit.connectors.listener_auth import (
@@ -58,7 +57,7 @@ FHIR_JSON = "application/fhir+json"
 JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir"}
 
 
-class FhirSourceConfig(ListenerConfig):
+class FhirSourceConfig(HttpListenerConfig):
     """A FHIR R4 endpoint that accepts resources and Bundles."""
 
 
@@ -77,7 +76,6 @@ class FhirSourceConfig(ListenerConfig):
         description="Check each resource against the FHIR models (fhir.resources R4B).")
     bundles: bool = Field(True, description="Accept transaction and batch Bundles at the base.")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest body accepted.")
-    max_connections: int = Field(1000, ge=1, description="Concurrent connections accepted.")
     tls: ServerTls | None = Field(None, description="Serve HTTPS (and mutual TLS).")
     auth: ListenerAuth | None = Field(None, description=AUTH_DESCRIPTION, examples=AUTH_EXAMPLES)
 
@@ -180,7 +178,8 @@ class FhirSource(AsgiSource):
         self.context = context
         self.base = config.base_path.rstrip("/")
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
-                                      max_connections=config.max_connections)
+                                      limits=config, channel=context.channel,
+                                      listening=context.listening)
         self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = self.base
 

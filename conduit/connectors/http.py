@@ -24,12 +24,11 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from conduit.connectors.asgi import AsgiListener, AsgiSource
+from conduit.connectors.asgi import AsgiListener, AsgiSource, HttpListenerConfig
 from conduit.connectors.auth import Auth, Authenticator
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    ListenerConfig,
 )
 from conduit.connectors.listener_auth import (
     AUTH_DESCRIPTION,
@@ -55,7 +54,7 @@ DEFAULT_TYPES = ["application/json", "application/fhir+json", "application/xml",
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-class HttpSourceConfig(ListenerConfig):
+class HttpSourceConfig(HttpListenerConfig):
     """Listen for messages over HTTP(S) on one path."""
 
 
@@ -76,7 +75,6 @@ class HttpSourceConfig(ListenerConfig):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1,
                                 description="Largest body accepted; larger gets 413.",
                                 examples=[1048576])
-    max_connections: int = Field(1000, ge=1, description="Concurrent connections accepted.")
     response_content_type: str | None = Field(
         None, description="Content type of the receiver's response passed back with "
                           "ack: after-delivery (default: guessed from the response).",
@@ -222,7 +220,8 @@ class HttpSource(AsgiSource):
         self._path = config.path.rstrip("/") or "/"
         self._types = {media_type(t) for t in config.content_types}
         self._listener = AsgiListener(self, config.host, config.port, config.tls,
-                                      max_connections=config.max_connections)
+                                      limits=config, channel=context.channel,
+                                      listening=context.listening)
         self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = config.path
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import socket
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from conduit.connectors.base import (
     ListenerConfig,
 )
 from conduit.connectors.hl7batch import BatchError, batch_ack, batch_reject, split_batch
+from conduit.connectors.listening import Refusals, bind_listener
 from conduit.connectors.tls import ClientTls, ServerTls
 from conduit.core.duration import Duration
 from conduit.core.errors import ApplicationError, ApplicationReject, HL7ParseError, RetryableError
@@ -58,9 +60,21 @@ class MllpSourceConfig(ListenerConfig):
         16 * 1024 * 1024, ge=1024,
         description="Largest message accepted; a larger frame is answered AR and discarded.")
     idle_timeout: Duration = Field(
-        300.0, description="Close a connection that sends nothing for this long.",
-        examples=["5m"])
-    max_connections: int = Field(1000, ge=1, description="Concurrent connections accepted.")
+        300.0, description="Close a connection that sends nothing for this long between "
+                           "messages.", examples=["5m"])
+    frame_timeout: Duration = Field(
+        60.0, examples=["30s"],
+        description="A message must arrive whole within this long of its first byte, however "
+                    "slowly its bytes trickle in; otherwise the connection is closed (the "
+                    "sender has no ACK and resends), so slow senders cannot hold connections.")
+    max_connections: int = Field(
+        1000, ge=1, description="Concurrent connections accepted; a connection beyond it is "
+                                "closed at once (the sender retries), never left waiting.")
+    max_connections_per_client: int = Field(
+        64, ge=1, examples=[16],
+        description="Concurrent connections from one remote address; one beyond it is closed "
+                    "at once and logged with the address, so one client cannot take every "
+                    "connection.")
     split_batches: bool = Field(
         True, description="A frame holding an FHS/BHS batch (or several messages) is split: "
                           "each message is stored and routed on its own, and the answer is a "
@@ -114,31 +128,47 @@ class ReadDeadline:
     ``asyncio.wait_for`` makes a Task per read and ``asyncio.timeout`` schedules and cancels a
     timer per read (under uvloop a libuv timer handle each time): per message, measured over 16
     ping-pong connections, wait_for costs ~8-15 us, asyncio.timeout ~6-9 us, this ~0. Here one
-    timer per connection wakes at most about once per ``seconds``: a read that has been going
-    for ``seconds`` by then gets its task cancelled and raises TimeoutError (as asyncio.timeout
-    does: a cancellation from elsewhere, e.g. stop(), stays a cancellation); otherwise the timer
-    is set again for the current read's limit, or dropped until the next read when none is going.
+    timer per connection wakes at most about once per limit: a read past its limit by then gets
+    its task cancelled and raises TimeoutError (as asyncio.timeout does: a cancellation from
+    elsewhere, e.g. stop(), stays a cancellation); otherwise the timer is set again for the
+    current read's limit, or dropped until the next read when none is going.
+
+    With ``frame`` (the listener) a read has two limits: ``seconds`` for a frame's first byte to
+    come (idle between messages), then ``frame`` for the rest of it, however slowly it trickles
+    in, so a sender cannot hold a connection by sending a byte now and then. ``in_frame`` says
+    which one a TimeoutError came from. The timer is never set further ahead than the shorter
+    limit, so it is never late for the frame limit that follows a first byte.
     """
 
-    __slots__ = ("_expired", "_loop", "_since", "_task", "_timer", "seconds")
+    __slots__ = ("_due", "_expired", "_loop", "_period", "_task", "_timer", "frame", "in_frame",
+                 "seconds")
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, frame: float | None = None) -> None:
         self.seconds = seconds
+        self.frame = frame
+        self.in_frame = False
+        self._period = seconds if frame is None else min(seconds, frame)
         self._loop = asyncio.get_running_loop()
-        self._since: float | None = None  # loop time the current read began; None between reads
+        self._due: float | None = None  # loop time the current read must end by; None between
         self._task: asyncio.Task[object] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
 
     async def read(self, reader: asyncio.StreamReader, max_bytes: int) -> bytes | None:
-        """``read_frame`` within ``seconds``; TimeoutError when it takes longer."""
+        """``read_frame`` within the limits; TimeoutError when it takes longer."""
         task = asyncio.current_task()
         assert task is not None
         self._task = task
-        self._since = since = self._loop.time()
-        if self._timer is None:
-            self._timer = self._loop.call_at(since + self.seconds, self._check)
         try:
+            if self.frame is None:
+                self._arm(self.seconds)
+            else:
+                self.in_frame = False
+                if _waiting_for_a_frame(reader):
+                    self._arm(self.seconds)
+                    await reader._wait_for_data("read_frame")  # type: ignore[attr-defined]
+                self.in_frame = True
+                self._arm(self.frame)
             return await read_frame(reader, max_bytes)
         except asyncio.CancelledError:
             if self._expired:
@@ -147,21 +177,27 @@ class ReadDeadline:
                     raise TimeoutError from None
             raise
         finally:
-            self._since = None
+            self._due = None
+
+    def _arm(self, limit: float) -> None:
+        now = self._loop.time()
+        self._due = now + limit
+        if self._timer is None:
+            self._timer = self._loop.call_at(now + min(limit, self._period), self._check)
 
     def _check(self) -> None:
-        since, task = self._since, self._task
-        if since is None or task is None:
+        due, task = self._due, self._task
+        if due is None or task is None:
             self._timer = None  # no read going: the next read sets the timer again
             return
-        due = since + self.seconds
+        now = self._loop.time()
         # timers may fire up to a clock tick early (uvloop: 1 ms); do not spin until `due`
-        if self._loop.time() + 0.001 >= due:
+        if now + 0.001 >= due:
             self._timer = None
             self._expired = True
             task.cancel()
         else:
-            self._timer = self._loop.call_at(due, self._check)
+            self._timer = self._loop.call_at(min(due, now + self._period), self._check)
 
     def close(self) -> None:
         if self._timer is not None:
@@ -169,7 +205,42 @@ class ReadDeadline:
             self._timer = None
 
 
+_BETWEEN_FRAMES = b"\r\n \t"
+
+
+def _waiting_for_a_frame(reader: asyncio.StreamReader) -> bool:
+    """No byte of the next frame is in yet (whitespace a sender leaves after a frame's end is
+    dropped: it starts no frame). Reads the stream's buffer: asyncio has no public peek."""
+    buffer: bytearray = reader._buffer  # type: ignore[attr-defined]
+    if buffer and buffer[0] in _BETWEEN_FRAMES:
+        kept = buffer.lstrip(_BETWEEN_FRAMES)
+        del buffer[:len(buffer) - len(kept)]
+    return not buffer and not reader.at_eof()
+
+
 # --- source ---------------------------------------------------------------------------------
+
+#: How long a stopping listener lets a connection inside a message, or waiting for its answer,
+#: finish before closing it.
+STOP_GRACE = 5.0
+
+
+class _Peer:
+    """One listener connection as ``stop`` sees it: waiting for a message (closed at once) or
+    inside one (given time to be answered)."""
+
+    __slots__ = ("deadline", "reader", "reading")
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+        self.reading = True
+        self.deadline: ReadDeadline | None = None
+
+    def idle(self) -> bool:
+        """Waiting for a message's first byte: nothing of it would be lost by closing."""
+        return self.reading and (self.deadline is None or not self.deadline.in_frame)
+
+
 
 
 @source("mllp", MllpSourceConfig, carries="hl7v2",
@@ -187,67 +258,128 @@ class MllpSource:
         self.config = config
         self.context = context
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(config.max_connections)
+        self._socket: socket.socket | None = None
+        self._connections: dict[asyncio.Task[None], _Peer] = {}
+        self._per_client: dict[str, int] = {}
+        self._refusals = Refusals(context.channel, "mllp")
+        self._closing = False
         self.port = config.port
 
     async def start(self, inbound: Inbound) -> None:
         self._inbound = inbound
+        config = self.config
+        backlog = min(max(config.max_connections, 128), 4096)
+        listening = self.context.listening
+        sock = (listening.take(config.host, config.port, backlog) if listening is not None
+                else bind_listener(config.host, config.port, backlog))
+        tls = config.tls.context() if config.tls else None
         # The stream limit bounds one frame in memory; a larger frame is discarded and NAKed.
-        self._server = await asyncio.start_server(
-            self._serve, self.config.host, self.config.port,
-            limit=self.config.max_message_bytes + 64, reuse_address=True,
-            ssl=self.config.tls.context() if self.config.tls else None)
-        self.port = self._server.sockets[0].getsockname()[1]
+        try:
+            self._server = await asyncio.start_server(
+                self._serve, sock=sock, backlog=backlog, limit=config.max_message_bytes + 64,
+                ssl=tls,
+                ssl_handshake_timeout=min(config.frame_timeout, 60.0) if tls else None)
+        except BaseException:
+            self._release(sock)
+            sock.close()
+            raise
+        self._socket = sock
+        self.port = sock.getsockname()[1]
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for task in list(self._connections):
+        """Stop listening at once (a redeployed source may hold the same socket: it goes on
+        accepting); a connection waiting for its next message is closed, one inside a message
+        or waiting for its answer gets up to STOP_GRACE to be answered (its message may be
+        stored by then: never dropped unanswered while it can be helped)."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        self._closing = True
+        server.close()
+        if self._socket is not None:
+            self._release(self._socket)
+            self._socket = None
+        for task, peer in list(self._connections.items()):
+            if peer.idle():
                 task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
-            await self._server.wait_closed()
-            self._server = None
+        if self._connections:
+            _, late = await asyncio.wait(list(self._connections), timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await server.wait_closed()
+
+    def _release(self, sock: socket.socket) -> None:
+        if self.context.listening is not None:
+            self.context.listening.release(sock)
 
     def describe(self) -> str:
         return f"mllp{'s' if self.config.tls else ''}://{self.config.host}:{self.port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        remote = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        limit = self._over_limit(address)
+        if limit is not None:  # closed at once: never held waiting for a place
+            self._refusals.note(address, limit)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            return
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
-        peer = writer.get_extra_info("peername")
-        remote = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self._connections[task] = state = _Peer(reader)
+        self._per_client[address] = self._per_client.get(address, 0) + 1
         try:
-            async with self._slots:
-                await self._converse(reader, writer, remote)
+            await self._converse(reader, writer, remote, state)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            self._connections.discard(task)
+            self._connections.pop(task, None)
+            left = self._per_client.pop(address, 1) - 1
+            if left:
+                self._per_client[address] = left
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    def _over_limit(self, address: str) -> str | None:
+        """The limit a new connection from ``address`` would pass, if any."""
+        if self._closing:
+            return "closing"
+        if len(self._connections) >= self.config.max_connections:
+            return "max_connections"
+        if self._per_client.get(address, 0) >= self.config.max_connections_per_client:
+            return "max_connections_per_client"
+        return None
+
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        remote: str) -> None:
-        deadline = ReadDeadline(self.config.idle_timeout)
+                        remote: str, state: _Peer) -> None:
+        deadline = state.deadline = ReadDeadline(self.config.idle_timeout,
+                                                 frame=self.config.frame_timeout)
         try:
-            await self._exchange(reader, writer, remote, deadline)
+            await self._exchange(reader, writer, remote, deadline, state)
         finally:
             deadline.close()
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        remote: str, deadline: ReadDeadline) -> None:
+                        remote: str, deadline: ReadDeadline, state: _Peer) -> None:
         max_bytes = self.config.max_message_bytes
-        while True:
+        while not self._closing:
+            state.reading = True
             try:
                 payload = await deadline.read(reader, max_bytes)
             except TimeoutError:
-                log.info("mllp connection idle, closing", channel=self.context.channel,
-                         remote=remote)
+                if deadline.in_frame:
+                    log.warning("mllp message not complete within frame_timeout, closing",
+                                channel=self.context.channel, remote=remote)
+                else:
+                    log.info("mllp connection idle, closing", channel=self.context.channel,
+                             remote=remote)
                 return
             except FramingError as exc:
+                state.reading = False
                 log.warning("mllp framing error", channel=self.context.channel, remote=remote,
                             error=str(exc))
                 await self._inbound.reject(b"", f"MLLP framing error: {exc}", {"remote": remote})
@@ -258,6 +390,8 @@ class MllpSource:
                 if reader.at_eof():
                     return
                 continue
+            finally:
+                state.reading = False
             if payload is None:
                 return
             answers = await self._respond(payload, remote,

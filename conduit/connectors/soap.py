@@ -32,11 +32,10 @@ from pydantic import Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from conduit.connectors.asgi import AsgiListener, AsgiSource
+from conduit.connectors.asgi import AsgiListener, AsgiSource, HttpListenerConfig
 from conduit.connectors.base import (
     ConnectorContext,
     DestinationConfig,
-    ListenerConfig,
     StrictModel,
 )
 from conduit.connectors.http import client_for, read_body
@@ -93,7 +92,7 @@ class SoapOperation(StrictModel):
         description="Response parts, each with its value template.")
 
 
-class SoapSourceConfig(ListenerConfig):
+class SoapSourceConfig(HttpListenerConfig):
     """A SOAP 1.1/1.2 endpoint with a WSDL generated from this config."""
 
 
@@ -196,7 +195,9 @@ class SoapSource(AsgiSource):
         self._operations = {o.name: o for o in config.operations}
         self._outputs = {o.name: [(p, compile_template(p.value or "")) for p in o.output]
                          for o in config.operations}
-        self._listener = AsgiListener(self, config.host, config.port, config.tls)
+        self._listener = AsgiListener(self, config.host, config.port, config.tls,
+                                      limits=config, channel=context.channel,
+                                      listening=context.listening)
         self._auth = ListenerAuthenticator(config.auth) if config.auth else None
         self._route = config.path
 

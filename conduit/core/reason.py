@@ -95,6 +95,12 @@ def stored(text: str | None) -> str | None:
     return _MARK + shown + _MARK + ("" if whole == shown else whole)
 
 
+def stored_prefix(text: str) -> str:
+    """How the stored form of a value-free reason beginning with ``text`` begins (to find
+    such reasons with a prefix search)."""
+    return _MARK + _clean(text)
+
+
 def loaded(text: str | None) -> Reason | None:
     """A stored reason as a :class:`Reason` (inverse of :func:`stored`)."""
     if text is None:

@@ -4,7 +4,9 @@ It subscribes each queue on the real bus once and hands every envelope to the ha
 channel's *current* runtime, so a redeploy (``deploy`` of a changed channel, or ``conduit run
 --watch``) swaps the runtime without losing or duplicating what is queued: the old runtime
 finishes its in-flight envelopes, the new one takes the rest. While the channel is stopped its
-``gate`` is closed and the envelopes taken wait here (counted in ``depth``).
+``gate`` is closed and the envelopes taken wait here (counted in ``depth``). Each runtime's
+handlers are a generation: ``retire`` ends one, and ``drain`` can wait for the envelopes of the
+generations before a given one while the next runtime already runs.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ class ChannelBus:
         self._handlers: dict[str, Handler] = {}
         self._held: dict[str, int] = {}
         self._changed = asyncio.Event()
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: The current runtime's generation, and envelopes in a handler per generation.
+        self.generation = 0
+        self._in_flight: dict[int, int] = {}
+        self._finished = asyncio.Event()
 
     # -- the Bus protocol, passed through -------------------------------------------------
 
@@ -86,14 +89,25 @@ class ChannelBus:
             await self._bus.subscribe(queue, functools.partial(self._dispatch, queue),
                                       concurrency=concurrency)
 
-    def retire(self) -> None:
-        """Forget the current runtime's handlers (envelopes wait for the next deploy)."""
+    def retire(self) -> int:
+        """Forget the current runtime's handlers (envelopes wait for the next deploy); returns
+        the generation that ends."""
         self._handlers.clear()
+        self.generation += 1
+        return self.generation - 1
 
-    async def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
-        """Wait for the handlers running now to finish; False if they did not in time."""
+    async def drain(self, timeout: float = DRAIN_TIMEOUT, *, generation: int | None = None) -> bool:
+        """Wait for the handlers running now (of ``generation`` and before, when given) to
+        finish; False if they did not in time."""
+        def busy() -> bool:
+            return any(n for g, n in self._in_flight.items()
+                       if generation is None or g <= generation)
+
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                while busy():
+                    self._finished.clear()
+                    await self._finished.wait()
             return True
         except TimeoutError:
             return False
@@ -111,11 +125,14 @@ class ChannelBus:
                 await self._changed.wait()  # undeployed, or a destination removed: hold it
         finally:
             self._held[queue] -= 1
-        self._in_flight += 1
-        self._idle.clear()
+        generation = self.generation
+        self._in_flight[generation] = self._in_flight.get(generation, 0) + 1
         try:
             await handler(envelope)
         finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
+            left = self._in_flight[generation] - 1
+            if left:
+                self._in_flight[generation] = left
+            else:
+                del self._in_flight[generation]
+                self._finished.set()

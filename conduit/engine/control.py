@@ -26,6 +26,7 @@ import structlog
 
 from conduit.bus import Bus
 from conduit.connectors.base import ConnectorContext, ListenerConfig
+from conduit.connectors.listening import ListeningSockets
 from conduit.core.errors import StartupError, port_problem
 from conduit.core.observer import Observer
 from conduit.engine.channel import Channel
@@ -53,8 +54,12 @@ class Controller:
         self.states: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.deployed_at: dict[str, float] = {}
+        #: Each channel's listening sockets, which its next source takes over on a redeploy.
+        self.listening: dict[str, ListeningSockets] = {}
         self._lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+        #: Replaced runtimes finishing their in-flight work (see ``_retire_behind``).
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def state(self, name: str) -> str:
         return self.states.get(name, "undeployed")
@@ -67,21 +72,35 @@ class Controller:
             await self._deploy(channel)
 
     async def _deploy(self, channel: Channel) -> None:
+        """Deploy ``channel``. Replacing a deployed one, the new runtime starts first: its
+        workers take over the channel's queues and its source the listening socket (no sender
+        is refused in between); then the old source stops (a message inside it is still
+        answered) and the old runtime's in-flight deliveries drain behind, in the background."""
         name = channel.name
-        if name in self.runtimes:
-            await self._retire(name)
         if not channel.enabled:  # known (listed, redeployable from its file), never started
+            if name in self.runtimes:
+                await self._retire(name)
             self.channels[name] = channel
             self.states[name] = "disabled"
             self.errors.pop(name, None)
             log.info("channel disabled, not deployed", channel=name)
             return
+        old = self.runtimes.pop(name, None)
         bus = self.buses.get(name)
         if bus is None:
             bus = self.buses[name] = ChannelBus(self.bus, name)
-        else:
+        if old is not None:
             bus.redeployed = True
-        context = ConnectorContext(channel=name, data_dir=self.settings.data_dir)
+            await old.stop_polling()
+            generation = bus.retire()  # new envelopes wait for the new runtime's handlers
+            if old.source is not None and not (isinstance(old.channel.source, ListenerConfig)
+                                               and isinstance(channel.source, ListenerConfig)):
+                # a poller (files, a database) must not read beside its successor
+                await old.source.stop()
+                old.source = None
+        listening = self.listening.setdefault(name, ListeningSockets())
+        context = ConnectorContext(channel=name, data_dir=self.settings.data_dir,
+                                   listening=listening)
         runtime = ChannelRuntime(channel, self.store, bus, context,
                                  workers=self.settings.workers, observer=self.observer,
                                  workers_running=bus.gate.is_set,
@@ -95,6 +114,8 @@ class Controller:
             bus.retire()
             with contextlib.suppress(Exception):  # workers started before the listener failed
                 await runtime.stop()
+            if old is not None:
+                await self._retire_behind(name, old, generation)
             if isinstance(exc, OSError) and port_problem(exc):
                 source = channel.source
                 where = (f"{source.host}:{source.port}" if isinstance(source, ListenerConfig)
@@ -109,7 +130,29 @@ class Controller:
         self.states[name] = "started"
         self.errors.pop(name, None)
         self.deployed_at[name] = time.time()
+        if old is not None:
+            await self._retire_behind(name, old, generation)
         log.info("channel deployed", channel=name, redeploy=bus.redeployed)
+
+    async def _retire_behind(self, name: str, old: ChannelRuntime, generation: int) -> None:
+        """A replaced runtime: its source stops now (the new one already listens), its
+        in-flight deliveries finish in the background, then its connectors close."""
+        if old.source is not None:
+            await old.source.stop()
+            old.source = None
+        task = asyncio.get_running_loop().create_task(
+            self._drain_then_stop(name, old, generation), name=f"{name}-retiring")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _drain_then_stop(self, name: str, old: ChannelRuntime, generation: int) -> None:
+        try:
+            if not await self.buses[name].drain(generation=generation):
+                log.warning("in-flight work of the replaced channel did not finish in time",
+                            channel=name)
+        finally:
+            with contextlib.suppress(Exception):
+                await old.stop()
 
     async def _retire(self, name: str) -> None:
         runtime = self.runtimes.pop(name)
@@ -224,6 +267,10 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
             self._watch = None
+        if self._retiring:  # replaced runtimes stop waiting for their in-flight work
+            for task in list(self._retiring):
+                task.cancel()
+            await asyncio.gather(*self._retiring, return_exceptions=True)
 
     async def _watch_loop(self, paths: list[Path], seen: dict[Path, tuple[int, int] | None],
                           interval: float) -> None:

@@ -2,7 +2,7 @@
 
 One envelope at a time per handler call (the bus runs ``concurrency`` calls at once)::
 
-    dedupe? already SENT in the store → done
+    dedupe? already SENT in the store → done (a sweeper's copy: unless still QUEUED → done)
     an outcome held for it (sent, not yet recorded)? → record it, never send again
     loop: paused (outcomes unrecordable)? wait → breaker gate (wait while open) → rate limit
           → send
@@ -52,6 +52,8 @@ log = structlog.get_logger(__name__)
 Settled = Callable[[int, str, bytes | None], None]
 #: Longest wait between two attempts to record an outcome the store refused (s).
 RECORD_RETRY_MAX = 5.0
+#: How often an envelope whose message is being sent already looks again (rare: a copy).
+RECHECK_WAIT = 0.05
 
 
 class DeliveryWorker:
@@ -91,6 +93,8 @@ class DeliveryWorker:
         self._recordable.set()
         self.sent = 0
         self.failed = 0
+        #: Message ids being delivered by this worker now.
+        self._sending: set[int] = set()
 
     def state(self) -> dict[str, object]:
         """For the dashboard: breaker state, whether blocked (on which message, why: a
@@ -112,13 +116,21 @@ class DeliveryWorker:
 
     async def handle(self, envelope: Envelope) -> None:
         began = time.perf_counter()
+        message_id, recheck = envelope.message_id, envelope.recheck
+        while message_id in self._sending:
+            # another envelope of this message is being sent here (a sweeper's copy and its
+            # original, taken together): this one waits, then goes only if still QUEUED
+            recheck = True
+            await asyncio.sleep(RECHECK_WAIT)
+        self._sending.add(message_id)
         try:
-            await self._deliver(envelope)
+            await self._deliver(envelope, recheck)
         finally:
+            self._sending.discard(message_id)
             self.observer.timed(self.channel, "delivery", time.perf_counter() - began,
                                 self.config.name)
 
-    async def _deliver(self, envelope: Envelope) -> None:
+    async def _deliver(self, envelope: Envelope, recheck: bool) -> None:
         out = Outbound(message_id=envelope.message_id, channel=self.channel,
                        destination=self.config.name, content=envelope.body,
                        correlation_id=envelope.correlation_id, message=envelope.parsed)
@@ -129,7 +141,12 @@ class DeliveryWorker:
                 # carry it
                 out.correlation_id = await asyncio.to_thread(self.store.correlation_id,
                                                              out.message_id)
-            if self.config.dedupe and await self._already_sent(out.message_id):
+            if recheck and await self._status(out.message_id) != "QUEUED":
+                log.debug("swept copy of a delivery done meanwhile, skipped",
+                          channel=self.channel, destination=self.config.name,
+                          message_id=out.message_id)
+                return
+            if self.config.dedupe and await self._status(out.message_id) == "SENT":
                 log.debug("already sent, skipped", channel=self.channel,
                           destination=self.config.name, message_id=out.message_id)
                 return
@@ -267,10 +284,10 @@ class DeliveryWorker:
         self.blocked = Reason.of(f"message {out.message_id}: ", reason)
         self.blocked_message = out.message_id
 
-    async def _already_sent(self, message_id: int) -> bool:
-        status = await asyncio.to_thread(delivery_status, self.store, message_id,
-                                         self.config.name)
-        return status == "SENT"
+    async def _status(self, message_id: int) -> str | None:
+        """The delivery's status in the store (SENT: sent already; None: no such row)."""
+        return await asyncio.to_thread(delivery_status, self.store, message_id,
+                                       self.config.name)
 
     async def _send_once(self, out: Outbound) -> bytes:
         try:

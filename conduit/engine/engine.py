@@ -43,7 +43,9 @@ class Engine:
         #: Deploys channels and changes their state (dashboard, API, ``--watch``).
         self.control = Controller(settings, self.store, self.bus, self.observer)
         #: Started in order after the channels, stopped in reverse before them.
-        self.services: list[Service] = engine_jobs(settings, self.store)
+        self.services: list[Service] = engine_jobs(
+            settings, self.store, self.bus,
+            lambda: {name: r.channel for name, r in self.control.runtimes.items()})
         self._started: list[Service] = []
 
     @property

@@ -218,12 +218,16 @@ class ChannelRuntime:
         """Per destination: breaker state, blocked (ordered, holding) and why, counts."""
         return {name: worker.state() for name, worker in self.workers_by_destination.items()}
 
-    async def stop(self) -> None:
+    async def stop_polling(self) -> None:
+        """Stop watching for reprocess requests (a runtime replacing this one watches now)."""
         if self._poll is not None:
             self._poll.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll
             self._poll = None
+
+    async def stop(self) -> None:
+        await self.stop_polling()
         if self.source is not None:
             await self.source.stop()
         for connector in self.destinations.values():
@@ -368,10 +372,9 @@ class ChannelRuntime:
             log.error("bus unavailable", channel=self.name, message_id=message_id,
                       error=type(exc).__name__)
             with contextlib.suppress(Exception):  # so the counts add up; the sender resends
-                await self.store.processed(
+                await self.store.processed(  # marked: a reprocess by search leaves it out
                     message_id, "ERROR", transformed=None, routes=[],
-                    error=Reason("not queued: message bus unavailable (answered as not "
-                                 "accepted)"))
+                    error=Reason(f"{replay.NOT_ACCEPTED}message bus unavailable, not queued"))
             return Receipt(False, message_id, error="message bus unavailable; please resend",
                            resend=True)
         if waiter is None:
@@ -437,6 +440,9 @@ class ChannelRuntime:
     async def _process(self, envelope: Envelope) -> None:
         """A raw message queued by a listener-only process: read it, run the pipeline, store
         the outcome, queue its deliveries."""
+        if envelope.recheck and await asyncio.to_thread(
+                replay.message_status, self.store, envelope.message_id) != "RECEIVED":
+            return  # a swept copy of a message processed after all
         # Queued only once intake read it (and strict validation passed): parsed again only
         # when it crossed a process boundary (RabbitMQ), never validated again.
         read = await self._read(envelope.body, envelope.parsed, validate=False)

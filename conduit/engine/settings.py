@@ -135,6 +135,20 @@ class AlertSettings(BaseModel):
     rules: list[AlertRule] = Field(default_factory=list)
 
 
+class SweepSettings(BaseModel):
+    """The sweeper (``engine.jobs.sweeper``): committed work never published is put back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval: Duration = Field(60, description="How often the sweeper looks (0 = never).",
+                               examples=["1m"])
+    grace: Duration = Field(
+        300, examples=["5m"],
+        description="Work untouched and never attempted for this long is taken as never "
+                    "published and put back on the bus; longer than a send takes.")
+    batch: int = Field(1000, ge=1, description="Messages per channel and kind per pass.")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -172,6 +186,9 @@ class Settings(BaseModel):
     retention: RetentionSettings = Field(
         default_factory=lambda: RetentionSettings.model_validate({}),
         description="Pruning of old messages.")
+    sweep: SweepSettings = Field(
+        default_factory=lambda: SweepSettings.model_validate({}),
+        description="Putting back committed work a crash left unpublished (RabbitMQ).")
 
     @field_validator("timezone")
     @classmethod

@@ -10,7 +10,14 @@ Reprocessing (``conduit reprocess``) is store first, bus second, like every othe
    name; an engine that is not running picks them up at its next start (recovery).
 
 Dead letters are the deliveries with status ERROR: the worker marks ERROR exactly when it
-dead-letters, so "reprocess the dead letters" is ``status ERROR`` on the delivery.
+dead-letters, so "reprocess the dead letters" is ``status ERROR`` on the delivery. A message
+stored but answered ``AE`` because it could not be queued (the broker was down) is ERROR too,
+with a reason that begins with :data:`NOT_ACCEPTED`: its sender was told to resend it, so a
+search-chosen reprocess leaves it out unless asked (``include_not_accepted``).
+
+:func:`stuck` finds committed work that was never published (a crash between the commit and
+the publish) for the sweeper (``engine.jobs.sweeper``), which records a ``sweep`` event on
+each message it puts back (:func:`mark_swept`): a message is swept at most once.
 """
 
 from __future__ import annotations
@@ -19,13 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
 
+from conduit.core.reason import stored_prefix
 from conduit.store.codec import unpack
 from conduit.store.store import KEEP_SENT_AT, Store, content_of, message_conditions, now
 from conduit.store.tables import deliveries, events, messages
 
 REPROCESS = "reprocess"
+SWEEP = "sweep"
+#: How the reason of a message answered AE for want of a queue begins (see the docstring).
+NOT_ACCEPTED = "not accepted (answered AE, the sender resends): "
 
 
 @dataclass(slots=True)
@@ -51,12 +62,20 @@ def delivery_status(store: Store, message_id: int, destination: str) -> str | No
 def select_messages(store: Store, *, ids: Sequence[int] = (), channel: str | None = None,
                     status: str | None = None, since: datetime | None = None,
                     until: datetime | None = None, destinations: Sequence[str] = (),
-                    dead_letters: bool = False, limit: int = 100_000) -> list[int]:
+                    dead_letters: bool = False, limit: int = 100_000,
+                    include_not_accepted: bool = False) -> list[int]:
     """Message ids to reprocess, oldest first. ``status`` is the message's; ``dead_letters``
-    picks messages with an ERROR delivery (to ``destinations`` when given)."""
+    picks messages with an ERROR delivery (to ``destinations`` when given). A search leaves
+    out messages answered AE (:data:`NOT_ACCEPTED`: their senders resend them) unless
+    ``include_not_accepted``; ids given one by one are taken as they are."""
     conditions = message_conditions(channel=channel, status=status, since=since, until=until)
     if ids:
         conditions.append(messages.c.id.in_(list(ids)))
+    elif not include_not_accepted:
+        conditions.append(or_(messages.c.error.is_(None), ~or_(
+            messages.c.error.startswith(NOT_ACCEPTED, autoescape=True),
+            # stored as a reason (core.reason.stored): MARK, public text (the same here)
+            messages.c.error.startswith(stored_prefix(NOT_ACCEPTED), autoescape=True))))
     if dead_letters:
         dead = select(deliveries.c.message_id).where(deliveries.c.status == "ERROR")
         if destinations:
@@ -150,3 +169,54 @@ def pending_for(store: Store, message_ids: Sequence[int]
             .where(deliveries.c.message_id.in_(ids), deliveries.c.status == "QUEUED")
             .order_by(deliveries.c.message_id))]
     return received, queued
+
+
+@dataclass(slots=True)
+class Stuck:
+    """Committed work of one channel never published: messages still RECEIVED, and QUEUED
+    deliveries never attempted, by destination."""
+
+    received: list[int] = field(default_factory=list)
+    queued: dict[str, list[int]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.received or self.queued)
+
+
+def stuck(store: Store, channel: str, before: datetime, limit: int = 1000) -> Stuck:
+    """What may have been committed but never published: untouched since ``before`` (the
+    grace period), never attempted, the message not finished (nor answered AE: its status is
+    ERROR), and never swept before. Oldest first, at most ``limit`` of each kind."""
+    unswept = ~exists().where(events.c.message_id == messages.c.id, events.c.kind == SWEEP)
+    found = Stuck()
+    with store.engine.connect() as connection:
+        found.received = [int(i) for i in connection.execute(
+            select(messages.c.id)
+            .where(messages.c.channel == channel, messages.c.status == "RECEIVED",
+                   messages.c.updated_at < before, unswept)
+            .order_by(messages.c.id).limit(limit)).scalars()]
+        for destination, message_id in connection.execute(
+                select(deliveries.c.destination, deliveries.c.message_id)
+                .join(messages, messages.c.id == deliveries.c.message_id)
+                .where(messages.c.channel == channel, messages.c.status == "QUEUED",
+                       deliveries.c.status == "QUEUED", deliveries.c.attempts == 0,
+                       deliveries.c.updated_at < before, unswept)
+                .order_by(deliveries.c.message_id).limit(limit)):
+            found.queued.setdefault(str(destination), []).append(int(message_id))
+    return found
+
+
+async def mark_swept(store: Store, message_ids: Sequence[int], detail: str) -> None:
+    """Record that the sweeper put these messages back on the bus (never again)."""
+    stamp = now()
+    rows = [{"message_id": i, "at": stamp, "kind": SWEEP, "detail": detail}
+            for i in sorted(set(message_ids))]
+    if rows:
+        await store.writer.run(lambda c: c.execute(events.insert(), rows))
+
+
+def message_status(store: Store, message_id: int) -> str | None:
+    with store.engine.connect() as connection:
+        value = connection.execute(select(messages.c.status)
+                                   .where(messages.c.id == message_id)).scalar()
+    return None if value is None else str(value)
