@@ -156,10 +156,19 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
                                    swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
                                    swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png")
 
-    from conduit.ops import api_admin, api_channels, api_messages, api_ops, dashboard
+    from conduit.ops import (
+        api_admin,
+        api_channels,
+        api_messages,
+        api_ops,
+        api_preview,
+        dashboard,
+        preview_page,
+    )
 
-    for module in (api_channels, api_messages, api_ops, api_admin):
+    for module in (api_channels, api_messages, api_ops, api_admin, api_preview):
         app.include_router(module.router, prefix="/api")
+    app.include_router(preview_page.router)  # before the dashboard's /channels/{name}/{action}
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
