@@ -32,7 +32,7 @@ from conduit.core.errors import ConfigError
 from conduit.core.registry import Registry
 from conduit.engine.channel import Channel, channel_model
 
-__all__ = ["channel_files", "load_channel", "load_channels", "load_model"]
+__all__ = ["channel_files", "load_channel", "load_channel_text", "load_channels", "load_model"]
 
 _ENV_REF = re.compile(r"\$(\$?)\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
@@ -142,12 +142,31 @@ def load_model(path: Path, model: type[M], env: Mapping[str, str]) -> tuple[M | 
     except (OSError, UnicodeDecodeError) as exc:
         file.unreadable = f"cannot read: {getattr(exc, 'strerror', None) or exc}"
         return None, file
+    return _validate_text(text, file, model, env, path.parent)
+
+
+def load_channel_text(text: str, name: str, base_dir: Path,
+                      env: Mapping[str, str] | None = None, *,
+                      registry: Registry | None = None) -> Channel:
+    """A channel from YAML text not in a file (edited in the browser), checked exactly as a
+    file is; ``name`` labels its problems (``name:line: key: what``) and ``base_dir`` is where
+    its relative paths (templates, lookup tables) are read from."""
+    model = channel_model(registry)
+    channel, file = _validate_text(text, YamlFile(name, model), model,
+                                   os.environ if env is None else env, base_dir)
+    if channel is None:
+        raise ConfigError(file.problems)
+    return channel
+
+
+def _validate_text(text: str, file: YamlFile, model: type[M], env: Mapping[str, str],
+                   base_dir: Path) -> tuple[M | None, YamlFile]:
     data = _parse_yaml(text, file, env)
     if data is None:
         return None, file
     early = list(file.found)  # environment problems: validate anyway, to report everything
     try:
-        loaded = model.model_validate(data, context={"base_dir": path.parent})
+        loaded = model.model_validate(data, context={"base_dir": base_dir})
     except pydantic.ValidationError as exc:
         for error in exc.errors():
             _report(error, file)

@@ -164,16 +164,19 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
         api_channels,
         api_messages,
         api_ops,
+        api_preview,
         dashboard,
         login,
+        preview_page,
         sso,
     )
 
-    for module in (api_channels, api_messages, api_ops, api_admin):
+    for module in (api_channels, api_messages, api_ops, api_admin, api_preview):
         app.include_router(module.router, prefix="/api")
     app.include_router(login.router)
     app.include_router(sso.router)
     app.include_router(account.router)
+    app.include_router(preview_page.router)  # before the dashboard's /channels/{name}/{action}
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

@@ -21,6 +21,7 @@ _KINDS: dict[str, tuple[dict[str, str], str | None, str]] = {
     "view": ({"system": _DCM, "code": "110110", "display": "Patient Record"}, "read", "R"),
     "export": ({"system": _DCM, "code": "110106", "display": "Export"}, "search", "R"),
     "search": ({"system": _DCM, "code": "110112", "display": "Query"}, "search", "E"),
+    "preview": ({"system": _DCM, "code": "110110", "display": "Patient Record"}, "read", "R"),
     "reprocess": ({"system": _DCM, "code": "110110", "display": "Patient Record"},
                   "update", "U"),
     "login": ({"system": _DCM, "code": "110114", "display": "User Authentication"}, None, "E"),
