@@ -40,7 +40,7 @@ def _when(text: str | None) -> datetime | None:
     except ValueError as exc:
         raise click.BadParameter(f"{text!r}: use ISO time (2026-11-23T10:00) or an age (2h)") \
             from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 _store_options = [

@@ -460,11 +460,18 @@ def message_conditions(*, channel: str | None = None, status: str | None = None,
         conditions.append(messages.c.channel == channel)
     if status:
         conditions.append(messages.c.status == status.upper())
+    # SQLite keeps ``received_at`` as UTC text and SQLAlchemy binds a datetime's wall-clock
+    # digits without its offset: every bound time is turned into UTC first (naive means UTC)
     if since:
-        conditions.append(messages.c.received_at >= since)
+        conditions.append(messages.c.received_at >= utc(since))
     if until:
-        conditions.append(messages.c.received_at < until)
+        conditions.append(messages.c.received_at < utc(until))
     return conditions
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as the same instant in UTC (a naive time is taken as UTC already)."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _clip(value: str | None, size: int) -> str | None:
