@@ -16,13 +16,12 @@ from conduit.store import Store
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _store(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> Store:
-    from conduit.engine.settings import load_settings
+def _store(config_file: Path | None, data_dir: Path | None, store_url: str | None, *,
+           create: bool = False) -> Store:
+    """The store ``conduit run`` would open here (see :mod:`conduit.cli.stores`)."""
+    from conduit.cli.stores import open_store
 
-    settings = load_settings(config_file, data_dir=data_dir, store_url=store_url)
-    store = Store(settings.store)
-    store.migrate()
-    return store
+    return open_store(config_file, data_dir, store_url, create=create)
 
 
 def _when(text: str | None) -> datetime | None:

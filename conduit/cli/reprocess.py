@@ -58,10 +58,11 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     if from_raw and (destinations or dead_letters):
         raise click.UsageError("--from-raw runs the whole pipeline: no --destination or "
                                "--dead-letters with it")
+    from conduit.cli.stores import open_store
+
     settings = load_settings(config_file, data_dir=data_dir, store_url=store_url,
                              bus_url=bus_url)
-    store = Store(settings.store)
-    store.migrate()
+    store = open_store(config_file, data_dir, store_url)
     chosen = select_messages(store, ids=ids, channel=channel, status=status, since=_when(since),
                              until=_when(until), destinations=destinations,
                              dead_letters=dead_letters, limit=limit)

@@ -1,8 +1,10 @@
 """Engine settings: built once at start from a settings file and the environment, then passed in.
 
-Precedence: environment (``CONDUIT_*``) over the settings file (``--config`` or
-``CONDUIT_CONFIG``) over the embedded defaults (SQLite store and in-process bus under
-``CONDUIT_DATA_DIR`` or ``./data``).
+Precedence: environment (``CONDUIT_*``) over the settings file (``--config``, else
+``CONDUIT_CONFIG``, else the first ``conduit.yaml`` found from the working directory upward) over
+the embedded defaults (SQLite store and in-process bus under ``CONDUIT_DATA_DIR`` or ``./data``).
+A relative ``data_dir`` in a found ``conduit.yaml`` is relative to that file's folder, so every
+command run anywhere below it opens the same store.
 """
 
 from __future__ import annotations
@@ -136,10 +138,33 @@ _ENV = {"CONDUIT_DATA_DIR": "data_dir", "CONDUIT_STORE_URL": "store_url",
         "CONDUIT_WORKERS": "workers", "CONDUIT_QUEUE_BUFFER": "queue_buffer"}
 
 
+CONFIG_NAME = "conduit.yaml"
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The first ``conduit.yaml`` in ``start`` (default: the working directory) or above."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate / CONFIG_NAME
+    return None
+
+
+def settings_source(path: str | Path | None = None) -> tuple[Path | None, bool]:
+    """The settings file to read and whether it was found upward (not given): ``path``, else
+    ``$CONDUIT_CONFIG``, else the nearest ``conduit.yaml``."""
+    given = path or os.environ.get("CONDUIT_CONFIG")
+    if given:
+        return Path(given), False
+    found = find_config()
+    return found, found is not None
+
+
 def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:
-    """Settings from ``path`` (or ``$CONDUIT_CONFIG``), then the environment, then overrides."""
+    """Settings from ``path`` (or ``$CONDUIT_CONFIG``, or the nearest ``conduit.yaml``), then
+    the environment, then overrides."""
     values: dict[str, object] = {}
-    path = path or os.environ.get("CONDUIT_CONFIG")
+    path, found = settings_source(path)
     if path:
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
@@ -148,6 +173,8 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         if not isinstance(loaded, dict):
             raise ConfigError([f"{path}: settings must be a mapping"])
         values.update({k.replace("-", "_"): v for k, v in loaded.items()})
+        if found and not Path(str(values.get("data_dir") or "data")).is_absolute():
+            values["data_dir"] = path.parent / str(values.get("data_dir") or "data")
     for env, key in _ENV.items():
         if os.environ.get(env):
             values[key] = os.environ[env]

@@ -49,3 +49,23 @@ def make_engine(url: str, *, name: str = STORE_NAME) -> Engine:
         return sql.make_engine(url, name=name, pool_size=4, max_overflow=8,
                                on_sqlite_connect=_sqlite_pragmas)
     return sql.make_engine(url, name=name, pool_size=4, max_overflow=4, pg_options=PG_OPTIONS)
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    """One line saying why the store at ``url`` cannot be opened (the driver's first line),
+    with what to do about a database that does not exist."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = " ".join(reason.split())
+    if "does not exist" in reason and "database" in reason:
+        reason += " (create it: conduit db init)"
+    return f"store {safe_url(url)}: {reason}"
