@@ -50,7 +50,6 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     """Re-queue messages IDS, or those of --channel matching --status/--since/--until, to all
     or chosen destinations; each gets a 'reprocess' event."""
     from conduit.engine.settings import load_settings
-    from conduit.store import Store
     from conduit.store.replay import select_messages
 
     if not ids and not channel:
