@@ -27,6 +27,7 @@ def prune(older_than: str | None, channel: str | None, statuses: tuple[str, ...]
           include_unfinished: bool, dry_run: bool, vacuum_full: bool, batch: int | None,
           config_file: Path | None, data_dir: Path | None, store_url: str | None) -> None:
     """Delete messages older than an age (per channel and status), then vacuum."""
+    from conduit.cli.stores import settings_for
     from conduit.store.retention import (
         RetentionError,
         RetentionRule,
@@ -34,8 +35,6 @@ def prune(older_than: str | None, channel: str | None, statuses: tuple[str, ...]
         check_rule,
         prune_once,
     )
-
-    from conduit.cli.stores import settings_for
 
     settings = settings_for(config_file, data_dir, store_url).retention
     try:
