@@ -55,6 +55,22 @@ def store_options(function: F) -> F:
     return function
 
 
+_remote_options = [
+    click.option("--url", envvar="CONDUIT_URL",
+                 help="Ask a running engine's API instead of reading the store "
+                      "(default: $CONDUIT_URL)."),
+    click.option("--token", envvar="CONDUIT_TOKEN",
+                 help="API token with --url (default: $CONDUIT_TOKEN)."),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+]
+
+
+def remote_or_store(function: F) -> F:
+    for option in reversed(_remote_options):
+        function = option(function)
+    return store_options(function)
+
+
 @main.group(invoke_without_command=True)
 @click.option("--channel", help="Only this channel.")
 @click.option("--status", help="RECEIVED, FILTERED, QUEUED, SENT or ERROR.")
@@ -63,40 +79,71 @@ def store_options(function: F) -> F:
 @click.option("--control-id", help="MSH-10.")
 @click.option("--type", "message_type", help="Message type prefix: ADT, ADT^A01.")
 @click.option("--patient", help="Patient identifier (PID-3.1).")
+@click.option("--q", "text", help="Full text: messages containing every word.")
 @click.option("--limit", default=50, show_default=True)
-@store_options
+@remote_or_store
 @click.pass_context
 def messages(ctx: click.Context, channel: str | None, status: str | None, since: str | None,
              until: str | None, control_id: str | None, message_type: str | None,
-             patient: str | None, limit: int, config_file: Path | None, data_dir: Path | None,
-             store_url: str | None) -> None:
-    """List stored messages, newest first; `conduit messages show ID` shows one in full."""
+             patient: str | None, text: str | None, limit: int, url: str | None,
+             token: str | None, as_json: bool, config_file: Path | None,
+             data_dir: Path | None, store_url: str | None) -> None:
+    """List messages, newest first, from the store `conduit run` uses here, or with --url from
+    a running engine's API; `conduit messages show ID` shows one in full."""
     if ctx.invoked_subcommand is not None:
         return
-    store = _store(config_file, data_dir, store_url)
-    rows = store.search(channel=channel, status=status, since=_when(since), until=_when(until),
-                        control_id=control_id, message_type=message_type, patient_id=patient,
-                        limit=limit)
+    if url:
+        from conduit.cli.remote import Client
+
+        answer = Client(url, token, config_file).get(
+            "/messages", channel=channel, status=status, since=since, until=until,
+            type=message_type, control_id=control_id, patient=patient, q=text, limit=limit)
+        rows: list[dict[str, Any]] = answer["items"]
+    else:
+        from conduit.ops.operations import summary
+
+        store = _store(config_file, data_dir, store_url)
+        found = store.search(channel=channel, status=status, since=_when(since),
+                             until=_when(until), control_id=control_id,
+                             message_type=message_type, patient_id=patient, text=text,
+                             limit=limit)
+        rows = [summary(record, phi=True) for record in found]
+    if as_json:
+        from conduit.cli.remote import print_json
+
+        print_json(rows)
+        return
     click.echo(f"{'ID':>8}  {'RECEIVED (UTC)':19}  {'CHANNEL':20}  {'STATUS':11}  "
                f"{'TYPE':12}  {'MSH-10':20}  ERROR")
     for row in rows:
-        click.echo(f"{row.id:>8}  {row.received_at:%Y-%m-%d %H:%M:%S}  {row.channel[:20]:20}  "
-                   f"{row.status:11}  {(row.message_type or '-')[:12]:12}  "
-                   f"{(row.control_id or '-')[:20]:20}  {(row.error or '')[:60]}")
+        received = datetime.fromisoformat(row["received_at"])
+        click.echo(f"{row['id']:>8}  {received:%Y-%m-%d %H:%M:%S}  {row['channel'][:20]:20}  "
+                   f"{row['status']:11}  {(row['message_type'] or '-')[:12]:12}  "
+                   f"{(row['control_id'] or '-')[:20]:20}  {(row['error'] or '')[:60]}")
     click.echo(f"{len(rows)} message(s)")
 
 
 @messages.command()
 @click.argument("message_id", type=int)
-@store_options
-def show(message_id: int, config_file: Path | None, data_dir: Path | None,
-         store_url: str | None) -> None:
-    """Show message MESSAGE_ID: raw, transformed, and per destination what was sent and answered."""
+@remote_or_store
+def show(message_id: int, url: str | None, token: str | None, as_json: bool,
+         config_file: Path | None, data_dir: Path | None, store_url: str | None) -> None:
+    """Show message MESSAGE_ID: raw, transformed, and per destination what was sent and answered
+    (with --url: from a running engine's API, bodies for operators)."""
+    from conduit.cli.remote import Client, print_json
+    from conduit.ops.operations import detail as as_detail
+
+    if url:
+        print_json(Client(url, token, config_file).get(f"/messages/{message_id}"))
+        return
     store = _store(config_file, data_dir, store_url)
     record = store.get(message_id)
     if record is None:
         click.echo(f"no message {message_id}", err=True)
         sys.exit(1)
+    if as_json:
+        print_json(as_detail(record, bodies=True))
+        return
     click.echo(f"message {record.id}  channel {record.channel}  status {record.status}")
     click.echo(f"received {record.received_at}  updated {record.updated_at}  "
                f"from {record.source or '-'}")
