@@ -66,7 +66,17 @@ class Controller:
         async with self._lock:
             await self._deploy(channel)
 
+    def _listening(self, channel: Channel) -> Channel:
+        """``channel`` with its source on ``settings.listen_host`` (CONDUIT_LISTEN_HOST) when
+        that is set and the source listens: in a container, every channel on 0.0.0.0."""
+        host = self.settings.listen_host
+        source = channel.source
+        if not host or not isinstance(source, ListenerConfig) or source.host == host:
+            return channel
+        return channel.model_copy(update={"source": source.model_copy(update={"host": host})})
+
     async def _deploy(self, channel: Channel) -> None:
+        channel = self._listening(channel)
         name = channel.name
         if name in self.runtimes:
             await self._retire(name)

@@ -27,7 +27,15 @@ class DashboardSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Serve the dashboard and management API.")
+    enabled: bool | None = Field(
+        None, description="Serve the dashboard and management API; default: yes, except in a "
+                          "`--role workers` process (so listeners and workers share a host "
+                          "without both binding the port; set true and another port to scrape "
+                          "a worker's /metrics).")
+    metrics_loopback: bool = Field(
+        True, description="Serve /metrics without login to clients on this machine (127.0.0.1, "
+                          "::1), e.g. a Prometheus or node agent beside the engine; turn off "
+                          "when a reverse proxy on this machine forwards outside requests.")
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 for every one.")
     port: int = Field(8080, ge=0, le=65535, description="Port; 0 picks a free one.")
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
@@ -113,6 +121,11 @@ class Settings(BaseModel):
                     "as many messages in hand, so waiting for store commits and broker confirms "
                     "overlaps. For more CPU run more processes (--role workers) on the same "
                     "queues.")
+    listen_host: str | None = Field(
+        None, examples=["0.0.0.0"],
+        description="Address every channel source listens on, whatever its file says "
+                    "(CONDUIT_LISTEN_HOST; in a container 0.0.0.0, so that published ports "
+                    "reach the listeners). Default: each channel's own `source.host`.")
     queue_buffer: int = Field(
         CAPACITY, ge=100, examples=[10_000],
         description="In-process bus: messages each queue holds in memory; a longer backlog (a "
@@ -128,6 +141,12 @@ class Settings(BaseModel):
         description="Pruning of old messages.")
 
     @property
+    def serves_dashboard(self) -> bool:
+        """Whether this process serves the dashboard (see ``dashboard.enabled``)."""
+        enabled = self.dashboard.enabled
+        return self.role != "workers" if enabled is None else enabled
+
+    @property
     def store(self) -> str:
         return self.store_url or f"sqlite:///{(self.data_dir / 'conduit.db').as_posix()}"
 
@@ -135,7 +154,8 @@ class Settings(BaseModel):
 _ENV = {"CONDUIT_DATA_DIR": "data_dir", "CONDUIT_STORE_URL": "store_url",
         "CONDUIT_BUS_URL": "bus_url", "CONDUIT_LOG_LEVEL": "log_level",
         "CONDUIT_LOG_FORMAT": "log_format", "CONDUIT_ROLE": "role",
-        "CONDUIT_WORKERS": "workers", "CONDUIT_QUEUE_BUFFER": "queue_buffer"}
+        "CONDUIT_WORKERS": "workers", "CONDUIT_QUEUE_BUFFER": "queue_buffer",
+        "CONDUIT_LISTEN_HOST": "listen_host"}
 
 
 CONFIG_NAME = "conduit.yaml"
