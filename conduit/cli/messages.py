@@ -134,38 +134,41 @@ def show(message_id: int, url: str | None, token: str | None, as_json: bool,
     from conduit.ops.operations import detail as as_detail
 
     if url:
-        print_json(Client(url, token, config_file).get(f"/messages/{message_id}"))
-        return
-    store = _store(config_file, data_dir, store_url)
-    record = store.get(message_id)
-    if record is None:
-        click.echo(f"no message {message_id}", err=True)
-        sys.exit(1)
+        shown: dict[str, Any] = Client(url, token, config_file).get(f"/messages/{message_id}")
+    else:
+        store = _store(config_file, data_dir, store_url)
+        record = store.get(message_id)
+        if record is None:
+            click.echo(f"no message {message_id}", err=True)
+            sys.exit(1)
+        shown = as_detail(record, bodies=True)
     if as_json:
-        print_json(as_detail(record, bodies=True))
+        print_json(shown)
         return
-    click.echo(f"message {record.id}  channel {record.channel}  status {record.status}")
-    click.echo(f"received {record.received_at}  updated {record.updated_at}  "
-               f"from {record.source or '-'}")
-    click.echo(f"type {record.message_type or '-'}  MSH-10 {record.control_id or '-'}  "
-               f"patient {record.patient_id or '-'}")
-    click.echo(f"correlation id {record.correlation_id or '-'}")
-    if record.error:
-        click.echo(f"error: {record.error}")
-    _section("raw", record.raw)
-    _section("transformed", record.transformed)
-    for d in record.deliveries:
-        label = "why" if d.status == "FILTERED" else "error"
-        click.echo(f"\n== destination {d.destination}: {d.status}, {d.attempts} attempt(s)"
-                   + (f", {label}: {d.error}" if d.error else ""))
-        _section(f"{d.destination}: sent", d.content)
-        _section(f"{d.destination}: response", d.response)
-    for at, kind, detail in record.events:
-        click.echo(f"event {at} {kind} {detail or ''}")
+    click.echo(f"message {shown['id']}  channel {shown['channel']}  status {shown['status']}")
+    click.echo(f"received {shown['received_at']}  updated {shown['updated_at']}  "
+               f"from {shown['source'] or '-'}")
+    click.echo(f"type {shown['message_type'] or '-'}  MSH-10 {shown['control_id'] or '-'}  "
+               f"patient {shown['patient_id'] or '-'}")
+    click.echo(f"correlation id {shown['correlation_id'] or '-'}")
+    if shown["error"]:
+        click.echo(f"error: {shown['error']}")
+    if "raw" not in shown:
+        click.echo("(bodies need the operator role)")
+    _section("raw", shown.get("raw"))
+    _section("transformed", shown.get("transformed"))
+    for d in shown["deliveries"]:
+        label = "why" if d["status"] == "FILTERED" else "error"
+        click.echo(f"\n== destination {d['destination']}: {d['status']}, {d['attempts']} "
+                   "attempt(s)" + (f", {label}: {d['error']}" if d["error"] else ""))
+        _section(f"{d['destination']}: sent", d.get("content"))
+        _section(f"{d['destination']}: response", d.get("response"))
+    for event in shown["events"]:
+        click.echo(f"event {event['at']} {event['kind']} {event['detail'] or ''}")
 
 
-def _section(title: str, content: bytes | None) -> None:
+def _section(title: str, content: str | None) -> None:
     if not content:
         return
-    text = content.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    text = content.replace("\r\n", "\n").replace("\r", "\n")
     click.echo(f"\n-- {title} --\n{text.rstrip()}")

@@ -92,8 +92,11 @@ def test_cli_drives_a_running_engine(tmp_path: Path) -> None:
         assert [m["control_id"] for m in found] == ["REMOTE1"]
         assert found[0]["patient_id"] == "P77"
         assert json.loads(conduit("messages", "--q", "nobodyhere", "--json", env=api).stdout) == []
-        shown = json.loads(conduit("messages", "show", str(found[0]["id"]), env=api).stdout)
+        shown = json.loads(conduit("messages", "show", str(found[0]["id"]), "--json",
+                                   env=api).stdout)
         assert "ZEPHYRINE" in shown["raw"]
+        page = conduit("messages", "show", str(found[0]["id"]), env=api).stdout
+        assert "-- raw --" in page and "ZEPHYRINE" in page and "== destination down" in page
         # the same search on the store, without a URL
         local = conduit("messages", "--q", "zephyrine", env=env)
         assert "REMOTE1" in local.stdout and "1 message(s)" in local.stdout, local.stderr
