@@ -57,10 +57,14 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     if from_raw and (destinations or dead_letters):
         raise click.UsageError("--from-raw runs the whole pipeline: no --destination or "
                                "--dead-letters with it")
-    from conduit.cli.stores import open_store
+    from conduit.cli.stores import Failure, open_store
+    from conduit.core.errors import UnavailableError
 
     settings = load_settings(config_file, data_dir=data_dir, store_url=store_url,
                              bus_url=bus_url)
+    from conduit.engine.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)  # no debug lines by default
     store = open_store(config_file, data_dir, store_url)
     chosen = select_messages(store, ids=ids, channel=channel, status=status, since=_when(since),
                              until=_when(until), destinations=destinations,
@@ -76,6 +80,10 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     try:
         done = asyncio.run(_reprocess(store, settings.bus_url, chosen, destinations,
                                       dead_letters, from_raw, paths))
+    except UnavailableError as exc:  # the broker away or refusing the login: one line
+        raise Failure(f"{exc}; the store recorded the reprocess of {len(chosen)} message(s) "
+                      "but nothing was published: run the same command again once RabbitMQ "
+                      "answers") from None
     finally:
         asyncio.run(store.close())
     messages, deliveries, missing = done

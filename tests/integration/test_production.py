@@ -318,3 +318,28 @@ def test_listen_host_from_the_environment_overrides_the_channel_file(tmp_path: P
         if outside is not None:
             with socket.create_connection((outside, port), timeout=5):
                 pass
+
+
+def test_reprocess_to_a_refusing_rabbitmq_is_one_line(tmp_path: Path) -> None:
+    import asyncio
+
+    from conduit.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'conduit.db'}")
+    store.migrate()
+
+    async def write() -> None:
+        await store.received("adt", A01.format(id="R1").encode(), control_id="R1",
+                             message_type="ADT^A01")
+        await store.close()
+
+    asyncio.run(write())
+    channels = _channel(tmp_path)
+    wrong = RABBIT_URL.replace("guest:guest", "guest:not-the-password")
+    result = conduit("reprocess", "1", "--from-raw", "--channels", str(channels), "--bus-url",
+                     wrong, env=clean_env(CONDUIT_DATA_DIR=str(tmp_path / "data")))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines()
+             if line.strip() and not line.startswith("conduit: store ")]
+    assert len(lines) == 1, result.stderr
+    assert "refused the login" in lines[0] and "nothing was published" in lines[0]
