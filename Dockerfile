@@ -1,6 +1,6 @@
 # Conduit engine image. Build: docker build -t conduit .
 # Run embedded (SQLite + in-process bus), channels and dashboard published:
-#   docker run -p 2575:2575 -p 8080:8080 -v conduit-data:/data conduit
+#   docker run -p 2575:2575 -p 127.0.0.1:8080:8080 -v conduit-data:/data conduit
 #   docker exec -i CONTAINER conduit users add admin --role admin --password-stdin < password-file
 # Inside the container every channel source and the dashboard listen on 0.0.0.0
 # (CONDUIT_LISTEN_HOST, CONDUIT_DASHBOARD_HOST), so published ports reach them; the channel
