@@ -198,6 +198,9 @@ class RabbitBus:
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
         self._up = asyncio.Event()
+        #: Set when the broker refused the login or the vhost: no use retrying at start.
+        self._refused = asyncio.Event()
+        self._refusal = ""
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._specs: dict[str, QueueSpec] = {}
@@ -227,12 +230,34 @@ class RabbitBus:
         self._loop = asyncio.get_running_loop()
         self._closing = False
         self._runner = self._loop.create_task(self._run(), name="rabbitmq-connection")
+        self._refused.clear()
+        waits = [asyncio.ensure_future(self._up.wait()),
+                 asyncio.ensure_future(self._refused.wait())]
         try:
-            await asyncio.wait_for(self._up.wait(), self.start_timeout)
-        except TimeoutError:
-            await self.close()
-            raise UnavailableError(f"RabbitMQ at {safe_url(self.url)} not reachable in "
-                                   f"{self.start_timeout:.0f}s") from None
+            await asyncio.wait(waits, timeout=self.start_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        if self._up.is_set():
+            return
+        await self.close()
+        if self._refused.is_set():  # a wrong password does not get better by waiting
+            raise UnavailableError(self._refusal)
+        raise UnavailableError(f"RabbitMQ at {safe_url(self.url)} not reachable in "
+                               f"{self.start_timeout:.0f}s")
+
+    def _check_refused(self, error: BaseException) -> None:
+        """Note a login or vhost the broker refused (authentication failure, access denied)."""
+        if isinstance(error, pika.exceptions.ProbableAuthenticationError
+                      | pika.exceptions.AuthenticationError):
+            what = "refused the login: authentication failed; check the user and password"
+        elif isinstance(error, pika.exceptions.ProbableAccessDeniedError):
+            what = "refused access: check the user's permissions and the vhost"
+        else:
+            return
+        self._refusal = f"RabbitMQ at {safe_url(self.url)} {what} in the bus URL"
+        self._refused.set()
 
     async def close(self) -> None:
         if self._depth_task is not None:
@@ -371,6 +396,7 @@ class RabbitBus:
                 await self._lost.wait()
             except (pika.exceptions.AMQPError, OSError) as exc:
                 log.debug("rabbitmq connect failed", error=f"{type(exc).__name__}: {exc}")
+                self._check_refused(exc)
             except ConfigError as exc:
                 log.error("rabbitmq topology rejected", error=str(exc))
             self._conn = None
@@ -426,6 +452,7 @@ class RabbitBus:
 
     def _on_open_error(self, connection: AsyncioConnection, error: BaseException) -> None:
         log.debug("rabbitmq connection failed", error=f"{type(error).__name__}: {error}")
+        self._check_refused(error)
         self._lost.set()
 
     def _on_closed(self, connection: AsyncioConnection, reason: BaseException) -> None:

@@ -16,7 +16,8 @@ def _register() -> None:
     import importlib
 
     for name in ("run", "send", "messages", "validate", "schema", "test", "convert", "bench",
-                 "users", "prune", "reprocess", "hash_password"):
+                 "users", "prune", "reprocess", "hash_password", "status", "channels", "dlq",
+                 "breakers", "db"):
         try:
             importlib.import_module(f"conduit.cli.{name}")
         except ModuleNotFoundError as exc:  # a command still being written must not break the rest

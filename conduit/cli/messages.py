@@ -19,13 +19,12 @@ from conduit.store import Store
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _store(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> Store:
-    from conduit.engine.settings import load_settings
+def _store(config_file: Path | None, data_dir: Path | None, store_url: str | None, *,
+           create: bool = False) -> Store:
+    """The store ``conduit run`` would open here (see :mod:`conduit.cli.stores`)."""
+    from conduit.cli.stores import open_store
 
-    settings = load_settings(config_file, data_dir=data_dir, store_url=store_url)
-    store = Store(settings.store)
-    store.migrate()
-    return store
+    return open_store(config_file, data_dir, store_url, create=create)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -43,7 +42,7 @@ def _when(text: str | None) -> datetime | None:
     except ValueError as exc:
         raise click.BadParameter(f"{text!r}: use ISO time (2026-11-23T10:00) or an age (2h)") \
             from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 _store_options = [
@@ -59,6 +58,22 @@ def store_options(function: F) -> F:
     return function
 
 
+_remote_options = [
+    click.option("--url", envvar="CONDUIT_URL",
+                 help="Ask a running engine's API instead of reading the store "
+                      "(default: $CONDUIT_URL)."),
+    click.option("--token", envvar="CONDUIT_TOKEN",
+                 help="API token with --url (default: $CONDUIT_TOKEN)."),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+]
+
+
+def remote_or_store(function: F) -> F:
+    for option in reversed(_remote_options):
+        function = option(function)
+    return store_options(function)
+
+
 @main.group(invoke_without_command=True)
 @click.option("--channel", help="Only this channel.")
 @click.option("--status", help="RECEIVED, FILTERED, QUEUED, SENT or ERROR.")
@@ -67,68 +82,99 @@ def store_options(function: F) -> F:
 @click.option("--control-id", help="MSH-10.")
 @click.option("--type", "message_type", help="Message type prefix: ADT, ADT^A01.")
 @click.option("--patient", help="Patient identifier (PID-3.1).")
+@click.option("--q", "text", help="Full text: messages containing every word.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--phi", is_flag=True,
               help="Show patient ids and the values reasons quote (else field paths only).")
-@store_options
+@remote_or_store
 @click.pass_context
 def messages(ctx: click.Context, channel: str | None, status: str | None, since: str | None,
              until: str | None, control_id: str | None, message_type: str | None,
-             patient: str | None, limit: int, phi: bool, config_file: Path | None,
+             patient: str | None, text: str | None, limit: int, phi: bool, url: str | None,
+             token: str | None, as_json: bool, config_file: Path | None,
              data_dir: Path | None, store_url: str | None) -> None:
-    """List stored messages, newest first; `conduit messages show ID` shows one in full."""
-    from conduit.core.reason import public
-
+    """List messages, newest first, from the store `conduit run` uses here, or with --url from
+    a running engine's API; `conduit messages show ID` shows one in full."""
     if ctx.invoked_subcommand is not None:
         return
-    store = _store(config_file, data_dir, store_url)
-    rows = store.search(channel=channel, status=status, since=_when(since), until=_when(until),
-                        control_id=control_id, message_type=message_type, patient_id=patient,
-                        limit=limit)
+    if url:
+        from conduit.cli.remote import Client
+
+        answer = Client(url, token, config_file).get(
+            "/messages", channel=channel, status=status, since=since, until=until,
+            type=message_type, control_id=control_id, patient=patient, q=text, limit=limit)
+        rows: list[dict[str, Any]] = answer["items"]
+    else:
+        from conduit.ops.operations import summary
+
+        store = _store(config_file, data_dir, store_url)
+        found = store.search(channel=channel, status=status, since=_when(since),
+                             until=_when(until), control_id=control_id,
+                             message_type=message_type, patient_id=patient, text=text,
+                             limit=limit)
+        rows = [summary(record, phi=phi) for record in found]
+    if as_json:
+        from conduit.cli.remote import print_json
+
+        print_json(rows)
+        return
     click.echo(f"{'ID':>8}  {'RECEIVED (UTC)':19}  {'CHANNEL':20}  {'STATUS':11}  "
                f"{'TYPE':12}  {'MSH-10':20}  " + ("PATIENT           " if phi else "") + "ERROR")
     for row in rows:
-        error = (row.error if phi else public(row.error)) or ""
-        patient_id = f"{(row.patient_id or '-')[:16]:16}  " if phi else ""
-        click.echo(f"{row.id:>8}  {row.received_at:%Y-%m-%d %H:%M:%S}  {row.channel[:20]:20}  "
-                   f"{row.status:11}  {(row.message_type or '-')[:12]:12}  "
-                   f"{(row.control_id or '-')[:20]:20}  {patient_id}{error[:60]}")
+        received = datetime.fromisoformat(row["received_at"])
+        patient_id = f"{(row.get('patient_id') or '-')[:16]:16}  " if phi else ""
+        click.echo(f"{row['id']:>8}  {received:%Y-%m-%d %H:%M:%S}  {row['channel'][:20]:20}  "
+                   f"{row['status']:11}  {(row['message_type'] or '-')[:12]:12}  "
+                   f"{(row['control_id'] or '-')[:20]:20}  {patient_id}{(row['error'] or '')[:60]}")
     click.echo(f"{len(rows)} message(s)")
 
 
 @messages.command()
 @click.argument("message_id", type=int)
-@store_options
-def show(message_id: int, config_file: Path | None, data_dir: Path | None,
-         store_url: str | None) -> None:
-    """Show message MESSAGE_ID: raw, transformed, and per destination what was sent and answered."""
-    store = _store(config_file, data_dir, store_url)
-    record = store.get(message_id)
-    if record is None:
-        click.echo(f"no message {message_id}", err=True)
-        sys.exit(1)
-    click.echo(f"message {record.id}  channel {record.channel}  status {record.status}")
-    click.echo(f"received {record.received_at}  updated {record.updated_at}  "
-               f"from {record.source or '-'}")
-    click.echo(f"type {record.message_type or '-'}  MSH-10 {record.control_id or '-'}  "
-               f"patient {record.patient_id or '-'}")
-    click.echo(f"correlation id {record.correlation_id or '-'}")
-    if record.error:
-        click.echo(f"error: {record.error}")
-    _section("raw", record.raw)
-    _section("transformed", record.transformed)
-    for d in record.deliveries:
-        label = "why" if d.status == "FILTERED" else "error"
-        click.echo(f"\n== destination {d.destination}: {d.status}, {d.attempts} attempt(s)"
-                   + (f", {label}: {d.error}" if d.error else ""))
-        _section(f"{d.destination}: sent", d.content)
-        _section(f"{d.destination}: response", d.response)
-    for at, kind, detail in record.events:
-        click.echo(f"event {at} {kind} {detail or ''}")
+@remote_or_store
+def show(message_id: int, url: str | None, token: str | None, as_json: bool,
+         config_file: Path | None, data_dir: Path | None, store_url: str | None) -> None:
+    """Show message MESSAGE_ID: raw, transformed, and per destination what was sent and answered
+    (with --url: from a running engine's API, bodies for operators)."""
+    from conduit.cli.remote import Client, print_json
+    from conduit.ops.operations import detail as as_detail
+
+    if url:
+        shown: dict[str, Any] = Client(url, token, config_file).get(f"/messages/{message_id}")
+    else:
+        store = _store(config_file, data_dir, store_url)
+        record = store.get(message_id)
+        if record is None:
+            click.echo(f"no message {message_id}", err=True)
+            sys.exit(1)
+        shown = as_detail(record, bodies=True)
+    if as_json:
+        print_json(shown)
+        return
+    click.echo(f"message {shown['id']}  channel {shown['channel']}  status {shown['status']}")
+    click.echo(f"received {shown['received_at']}  updated {shown['updated_at']}  "
+               f"from {shown['source'] or '-'}")
+    click.echo(f"type {shown['message_type'] or '-'}  MSH-10 {shown['control_id'] or '-'}  "
+               f"patient {shown['patient_id'] or '-'}")
+    click.echo(f"correlation id {shown['correlation_id'] or '-'}")
+    if shown["error"]:
+        click.echo(f"error: {shown['error']}")
+    if "raw" not in shown:
+        click.echo("(bodies need the operator role)")
+    _section("raw", shown.get("raw"))
+    _section("transformed", shown.get("transformed"))
+    for d in shown["deliveries"]:
+        label = "why" if d["status"] == "FILTERED" else "error"
+        click.echo(f"\n== destination {d['destination']}: {d['status']}, {d['attempts']} "
+                   "attempt(s)" + (f", {label}: {d['error']}" if d["error"] else ""))
+        _section(f"{d['destination']}: sent", d.get("content"))
+        _section(f"{d['destination']}: response", d.get("response"))
+    for event in shown["events"]:
+        click.echo(f"event {event['at']} {event['kind']} {event['detail'] or ''}")
 
 
-def _section(title: str, content: bytes | None) -> None:
+def _section(title: str, content: str | None) -> None:
     if not content:
         return
-    text = content.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    text = content.replace("\r\n", "\n").replace("\r", "\n")
     click.echo(f"\n-- {title} --\n{text.rstrip()}")

@@ -27,7 +27,7 @@ def prune(older_than: str | None, channel: str | None, statuses: tuple[str, ...]
           include_unfinished: bool, dry_run: bool, vacuum_full: bool, batch: int | None,
           config_file: Path | None, data_dir: Path | None, store_url: str | None) -> None:
     """Delete messages older than an age (per channel and status), then vacuum."""
-    from conduit.engine.settings import load_settings
+    from conduit.cli.stores import settings_for
     from conduit.store.retention import (
         RetentionError,
         RetentionRule,
@@ -36,7 +36,7 @@ def prune(older_than: str | None, channel: str | None, statuses: tuple[str, ...]
         prune_once,
     )
 
-    settings = load_settings(config_file, data_dir=data_dir, store_url=store_url).retention
+    settings = settings_for(config_file, data_dir, store_url).retention
     try:
         if older_than:
             rule = RetentionRule.model_validate({

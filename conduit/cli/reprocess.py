@@ -53,7 +53,6 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     """Re-queue messages IDS, or those of --channel matching --status/--since/--until, to all
     or chosen destinations; each gets a 'reprocess' event."""
     from conduit.engine.settings import load_settings
-    from conduit.store import Store
     from conduit.store.replay import select_messages
 
     if not ids and not channel:
@@ -61,10 +60,15 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     if from_raw and (destinations or dead_letters):
         raise click.UsageError("--from-raw runs the whole pipeline: no --destination or "
                                "--dead-letters with it")
+    from conduit.cli.stores import Failure, open_store
+    from conduit.core.errors import UnavailableError
+
     settings = load_settings(config_file, data_dir=data_dir, store_url=store_url,
                              bus_url=bus_url)
-    store = Store(settings.store)
-    store.migrate()
+    from conduit.engine.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)  # no debug lines by default
+    store = open_store(config_file, data_dir, store_url)
     chosen = select_messages(store, ids=ids, channel=channel, status=status, since=_when(since),
                              until=_when(until), destinations=destinations,
                              dead_letters=dead_letters, limit=limit,
@@ -80,6 +84,10 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     try:
         done = asyncio.run(_reprocess(store, settings.bus_url, chosen, destinations,
                                       dead_letters, from_raw, paths))
+    except UnavailableError as exc:  # the broker away or refusing the login: one line
+        raise Failure(f"{exc}; the store recorded the reprocess of {len(chosen)} message(s) "
+                      "but nothing was published: run the same command again once RabbitMQ "
+                      "answers") from None
     finally:
         asyncio.run(store.close())
     messages, deliveries, missing = done

@@ -65,6 +65,9 @@ def run(paths: tuple[Path, ...], config_file: Path | None, data_dir: Path | None
             if operations.dashboard is not None:
                 click.echo(f"conduit: dashboard {operations.dashboard.url} "
                            "(first user: conduit users add NAME --role admin)")
+            elif settings.role == "workers" and settings.dashboard.enabled is None:
+                click.echo("conduit: no dashboard in a workers process (the listeners serve "
+                           "it; CONDUIT_DASHBOARD_ENABLED=true and another port to serve one)")
             if watch:
                 engine.control.watch(list(paths) or [Path("channels")])
                 click.echo("conduit: watching channel files for changes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,7 +61,15 @@ def send(address: str, files: tuple[Path, ...], connections: int, repeat: int, t
         click.echo("no messages found", err=True)
         sys.exit(1)
     started = time.perf_counter()
-    results = asyncio.run(_send_all(host, int(port), messages, connections, timeout, quiet))
+    try:
+        results = asyncio.run(_send_all(host, int(port), messages, connections, timeout, quiet))
+    except OSError as exc:  # refused, unreachable, unknown host: one line, not a traceback
+        from conduit.cli.stores import Failure
+
+        reason = (f"no ACK within {timeout:g}s" if isinstance(exc, TimeoutError)
+                  else os.strerror(exc.errno).lower() if exc.errno
+                  else str(exc) or type(exc).__name__)
+        raise Failure(f"cannot send to {host}:{port}: {reason}") from None
     elapsed = time.perf_counter() - started
     accepted = sum(1 for code in results if code in ("AA", "CA"))
     silent = sum(1 for code in results if code == "")

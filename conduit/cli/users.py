@@ -12,17 +12,28 @@ from conduit.cli import main
 from conduit.cli.messages import _store, store_options
 
 
-def _users(config_file: Path | None, data_dir: Path | None, store_url: str | None) -> Any:
+def _users(config_file: Path | None, data_dir: Path | None, store_url: str | None, *,
+           create: bool = False) -> Any:
     from conduit.ops.auth import Users
 
-    store = _store(config_file, data_dir, store_url)
+    store = _store(config_file, data_dir, store_url, create=create)
     click.get_current_context().call_on_close(store.engine.dispose)  # no pooled connection left
     return Users(store.engine)
 
 
 def _password(from_stdin: bool) -> str:
+    """The password from standard input, or asked twice on a terminal; without a terminal
+    (a script, a container's init step) one line pointing at ``--password-stdin``."""
+    from conduit.cli.stores import Failure
+
     if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        value = sys.stdin.readline().rstrip("\n")
+        if not value:
+            raise Failure("no password on standard input")
+        return value
+    if not sys.stdin.isatty():
+        raise Failure("no terminal to ask for the password: pipe it in with --password-stdin "
+                      "(e.g. conduit users add NAME --password-stdin < password-file)")
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
@@ -43,8 +54,9 @@ def add(name: str, role: str, password_stdin: bool, config_file: Path | None,
     """Create user NAME (asks for the password)."""
     from conduit.ops.auth import UserError
 
+    password = _password(password_stdin)
     try:
-        _users(config_file, data_dir, store_url).add(name, _password(password_stdin), role)
+        _users(config_file, data_dir, store_url, create=True).add(name, password, role)
     except UserError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"user {name} added as {role}")

@@ -71,11 +71,21 @@ class Controller:
         async with self._lock:
             await self._deploy(channel)
 
+    def _listening(self, channel: Channel) -> Channel:
+        """``channel`` with its source on ``settings.listen_host`` (CONDUIT_LISTEN_HOST) when
+        that is set and the source listens: in a container, every channel on 0.0.0.0."""
+        host = self.settings.listen_host
+        source = channel.source
+        if not host or not isinstance(source, ListenerConfig) or source.host == host:
+            return channel
+        return channel.model_copy(update={"source": source.model_copy(update={"host": host})})
+
     async def _deploy(self, channel: Channel) -> None:
         """Deploy ``channel``. Replacing a deployed one, the new runtime starts first: its
         workers take over the channel's queues and its source the listening socket (no sender
         is refused in between); then the old source stops (a message inside it is still
         answered) and the old runtime's in-flight deliveries drain behind, in the background."""
+        channel = self._listening(channel)
         name = channel.name
         if not channel.enabled:  # known (listed, redeployable from its file), never started
             if name in self.runtimes:

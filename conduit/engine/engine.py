@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import structlog
 
 from conduit.bus import Bus, make_bus
+from conduit.core.errors import StartupError, UnavailableError
 from conduit.core.observer import Observers
 from conduit.core.private import private_folder
 from conduit.engine.channel import Channel
@@ -65,7 +66,10 @@ class Engine:
                         path=str(self.settings.data_dir), mode=oct(mode))
         await asyncio.to_thread(self.store.migrate)
         await self.store.writer.start()
-        await self.bus.start()
+        try:
+            await self.bus.start()
+        except UnavailableError as exc:  # not reachable, or the login refused: one line
+            raise StartupError(str(exc)) from None
         for channel in self.channels:
             await self.control.deploy(channel)
         for service in self.services:

@@ -1,8 +1,10 @@
 """Engine settings: built once at start from a settings file and the environment, then passed in.
 
-Precedence: environment (``CONDUIT_*``) over the settings file (``--config`` or
-``CONDUIT_CONFIG``) over the embedded defaults (SQLite store and in-process bus under
-``CONDUIT_DATA_DIR`` or ``./data``).
+Precedence: environment (``CONDUIT_*``) over the settings file (``--config``, else
+``CONDUIT_CONFIG``, else the first ``conduit.yaml`` found from the working directory upward) over
+the embedded defaults (SQLite store and in-process bus under ``CONDUIT_DATA_DIR`` or ``./data``).
+A relative ``data_dir`` in a found ``conduit.yaml`` is relative to that file's folder, so every
+command run anywhere below it opens the same store.
 """
 
 from __future__ import annotations
@@ -58,7 +60,15 @@ class DashboardSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Serve the dashboard and management API.")
+    enabled: bool | None = Field(
+        None, description="Serve the dashboard and management API; default: yes, except in a "
+                          "`--role workers` process (so listeners and workers share a host "
+                          "without both binding the port; set true and another port to scrape "
+                          "a worker's /metrics).")
+    metrics_loopback: bool = Field(
+        True, description="Serve /metrics without login to clients on this machine (127.0.0.1, "
+                          "::1), e.g. a Prometheus or node agent beside the engine; turn off "
+                          "when a reverse proxy on this machine forwards outside requests.")
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 for every one.")
     port: int = Field(8080, ge=0, le=65535, description="Port; 0 picks a free one.")
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
@@ -173,6 +183,11 @@ class Settings(BaseModel):
                     "as many messages in hand, so waiting for store commits and broker confirms "
                     "overlaps. For more CPU run more processes (--role workers) on the same "
                     "queues.")
+    listen_host: str | None = Field(
+        None, examples=["0.0.0.0"],
+        description="Address every channel source listens on, whatever its file says "
+                    "(CONDUIT_LISTEN_HOST; in a container 0.0.0.0, so that published ports "
+                    "reach the listeners). Default: each channel's own `source.host`.")
     queue_buffer: int = Field(
         CAPACITY, ge=100, examples=[10_000],
         description="In-process bus: messages each queue holds in memory; a longer backlog (a "
@@ -196,6 +211,12 @@ class Settings(BaseModel):
         return check_zone(value) if value else None
 
     @property
+    def serves_dashboard(self) -> bool:
+        """Whether this process serves the dashboard (see ``dashboard.enabled``)."""
+        enabled = self.dashboard.enabled
+        return self.role != "workers" if enabled is None else enabled
+
+    @property
     def store(self) -> str:
         return self.store_url or f"sqlite:///{(self.data_dir / 'conduit.db').as_posix()}"
 
@@ -204,13 +225,36 @@ _ENV = {"CONDUIT_DATA_DIR": "data_dir", "CONDUIT_STORE_URL": "store_url",
         "CONDUIT_BUS_URL": "bus_url", "CONDUIT_LOG_LEVEL": "log_level",
         "CONDUIT_LOG_FORMAT": "log_format", "CONDUIT_ROLE": "role",
         "CONDUIT_WORKERS": "workers", "CONDUIT_QUEUE_BUFFER": "queue_buffer",
-        "CONDUIT_TIMEZONE": "timezone"}
+        "CONDUIT_TIMEZONE": "timezone", "CONDUIT_LISTEN_HOST": "listen_host"}
+
+
+CONFIG_NAME = "conduit.yaml"
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The first ``conduit.yaml`` in ``start`` (default: the working directory) or above."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate / CONFIG_NAME
+    return None
+
+
+def settings_source(path: str | Path | None = None) -> tuple[Path | None, bool]:
+    """The settings file to read and whether it was found upward (not given): ``path``, else
+    ``$CONDUIT_CONFIG``, else the nearest ``conduit.yaml``."""
+    given = path or os.environ.get("CONDUIT_CONFIG")
+    if given:
+        return Path(given), False
+    found = find_config()
+    return found, found is not None
 
 
 def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:
-    """Settings from ``path`` (or ``$CONDUIT_CONFIG``), then the environment, then overrides."""
+    """Settings from ``path`` (or ``$CONDUIT_CONFIG``, or the nearest ``conduit.yaml``), then
+    the environment, then overrides."""
     values: dict[str, object] = {}
-    path = path or os.environ.get("CONDUIT_CONFIG")
+    path, found = settings_source(path)
     if path:
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
@@ -219,6 +263,8 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         if not isinstance(loaded, dict):
             raise ConfigError([f"{path}: settings must be a mapping"])
         values.update({k.replace("-", "_"): v for k, v in loaded.items()})
+        if found and not Path(str(values.get("data_dir") or "data")).is_absolute():
+            values["data_dir"] = path.parent / str(values.get("data_dir") or "data")
     for env, key in _ENV.items():
         if os.environ.get(env):
             values[key] = os.environ[env]

@@ -148,19 +148,54 @@ async def redeploy_channel(name: str, request: Request, who: Principal = Admin) 
 
 
 class DeployRequest(BaseModel):
-    path: str = Field(description="A channel YAML file the engine can read.",
+    path: str = Field(description="A channel YAML file the engine can read; with `content`, "
+                                  "only its name counts (the file the channel is kept as).",
                       examples=["channels/adt-to-file.yaml"])
+    content: str | None = Field(
+        None, description="The channel's YAML, sent from elsewhere (`conduit channels deploy "
+                          "FILE`): kept under the data directory's `deployed/` folder, from "
+                          "which a redeploy reads it.")
+
+
+def _receive(data_dir: Path, name: str, content: str) -> Path:
+    """Keep uploaded YAML as ``data_dir/deployed/name`` once it loads (a broken upload never
+    replaces a good one); problems name the file as the sender called it."""
+    import shutil
+    import tempfile
+
+    from conduit.engine.loader import load_channel
+
+    if Path(name).suffix not in (".yaml", ".yml") or name.startswith("."):
+        raise ConfigError([f"{name}: a channel file name ends in .yaml or .yml"])
+    folder = data_dir / "deployed"
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder))
+    try:
+        (staging / name).write_text(content, encoding="utf-8")
+        try:
+            load_channel(staging / name)
+        except ConfigError as exc:
+            raise ConfigError([p.replace(str(staging / name), name)
+                               for p in exc.problems]) from None
+        (staging / name).replace(folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder / name
 
 
 @router.post("/channels")
 async def deploy_channel(body: DeployRequest, request: Request,
                          who: Principal = Admin) -> dict[str, Any]:
-    """Deploy a channel from a YAML file (replaces a deployed channel of the same name)."""
+    """Deploy a channel from a YAML file the engine reads, or from the YAML sent in `content`
+    (replaces a deployed channel of the same name, keeping its queued messages)."""
     from conduit.engine.loader import load_channel
 
     web = state(request)
     path = Path(body.path)
     try:
+        if body.content is not None:
+            path = await asyncio.to_thread(_receive, web.engine.settings.data_dir, path.name,
+                                           body.content)
         channel = await asyncio.to_thread(load_channel, path)
         await web.engine.control.deploy(channel)
     except ConfigError as exc:

@@ -2,7 +2,8 @@
 ``/metrics``, ``/healthz`` and ``/readyz``.
 
 Nothing is reachable without login except ``/healthz``, ``/readyz``, the login form, its static
-files and, when ``dashboard.metrics_public`` is set, ``/metrics``.
+files and ``/metrics`` from this machine (``dashboard.metrics_loopback``, on by default) or from
+anywhere when ``dashboard.metrics_public`` is set; elsewhere ``/metrics`` takes a bearer token.
 """
 
 from __future__ import annotations
@@ -76,6 +77,17 @@ class RequestContext(BaseHTTPMiddleware):
         return response
 
 
+def _loopback(request: Request) -> bool:
+    """Whether the client is on this machine (the TCP peer, not a forwarded header)."""
+    import ipaddress
+
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
                alerter: Alerter | None = None) -> FastAPI:
 
@@ -138,7 +150,8 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
     async def prometheus(
             request: Request,
             principal: Annotated[Principal | None, Depends(optional_principal)]) -> Response:
-        if not settings.metrics_public and principal is None:
+        if not settings.metrics_public and principal is None \
+                and not (settings.metrics_loopback and _loopback(request)):
             raise NotAuthenticated()
         request.state.principal = principal  # the access log names the scraper's user
         body = await asyncio.to_thread(generate_latest, metrics.registry)

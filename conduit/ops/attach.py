@@ -26,7 +26,8 @@ class Operations:
 
 def attach(engine: Engine) -> Operations:
     """Count the engine's messages (``/metrics``), sample throughput, evaluate the alert rules
-    and serve the dashboard (when enabled); each runs with or without the others."""
+    and serve the dashboard (when enabled: by default not in a workers-only process); each
+    runs with or without the others."""
     metrics = Metrics()
     engine.observer.add(metrics)
     metrics.attach(engine)
@@ -38,7 +39,7 @@ def attach(engine: Engine) -> Operations:
         engine.services.append(Periodic("alerts", engine.settings.alerts.interval,
                                         alerter.evaluate))
     dashboard = None
-    if engine.settings.dashboard.enabled:
+    if engine.settings.serves_dashboard:
         dashboard = Dashboard(engine, metrics, sampler, alerter)
         engine.services.append(dashboard)
     return Operations(metrics, sampler, alerter, dashboard)

@@ -65,3 +65,64 @@ def make_engine(url: str, *, name: str = STORE_NAME) -> Engine:
         return sql.make_engine(url, name=name, pool_size=4, max_overflow=8,
                                on_sqlite_connect=_sqlite_pragmas)
     return sql.make_engine(url, name=name, pool_size=4, max_overflow=4, pg_options=PG_OPTIONS)
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    """One line saying why the store at ``url`` cannot be opened (the driver's first line),
+    with what to do about a database that does not exist."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = " ".join(reason.split())
+    if "does not exist" in reason and "database" in reason:
+        reason += " (create it: conduit db init)"
+    return f"store {safe_url(url)}: {reason}"
+
+
+def create_database(url: str) -> bool:
+    """Create the PostgreSQL database ``url`` names when it does not exist (True if created),
+    connecting to the server's ``postgres`` database to do it; SQLite files make themselves.
+    A server that cannot be reached, or a user who may not create databases, is a
+    :class:`StartupError` of one line."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from conduit.core.errors import StartupError
+
+    if not url.startswith("postgresql"):
+        return False
+    target = make_url(url)
+    probe = make_engine(url)
+    try:
+        with probe.connect():
+            return False
+    except OperationalError as exc:
+        if "does not exist" not in str(exc.orig) or not target.database:
+            raise StartupError(unreachable(url, exc)) from None
+    finally:
+        probe.dispose()
+    admin = sql.make_engine(target.set(database="postgres").render_as_string(
+        hide_password=False), name=STORE_NAME).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = target.database.replace('"', '""')
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except (OperationalError, ProgrammingError) as exc:
+        raise StartupError(unreachable(url, exc).replace(" (create it: conduit db init)", "")
+                           + f" (and it could not be created: {_first_line(exc)})") from None
+    finally:
+        admin.dispose()
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0].split())

@@ -127,7 +127,7 @@ def prune_once(engine: Engine, settings: RetentionSettings, *, dry_run: bool = F
     if not dry_run and (result.total or vacuum_full):
         result.vacuumed = vacuum(engine, full=vacuum_full)
     result.seconds = round(time.monotonic() - began, 3)
-    if result.total:
+    if result.total and not dry_run:
         log.info("pruned messages", deleted=result.deleted, seconds=result.seconds,
                  vacuum=result.vacuumed)
     return result

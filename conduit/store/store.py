@@ -29,13 +29,15 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
+from conduit.core.errors import StartupError
 from conduit.core.reason import Reason, loaded, stored
 from conduit.store import writes
 from conduit.store.batch import BatchWriter
 from conduit.store.codec import needs_raw, needs_transformed, unpack
-from conduit.store.connect import make_engine
+from conduit.store.connect import make_engine, unreachable
 from conduit.store.tables import (
     deliveries,
     events,
@@ -128,12 +130,27 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent)."""
+        """Bring the schema to the newest Alembic revision (idempotent); a database that does
+        not exist or cannot be reached is a :class:`StartupError` of one line."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise StartupError(unreachable(self.url, exc)) from None
+
+    def has_schema(self) -> bool:
+        """Whether the store holds Conduit's tables (False for a new, empty database); a
+        database that cannot be reached is a :class:`StartupError` of one line."""
+        from sqlalchemy import inspect
+
+        try:
+            with self.engine.connect() as connection:
+                return bool(inspect(connection).has_table("messages"))
+        except OperationalError as exc:
+            raise StartupError(unreachable(self.url, exc)) from None
 
     @property
     def writer(self) -> BatchWriter:
@@ -471,11 +488,18 @@ def message_conditions(*, channel: str | None = None, status: str | None = None,
         conditions.append(messages.c.channel == channel)
     if status:
         conditions.append(messages.c.status == status.upper())
+    # SQLite keeps ``received_at`` as UTC text and SQLAlchemy binds a datetime's wall-clock
+    # digits without its offset: every bound time is turned into UTC first (naive means UTC)
     if since:
-        conditions.append(messages.c.received_at >= since)
+        conditions.append(messages.c.received_at >= utc(since))
     if until:
-        conditions.append(messages.c.received_at < until)
+        conditions.append(messages.c.received_at < utc(until))
     return conditions
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as the same instant in UTC (a naive time is taken as UTC already)."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _clip(value: str | None, size: int) -> str | None:

@@ -41,8 +41,8 @@ def test_prometheus_metrics_per_channel_and_destination(tmp_path: Path) -> None:
     channel = file_channel(tmp_path, filter={"all": [{"field": "MSH-9.1", "equals": "ADT"}]})
 
     async def scenario() -> None:
-        async with dashboard(tmp_path, channels=[channel]) as engine, httpx.AsyncClient(
-                base_url=base_url(engine)) as client:
+        async with dashboard(tmp_path, channels=[channel], metrics_loopback=False) as engine, \
+                httpx.AsyncClient(base_url=base_url(engine)) as client:
             port = source_port(engine, "adt")
             oru = adt("O1").replace(b"ADT^A01^ADT_A01", b"ORU^R01")
             answers = await asyncio.to_thread(mllp_exchange, port, [
@@ -135,5 +135,44 @@ def test_dashboard_over_tls_with_secure_cookies(tmp_path: Path) -> None:
                     pass
                 else:
                     assert answer.status_code >= 400
+
+    run(scenario)
+
+
+def _outside_address() -> str | None:
+    """An address of this machine that is not loopback (None when it has none)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_metrics_from_loopback_without_login_elsewhere_with_a_token(tmp_path: Path) -> None:
+    """Prometheus beside the engine scrapes /metrics as it is; from another machine it sends a
+    token (`conduit users token NAME`), unless metrics_public is set."""
+    outside = _outside_address()
+
+    async def scenario() -> None:
+        async with dashboard(tmp_path, host="0.0.0.0") as engine:
+            port = engine.service("dashboard").port
+            async with httpx.AsyncClient() as client:
+                local = await client.get(f"http://127.0.0.1:{port}/metrics")
+                assert local.status_code == 200 and "conduit_" in local.text
+                assert (await client.get(f"http://127.0.0.1:{port}/api/channels")
+                        ).status_code == 401
+                if outside is not None:
+                    remote = await client.get(f"http://{outside}:{port}/metrics")
+                    assert remote.status_code == 401
+                    with_token = await client.get(f"http://{outside}:{port}/metrics",
+                                                  headers=_token(engine))
+                    assert with_token.status_code == 200
+        async with dashboard(tmp_path / "off", metrics_loopback=False) as engine, \
+                httpx.AsyncClient(base_url=base_url(engine)) as client:
+            assert (await client.get("/metrics")).status_code == 401
 
     run(scenario)

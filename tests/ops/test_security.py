@@ -14,7 +14,7 @@ from tests.support import mllp_exchange, source_port, wait_for
 
 def test_nothing_but_health_is_open_without_login(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with dashboard(tmp_path) as engine, httpx.AsyncClient(
+        async with dashboard(tmp_path, metrics_loopback=False) as engine, httpx.AsyncClient(
                 base_url=base_url(engine)) as client:
             assert (await client.get("/healthz")).json() == {"status": "ok"}
             ready = await client.get("/readyz")

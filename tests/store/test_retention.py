@@ -99,7 +99,7 @@ def test_conduit_prune_and_users_on_the_command_line(tmp_path: Path) -> None:
                           input="short\n")
     assert short.exit_code == 1 and "at least 8" in short.output
     token = runner.invoke(main, ["users", "token", "alice", "--store-url", url])
-    assert token.exit_code == 0 and token.output.startswith("cdt_")
+    assert token.exit_code == 0 and token.stdout.startswith("cdt_")  # the store: on stderr
     listed = runner.invoke(main, ["users", "list", "--store-url", url])
     assert "alice" in listed.output and "admin" in listed.output
     assert runner.invoke(main, ["users", "role", "alice", "viewer", "--store-url", url]
