@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conduit.engine.engine import Engine
-from conduit.engine.services import Periodic
+from conduit.engine.services import Periodic, leased
 from conduit.ops.alerts import Alerter
 from conduit.ops.metrics import Metrics
 from conduit.ops.sampler import Sampler
 from conduit.ops.server import Dashboard
+from conduit.store.cluster import cluster_of
 
 __all__ = ["Operations", "attach"]
 
@@ -35,8 +36,10 @@ def attach(engine: Engine) -> Operations:
     alerter = None
     if engine.settings.alerts.rules:
         alerter = Alerter(engine, engine.settings.alerts, sampler)
-        engine.services.append(Periodic("alerts", engine.settings.alerts.interval,
-                                        alerter.evaluate))
+        # once per cluster on a PostgreSQL store: one host notifies, not each
+        engine.services.extend(leased(
+            [Periodic("alerts", engine.settings.alerts.interval, alerter.evaluate)],
+            cluster_of(engine.store.engine)))
     dashboard = None
     if engine.settings.dashboard.enabled:
         dashboard = Dashboard(engine, metrics, sampler, alerter)

@@ -1,13 +1,15 @@
 """The engine's own background jobs, one module each; :func:`engine_jobs` lists them in the
-order the engine starts them. They run with or without the dashboard."""
+order the engine starts them. They run with or without the dashboard, and on a PostgreSQL store
+once per cluster (``services.ClusterLeased``)."""
 
 from __future__ import annotations
 
 from conduit.engine.jobs.indexing import FullTextIndexing
 from conduit.engine.jobs.retention import retention
-from conduit.engine.services import Service
+from conduit.engine.services import Service, leased
 from conduit.engine.settings import Settings
 from conduit.store import Store
+from conduit.store.cluster import cluster_of
 
 __all__ = ["engine_jobs"]
 
@@ -18,4 +20,4 @@ def engine_jobs(settings: Settings, store: Store) -> list[Service]:
     pruning = retention(settings, store)
     if pruning is not None:
         jobs.append(pruning)
-    return jobs
+    return leased(jobs, cluster_of(store.engine))
