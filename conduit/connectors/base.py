@@ -13,9 +13,10 @@ plus its test, with no change anywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -150,10 +151,25 @@ class DestinationConfig(StrictModel):
         return self
 
 
+class TokenCache(Protocol):
+    """Where OAuth2 tokens are kept beyond one process: on a PostgreSQL store, the cluster's
+    (``store.cluster.SharedTokens``), so one fetch serves every engine process."""
+
+    async def token(self, key: str, secret: bytes,
+                    fetch: Callable[[], Awaitable[tuple[str, float]]], *,
+                    margin: float, stale: str | None = None) -> tuple[str, float]:
+        """A token for ``key`` with more than ``margin`` seconds left, and its seconds left:
+        the stored one (unless it is ``stale``, refused by the server) or a new one from ``fetch``
+        and stored; ``secret`` (the client's) keys the encryption of what is stored."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorContext:
     """What a connector may know of the engine around it (no globals: passed in at build)."""
 
     channel: str
     data_dir: Path
+    #: The cluster's OAuth2 token cache (PostgreSQL store), or None: tokens stay in process.
+    tokens: TokenCache | None = None
 

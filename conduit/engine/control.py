@@ -33,6 +33,7 @@ from conduit.engine.channel_bus import ChannelBus
 from conduit.engine.runtime import ChannelRuntime
 from conduit.engine.settings import Settings
 from conduit.store import Store
+from conduit.store.cluster import SharedTokens, cluster_of
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,9 @@ class Controller:
         self.deployed_at: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+        cluster = cluster_of(store.engine)
+        #: OAuth2 tokens shared by the cluster's processes (PostgreSQL store), else None.
+        self._tokens = SharedTokens(cluster) if cluster is not None else None
 
     def state(self, name: str) -> str:
         return self.states.get(name, "undeployed")
@@ -75,7 +79,8 @@ class Controller:
             bus = self.buses[name] = ChannelBus(self.bus, name)
         else:
             bus.redeployed = True
-        context = ConnectorContext(channel=name, data_dir=self.settings.data_dir)
+        context = ConnectorContext(channel=name, data_dir=self.settings.data_dir,
+                                   tokens=self._tokens)
         runtime = ChannelRuntime(channel, self.store, bus, context,
                                  workers=self.settings.workers, observer=self.observer,
                                  workers_running=bus.gate.is_set,

@@ -11,15 +11,22 @@ thread (``asyncio.to_thread``).
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from conduit.store.connect import STORE_NAME
 
-__all__ = ["Cluster", "Lease", "Slots", "cluster_of"]
+__all__ = ["Cluster", "Lease", "SharedTokens", "Slots", "cluster_of"]
+
+log = structlog.get_logger(__name__)
 
 _NOW = "extract(epoch from clock_timestamp())"
 #: First key of every advisory lock Conduit's leases take (``pg_try_advisory_lock(int, int)``);
@@ -193,6 +200,43 @@ class Lease:
     def dispose(self) -> None:
         self.release()
         self._engine.dispose()
+
+
+class SharedTokens:
+    """The cluster's OAuth2 token cache (``connectors.base.TokenCache``): one fetch per token
+    for every process, under an advisory lock; stored encrypted with Fernet under a key derived
+    from the client's secret, so the table alone does not reveal a usable token."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    async def token(self, key: str, secret: bytes,
+                    fetch: Callable[[], Awaitable[tuple[str, float]]], *,
+                    margin: float, stale: str | None = None) -> tuple[str, float]:
+        fernet = Fernet(base64.urlsafe_b64encode(
+            hashlib.sha256(b"conduit oauth2 token\x00" + secret).digest()))
+        row_key = token_key(key)
+        try:
+            connection = await asyncio.to_thread(self.cluster.locked, row_key)
+        except Exception as exc:  # the store is away: this process fetches its own
+            log.warning("cluster token cache unavailable: fetching here",
+                        error=type(exc).__name__)
+            return await fetch()
+        try:
+            stored = await asyncio.to_thread(Cluster.read_token, connection, row_key, margin)
+            if stored is not None:
+                try:
+                    token = fernet.decrypt(stored[0]).decode()
+                except InvalidToken:  # stored by a client with another secret
+                    token = None
+                if token is not None and token != stale:
+                    return token, stored[1]
+            token, lifetime = await fetch()
+            await asyncio.to_thread(Cluster.write_token, connection, row_key,
+                                    fernet.encrypt(token.encode()), lifetime)
+            return token, lifetime
+        finally:
+            await asyncio.to_thread(connection.close)  # ends the transaction: lock released
 
 
 def cluster_of(engine: Engine) -> Cluster | None:
