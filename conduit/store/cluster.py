@@ -147,33 +147,29 @@ class Lease:
         self._engine = create_engine(
             engine.url, poolclass=NullPool,
             connect_args={"application_name": LEASE_NAME, "connect_timeout": 5})
+        #: Kept open between attempts (a new PostgreSQL backend per attempt costs far more).
         self._connection: Connection | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._connection is not None
+        self.held = False
 
     def try_take(self) -> bool:
         """Take the lock when free (never waits); True when this lease holds it."""
-        if self._connection is not None:
+        if self.held:
             return True
-        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if self._connection is None:
+            self._connection = self._engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT")
         try:
-            taken = bool(connection.execute(
+            self.held = bool(self._connection.execute(
                 text("SELECT pg_try_advisory_lock(:cls, hashtext(:name))"),
                 {"cls": LEASE_CLASS, "name": self.name}).scalar())
         except BaseException:
-            connection.close()
+            self.release()
             raise
-        if not taken:
-            connection.close()
-            return False
-        self._connection = connection
-        return True
+        return self.held
 
     def alive(self) -> bool:
         """Whether the held lock's connection still answers (else the lock is gone)."""
-        if self._connection is None:
+        if not self.held or self._connection is None:
             return False
         try:
             self._connection.execute(text("SELECT 1"))
@@ -184,13 +180,14 @@ class Lease:
 
     def pid(self) -> int | None:
         """The server process of the holding connection (for drills and tests)."""
-        if self._connection is None:
+        if not self.held or self._connection is None:
             return None
         return int(self._connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
     def release(self) -> None:
         """Give the lock up: closing the connection releases it (nothing left to unlock)."""
         connection, self._connection = self._connection, None
+        self.held = False
         if connection is not None:
             try:
                 connection.close()
