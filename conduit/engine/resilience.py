@@ -194,7 +194,12 @@ class Breaker:
             return
         write = (functools.partial(self._cluster.breaker_opened, self.name, self.failures)
                  if opened else functools.partial(self._cluster.breaker_closed, self.name))
-        task = asyncio.get_running_loop().create_task(self._write(write, opened))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the event loop (a tool): write now
+            write()
+            return
+        task = loop.create_task(self._write(write, opened))
         self._published.add(task)
         task.add_done_callback(self._published.discard)
 
@@ -241,8 +246,14 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         if self._cluster is not None:
-            await self._acquire_shared(self._cluster)
-            return
+            try:
+                await self._acquire_shared(self._cluster)
+                return
+            except Exception as exc:
+                # the store is away (its outcomes cannot be recorded either, so sends pause
+                # soon): space this process's sends meanwhile
+                log.warning("cluster rate limit unavailable: limiting this process only",
+                            limit=self.key, error=type(exc).__name__)
         async with self._lock:
             now = time.monotonic()
             wait = self._next - now

@@ -93,3 +93,23 @@ def test_breaker_opened_by_one_process_is_open_for_the_other(
         assert other.state == "closed"
 
     asyncio.run(run())
+
+
+def test_rate_limit_without_its_database_limits_this_process() -> None:
+    """The store unreachable: sends are still spaced (by this process alone), never unlimited
+    and never failed by the limiter."""
+    from sqlalchemy import create_engine
+
+    dead = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none",
+                         connect_args={"connect_timeout": 1})
+    limiter = RateLimiter("600/min", cluster=Cluster(dead), key="adt.ehr")
+    times: list[float] = []
+
+    async def run() -> None:
+        for _ in range(5):
+            await limiter.acquire()
+            times.append(time.monotonic())
+
+    asyncio.run(run())
+    dead.dispose()
+    assert times[-1] - times[0] >= 4 * 0.1 * 0.9
