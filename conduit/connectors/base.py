@@ -120,7 +120,8 @@ class DestinationConfig(StrictModel):
     rate_limit: str | None = Field(
         None, pattern=r"^\s*\d+(\.\d+)?\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$",
         examples=["100/min", "5/s"],
-        description="Most messages sent per second, minute or hour (per engine process), as EHR "
+        description="Most messages sent per second, minute or hour (for the whole cluster on a "
+                    "PostgreSQL store, else per engine process), as EHR "
                     "APIs impose; messages beyond it wait in the queue.")
     concurrency: int | None = Field(
         None, ge=1, le=256, examples=[4],
