@@ -5,6 +5,12 @@ expire (``expires_in`` minus a margin) and fetched again then, or at once when t
 server answers 401 (the caller calls :meth:`Authenticator.invalidate` and retries once). One
 fetch at a time: concurrent sends wait for the same token instead of each asking for one.
 
+On a PostgreSQL store the token is the cluster's (``ConnectorContext.tokens``): one process
+fetches it, under an advisory lock, and stores it encrypted (Fernet, with a key derived from
+the client's secret or private key, so the database alone does not reveal it); the others read
+it until it nears its expiry. A token the server refused (401) is fetched anew, never reused.
+Tokens are never logged.
+
 SMART Backend Services (``client_assertion: private_key_jwt``) signs a short-lived JWT with the
 client's private key (RS384 or ES384) instead of sending a secret, as the SMART App Launch
 specification asks.
@@ -22,7 +28,7 @@ import httpx
 import orjson
 from pydantic import Field
 
-from conduit.connectors.base import StrictModel
+from conduit.connectors.base import StrictModel, TokenCache
 from conduit.core.errors import PermanentError, RetryableError
 
 EXPIRY_MARGIN = 30.0
@@ -75,9 +81,13 @@ Auth = Annotated[BasicAuth | BearerAuth | OAuth2Auth, Field(discriminator="type"
 class Authenticator:
     """Headers for one destination's requests; keeps the OAuth2 token."""
 
-    def __init__(self, config: BasicAuth | BearerAuth | OAuth2Auth | None) -> None:
+    def __init__(self, config: BasicAuth | BearerAuth | OAuth2Auth | None, *,
+                 tokens: TokenCache | None = None) -> None:
         self.config = config
+        self._tokens = tokens
         self._token: str | None = None
+        #: The token the resource server refused (401): never taken from the cluster again.
+        self._stale: str | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
         self.fetches = 0
@@ -88,7 +98,7 @@ class Authenticator:
         return isinstance(self.config, OAuth2Auth)
 
     def invalidate(self) -> None:
-        self._token = None
+        self._stale, self._token = self._token, None
 
     async def apply(self, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
         config = self.config
@@ -106,41 +116,62 @@ class Authenticator:
         async with self._lock:
             if self._token is not None and time.monotonic() < self._expires:
                 return self._token
-            form: dict[str, str] = {"grant_type": "client_credentials"}
-            if config.scope:
-                form["scope"] = config.scope
-            if config.audience:
-                form["audience"] = config.audience
-            auth: httpx.Auth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
-            if config.client_assertion == "client_secret_basic":
-                auth = httpx.BasicAuth(config.client_id, config.client_secret or "")
-            elif config.client_assertion == "client_secret_post":
-                form["client_id"] = config.client_id
-                form["client_secret"] = config.client_secret or ""
+            if self._tokens is None:
+                token, lifetime = await self._fetch(client, config)
             else:
-                form["client_assertion_type"] = (
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-                form["client_assertion"] = client_assertion(config)
-            try:
-                response = await client.post(config.token_url, data=form, auth=auth,
-                                              headers={"Accept": "application/json"})
-            except httpx.HTTPError as exc:
-                raise RetryableError(f"token endpoint: {type(exc).__name__}: {exc}") from exc
-            if response.status_code >= 500 or response.status_code == 429:
-                raise RetryableError(f"token endpoint answered {response.status_code}")
-            if response.status_code >= 400:
-                raise PermanentError(f"token endpoint refused the client: "
-                                     f"{response.status_code}", response.content)
-            try:
-                data = response.json()
-                token = str(data["access_token"])
-            except Exception as exc:
-                raise RetryableError("token endpoint answered without an access_token") from exc
-            lifetime = float(data.get("expires_in") or 300)
+                key = "\x1f".join((config.token_url, config.client_id, config.scope or "",
+                                    config.audience or ""))
+                token, lifetime = await self._tokens.token(
+                    key, _secret(config), lambda: self._fetch(client, config),
+                    margin=EXPIRY_MARGIN, stale=self._stale)
             self._token = token
             self._expires = time.monotonic() + max(lifetime - EXPIRY_MARGIN, lifetime / 2)
-            self.fetches += 1
             return token
+
+    async def _fetch(self, client: httpx.AsyncClient,
+                     config: OAuth2Auth) -> tuple[str, float]:
+        """A new token from the token endpoint, and its lifetime in seconds."""
+        form: dict[str, str] = {"grant_type": "client_credentials"}
+        if config.scope:
+            form["scope"] = config.scope
+        if config.audience:
+            form["audience"] = config.audience
+        auth: httpx.Auth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
+        if config.client_assertion == "client_secret_basic":
+            auth = httpx.BasicAuth(config.client_id, config.client_secret or "")
+        elif config.client_assertion == "client_secret_post":
+            form["client_id"] = config.client_id
+            form["client_secret"] = config.client_secret or ""
+        else:
+            form["client_assertion_type"] = (
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            form["client_assertion"] = client_assertion(config)
+        try:
+            response = await client.post(config.token_url, data=form, auth=auth,
+                                          headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise RetryableError(f"token endpoint: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RetryableError(f"token endpoint answered {response.status_code}")
+        if response.status_code >= 400:
+            raise PermanentError(f"token endpoint refused the client: "
+                                 f"{response.status_code}", response.content)
+        try:
+            data = response.json()
+            token = str(data["access_token"])
+        except Exception as exc:
+            raise RetryableError("token endpoint answered without an access_token") from exc
+        lifetime = float(data.get("expires_in") or 300)
+        self.fetches += 1
+        return token, lifetime
+
+
+def _secret(config: OAuth2Auth) -> bytes:
+    """What only this client's configuration knows: keys the encryption of a shared token."""
+    if config.client_assertion == "private_key_jwt" and config.private_key:
+        with open(config.private_key, "rb") as handle:
+            return handle.read()
+    return (config.client_secret or "").encode() + b"\x00" + config.client_id.encode()
 
 
 def _b64(data: bytes) -> str:

@@ -13,9 +13,10 @@ plus its test, with no change anywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -184,7 +185,8 @@ class DestinationConfig(StrictModel):
     rate_limit: str | None = Field(
         None, pattern=r"^\s*\d+(\.\d+)?\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$",
         examples=["100/min", "5/s"],
-        description="Most messages sent per second, minute or hour (per engine process), as EHR "
+        description="Most messages sent per second, minute or hour (for the whole cluster on a "
+                    "PostgreSQL store, else per engine process), as EHR "
                     "APIs impose; messages beyond it wait in the queue.")
     concurrency: int | None = Field(
         None, ge=1, le=256, examples=[4],
@@ -221,6 +223,19 @@ class DestinationConfig(StrictModel):
         return self
 
 
+class TokenCache(Protocol):
+    """Where OAuth2 tokens are kept beyond one process: on a PostgreSQL store, the cluster's
+    (``store.cluster.SharedTokens``), so one fetch serves every engine process."""
+
+    async def token(self, key: str, secret: bytes,
+                    fetch: Callable[[], Awaitable[tuple[str, float]]], *,
+                    margin: float, stale: str | None = None) -> tuple[str, float]:
+        """A token for ``key`` with more than ``margin`` seconds left, and its seconds left:
+        the stored one (unless it is ``stale``, refused by the server) or a new one from ``fetch``
+        and stored; ``secret`` (the client's) keys the encryption of what is stored."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorContext:
     """What a connector may know of the engine around it (no globals: passed in at build).
@@ -230,4 +245,6 @@ class ConnectorContext:
     channel: str
     data_dir: Path
     listening: ListeningSockets | None = None
+    #: The cluster's OAuth2 token cache (PostgreSQL store), or None: tokens stay in process.
+    tokens: TokenCache | None = None
 

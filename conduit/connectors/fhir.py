@@ -374,7 +374,7 @@ class FhirDestination:
     def __init__(self, config: FhirDestinationConfig, context: ConnectorContext) -> None:
         self.config = config
         self.base = config.url.rstrip("/")
-        self.auth = Authenticator(config.auth)
+        self.auth = Authenticator(config.auth, tokens=context.tokens)
         self._client = client_for(config.tls, config.timeout, config.connect_timeout)
 
     def request_for(self, resource: dict[str, Any]) -> tuple[str, str, dict[str, str]]:

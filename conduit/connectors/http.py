@@ -275,7 +275,7 @@ class HttpDestination:
         self._url = compile_template(config.url)
         self._body = compile_template(config.body) if config.body is not None else None
         self._headers = {k: compile_template(v) for k, v in config.headers.items()}
-        self.auth = Authenticator(config.auth)
+        self.auth = Authenticator(config.auth, tokens=context.tokens)
         self._client = client_for(config.tls, config.timeout, config.connect_timeout)
 
     async def send(self, out: Outbound) -> bytes:

@@ -34,6 +34,7 @@ from conduit.engine.channel_bus import ChannelBus
 from conduit.engine.runtime import ChannelRuntime
 from conduit.engine.settings import Settings
 from conduit.store import Store
+from conduit.store.cluster import SharedTokens, cluster_of
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +61,9 @@ class Controller:
         self._watch: asyncio.Task[None] | None = None
         #: Replaced runtimes finishing their in-flight work (see ``_retire_behind``).
         self._retiring: set[asyncio.Task[None]] = set()
+        cluster = cluster_of(store.engine)
+        #: OAuth2 tokens shared by the cluster's processes (PostgreSQL store), else None.
+        self._tokens = SharedTokens(cluster) if cluster is not None else None
 
     def state(self, name: str) -> str:
         return self.states.get(name, "undeployed")
@@ -110,7 +114,7 @@ class Controller:
                 old.source = None
         listening = self.listening.setdefault(name, ListeningSockets())
         context = ConnectorContext(channel=name, data_dir=self.settings.data_dir,
-                                   listening=listening)
+                                   listening=listening, tokens=self._tokens)
         runtime = ChannelRuntime(channel, self.store, bus, context,
                                  workers=self.settings.workers, observer=self.observer,
                                  workers_running=bus.gate.is_set,

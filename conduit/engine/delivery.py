@@ -44,6 +44,7 @@ from conduit.core.reason import Reason, failure
 from conduit.engine.outcomes import Outcome, Outcomes
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter
 from conduit.store import Store
+from conduit.store.cluster import cluster_of
 from conduit.store.replay import delivery_status
 
 log = structlog.get_logger(__name__)
@@ -72,9 +73,13 @@ class DeliveryWorker:
         #: The connector sends the correlation id (its registered spec says so).
         self.sends_correlation_id = sends_correlation_id
         self.backoff = Backoff(config.retry)
-        self.breaker = (Breaker(config.breaker, f"{channel}.{config.name}")
+        # shared by the cluster's processes on a PostgreSQL store (store.cluster)
+        cluster = cluster_of(store.engine)
+        self.breaker = (Breaker(config.breaker, f"{channel}.{config.name}", cluster=cluster)
                         if config.breaker else None)
-        self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
+        self.limiter = (RateLimiter(config.rate_limit, cluster=cluster,
+                                    key=f"{channel}.{config.name}")
+                        if config.rate_limit else None)
         self.holds = config.ordered or bool(config.partition_by)
         #: At most this many sends at once; more envelopes may be in hand, waiting for the store.
         self._senders = asyncio.Semaphore(senders)

@@ -15,13 +15,21 @@ opens it too, once it holds ``min_calls`` and that share of them failed (a recei
 other send never fails N in a row); the window starts afresh whenever the breaker opens.
 
 Rate limit (``rate_limit: 100/min``): sends are spaced evenly, one every 0.6 s for 100/min, per
-destination and engine process.
+destination.
+
+On a PostgreSQL store both are shared by every engine process of the cluster
+(:mod:`conduit.store.cluster`): the rate limit's slots are taken from one row, several at a time
+when the rate is high (up to a second of sends per statement, fewer while they go unused), so
+100/min is 100/min for the whole cluster; a breaker that opens in one process is seen open by
+the others within :data:`BREAKER_REFRESH` seconds, and closed again when its trial passes. On
+SQLite (embedded: one process) they are kept in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import re
 import time
@@ -31,10 +39,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pybreaker
+import structlog
 from tenacity import RetryCallState, wait_exponential, wait_fixed
 
 from conduit.connectors.base import BreakerPolicy, RetryPolicy
 from conduit.core.errors import ApplicationError
+from conduit.store.cluster import Cluster
+
+log = structlog.get_logger(__name__)
+
+#: Seconds a process trusts what it last read of a shared breaker.
+BREAKER_REFRESH = 1.0
+#: Most permits of a shared rate limit taken in one statement.
+MAX_PERMITS = 10
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
@@ -62,19 +79,30 @@ class Backoff:
 class Breaker:
     """A pybreaker circuit breaker driven from async code (see the module docstring)."""
 
-    def __init__(self, policy: BreakerPolicy, name: str) -> None:
+    def __init__(self, policy: BreakerPolicy, name: str, *,
+                 cluster: Cluster | None = None) -> None:
         self.policy = policy
+        self.name = name
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=policy.failures, reset_timeout=policy.reset, name=name,
             exclude=[lambda exc: isinstance(exc, ApplicationError)],
             throw_new_error_on_trip=False)
         self._trial: asyncio.Lock = asyncio.Lock()
+        #: Shared with the cluster (PostgreSQL store), or None (in this process only).
+        self._cluster = cluster
+        #: Monotonic time until which another process's opening keeps this breaker open.
+        self._shared_open_until = 0.0
+        self._read_at = -BREAKER_REFRESH
+        self._published: set[asyncio.Task[None]] = set()
         #: (monotonic time, failed) of recent calls, for ``failure_rate``
         self._window: deque[tuple[float, bool]] = deque(maxlen=policy.window_calls)
 
     @property
     def state(self) -> str:
         """``closed``, ``open`` or ``half-open``."""
+        if (self._breaker.current_state == pybreaker.STATE_CLOSED
+                and self._shared_open_until > time.monotonic()):
+            return pybreaker.STATE_OPEN  # opened by another process of the cluster
         return str(self._breaker.current_state)
 
     @property
@@ -85,6 +113,8 @@ class Breaker:
         """Close it now (an operator's reset): sends go through again."""
         self._breaker.close()
         self._window.clear()
+        self._shared_open_until = 0.0
+        self._publish(opened=False)
 
     def failure_share(self) -> float | None:
         """Share of failed calls in the window (None without ``failure_rate`` or calls)."""
@@ -96,6 +126,10 @@ class Breaker:
 
     def remaining_open(self) -> float:
         """Seconds until an open breaker lets a trial send through (0 when it would now)."""
+        shared = max(0.0, self._shared_open_until - time.monotonic())
+        return max(shared, self._local_remaining())
+
+    def _local_remaining(self) -> float:
         if self._breaker.current_state != pybreaker.STATE_OPEN:
             return 0.0
         opened_at = self._breaker._state_storage.opened_at
@@ -106,8 +140,25 @@ class Breaker:
 
     async def wait_closed(self) -> None:
         """Wait while the breaker is open; its messages stay in the queue meanwhile."""
+        await self.refresh()
         while (remaining := self.remaining_open()) > 0:
             await asyncio.sleep(min(remaining, 0.5))
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Read the cluster's state of this breaker, at most every :data:`BREAKER_REFRESH`
+        seconds (a shared breaker costs one small read a second, not one per send)."""
+        if self._cluster is None or time.monotonic() - self._read_at < BREAKER_REFRESH:
+            return
+        self._read_at = time.monotonic()
+        try:
+            age = await asyncio.to_thread(self._cluster.breaker_open_for, self.name)
+        except Exception as exc:  # the store is away: this process's own breaker still works
+            log.warning("could not read the cluster's breaker", breaker=self.name,
+                        error=type(exc).__name__)
+            return
+        self._shared_open_until = (0.0 if age is None
+                                   else time.monotonic() + self.policy.reset - age)
 
     @contextlib.asynccontextmanager
     async def gate(self) -> AsyncIterator[None]:
@@ -128,13 +179,18 @@ class Breaker:
         yield
 
     def success(self) -> None:
+        was = self._breaker.current_state
         with contextlib.suppress(pybreaker.CircuitBreakerError):
             self._breaker.call(_succeed)
+        if was != pybreaker.STATE_CLOSED:  # a trial passed: closed for the cluster too
+            self._shared_open_until = 0.0
+            self._publish(opened=False)
         self._count(failed=False)
 
     def failure(self, error: BaseException) -> bool:
         """Count a failed send; True when the breaker is open afterwards (the failure opened
         it, or it was a failed trial). An HL7 AE/CE counts as a success: the receiver is up."""
+        before = self._local_remaining()
         try:
             self._breaker.call(_fail, error)
         except pybreaker.CircuitBreakerError:
@@ -143,7 +199,37 @@ class Breaker:
             if exc is not error:
                 raise
         self._count(failed=not isinstance(error, ApplicationError))
-        return self.state == pybreaker.STATE_OPEN
+        opened = self._breaker.current_state == pybreaker.STATE_OPEN
+        if opened and before == 0:  # it opened now (or a trial failed): tell the cluster
+            self._publish(opened=True)
+        return opened or self.state == pybreaker.STATE_OPEN
+
+    def _publish(self, *, opened: bool) -> None:
+        """Tell the cluster, in the background (a send never waits on it)."""
+        if self._cluster is None:
+            return
+        write = (functools.partial(self._cluster.breaker_opened, self.name, self.failures)
+                 if opened else functools.partial(self._cluster.breaker_closed, self.name))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the event loop (a tool): write now
+            write()
+            return
+        task = loop.create_task(self._write(write, opened))
+        self._published.add(task)
+        task.add_done_callback(self._published.discard)
+
+    async def _write(self, write: Any, opened: bool) -> None:
+        try:
+            await asyncio.to_thread(write)
+        except Exception as exc:
+            log.warning("could not share the breaker's state", breaker=self.name,
+                        state="open" if opened else "closed", error=type(exc).__name__)
+
+    async def settled(self) -> None:
+        """Wait until what this breaker told the cluster is written (tests, shutdown)."""
+        while self._published:
+            await asyncio.gather(*self._published)
 
     def _count(self, *, failed: bool) -> None:
         """Note an outcome in the window; open the breaker when the failure rate is reached."""
@@ -179,19 +265,59 @@ def _fail(error: BaseException) -> Any:
 
 
 class RateLimiter:
-    """Spaces sends evenly: at most ``count`` per ``per`` seconds."""
+    """Spaces sends evenly: at most ``count`` per ``per`` seconds, in this process or, given
+    the cluster's state, across every process sharing it under ``key``."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, cluster: Cluster | None = None, key: str = "") -> None:
         self.count, self.per = parse_rate(text)
         self.interval = self.per / self.count
         self._next = 0.0
         self._lock = asyncio.Lock()
+        self._cluster = cluster
+        self.key = key
+        #: Permits taken from the cluster and not used yet: their monotonic times.
+        self._slots: deque[float] = deque()
+        #: Permits asked for per statement: at most a second of sends (and MAX_PERMITS);
+        #: doubled while all are used, halved when some go unused.
+        self._most = max(1, min(MAX_PERMITS, int(1.0 / self.interval)))
+        self._batch = 1
+        #: Statements sent to the cluster (visible to tests and the bench).
+        self.statements = 0
 
     async def acquire(self) -> None:
+        if self._cluster is not None:
+            try:
+                await self._acquire_shared(self._cluster)
+                return
+            except Exception as exc:
+                # the store is away (its outcomes cannot be recorded either, so sends pause
+                # soon): space this process's sends meanwhile
+                log.warning("cluster rate limit unavailable: limiting this process only",
+                            limit=self.key, error=type(exc).__name__)
         async with self._lock:
             now = time.monotonic()
             wait = self._next - now
             self._next = max(now, self._next) + self.interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _acquire_shared(self, cluster: Cluster) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            dropped = 0
+            while self._slots and self._slots[0] < now - self.interval:
+                self._slots.popleft()  # a slot missed is lost: used late it would be a burst
+                dropped += 1
+            if not self._slots:
+                self._batch = (max(1, self._batch // 2) if dropped
+                               else min(self._most, self._batch * 2))
+                slots = await asyncio.to_thread(cluster.take_permits, self.key, self._batch,
+                                                self.interval)
+                self.statements += 1
+                first = time.monotonic() + slots.wait
+                self._slots.extend(first + i * slots.interval for i in range(slots.count))
+            at = self._slots.popleft()
+        wait = at - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
 

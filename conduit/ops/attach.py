@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conduit.engine.engine import Engine
-from conduit.engine.services import Periodic
+from conduit.engine.services import Periodic, leased
 from conduit.ops.alerts import Alerter
 from conduit.ops.metrics import Metrics
 from conduit.ops.sampler import Sampler
 from conduit.ops.server import Dashboard
+from conduit.store.cluster import cluster_of
 
-__all__ = ["Operations", "attach"]
+__all__ = ["CLUSTER_WIDE_RULES", "Operations", "attach"]
+
+#: Alert kinds whose value every process reads alike (the store's last message, the broker's
+#: queue depth): evaluated by one process of a cluster.
+CLUSTER_WIDE_RULES = frozenset({"queue-depth", "idle"})
 
 
 @dataclass(slots=True)
@@ -22,6 +27,8 @@ class Operations:
     sampler: Sampler
     alerter: Alerter | None
     dashboard: Dashboard | None
+    #: On a PostgreSQL store: the rules evaluated once per cluster (see :func:`attach`).
+    cluster_alerter: Alerter | None = None
 
 
 def attach(engine: Engine) -> Operations:
@@ -33,13 +40,27 @@ def attach(engine: Engine) -> Operations:
     metrics.attach(engine)
     sampler = Sampler(metrics)
     engine.services.append(sampler)
-    alerter = None
-    if engine.settings.alerts.rules:
-        alerter = Alerter(engine, engine.settings.alerts, sampler)
-        engine.services.append(Periodic("alerts", engine.settings.alerts.interval,
-                                        alerter.evaluate))
+    alerter = cluster_alerter = None
+    rules = engine.settings.alerts.rules
+    cluster = cluster_of(engine.store.engine)
+    # On a PostgreSQL store the rules that read what every process sees (the store, the
+    # broker's queues) are evaluated once per cluster, by the process holding the lease; those
+    # that read this process's own counts and breakers stay in each process, else the errors
+    # of the processes not holding it would never alert.
+    own = [rule for rule in rules if cluster is None or rule.kind not in CLUSTER_WIDE_RULES]
+    shared = [rule for rule in rules if rule not in own]
+    interval = engine.settings.alerts.interval
+    if own:
+        alerter = Alerter(engine, engine.settings.alerts.model_copy(update={"rules": own}),
+                          sampler)
+        engine.services.append(Periodic("alerts", interval, alerter.evaluate))
+    if shared:
+        cluster_alerter = Alerter(
+            engine, engine.settings.alerts.model_copy(update={"rules": shared}), sampler)
+        engine.services.extend(leased(
+            [Periodic("cluster-alerts", interval, cluster_alerter.evaluate)], cluster))
     dashboard = None
     if engine.settings.serves_dashboard:
-        dashboard = Dashboard(engine, metrics, sampler, alerter)
+        dashboard = Dashboard(engine, metrics, sampler, alerter or cluster_alerter)
         engine.services.append(dashboard)
-    return Operations(metrics, sampler, alerter, dashboard)
+    return Operations(metrics, sampler, alerter or cluster_alerter, dashboard, cluster_alerter)
