@@ -156,9 +156,9 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
                                    swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
                                    swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png")
 
-    from conduit.ops import api_admin, api_channels, api_messages, api_ops, dashboard
+    from conduit.ops import api_admin, api_channels, api_charts, api_messages, api_ops, dashboard
 
-    for module in (api_channels, api_messages, api_ops, api_admin):
+    for module in (api_channels, api_messages, api_ops, api_admin, api_charts):
         app.include_router(module.router, prefix="/api")
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -154,6 +154,13 @@ class ChannelMetrics:
                 self.name, destination, status)
         child.inc()
 
+    def destination_totals(self) -> dict[str, dict[str, float]]:
+        """Deliveries finished so far per destination and outcome (``SENT``, ``ERROR``)."""
+        totals: dict[str, dict[str, float]] = {}
+        for (destination, status), child in list(self._destinations.items()):
+            totals.setdefault(destination, {})[status] = float(child._value.get())
+        return totals
+
     def delivery_time(self, destination: str, seconds: float) -> None:
         child = self._delivery.get(destination)
         if child is None:
