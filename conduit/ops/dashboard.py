@@ -26,6 +26,7 @@ from conduit.ops.access import (
 )
 from conduit.ops.api_channels import channel_summary, store_counts
 from conduit.ops.auth import ROLES, Principal, UserError
+from conduit.ops.hl7diff import Diff, diff
 from conduit.ops.hl7view import stage_view
 from conduit.ops.operations import STATUSES, Filters, ReprocessError, reprocess, when
 
@@ -229,7 +230,35 @@ async def message_page(message_id: int, request: Request,
             if d.response is not None:
                 stages.append(stage_view(f"Response of {d.destination}", d.response))
     return page(request, "message.html", principal, record=record, stages=stages,
-                bodies=bodies)
+                bodies=bodies, diffs=stage_diffs(record) if bodies else [])
+
+
+def stage_diffs(record: Any) -> list[Diff]:
+    """What each stage changed: the transform (raw → transformed), then each destination's
+    own step (transformed, or raw when nothing transformed, → what was sent)."""
+    result = []
+    if record.raw is not None and record.transformed is not None:
+        result.append(diff("Raw → Transformed", record.raw, record.transformed))
+    base = record.transformed if record.transformed is not None else record.raw
+    label = "Transformed" if record.transformed is not None else "Raw"
+    for d in record.deliveries:
+        if base is not None and d.content is not None:
+            result.append(diff(f"{label} → Sent to {d.destination}", base, d.content))
+    return result
+
+
+@router.get("/messages/{message_id}/raw")
+async def message_raw(message_id: int, request: Request,
+                      principal: Principal = Operator) -> Response:
+    """The message exactly as received, as a file (a PHI view: audited like the page)."""
+    web = state(request)
+    record = await asyncio.to_thread(web.engine.store.get, message_id)
+    if record is None or record.raw is None:
+        raise HTTPException(404, f"no message {message_id}")
+    await asyncio.to_thread(web.audit.record, principal.name, "view", [message_id],
+                            remote(request), "dashboard raw download")
+    return Response(record.raw, media_type="x-application/hl7-v2+er7", headers={
+        "Content-Disposition": f'attachment; filename="message-{message_id}.hl7"'})
 
 
 @router.post("/messages/{message_id}/reprocess")

@@ -125,3 +125,65 @@ def test_charts_of_messages_queues_and_destinations(tmp_path: Path) -> None:
                 await page.screenshot(path=shot("overview-charts.png"), full_page=True)
 
     run(scenario)
+
+
+def test_raw_hl7_copied_downloaded_and_the_transform_diffed(tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    async def scenario() -> None:
+        channel = file_channel(tmp_path, transform=[
+            {"set": {"field": "PV1-2", "value": "O"}},
+            {"set": {"field": "PID-5.1", "value": "CHANGEDNAME"}}])
+        async with dashboard(tmp_path, channels=[channel]) as engine:
+            await asyncio.to_thread(mllp_exchange, source_port(engine, "adt"),
+                                    [adt("D1", "PAT7")])
+            await wait_for(lambda: engine.store.counts()["adt"].get("SENT") == 1, 30)
+            message_id = engine.store.search(channel="adt")[0].id
+            url = base_url(engine)
+            async with browser_page(engine, permissions=["clipboard-read",
+                                                         "clipboard-write"]) as page:
+                await page.goto(f"{url}/messages/{message_id}")
+                raw = page.locator("#raw-hl7")
+                await expect(raw).to_contain_text("PID|1||PAT7^^^HOSP^MR||FAMILYNAME^GIVEN")
+
+                # copy: the clipboard holds the message, one segment a line
+                await page.click("#copy-raw")
+                await expect(page.locator(".raw-actions [role=status]")).to_have_text("Copied.")
+                copied = await page.evaluate("navigator.clipboard.readText()")
+                assert copied.splitlines()[0].startswith("MSH|^~\\&|REG|HOSP")
+                assert "PV1|1|I|WARD^101^1" in copied.splitlines()
+
+                # download: the exact bytes received, as a file, audited as a PHI view
+                async with page.expect_download() as waiting:
+                    await page.click("#download-raw")
+                download = await waiting.value
+                assert download.suggested_filename == f"message-{message_id}.hl7"
+                saved = tmp_path / "downloaded.hl7"
+                await download.save_as(saved)
+                assert saved.read_bytes() == adt("D1", "PAT7")
+                views = engine.service("dashboard").app.state.web.audit.list(
+                    action="view", message_id=message_id)
+                assert any(v["detail"] == "dashboard raw download" and
+                           v["username"] == "operator" for v in views), views
+
+                # the transform's diff: the changed fields of PID and PV1, nothing else
+                transform = page.locator("section.diff").first
+                await expect(transform.locator("h3")).to_have_text("Raw → Transformed")
+                await expect(transform.locator("tr.removed del")).to_have_text(
+                    ["FAMILYNAME^GIVEN", "I"])
+                await expect(transform.locator("tr.added ins")).to_have_text(
+                    ["CHANGEDNAME^GIVEN", "O"])
+                await expect(transform.locator("tr.same")).to_have_count(2)  # MSH, EVN
+                sent = page.locator("section.diff").nth(1)
+                await expect(sent.locator("h3")).to_have_text("Transformed → Sent to archive")
+                await expect(sent).to_contain_text("No change.")
+                await page.screenshot(path=shot("message-raw-and-diff.png"), full_page=True)
+
+            # a viewer gets neither the raw text nor the file
+            async with browser_page(engine, user="viewer") as page:
+                await page.goto(f"{url}/messages/{message_id}")
+                await expect(page.locator("#raw-hl7")).to_have_count(0)
+                answer = await page.request.get(f"{url}/messages/{message_id}/raw")
+                assert answer.status == 403
+
+    run(scenario)
