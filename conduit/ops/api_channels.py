@@ -40,12 +40,20 @@ def channel_summary(request: Request, name: str,
     mine = counts.get(name, {})
     depths = engine.control.queue_depths(name)
     breakers = runtime.breaker_states() if runtime else {}
+    workers = runtime.destination_state() if runtime else {}
     destinations = []
     for config in (channel.destinations if channel else []):
         prefix = f"conduit.{name}.dest.{config.name}"
         depth = sum(v or 0 for q, v in depths.items() if q == prefix or q.startswith(prefix + "."))
+        worker = workers.get(config.name, {})
         destinations.append({"name": config.name, "type": config.type, "queue_depth": depth,
-                             "breaker": breakers.get(config.name, "none")})
+                             "breaker": breakers.get(config.name, "none"),
+                             # held deliveries (ordered): since this process started
+                             "ordered": bool(config.ordered),
+                             "blocked": worker.get("blocked_reason"),
+                             "paused": worker.get("paused_reason"),
+                             "sent_since_start": worker.get("sent"),
+                             "failed_since_start": worker.get("failed")})
     return {
         "name": name,
         "description": channel.description if channel else "",

@@ -26,6 +26,7 @@ from conduit.ops.access import (
 )
 from conduit.ops.api_channels import channel_summary, store_counts
 from conduit.ops.auth import ROLES, Principal, UserError
+from conduit.ops.deliveries import failed_destinations, open_counts
 from conduit.ops.hl7diff import Diff, diff
 from conduit.ops.hl7view import stage_view
 from conduit.ops.operations import STATUSES, Filters, ReprocessError, reprocess, when
@@ -149,7 +150,11 @@ async def channel_page(name: str, request: Request,
     summary = channel_summary(request, name, counts)
     errors = await asyncio.to_thread(lambda: web.engine.store.search(
         channel=name, status="ERROR", limit=20))
-    return page(request, "channel.html", principal, channel=summary, errors=errors)
+    store = web.engine.store.engine
+    failures = await asyncio.to_thread(failed_destinations, store, [m.id for m in errors])
+    waiting = await asyncio.to_thread(open_counts, store, name)
+    return page(request, "channel.html", principal, channel=summary, errors=errors,
+                failures=failures, open_deliveries=waiting)
 
 
 @router.post("/channels/{name}/{action}")
@@ -203,8 +208,10 @@ async def messages_page(
         problem = str(exc)
         filters = Filters()
     older = filters.params(before=records[-1].id) if len(records) == filters.limit else None
+    failures = await asyncio.to_thread(failed_destinations, web.engine.store.engine,
+                                       [r.id for r in records])
     return page(request, "messages.html", principal, records=records, filters=filters,
-                problem=problem, older=older, statuses=STATUSES,
+                problem=problem, older=older, statuses=STATUSES, failures=failures,
                 channels=sorted(web.engine.control.channels),
                 phi=principal.can("operator"))
 

@@ -187,3 +187,61 @@ def test_raw_hl7_copied_downloaded_and_the_transform_diffed(tmp_path: Path) -> N
                 assert answer.status == 403
 
     run(scenario)
+
+
+def test_delivery_errors_destination_statistics_and_a_blocked_ordered_destination(
+        tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    async def scenario() -> None:
+        ordered = {"name": "orders", "source": {"type": "mllp", "host": "127.0.0.1", "port": 0},
+                   "destinations": [{
+                       "name": "lis", "type": "file", "ordered": True,
+                       "path": str(tmp_path / "not-a-folder" / "{{ msg['MSH-10'] }}.hl7"),
+                       "retry": {"attempts": 1, "initial": "10ms", "max": "200ms"}}]}
+        async with dashboard(tmp_path, channels=[two_destinations(tmp_path), ordered]) as engine:
+            await asyncio.to_thread(mllp_exchange, source_port(engine, "adt"),
+                                    [adt("E1", "PAT1"), adt("E2", "PAT2")])
+            await asyncio.to_thread(mllp_exchange, source_port(engine, "orders"),
+                                    [adt("O1", "PAT3")])
+            await wait_for(lambda: engine.store.counts()["adt"].get("ERROR") == 2, 30)
+            await wait_for(lambda: engine.runtimes["orders"].destination_state()["lis"]
+                           ["blocked"] is True, 30)
+            failed = engine.store.search(channel="adt", status="ERROR")
+            assert all(not m.error for m in failed)  # the message's own error says nothing
+            url = base_url(engine)
+            async with browser_page(engine) as page:
+                # the list shows which destination failed and why
+                await page.goto(url + "/messages?channel=adt&status=ERROR")
+                rows = page.locator("#message-list tbody tr")
+                await expect(rows).to_have_count(2)
+                for i in range(2):
+                    cell = rows.nth(i).locator(".delivery-error")
+                    await expect(cell).to_have_count(1)
+                    await expect(cell).to_contain_text("broken:")
+                    await expect(cell).to_contain_text("not-a-folder")
+                await page.screenshot(path=shot("messages-delivery-errors.png"), full_page=True)
+
+                # the channel page: per destination sent, failed, open deliveries
+                await page.goto(url + "/channels/adt")
+                archive = page.locator("table.destinations tr[data-destination=archive]")
+                broken = page.locator("table.destinations tr[data-destination=broken]")
+                await expect(archive.locator("td.sent")).to_have_text("2")
+                await expect(archive.locator("td.failed")).to_have_text("0")
+                await expect(broken.locator("td.sent")).to_have_text("0")
+                await expect(broken.locator("td.failed")).to_have_text("2")
+                await expect(broken.locator("td.in-error")).to_have_text("2")
+                await expect(broken.locator("td.flow")).to_contain_text("flowing")
+                await expect(page.locator("table.messages .delivery-error")).to_have_count(2)
+                await page.screenshot(path=shot("channel-destinations.png"), full_page=True)
+
+                # an ordered destination that cannot send holds its queue and says so
+                await page.goto(url + "/channels/orders")
+                lis = page.locator("table.destinations tr[data-destination=lis]")
+                await expect(lis).to_contain_text("(ordered)")
+                await expect(lis.locator("td.flow .state")).to_have_text("blocked")
+                await expect(lis.locator("td.flow")).to_contain_text("message ")
+                await expect(lis.locator("td.waiting")).to_have_text("1")
+                await page.screenshot(path=shot("channel-blocked.png"), full_page=True)
+
+    run(scenario)
