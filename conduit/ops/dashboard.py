@@ -30,11 +30,13 @@ from conduit.ops.deliveries import failed_destinations, open_counts
 from conduit.ops.hl7diff import Diff, diff
 from conduit.ops.hl7view import stage_view
 from conduit.ops.operations import STATUSES, Filters, ReprocessError, reprocess, when
+from conduit.ops.timefmt import time_tag
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
 templates.env.filters["qs"] = lambda params: urlencode(params)
+templates.env.filters["when"] = time_tag
 
 
 def page(request: Request, name: str, principal: Principal | None, status: int = 200,

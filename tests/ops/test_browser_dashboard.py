@@ -245,3 +245,48 @@ def test_delivery_errors_destination_statistics_and_a_blocked_ordered_destinatio
                 await page.screenshot(path=shot("channel-blocked.png"), full_page=True)
 
     run(scenario)
+
+
+def test_times_are_local_to_the_viewer_and_to_the_second(tmp_path: Path) -> None:
+    import re
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from playwright.async_api import expect
+
+    async def scenario() -> None:
+        async with dashboard(tmp_path) as engine:
+            await asyncio.to_thread(mllp_exchange, source_port(engine, "adt"), [adt("T1")])
+            await wait_for(lambda: engine.store.counts()["adt"].get("SENT") == 1, 30)
+            record = engine.store.search(channel="adt")[0]
+            received = record.received_at
+            if received.tzinfo is None:
+                received = received.replace(tzinfo=UTC)
+            local = received.astimezone(ZoneInfo("America/New_York"))
+            expected = local.strftime("%Y-%m-%d %H:%M:%S")
+            url = base_url(engine)
+            async with browser_page(engine, user="admin",
+                                    timezone_id="America/New_York") as page:
+                await page.goto(url + "/messages")
+                cell = page.locator("#message-list tbody tr").first.locator("time")
+                await expect(cell).to_have_text(re.compile(
+                    "^" + re.escape(expected) + " (EST|GMT-5|UTC-5)$"))
+                stamp = await cell.get_attribute("datetime")
+                assert stamp and stamp.endswith("+00:00") and "." not in stamp
+
+                # every time on the message, audit and users pages: local, no microseconds
+                for path in (f"/messages/{record.id}", "/admin/audit", "/admin/users"):
+                    await page.goto(url + path)
+                    times = page.locator("main time")
+                    await expect(times.first).to_have_attribute("data-local", "")
+                    texts = await times.all_inner_texts()
+                    assert texts, path
+                    for text in texts:
+                        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (EST|GMT-5|UTC-5)",
+                                            text), (path, text)
+                    main = await page.locator("main").inner_text()
+                    assert not re.search(r"\d\d:\d\d:\d\d\.\d{6}", main), (path, main)
+                await page.goto(f"{url}/messages/{record.id}")
+                await page.screenshot(path=shot("message-local-times.png"), full_page=True)
+
+    run(scenario)
