@@ -290,3 +290,41 @@ def test_times_are_local_to_the_viewer_and_to_the_second(tmp_path: Path) -> None
                 await page.screenshot(path=shot("message-local-times.png"), full_page=True)
 
     run(scenario)
+
+
+def test_channel_page_and_message_list_update_without_reloading(tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    async def scenario() -> None:
+        async with dashboard(tmp_path, channels=[two_destinations(tmp_path)]) as engine:
+            port = source_port(engine, "adt")
+            await asyncio.to_thread(mllp_exchange, port, [adt("L1")])
+            await wait_for(lambda: engine.store.counts()["adt"].get("ERROR") == 1, 30)
+            url = base_url(engine)
+            async with browser_page(engine) as page:
+                await page.goto(url + "/channels/adt")
+                await page.evaluate("window.notReloaded = true")
+                facts = page.locator("#channel-facts")
+                await expect(facts).to_contain_text("Received1")
+                broken = page.locator("#channel-destinations tr[data-destination=broken]")
+                await expect(broken.locator("td.in-error")).to_have_text("1")
+
+                await asyncio.to_thread(mllp_exchange, port, [adt("L2"), adt("L3")])
+                await expect(facts).to_contain_text("Received3", timeout=15_000)
+                await expect(broken.locator("td.in-error")).to_have_text("3", timeout=15_000)
+                await expect(page.locator("#channel-errors tbody tr")).to_have_count(3)
+                await expect(page.locator("#channel-errors time").first).to_have_attribute(
+                    "data-local", "")
+                assert await page.evaluate("window.notReloaded === true")
+
+                await page.goto(url + "/messages?channel=adt")
+                await page.evaluate("window.notReloaded = true")
+                rows = page.locator("#message-list tbody tr")
+                await expect(rows).to_have_count(3)
+                await asyncio.to_thread(mllp_exchange, port, [adt("L4")])
+                await expect(rows).to_have_count(4, timeout=15_000)
+                await expect(rows.first).to_contain_text("L4")
+                assert await page.evaluate("window.notReloaded === true")
+                await page.screenshot(path=shot("messages-live.png"), full_page=True)
+
+    run(scenario)
