@@ -328,3 +328,88 @@ def test_channel_page_and_message_list_update_without_reloading(tmp_path: Path) 
                 await page.screenshot(path=shot("messages-live.png"), full_page=True)
 
     run(scenario)
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+AXE_URL = "/__test__/axe.min.js"  # answered by the test's route, never by the server
+
+
+async def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.x A/AA violations of the page as it is now."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.add_script_tag(url=AXE_URL)
+    found: list[dict[str, Any]] = await page.evaluate("""async () => {
+        const result = await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+        return result.violations.map(v => ({id: v.id, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}));
+    }""")
+    return found
+
+
+def test_main_pages_pass_axe_and_work_from_the_keyboard(tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    async def scenario() -> None:
+        channel = file_channel(tmp_path, transform=[{"set": {"field": "PV1-2", "value": "O"}}])
+        async with dashboard(tmp_path, channels=[channel]) as engine:
+            await asyncio.to_thread(mllp_exchange, source_port(engine, "adt"),
+                                    [adt("A1"), adt("A2")])
+            await wait_for(lambda: engine.store.counts()["adt"].get("SENT") == 2, 30)
+            message_id = engine.store.search(channel="adt")[0].id
+            url = base_url(engine)
+            async with browser_page(engine, user="admin") as page:
+                await page.context.route(
+                    "**" + AXE_URL, lambda route: route.fulfill(
+                        path=str(AXE), content_type="text/javascript"))
+                problems = {}
+                for path in ("/", "/channels/adt", "/messages", f"/messages/{message_id}",
+                             "/admin/audit", "/admin/users"):
+                    await page.goto(url + path)
+                    await page.wait_for_load_state("networkidle")
+                    found = await axe_violations(page)
+                    if found:
+                        problems[path] = found
+                for path, found in problems.items():
+                    for v in found:
+                        print(path, v["id"], v["help"], *v["nodes"], sep="\n  ")
+                assert not problems, list(problems)
+
+                # every control has a name a screen reader can say
+                for path in ("/", "/channels/adt", "/messages", f"/messages/{message_id}"):
+                    await page.goto(url + path)
+                    unnamed = await page.evaluate("""() => [...document.querySelectorAll(
+                        'input:not([type=hidden]), select, textarea, button, a[href]')]
+                        .filter(e => !e.closest('[aria-hidden=true]'))
+                        .filter(e => !(e.labels && e.labels.length) &&
+                                     !e.getAttribute('aria-label') &&
+                                     !e.getAttribute('aria-labelledby') &&
+                                     !(e.textContent || '').trim() &&
+                                     !e.getAttribute('title'))
+                        .map(e => e.outerHTML)""")
+                    assert not unnamed, (path, unnamed)
+
+                # the message list from the keyboard alone: filters, search, open a message
+                await page.goto(url + "/messages")
+                reached: list[str] = []
+                for _ in range(40):
+                    await page.keyboard.press("Tab")
+                    reached.append(await page.evaluate(
+                        "document.activeElement.name || document.activeElement.textContent"
+                        ".trim() || document.activeElement.tagName"))
+                    if reached[-1] == "Search":
+                        break
+                assert reached[-1] == "Search", reached
+                for name in ("channel", "status", "since", "type", "control_id", "patient"):
+                    assert name in reached, (name, reached)
+                await page.keyboard.press("Tab")  # the first message's link
+                focused = page.locator("#message-list a:focus")
+                await expect(focused).to_have_count(1)
+                outline = await page.evaluate(
+                    "getComputedStyle(document.activeElement).outlineStyle")
+                assert outline != "none"  # where the focus is can be seen
+                await page.screenshot(path=shot("keyboard-focus.png"))
+                await page.keyboard.press("Enter")
+                await expect(page.locator("h1")).to_contain_text("Message")
+
+    run(scenario)
