@@ -1,7 +1,7 @@
 """Deliveries as the dashboard lists them: the failed destinations of listed messages (a
 message's own error is empty when only a destination failed) and each destination's open
-deliveries (in error, waiting). Both read through ``ix_deliveries_status``: cheap however many
-messages were sent."""
+deliveries (in error, waiting). Both read only the rows they show: cheap however many messages
+were sent."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from conduit.store.tables import deliveries, messages
 
 #: Delivery statuses counted as open on the channel page.
 OPEN = ("ERROR", "QUEUED")
+#: Message statuses an open delivery's message can have.
+UNFINISHED = ("ERROR", "QUEUED", "RECEIVED", "TRANSFORMED")
 
 
 def failed_destinations(engine: Any, ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
@@ -32,10 +34,18 @@ def failed_destinations(engine: Any, ids: Iterable[int]) -> dict[int, list[tuple
 
 
 def open_counts(engine: Any, channel: str) -> dict[str, dict[str, int]]:
-    """destination -> {"ERROR": n, "QUEUED": n} for ``channel``."""
+    """destination -> {"ERROR": n, "QUEUED": n} for ``channel``.
+
+    Read from the channel's unfinished and failed messages (``ix_messages_channel_status``),
+    then their deliveries by primary key: a delivery is open only while its message is not
+    SENT or FILTERED (the store marks a message ERROR once a delivery failed and the others are
+    done, and leaves it as it is while any is pending), so a channel's million sent messages
+    are never read."""
     query = (select(deliveries.c.destination, deliveries.c.status, func.count())
-             .join(messages, messages.c.id == deliveries.c.message_id)
-             .where(deliveries.c.status.in_(OPEN), messages.c.channel == channel)
+             .select_from(messages)
+             .join(deliveries, deliveries.c.message_id == messages.c.id)
+             .where(messages.c.channel == channel, messages.c.status.in_(UNFINISHED),
+                    deliveries.c.status.in_(OPEN))
              .group_by(deliveries.c.destination, deliveries.c.status))
     result: dict[str, dict[str, int]] = {}
     with engine.connect() as connection:

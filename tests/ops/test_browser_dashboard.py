@@ -90,6 +90,14 @@ def test_charts_of_messages_queues_and_destinations(tmp_path: Path) -> None:
             await asyncio.to_thread(mllp_exchange, port, [adt(f"C{i}", f"PAT{i}")
                                                           for i in range(4)])
             await wait_for(lambda: engine.store.counts()["adt"].get("ERROR") == 4, 30)
+            # a few more bursts, so the lines have a shape to look at
+            sent = 4
+            for burst in (2, 6, 3):
+                await asyncio.sleep(0.8)
+                await asyncio.to_thread(mllp_exchange, port, [
+                    adt(f"C{sent + i}", f"PAT{i}") for i in range(burst)])
+                sent += burst
+            await wait_for(lambda: engine.store.counts()["adt"].get("ERROR") == sent, 30)
             await asyncio.sleep(1)
             url = base_url(engine)
             async with browser_page(engine) as page:
@@ -111,10 +119,13 @@ def test_charts_of_messages_queues_and_destinations(tmp_path: Path) -> None:
                 await expect(destinations).to_contain_text("archive sent")
                 await expect(destinations).to_contain_text("broken failed")
                 await page.screenshot(path=shot("channel-charts.png"), full_page=True)
+                # the top of it (the README's picture: docs/dashboard-channel.png)
+                await page.screenshot(path=shot("channel-charts-top.png"),
+                                      clip={"x": 0, "y": 0, "width": 1400, "height": 760})
 
                 # the charts move without reloading: more messages, a new point counts them
                 before = await page.locator("#chart-messages").get_attribute("data-total")
-                await asyncio.to_thread(mllp_exchange, port, [adt("C9", "PAT9")])
+                await asyncio.to_thread(mllp_exchange, port, [adt("C99", "PAT9")])
                 await expect(page.locator("#chart-messages")).not_to_have_attribute(
                     "data-total", before or "", timeout=15_000)
 
