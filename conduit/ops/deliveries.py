@@ -38,9 +38,9 @@ def open_counts(engine: Any, channel: str) -> dict[str, dict[str, int]]:
 
     Read from the channel's unfinished and failed messages (``ix_messages_channel_status``),
     then their deliveries by primary key: a delivery is open only while its message is not
-    SENT or FILTERED (the store marks a message ERROR once a delivery failed and the others are
-    done, and leaves it as it is while any is pending), so a channel's million sent messages
-    are never read."""
+    SENT or FILTERED (the store settles a message ERROR as soon as one delivery failed, SENT
+    only once all were sent, and a requeue puts the message back to QUEUED), so a channel's
+    million sent messages are never read."""
     query = (select(deliveries.c.destination, deliveries.c.status, func.count())
              .select_from(messages)
              .join(deliveries, deliveries.c.message_id == messages.c.id)
