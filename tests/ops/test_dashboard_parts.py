@@ -93,3 +93,28 @@ def test_chart_series_are_per_minute_rates_and_depths() -> None:
     assert adt["destinations"]["archive"] == {"sent": [60.0], "failed": [0.0], "queued": [3]}
     assert adt["destinations"]["lis"] == {"sent": [0.0], "failed": [60.0], "queued": [None]}
     assert series(points[:1], {"adt": ["archive"]})["t"] == []
+
+
+def test_a_message_ends_in_error_once_however_many_deliveries_report_it() -> None:
+    """The store answers ERROR after every delivery of a message that has a failed one: the
+    failed destination first, then the one that sent; then two failing destinations."""
+    from conduit.ops.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.received("adt", 1, "RECEIVED")
+    metrics.processed("adt", 1, "QUEUED")
+    metrics.delivered("adt", "broken", 1, "ERROR", "ERROR")
+    metrics.delivered("adt", "archive", 1, "SENT", "ERROR")
+    metrics.received("adt", 2, "RECEIVED")
+    metrics.processed("adt", 2, "QUEUED")
+    metrics.delivered("adt", "broken", 2, "ERROR", "ERROR")
+    metrics.delivered("adt", "lis", 2, "ERROR", "ERROR")
+    metrics.received("adt", 3, "RECEIVED")
+    metrics.processed("adt", 3, "QUEUED")
+    metrics.delivered("adt", "archive", 3, "SENT", "QUEUED")
+    metrics.delivered("adt", "lis", 3, "SENT", "SENT")
+    m = metrics.channel("adt")
+    assert (m.errored._value.get(), m.sent._value.get()) == (2, 1)
+    # message 1 reprocessed to the broken destination, which now takes it: it is sent
+    metrics.delivered("adt", "broken", 1, "SENT", "SENT")
+    assert (m.errored._value.get(), m.sent._value.get()) == (2, 2)
