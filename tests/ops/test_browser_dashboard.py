@@ -164,6 +164,16 @@ def test_raw_hl7_copied_downloaded_and_the_transform_diffed(tmp_path: Path) -> N
                 assert copied.splitlines()[0].startswith("MSH|^~\\&|REG|HOSP")
                 assert "PV1|1|I|WARD^101^1" in copied.splitlines()
 
+                # over plain HTTP to another host there is no clipboard API: the text is
+                # selected (and copied the old way)
+                await page.reload()
+                await page.evaluate("Object.defineProperty(navigator, 'clipboard', "
+                                    "{value: undefined})")
+                await page.click("#copy-raw")
+                await expect(page.locator(".raw-actions [role=status]")).not_to_be_empty()
+                selected = await page.evaluate("window.getSelection().toString()")
+                assert selected.splitlines()[2].startswith("PID|1||PAT7")
+
                 # download: the exact bytes received, as a file, audited as a PHI view
                 async with page.expect_download() as waiting:
                     await page.click("#download-raw")
