@@ -13,7 +13,7 @@
     window.setInterval(function () {
       if (document.hidden) { return; }
       fetch(window.location.href, {credentials: "same-origin",
-                                   headers: {"Accept": "text/html", "X-Conduit-Live": "1"}})
+                                   headers: {"Accept": "text/html"}})
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (html === null) { return; }
