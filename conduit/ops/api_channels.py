@@ -42,17 +42,24 @@ def channel_summary(request: Request, name: str,
     depths = engine.control.queue_depths(name)
     breakers = runtime.breaker_states() if runtime else {}
     blocked = runtime.blocked_destinations() if runtime else {}
+    workers = runtime.destination_state() if runtime else {}
     destinations = []
     for config in (channel.destinations if channel else []):
         prefix = f"conduit.{name}.dest.{config.name}"
         depth = sum(v or 0 for q, v in depths.items() if q == prefix or q.startswith(prefix + "."))
         held, why = blocked.get(config.name, (None, None))
+        worker = workers.get(config.name, {})
         destinations.append({"name": config.name, "type": config.type, "queue_depth": depth,
                              "breaker": breakers.get(config.name, "none"),
+                             "ordered": bool(config.ordered),
                              # an ordered destination holding its queue on a failing message;
                              # why in its viewers' form (the message itself is one click away)
                              "blocked": why is not None, "blocked_message": held,
-                             "blocked_reason": public(why)})
+                             "blocked_reason": public(why),
+                             "paused": worker.get("paused_reason"),
+                             # deliveries since this process started
+                             "sent_since_start": worker.get("sent"),
+                             "failed_since_start": worker.get("failed")})
     return {
         "name": name,
         "description": channel.description if channel else "",

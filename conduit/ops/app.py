@@ -177,6 +177,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
         api_channels,
         api_messages,
         api_ops,
+        api_charts,
         api_preview,
         dashboard,
         login,
@@ -184,7 +185,8 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
         sso,
     )
 
-    for module in (api_channels, api_messages, api_ops, api_admin, api_preview):
+    for module in (api_channels, api_messages, api_ops, api_admin, api_preview,
+                   api_charts):
         app.include_router(module.router, prefix="/api")
     app.include_router(login.router)
     app.include_router(sso.router)

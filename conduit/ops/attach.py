@@ -38,7 +38,8 @@ def attach(engine: Engine) -> Operations:
     metrics = Metrics()
     engine.observer.add(metrics)
     metrics.attach(engine)
-    sampler = Sampler(metrics)
+    sampler = Sampler(metrics, depths=lambda: {
+        name: engine.control.queue_depths(name) for name in list(engine.runtimes)})
     engine.services.append(sampler)
     alerter = cluster_alerter = None
     rules = engine.settings.alerts.rules

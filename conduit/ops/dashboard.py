@@ -5,6 +5,9 @@ redirect back (post/redirect/get)."""
 from __future__ import annotations
 
 import asyncio
+import hmac
+import secrets
+import time
 from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
@@ -20,8 +23,10 @@ from conduit.ops.access import (
     remote,
     state,
 )
-from conduit.ops.api_channels import channel_summary, store_counts
+from conduit.ops.api_channels import COUNTS_TTL, channel_summary, store_counts
 from conduit.ops.auth import ROLES, Principal, UserError
+from conduit.ops.deliveries import failed_destinations, open_counts
+from conduit.ops.hl7diff import Diff, diff
 from conduit.ops.hl7view import stage_view
 from conduit.ops.operations import (
     STATUSES,
@@ -32,6 +37,7 @@ from conduit.ops.operations import (
     source,
     when,
 )
+from conduit.ops.timefmt import time_tag
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
@@ -40,6 +46,7 @@ templates.env.filters["qs"] = lambda params: urlencode(params)
 # {{ text | reason(phi) }}: a stored reason whole for operators, without values for viewers
 templates.env.filters["reason"] = lambda text, phi: reason(text, phi=phi) or ""
 templates.env.filters["source"] = lambda text, phi: source(text, phi=phi) or "–"
+templates.env.filters["when"] = time_tag
 
 
 def page(request: Request, name: str, principal: Principal | None, status: int = 200,
@@ -87,7 +94,7 @@ async def channel_page(name: str, request: Request,
     web = state(request)
     if name not in web.engine.control.channels:
         raise HTTPException(404, f"no channel {name!r}")
-    counts = await asyncio.to_thread(store_counts, request)
+    counts = await asyncio.to_thread(_channel_counts, request, name)
     summary = channel_summary(request, name, counts)
     errors = await asyncio.to_thread(lambda: web.engine.store.search(
         channel=name, status="ERROR", limit=20))
@@ -96,7 +103,20 @@ async def channel_page(name: str, request: Request,
         await asyncio.to_thread(web.audit.record, principal.name, "search",
                                 [r.id for r in errors], remote(request),
                                 f"dashboard channel={name} status=ERROR")
-    return page(request, "channel.html", principal, channel=summary, errors=errors, phi=phi)
+    store = web.engine.store.engine
+    failures = await asyncio.to_thread(failed_destinations, store, [m.id for m in errors])
+    waiting = await asyncio.to_thread(open_counts, store, name)
+    return page(request, "channel.html", principal, channel=summary, errors=errors, phi=phi,
+                failures=failures, open_deliveries=waiting)
+
+
+def _channel_counts(request: Request, name: str) -> dict[str, dict[str, int]]:
+    """The overview's cached counts when fresh, else this channel's alone (a quarter of the
+    work with four channels: the channel page refreshes itself every few seconds)."""
+    cached = state(request).extras.get("counts")
+    if cached and time.monotonic() - cached[0] < COUNTS_TTL:
+        return cast(dict[str, dict[str, int]], cached[1])
+    return state(request).engine.store.counts(name)
 
 
 @router.post("/channels/{name}/{action}")
@@ -155,8 +175,10 @@ async def messages_page(
                                 [r.id for r in records] or [None], remote(request),
                                 f"dashboard {filters.audited()}".strip())
     older = filters.params(before=records[-1].id) if len(records) == filters.limit else None
+    failures = await asyncio.to_thread(failed_destinations, web.engine.store.engine,
+                                       [r.id for r in records])
     return page(request, "messages.html", principal, records=records, filters=filters,
-                problem=problem, older=older, statuses=STATUSES,
+                problem=problem, older=older, statuses=STATUSES, failures=failures,
                 channels=sorted(web.engine.control.channels), phi=phi)
 
 
@@ -181,7 +203,35 @@ async def message_page(message_id: int, request: Request,
             if d.response is not None:
                 stages.append(stage_view(f"Response of {d.destination}", d.response))
     return page(request, "message.html", principal, record=record, stages=stages,
-                bodies=bodies)
+                bodies=bodies, diffs=stage_diffs(record) if bodies else [])
+
+
+def stage_diffs(record: Any) -> list[Diff]:
+    """What each stage changed: the transform (raw → transformed), then each destination's
+    own step (transformed, or raw when nothing transformed, → what was sent)."""
+    result = []
+    if record.raw is not None and record.transformed is not None:
+        result.append(diff("Raw → Transformed", record.raw, record.transformed))
+    base = record.transformed if record.transformed is not None else record.raw
+    label = "Transformed" if record.transformed is not None else "Raw"
+    for d in record.deliveries:
+        if base is not None and d.content is not None:
+            result.append(diff(f"{label} → Sent to {d.destination}", base, d.content))
+    return result
+
+
+@router.get("/messages/{message_id}/raw")
+async def message_raw(message_id: int, request: Request,
+                      principal: Principal = Operator) -> Response:
+    """The message exactly as received, as a file (a PHI view: audited like the page)."""
+    web = state(request)
+    record = await asyncio.to_thread(web.engine.store.get, message_id)
+    if record is None or record.raw is None:
+        raise HTTPException(404, f"no message {message_id}")
+    await asyncio.to_thread(web.audit.record, principal.name, "view", [message_id],
+                            remote(request), "dashboard raw download")
+    return Response(record.raw, media_type="x-application/hl7-v2+er7", headers={
+        "Content-Disposition": f'attachment; filename="message-{message_id}.hl7"'})
 
 
 @router.post("/messages/{message_id}/reprocess")

@@ -11,6 +11,7 @@ path. Each engine has its own registry (no global state), so several engines in 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,10 @@ BREAKER_VALUE = {"closed": 0, "half-open": 1, "half_open": 1, "open": 2}
 #: Messages whose receipt time is kept at most (for end-to-end latency), so a backlog of
 #: millions does not grow this map without bound.
 STARTED_MAX = 1_000_000
+#: Failed messages remembered so that a later delivery's ERROR answer is not counted again
+#: (a message's other deliveries usually finish within their retries, well before this many
+#: other messages fail; one finishing later than that is counted twice).
+RECENTLY_FAILED_MAX = 100_000
 
 
 class Metrics(Observer):
@@ -139,6 +144,8 @@ class ChannelMetrics:
         self._failed: dict[str, Any] = {}
         #: message id -> monotonic time of receipt, while in flight (for end-to-end latency)
         self.started: dict[int, float] = {}
+        #: the last messages counted as ERROR, oldest first (each is counted once)
+        self.recently_failed: OrderedDict[int, None] = OrderedDict()
 
     def ack(self, code: str) -> None:
         child = self._acks.get(code)
@@ -153,6 +160,13 @@ class ChannelMetrics:
             child = self._destinations[key] = self.metrics.deliveries.labels(
                 self.name, destination, status)
         child.inc()
+
+    def destination_totals(self) -> dict[str, dict[str, float]]:
+        """Deliveries finished so far per destination and outcome (``SENT``, ``ERROR``)."""
+        totals: dict[str, dict[str, float]] = {}
+        for (destination, status), child in list(self._destinations.items()):
+            totals.setdefault(destination, {})[status] = float(child._value.get())
+        return totals
 
     def delivery_time(self, destination: str, seconds: float) -> None:
         child = self._delivery.get(destination)
@@ -169,7 +183,14 @@ class ChannelMetrics:
         child.inc()
 
     def finished(self, message_id: int, status: str) -> None:
-        """A message reached a final status."""
+        """A message reached a final status. ERROR is counted once per message: after one
+        delivery failed, the store answers ERROR for each of its deliveries finishing later."""
+        if status == "ERROR":
+            if message_id in self.recently_failed:
+                return
+            self.recently_failed[message_id] = None
+            if len(self.recently_failed) > RECENTLY_FAILED_MAX:
+                self.recently_failed.popitem(last=False)
         began = self.started.pop(message_id, None)
         if status == "SENT":
             self.sent.inc()

@@ -46,8 +46,11 @@ def test_stop_pause_start_and_channel_listing(tmp_path: Path) -> None:
             assert listed[0]["counts"]["received"] == 2 and listed[0]["counts"]["sent"] == 2
             assert listed[0]["destinations"] == [{"name": "archive", "type": "file",
                                                   "queue_depth": 0, "breaker": "none",
-                                                  "blocked": False, "blocked_message": None,
-                                                  "blocked_reason": None}]
+                                                  "ordered": False, "blocked": False,
+                                                  "blocked_message": None,
+                                                  "blocked_reason": None, "paused": None,
+                                                  "sent_since_start": 2,
+                                                  "failed_since_start": 0}]
             assert (await api.post("/api/channels/adt/stop")).json()["state"] == "stopped"
             assert await asyncio.to_thread(_refused, port)
             assert (await api.post("/api/channels/adt/start")).json()["state"] == "started"
