@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from conduit.fhir.codesystems import system_uri, table_uri
@@ -41,6 +42,8 @@ def _code(value: str) -> str:
 
 
 def _parts(value: str) -> tuple[str, ...] | None:
+    if not value:  # most optional time fields are empty: no regex for them
+        return None
     m = _DTM.match(value.strip())
     if m is None:
         return None
@@ -65,11 +68,17 @@ def _offset(value: str, day: tuple[str, ...], tz: str | tzinfo) -> str:
     if value:
         return "Z" if value == "Z" else f"{value[:3]}:{value[3:]}"
     if isinstance(tz, tzinfo):
-        local = datetime(int(day[0]), int(day[1]), int(day[2]), int(day[3]),
-                         int(day[4] or 0), int(day[5] or 0), tzinfo=tz)
-        off = local.strftime("%z") or "+0000"
-        return f"{off[:3]}:{off[3:5]}"
+        return _zone_offset(tz, *day[:6])
     return tz
+
+
+@lru_cache(maxsize=4096)
+def _zone_offset(tz: tzinfo, y: str, mo: str, d: str, h: str, mi: str, s: str) -> str:
+    """``+01:00``: the offset zone ``tz`` has at that local time (a message's times share a
+    few days and hours, and zoneinfo's lookup plus strftime cost more than the rest)."""
+    local = datetime(int(y), int(mo), int(d), int(h), int(mi or 0), int(s or 0), tzinfo=tz)
+    off = local.strftime("%z") or "+0000"
+    return f"{off[:3]}:{off[3:5]}"
 
 
 def offset_at(value: str, tz: str | tzinfo) -> str | None:
@@ -114,6 +123,8 @@ def instant(value: str, tz: str | tzinfo | None = None) -> str | None:
 
 def period(start: str, end: str, tz: str | tzinfo | None = None) -> Json | None:
     """Two DTM texts -> Period."""
+    if not start and not end:
+        return None
     out: Json = {}
     if s := datetime_(start, tz):
         out["start"] = s

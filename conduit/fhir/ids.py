@@ -70,6 +70,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import quote
 
 from conduit.engine.errors import MessageError
@@ -115,7 +116,7 @@ class IdentifierSystems:
         self._authorities = dict(mapping.get("authorities") or {})
         self._facilities = dict(mapping.get("facilities") or {})
         self._facility = facility
-        self._sender = f"{SENDER_PREFIX}{quote(facility, safe='')}:{quote(application, safe='')}"
+        self._sender = f"{SENDER_PREFIX}{_encoded(facility)}:{_encoded(application)}"
         self._known: dict[tuple[str, str, str, str], tuple[str, bool]] = {}
 
     @property
@@ -145,7 +146,7 @@ class IdentifierSystems:
             return known, False
         if namespace:
             mapped = self._authorities.get(namespace)
-            return mapped or f"{self._sender}:{quote(namespace, safe='')}", False
+            return mapped or f"{self._sender}:{_encoded(namespace)}", False
         return self._facilities.get(self._facility) or self._sender, False
 
     @staticmethod
@@ -163,6 +164,12 @@ class IdentifierSystems:
                                      "(e.g. https://hospital.example.org/fhir/sid/mrn)")
             out[key] = {str(k): v for k, v in table.items()}
         return out
+
+
+@lru_cache(maxsize=4096)
+def _encoded(part: str) -> str:
+    """A sender or namespace part percent-encoded (the same few senders come again and again)."""
+    return quote(part, safe="")
 
 
 def _well_known(type_code: str, namespace: str, value: str) -> str | None:

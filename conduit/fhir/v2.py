@@ -43,11 +43,16 @@ class Field:
         """Component ``i`` (its first subcomponent), unescaped and stripped; "" if absent."""
         decoded = self._decoded
         if decoded is None:  # mappings read the same components again and again: decode once
-            amp = None if self._sub else self._seps.subcomponent
-            decoded = self._decoded = [
-                self._text(v.split(amp, 1)[0] if amp and amp in v else v) if v else ""
-                for v in self._split()]
+            decoded = self._decoded = self._decode()
         return decoded[i - 1] if 0 < i <= len(decoded) else ""
+
+    def _decode(self) -> list[str]:
+        raw, seps = self.raw, self._seps
+        amp = None if self._sub else seps.subcomponent
+        if seps.escape not in raw and (amp is None or amp not in raw):  # most fields: plain
+            return [v.strip() for v in self._split()]
+        return [self._text(v.split(amp, 1)[0] if amp and amp in v else v) if v else ""
+                for v in self._split()]
 
     def sub(self, i: int, j: int) -> str:
         """Subcomponent ``j`` of component ``i``."""
