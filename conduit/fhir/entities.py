@@ -103,8 +103,9 @@ def location(ctx: Conversion, pl: Field) -> Json | None:
     """
     parent: Json | None = None
     path: list[str] = []
+    c = pl.components()  # c[i] is pl[i]
     for component, kind in _LEVELS:
-        value = pl[component]
+        value = c[component]
         if not value:
             continue
         path.append(f"{kind}={value}")
@@ -115,11 +116,11 @@ def location(ctx: Conversion, pl: Field) -> Json | None:
         }
         if parent is not None:
             body["partOf"] = parent
-        if kind == "bd" and pl[5]:
+        if kind == "bd" and c[5]:
             body["operationalStatus"] = dt.coding(
-                pl[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
-        if pl[9] and component == _most_specific(pl):
-            body["description"] = pl[9]
+                c[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
+        if c[9] and component == _most_specific(pl):
+            body["description"] = c[9]
         parent = ref(ctx.add("Location", ctx.sender_key(*path), body))
     return parent
 

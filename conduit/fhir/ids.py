@@ -194,9 +194,10 @@ def resource_id(resource_type: str, *parts: str) -> str:
 
     Exactly ``uuid.uuid5(NAMESPACE, name)``, computed without building UUID objects (this runs
     for every resource of every message)."""
-    name = resource_type + "\x1f" + "\x1f".join(parts)
-    digest = bytearray(hashlib.sha1(_PREFIX + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = _sha1(_PREFIX + (resource_type + "\x1f" + "\x1f".join(parts)).encode()).hexdigest()
+    # version 5 in the 13th hex digit, RFC 4122 variant (10xx) in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_sha1 = hashlib.sha1
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
