@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from conduit.fhir.codesystems import system_uri, table_uri
@@ -106,10 +107,8 @@ def datetime_(value: str, tz: str | tzinfo | None = None) -> str | None:
     if p is None:
         return None
     y, mo, d, h, mi, s, frac, zone = p
-    if not (mo and d and h):
-        return date(value)
-    if not zone and not tz:
-        return date(value)
+    if not (mo and d and h) or (not zone and not tz):  # date(value), without parsing again
+        return y + (f"-{mo}" if mo else "") + (f"-{d}" if mo and d else "")
     return (f"{y}-{mo}-{d}T{h}:{mi or '00'}:{s or '00'}{frac if s else ''}"
             f"{_offset(zone, p, tz or '')}")
 
@@ -212,17 +211,24 @@ def hd_system(hd: Field) -> str | None:
     return system_of(hd[1], hd[2], hd[3])
 
 
+_OID = re.compile(r"[0-2](\.\d+)+")
+
+
+@lru_cache(maxsize=1024)
 def system_of(namespace: str, universal: str, kind: str) -> str | None:
-    """The parts of an HD -> a system URI (OID, UUID or URI), else None."""
-    kind = kind.upper()
+    """The parts of an HD -> a system URI (OID, UUID or URI), else None (cached per process:
+    a feed names the same few assigning authorities and applications again and again)."""
     if universal:
-        if kind in ("ISO", "OID", "") and re.fullmatch(r"[0-2](\.\d+)+", universal):
+        kind = kind.upper()
+        if kind in ("ISO", "OID", "") and _OID.fullmatch(universal):
             return "urn:oid:" + universal
         if kind == "UUID":
             return "urn:uuid:" + universal.lower()
         if kind in ("URI", "URL") or universal.startswith(("http://", "https://", "urn:")):
             return universal
-    if re.fullmatch(r"[0-2](\.\d+)+", namespace):
+    if not namespace:
+        return None
+    if _OID.fullmatch(namespace):
         return "urn:oid:" + namespace
     if namespace.startswith(("http://", "https://", "urn:")):
         return namespace
