@@ -86,6 +86,9 @@ class Conversion:
         self.insured_is_patient = False        # IN1-17 of the current IN1 is SEL
         self.counter: dict[str, int] = {}
         self._times: dict[str, str | None] = {}  # DTM text -> FHIR dateTime, this message
+        # (kind, raw XCN/PL text) -> its Reference: a practitioner or location named by several
+        # segments of a message is worked out once (see conduit.fhir.entities)
+        self.entities: dict[tuple[str, str], Json | None] = {}
 
     # -- reading ---------------------------------------------------------------------------------
 

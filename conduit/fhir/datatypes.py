@@ -162,8 +162,8 @@ def coding(code: str, display: str = "", system: str | None = None, version: str
         out["system"] = system
     if version:
         out["version"] = version
-    if code:
-        out["code"] = _code(code)
+    if code:  # _code(code), without a call when there is no whitespace to fold
+        out["code"] = code if " " not in code and code.isprintable() else _code(code)
     if display:
         out["display"] = display
     return out
@@ -252,7 +252,7 @@ def identifier(f: Field, type_code: str = "", *, authority: int = 4,
     if not value:
         return None
     out: Json = {"value": value}
-    auth = f.part(authority).components()
+    auth = f.subcomponents(authority)
     code = (c[kind] if kind else "") or type_code
     system: str | None
     if systems is not None:
@@ -355,7 +355,7 @@ _ADDRESS_USE = {"H": ("home", None), "B": ("work", None), "O": ("work", None),
 def address(f: Field) -> Json | None:
     """XAD -> Address (street lines, city, state, zip, country, district, use/type, period)."""
     c = f.components()  # c[i] is f[i]
-    sad = f.part(1)
+    sad = f.subcomponents(1)
     lines = [v for v in (sad[1], sad[2] if sad[2] != sad[1] else "", c[2]) if v]
     out: Json = {}
     if lines:

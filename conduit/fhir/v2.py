@@ -75,7 +75,16 @@ class Field:
 
     def sub(self, i: int, j: int) -> str:
         """Subcomponent ``j`` of component ``i``."""
-        return self.part(i)[j]
+        subs = self.subcomponents(i)
+        return subs[j] if 0 < j < len(subs) else ""
+
+    def subcomponents(self, i: int) -> list[str]:
+        """``self.part(i).components()`` (read-only), without a Field when component ``i`` is
+        empty, as most are."""
+        parts = self._split()
+        if not (parts[i - 1] if i <= len(parts) else ""):
+            return _BLANKS
+        return self.part(i).components()
 
     def part(self, i: int) -> Field:
         """Component ``i`` as a Field over its subcomponents (for HD/CWE inside a component)."""
