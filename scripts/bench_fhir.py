@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_fhir:
         import conduit
 
-        print(f"v2->FHIR {rate(to_fhir, raws, args.seconds):.1f} msg/s ({conduit.__file__})")
+        entries = sum(len(orjson.loads(to_fhir(r))["entry"]) for r in raws) / len(raws)
+        print(f"v2->FHIR {rate(to_fhir, raws, args.seconds):.1f} msg/s {entries:.2f} entries "
+              f"({conduit.__file__})")
         return 0
     results = [
         ("parse only (Message.parse + 4 reads)", rate(parse_only, raws, args.seconds)),
@@ -152,12 +154,14 @@ def _alternate(args: argparse.Namespace, refused: list[str]) -> int:
     command = [sys.executable, __file__, "--only-fhir", "--seconds", str(args.seconds),
                *(f"--skip={name}" for name in [*args.skip, *refused])]
     figures: dict[str, list[float]] = {side: [] for side in sides}
+    entries: dict[str, float] = {}
     for run in range(args.runs):
         for side in (("against", "here") if run % 2 == 0 else ("here", "against")):
             env = {**os.environ, CODE_ENV: sides[side]}
             out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
             line = out.stdout.strip().splitlines()[-1]
             figures[side].append(float(line.split()[1]))
+            entries[side] = float(line.split()[3])
             if not line.endswith(f"({sides[side]}/conduit/__init__.py)"):
                 raise SystemExit(f"the {side} run imported another conduit: {line}")
             print(f"run {run + 1} {side:<7} {figures[side][-1]:8,.0f} msg/s", flush=True)
@@ -165,6 +169,8 @@ def _alternate(args: argparse.Namespace, refused: list[str]) -> int:
         values = ", ".join(f"{v:,.0f}" for v in figures[side])
         median = statistics.median(figures[side])
         print(f"{side:<7} median {median:7,.0f} msg/s  ({values})  {path}")
+        print(f"{'':<7} {entries[side]:.1f} Bundle entries per message: "
+              f"{median * entries[side]:,.0f} entries/s")
     return 0
 
 
