@@ -88,7 +88,7 @@ class Conversion:
         self._times: dict[str, str | None] = {}  # DTM text -> FHIR dateTime, this message
         # (kind, raw XCN/PL text) -> its Reference: a practitioner or location named by several
         # segments of a message is worked out once (see conduit.fhir.entities)
-        self.entities: dict[tuple[str, str], Json | None] = {}
+        self.entities: dict[tuple[str, str, bool], Json | None] = {}
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ def _once(ctx: Conversion, kind: str, f: Field,
     """``make(ctx, f)`` once per message for the same field text (a doctor named in PV1 and
     in each OBX): the same text gives the same resource and the same key, so adding it again
     would change nothing. A fresh Reference dict each time (callers may add to it)."""
-    key = (kind, f.raw)
+    key = (kind, f.raw, f.is_component)  # the same text split at ^ or at & reads differently
     if key in ctx.entities:
         known = ctx.entities[key]
     else:

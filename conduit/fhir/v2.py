@@ -31,6 +31,11 @@ class Field:
         self._parts: list[str] | None = None
         self._decoded: list[str] | None = None
 
+    @property
+    def is_component(self) -> bool:
+        """True for one component read over its subcomponents (made by :meth:`part`)."""
+        return self._sub
+
     def _split(self) -> list[str]:
         parts = self._parts
         if parts is None:
