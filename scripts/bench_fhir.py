@@ -4,6 +4,11 @@ Not a test (timings depend on the machine); run it after touching conduit/fhir:
 
     .venv/bin/python scripts/bench_fhir.py [--seconds 3]
 
+Against an older checkout, in the same run (the machine's speed drifts, so the two alternate
+run by run and the medians are compared; both convert the same messages):
+
+    .venv/bin/python scripts/bench_fhir.py --against /path/to/old/checkout --runs 7
+
 Messages: the Microsoft FHIR-Converter samples of tests/samples/corpus (full ADT/ORU/VXU/SIU/
 MDM... messages, 4 to 60 segments). Rates are messages per second of CPU time
 (time.process_time) on one core:
@@ -18,6 +23,9 @@ MDM... messages, 4 to 60 segments). Rates are messages per second of CPU time
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -26,18 +34,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+CODE_ENV = "CONDUIT_BENCH_CODE"  # --against: the checkout whose conduit a child run imports
+sys.path.insert(0, os.environ.get(CODE_ENV) or str(ROOT))
 
 import orjson  # noqa: E402
 
 from conduit.core.errors import MessageError  # noqa: E402
 from conduit.fhir import convert, dumps  # noqa: E402
-from conduit.fhir.tov2 import ConversionError, V2Options, to_hl7v2  # noqa: E402
 from conduit.fhir.validate import bundle_problems  # noqa: E402
 from conduit.hl7.message import Message  # noqa: E402
 
 CORPUS = ROOT / "tests" / "samples" / "corpus" / "microsoft-fhir-converter"
-SPLIT = V2Options(patients="split")
 
 
 def rate(work: Callable[[Any], object], items: list[Any], seconds: float,
@@ -72,8 +79,10 @@ def to_fhir_validated(raw: bytes) -> list[str]:
 def to_v2(bundle: dict[str, Any]) -> str:
     """A merge or BAR^P02 Bundle holds several patients: one message each (in a batch); a
     refusal (an ADT whose Observations have notes, which ADT cannot carry) counts as done."""
+    from conduit.fhir.tov2 import ConversionError, V2Options, to_hl7v2
+
     try:
-        return to_hl7v2(bundle, SPLIT)
+        return to_hl7v2(bundle, V2Options(patients="split"))
     except ConversionError:
         return ""
 
@@ -97,17 +106,34 @@ def hl7apy_parse(raw: bytes) -> object:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="time v2 -> FHIR here and in CHECKOUT (another commit's work "
+                        "tree), alternating, and print each run and the medians")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each side (--against)")
+    parser.add_argument("--only-fhir", action="store_true", help="time v2 -> FHIR alone")
+    parser.add_argument("--skip", action="append", default=[], metavar="FILE",
+                        help="leave this corpus file out (repeatable)")
     args = parser.parse_args(argv)
-    raws = [p.read_bytes() for p in sorted(CORPUS.glob("*.hl7"))]
-    refused = [r for r in raws if not _converts(r)]
+    paths = [p for p in sorted(CORPUS.glob("*.hl7")) if p.name not in args.skip]
+    refused = [p for p in paths if not _converts(p.read_bytes())]
     if refused:  # e.g. MSH-3 and MSH-4 both empty: no sender, so no identifier system
-        print(f"{len(refused)} messages refused by the conversion (not timed)")
-        raws = [r for r in raws if r not in refused]
+        print(f"{len(refused)} messages refused by the conversion (not timed): "
+              + ", ".join(p.name for p in refused))
+    if args.against:
+        return _alternate(args, [p.name for p in refused])
+    raws = [p.read_bytes() for p in paths if p not in refused]
     bundles = [orjson.loads(to_fhir(r)) for r in raws]
     segments = sum(len(Message.parse(r)) for r in raws)
     entries = sum(len(b["entry"]) for b in bundles)
     print(f"{len(raws)} messages, {segments / len(raws):.1f} segments and "
           f"{entries / len(raws):.1f} Bundle entries per message on average")
+    if args.only_fhir:
+        import conduit
+
+        entries = sum(len(orjson.loads(to_fhir(r))["entry"]) for r in raws) / len(raws)
+        print(f"v2->FHIR {rate(to_fhir, raws, args.seconds):.1f} msg/s {entries:.2f} entries "
+              f"({conduit.__file__})")
+        return 0
     results = [
         ("parse only (Message.parse + 4 reads)", rate(parse_only, raws, args.seconds)),
         ("HL7 v2 -> FHIR Bundle JSON", rate(to_fhir, raws, args.seconds)),
@@ -118,6 +144,33 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(name) for name, _ in results)
     for name, value in results:
         print(f"{name:<{width}}  {value:>10,.0f} msg/s")
+    return 0
+
+
+def _alternate(args: argparse.Namespace, refused: list[str]) -> int:
+    """Child runs of this script (v2 -> FHIR only), here and in ``args.against`` in turn, each
+    leaving out what this checkout refuses, so that both time the same messages."""
+    sides = {"here": str(ROOT), "against": str(args.against.resolve())}
+    command = [sys.executable, __file__, "--only-fhir", "--seconds", str(args.seconds),
+               *(f"--skip={name}" for name in [*args.skip, *refused])]
+    figures: dict[str, list[float]] = {side: [] for side in sides}
+    entries: dict[str, float] = {}
+    for run in range(args.runs):
+        for side in (("against", "here") if run % 2 == 0 else ("here", "against")):
+            env = {**os.environ, CODE_ENV: sides[side]}
+            out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+            line = out.stdout.strip().splitlines()[-1]
+            figures[side].append(float(line.split()[1]))
+            entries[side] = float(line.split()[3])
+            if not line.endswith(f"({sides[side]}/conduit/__init__.py)"):
+                raise SystemExit(f"the {side} run imported another conduit: {line}")
+            print(f"run {run + 1} {side:<7} {figures[side][-1]:8,.0f} msg/s", flush=True)
+    for side, path in sides.items():
+        values = ", ".join(f"{v:,.0f}" for v in figures[side])
+        median = statistics.median(figures[side])
+        print(f"{side:<7} median {median:7,.0f} msg/s  ({values})  {path}")
+        print(f"{'':<7} {entries[side]:.1f} Bundle entries per message: "
+              f"{median * entries[side]:,.0f} entries/s")
     return 0
 
 

@@ -85,6 +85,10 @@ class Conversion:
         self.appointment: Json | None = None    # the current SCH
         self.insured_is_patient = False        # IN1-17 of the current IN1 is SEL
         self.counter: dict[str, int] = {}
+        self._times: dict[str, str | None] = {}  # DTM text -> FHIR dateTime, this message
+        # (kind, raw XCN/PL text) -> its Reference: a practitioner or location named by several
+        # segments of a message is worked out once (see conduit.fhir.entities)
+        self.entities: dict[tuple[str, str, bool], Json | None] = {}
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -107,13 +111,26 @@ class Conversion:
         return (self.systems.sender, *parts)
 
     def datetime(self, value: str) -> str | None:
-        return dt.datetime_(value, self.tz)
+        # a message repeats its times (MSH-7, EVN-2, OBR-7, OBX-14...): each is read once
+        times = self._times
+        if value in times:
+            return times[value]
+        out = times[value] = dt.datetime_(value, self.tz)
+        return out
 
     def instant(self, value: str) -> str | None:
         return dt.instant(value, self.tz)
 
     def period(self, start: str, end: str) -> Json | None:
-        return dt.period(start, end, self.tz)
+        """As :func:`~conduit.fhir.datatypes.period`, through :meth:`datetime`."""
+        if not start and not end:
+            return None
+        out: Json = {}
+        if s := self.datetime(start):
+            out["start"] = s
+        if e := self.datetime(end):
+            out["end"] = e
+        return out or None
 
     # -- writing ---------------------------------------------------------------------------------
 

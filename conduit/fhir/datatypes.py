@@ -39,6 +39,8 @@ def _code(value: str) -> str:
 
 
 def _parts(value: str) -> tuple[str, ...] | None:
+    if not value:  # most optional time fields are empty: no regex for them
+        return None
     m = _DTM.match(value.strip())
     if m is None:
         return None
@@ -63,11 +65,19 @@ def _offset(value: str, day: tuple[str, ...], tz: str | tzinfo) -> str:
     if value:
         return "Z" if value == "Z" else f"{value[:3]}:{value[3:]}"
     if isinstance(tz, tzinfo):
-        local = datetime(int(day[0]), int(day[1]), int(day[2]), int(day[3]),
-                         int(day[4] or 0), int(day[5] or 0), tzinfo=tz)
-        off = local.strftime("%z") or "+0000"
-        return f"{off[:3]}:{off[3:5]}"
+        return _zone_offset(tz, *day[:6])
     return tz
+
+
+def _zone_offset(tz: tzinfo, y: str, mo: str, d: str, h: str, mi: str, s: str) -> str:
+    """``+01:00``: the offset zone ``tz`` has at that local time, to the minute (as
+    ``strftime("%z")`` cut to ``+HH:MM``, without formatting a whole time)."""
+    delta = tz.utcoffset(datetime(int(y), int(mo), int(d), int(h), int(mi or 0), int(s or 0)))
+    if delta is None:
+        return "+00:00"
+    seconds = int(delta.total_seconds())
+    minutes = abs(seconds) // 60
+    return f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def offset_at(value: str, tz: str | tzinfo) -> str | None:
@@ -94,10 +104,8 @@ def datetime_(value: str, tz: str | tzinfo | None = None) -> str | None:
     if p is None:
         return None
     y, mo, d, h, mi, s, frac, zone = p
-    if not (mo and d and h):
-        return date(value)
-    if not zone and not tz:
-        return date(value)
+    if not (mo and d and h) or (not zone and not tz):  # date(value), without parsing again
+        return y + (f"-{mo}" if mo else "") + (f"-{d}" if mo and d else "")
     return (f"{y}-{mo}-{d}T{h}:{mi or '00'}:{s or '00'}{frac if s else ''}"
             f"{_offset(zone, p, tz or '')}")
 
@@ -112,6 +120,8 @@ def instant(value: str, tz: str | tzinfo | None = None) -> str | None:
 
 def period(start: str, end: str, tz: str | tzinfo | None = None) -> Json | None:
     """Two DTM texts -> Period."""
+    if not start and not end:
+        return None
     out: Json = {}
     if s := datetime_(start, tz):
         out["start"] = s
@@ -149,8 +159,8 @@ def coding(code: str, display: str = "", system: str | None = None, version: str
         out["system"] = system
     if version:
         out["version"] = version
-    if code:
-        out["code"] = _code(code)
+    if code:  # _code(code), without a call when there is no whitespace to fold
+        out["code"] = code if " " not in code and code.isprintable() else _code(code)
     if display:
         out["display"] = display
     return out
@@ -163,19 +173,17 @@ def codeable(f: Field, table: str | None = None) -> Json | None:
     """
     if not f:
         return None
+    c = f.components()
     codings = []
-    for c, t, s, v in ((1, 2, 3, 7), (4, 5, 6, 8)):
-        code, display, name = f[c], f[t], f[s]
-        if not code and not display:
-            continue
+    for code, display, name, version in ((c[1], c[2], c[3], c[7]), (c[4], c[5], c[6], c[8])):
         if not code:  # a display alone is text, not a coding
             continue
         system = system_uri(name) if name else (table_uri(table) if table else None)
-        codings.append(coding(code, display, system, f[v]))
+        codings.append(coding(code, display, system, version))
     out: Json = {}
     if codings:
         out["coding"] = codings
-    original = f[9] or ("" if codings else f[2] or f[1])
+    original = c[9] or ("" if codings else c[2] or c[1])
     if original:
         out["text"] = original
     return out or None
@@ -200,6 +208,9 @@ def hd_system(hd: Field) -> str | None:
     return system_of(hd[1], hd[2], hd[3])
 
 
+_IDENTIFIER_TYPES = table_uri("0203")
+
+
 def identifier(f: Field, type_code: str = "", *, authority: int = 4,
                kind: int = 5, systems: IdentifierSystems | None = None) -> Json | None:
     """CX -> Identifier (value, system from the assigning authority, type, period).
@@ -209,23 +220,24 @@ def identifier(f: Field, type_code: str = "", *, authority: int = 4,
     A namespace that is no URI (``MR``'s assigning authority ``HOSP``) cannot be the system by
     itself; it is kept as ``assigner.display`` so that nothing the sender said is lost.
     """
-    value = f[1]
+    c = f.components()
+    value = c[1]
     if not value:
         return None
     out: Json = {"value": value}
-    auth = f.part(authority)
-    code = (f[kind] if kind else "") or type_code
+    auth = f.subcomponents(authority)
+    code = (c[kind] if kind else "") or type_code
     system: str | None
     if systems is not None:
         system, universal = systems.system(auth[1], auth[2], auth[3], code, value)
     else:
-        system, universal = hd_system(auth), True
+        system, universal = system_of(auth[1], auth[2], auth[3]), True
     if system:
         out["system"] = system
     if code:
-        out["type"] = {"coding": [coding(code, "", table_uri("0203"))]}
-    if kind:
-        p = period(f[7], f[8])
+        out["type"] = {"coding": [coding(code, "", _IDENTIFIER_TYPES)]}
+    if kind and (c[7] or c[8]):
+        p = period(c[7], c[8])
         if p:
             out["period"] = p
     if (not system or not universal) and auth[1]:
@@ -236,21 +248,22 @@ def identifier(f: Field, type_code: str = "", *, authority: int = 4,
 def entity_identifier(f: Field, type_code: str = "", *,
                       systems: IdentifierSystems | None = None) -> Json | None:
     """EI (entity id ^ namespace ^ universal id ^ type) -> Identifier (system as for CX)."""
-    value = f[1]
+    c = f.components()
+    value = c[1]
     if not value:
         return None
     out: Json = {"value": value}
     system: str | None
     if systems is not None:
-        system, universal = systems.system(f[2], f[3], f[4], type_code, value)
+        system, universal = systems.system(c[2], c[3], c[4], type_code, value)
     else:
-        system, universal = system_of(f[2], f[3], f[4]), True
+        system, universal = system_of(c[2], c[3], c[4]), True
     if system:
         out["system"] = system
     if type_code:
-        out["type"] = {"coding": [coding(type_code, "", table_uri("0203"))]}
-    if (not system or not universal) and f[2]:
-        out["assigner"] = {"display": f[2]}
+        out["type"] = {"coding": [coding(type_code, "", _IDENTIFIER_TYPES)]}
+    if (not system or not universal) and c[2]:
+        out["assigner"] = {"display": c[2]}
     return out
 
 
@@ -283,22 +296,23 @@ def person_name(f: Field) -> Json | None:
 def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[int, int],
                 prefix: int, use: int, start: int, end: int, range_: int,
                 default_use: str) -> Json | None:
+    c = f.components()  # c[i] is f[i]
     out: Json = {}
-    if fam := f[family]:
+    if fam := c[family]:
         out["family"] = fam
-    if g := [v for v in (f[given[0]], f[given[1]]) if v]:
+    if g := [v for v in (c[given[0]], c[given[1]]) if v]:
         out["given"] = g
-    if p := f[prefix]:
+    if p := c[prefix]:
         out["prefix"] = [p]
-    if s := [v for v in (f[suffix[0]], f[suffix[1]]) if v]:
+    if s := [v for v in (c[suffix[0]], c[suffix[1]]) if v]:
         out["suffix"] = s
     if not out:
         return None
-    u = _NAME_USE.get(f[use].upper()) if use else None
+    u = _NAME_USE.get(c[use].upper()) if use else None
     if u or default_use:
         out["use"] = u or default_use
     if start:
-        valid = period(f[start], f[end]) or (period(f.sub(range_, 1), f.sub(range_, 2))
+        valid = period(c[start], c[end]) or (period(f.sub(range_, 1), f.sub(range_, 2))
                                              if range_ else None)
         if valid:
             out["period"] = valid
@@ -313,23 +327,24 @@ _ADDRESS_USE = {"H": ("home", None), "B": ("work", None), "O": ("work", None),
 
 def address(f: Field) -> Json | None:
     """XAD -> Address (street lines, city, state, zip, country, district, use/type, period)."""
-    sad = f.part(1)
-    lines = [v for v in (sad[1], sad[2] if sad[2] != sad[1] else "", f[2]) if v]
+    c = f.components()  # c[i] is f[i]
+    sad = f.subcomponents(1)
+    lines = [v for v in (sad[1], sad[2] if sad[2] != sad[1] else "", c[2]) if v]
     out: Json = {}
     if lines:
         out["line"] = lines
     for key, i in (("city", 3), ("state", 4), ("postalCode", 5), ("country", 6),
                    ("district", 9)):
-        if v := f[i]:
+        if v := c[i]:
             out[key] = v
     if not out:
         return None
-    use, kind = _ADDRESS_USE.get(f[7].upper(), (None, None))
+    use, kind = _ADDRESS_USE.get(c[7].upper(), (None, None))
     if use:
         out["use"] = use
     if kind:
         out["type"] = kind
-    p = period(f[13], f[14]) or period(f.sub(12, 1), f.sub(12, 2))
+    p = period(c[13], c[14]) or period(f.sub(12, 1), f.sub(12, 2))
     if p:
         out["period"] = p
     return out
@@ -344,27 +359,28 @@ _TELECOM_SYSTEM = {"PH": "phone", "CP": "phone", "FX": "fax", "BP": "pager", "IN
 def contact_point(f: Field, use: str = "") -> Json | None:
     """XTN -> ContactPoint; the value is the e-mail, the unformatted number, or one built
     from country/area/local/extension, else the legacy XTN.1 text."""
-    equipment = f[3].upper()
+    c = f.components()  # c[i] is f[i]
+    equipment = c[3].upper()
     system = _TELECOM_SYSTEM.get(equipment)
-    if system == "email" or (not system and f[4] and "@" in f[4]):
-        value = f[4] or f[1]
+    if system == "email" or (not system and c[4] and "@" in c[4]):
+        value = c[4] or c[1]
         system = "email"
-    elif f[12]:
-        value = f[12]
-    elif f[7]:
-        value = " ".join(v for v in (f"+{f[5]}" if f[5] else "", f"({f[6]})" if f[6] else "",
-                                     f[7], f"ext. {f[8]}" if f[8] else "") if v)
+    elif c[12]:
+        value = c[12]
+    elif c[7]:
+        value = " ".join(v for v in (f"+{c[5]}" if c[5] else "", f"({c[6]})" if c[6] else "",
+                                     c[7], f"ext. {c[8]}" if c[8] else "") if v)
     else:
-        value = f[1]
+        value = c[1]
     if not value:
         return None
     out: Json = {"system": system or "phone", "value": value}
-    u = "mobile" if equipment == "CP" else _TELECOM_USE.get(f[2].upper()) or use
+    u = "mobile" if equipment == "CP" else _TELECOM_USE.get(c[2].upper()) or use
     if u:
         out["use"] = u
-    p = period(f[13], f[14])
+    p = period(c[13], c[14])
     if p:
         out["period"] = p
-    if f[18].isdigit() and int(f[18]) > 0:
-        out["rank"] = int(f[18])
+    if c[18].isdigit() and int(c[18]) > 0:
+        out["rank"] = int(c[18])
     return out

@@ -6,6 +6,8 @@ as a Reference, the way the IG's data-type maps turn XCN into ``Reference(Practi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from conduit.fhir import datatypes as dt
 from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.v2 import Field
@@ -18,6 +20,23 @@ def practitioner(ctx: Conversion, f: Field) -> Json | None:
     """XCN -> Reference(Practitioner)."""
     if not f:
         return None
+    return _once(ctx, "XCN", f, _practitioner)
+
+
+def _once(ctx: Conversion, kind: str, f: Field,
+          make: Callable[[Conversion, Field], Json | None]) -> Json | None:
+    """``make(ctx, f)`` once per message for the same field text (a doctor named in PV1 and
+    in each OBX): the same text gives the same resource and the same key, so adding it again
+    would change nothing. A fresh Reference dict each time (callers may add to it)."""
+    key = (kind, f.raw, f.is_component)  # the same text split at ^ or at & reads differently
+    if key in ctx.entities:
+        known = ctx.entities[key]
+    else:
+        known = ctx.entities[key] = make(ctx, f)
+    return dict(known) if known is not None else None
+
+
+def _practitioner(ctx: Conversion, f: Field) -> Json | None:
     body: Json = {}
     ident = ctx.identifier(f, authority=9, kind=13)
     if ident:
@@ -52,7 +71,7 @@ def practitioner_role(ctx: Conversion, who: Json | None, where: Json | None = No
 
 def organization(ctx: Conversion, f: Field) -> Json | None:
     """XON (name ^ type ^ id ^ ... ^ assigning authority(6) ^ ... ^ identifier(10)) -> Reference."""
-    value, authority = f[10] or f[3], f.part(6)
+    value, authority = f[10] or f[3], f.subcomponents(6)
     system = ctx.systems.system(authority[1], authority[2], authority[3], f[7], value)[0] \
         if value else None
     return organization_of(ctx, f[1], value, system)
@@ -101,10 +120,15 @@ def location(ctx: Conversion, pl: Field) -> Json | None:
     The IG makes one Location per PL component (facility, building, floor, point of care, room,
     bed), which keeps "bed 3 of room 12" findable as a bed and as part of the room.
     """
+    return _once(ctx, "PL", pl, _location)
+
+
+def _location(ctx: Conversion, pl: Field) -> Json | None:
     parent: Json | None = None
     path: list[str] = []
+    c = pl.components()  # c[i] is pl[i]
     for component, kind in _LEVELS:
-        value = pl[component]
+        value = c[component]
         if not value:
             continue
         path.append(f"{kind}={value}")
@@ -115,11 +139,11 @@ def location(ctx: Conversion, pl: Field) -> Json | None:
         }
         if parent is not None:
             body["partOf"] = parent
-        if kind == "bd" and pl[5]:
+        if kind == "bd" and c[5]:
             body["operationalStatus"] = dt.coding(
-                pl[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
-        if pl[9] and component == _most_specific(pl):
-            body["description"] = pl[9]
+                c[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
+        if c[9] and component == _most_specific(pl):
+            body["description"] = c[9]
         parent = ref(ctx.add("Location", ctx.sender_key(*path), body))
     return parent
 

@@ -70,6 +70,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import quote
 
 from conduit.core.errors import MessageError
@@ -114,7 +115,7 @@ class IdentifierSystems:
         self._authorities = dict(mapping.get("authorities") or {})
         self._facilities = dict(mapping.get("facilities") or {})
         self._facility = facility
-        self._sender = f"{SENDER_PREFIX}{quote(facility, safe='')}:{quote(application, safe='')}"
+        self._sender = f"{SENDER_PREFIX}{_encoded(facility)}:{_encoded(application)}"
         self._known: dict[tuple[str, str, str, str], tuple[str, bool]] = {}
 
     @property
@@ -144,7 +145,7 @@ class IdentifierSystems:
             return known, False
         if namespace:
             mapped = self._authorities.get(namespace)
-            return mapped or f"{self._sender}:{quote(namespace, safe='')}", False
+            return mapped or f"{self._sender}:{_encoded(namespace)}", False
         return self._facilities.get(self._facility) or self._sender, False
 
     @staticmethod
@@ -162,6 +163,12 @@ class IdentifierSystems:
                                      "(e.g. https://hospital.example.org/fhir/sid/mrn)")
             out[key] = {str(k): v for k, v in table.items()}
         return out
+
+
+@lru_cache(maxsize=4096)
+def _encoded(part: str) -> str:
+    """A sender or namespace part percent-encoded (the same few senders come again and again)."""
+    return quote(part, safe="")
 
 
 def _well_known(type_code: str, namespace: str, value: str) -> str | None:
@@ -186,25 +193,33 @@ def resource_id(resource_type: str, *parts: str) -> str:
 
     Exactly ``uuid.uuid5(NAMESPACE, name)``, computed without building UUID objects (this runs
     for every resource of every message)."""
-    name = resource_type + "\x1f" + "\x1f".join(parts)
-    digest = bytearray(hashlib.sha1(_PREFIX + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = _sha1(_PREFIX + (resource_type + "\x1f" + "\x1f".join(parts)).encode()).hexdigest()
+    # version 5 in the 13th hex digit, RFC 4122 variant (10xx) in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
+_sha1 = hashlib.sha1
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+_OID = re.compile(r"[0-2](\.\d+)+")
+
+
+@lru_cache(maxsize=1024)
 def system_of(namespace: str, universal: str, kind: str) -> str | None:
-    """The parts of an HD -> a system URI (OID, UUID or URI), else None."""
-    kind = kind.upper()
+    """The parts of an HD -> a system URI (OID, UUID or URI), else None (cached per process:
+    a feed names the same few assigning authorities and applications again and again)."""
     if universal:
-        if kind in ("ISO", "OID", "") and re.fullmatch(r"[0-2](\.\d+)+", universal):
+        kind = kind.upper()
+        if kind in ("ISO", "OID", "") and _OID.fullmatch(universal):
             return "urn:oid:" + universal
         if kind == "UUID":
             return "urn:uuid:" + universal.lower()
         if kind in ("URI", "URL") or universal.startswith(("http://", "https://", "urn:")):
             return universal
-    if re.fullmatch(r"[0-2](\.\d+)+", namespace):
+    if not namespace:
+        return None
+    if _OID.fullmatch(namespace):
         return "urn:oid:" + namespace
     if namespace.startswith(("http://", "https://", "urn:")):
         return namespace

@@ -11,7 +11,11 @@ from __future__ import annotations
 from conduit.hl7.escape import unescape
 from conduit.hl7.message import Segment, Separators
 
-__all__ = ["Field", "Seg"]
+__all__ = ["PADDED", "Field", "Seg"]
+
+PADDED = 21
+"""A decoded Field has at least this many entries (components 1-20 and the unused 0)."""
+_BLANKS = [""] * PADDED
 
 
 class Field:
@@ -27,6 +31,11 @@ class Field:
         self._parts: list[str] | None = None
         self._decoded: list[str] | None = None
 
+    @property
+    def is_component(self) -> bool:
+        """True for one component read over its subcomponents (made by :meth:`part`)."""
+        return self._sub
+
     def _split(self) -> list[str]:
         parts = self._parts
         if parts is None:
@@ -41,17 +50,46 @@ class Field:
 
     def __getitem__(self, i: int) -> str:
         """Component ``i`` (its first subcomponent), unescaped and stripped; "" if absent."""
-        decoded = self._decoded
-        if decoded is None:  # mappings read the same components again and again: decode once
-            amp = None if self._sub else self._seps.subcomponent
-            decoded = self._decoded = [
-                self._text(v.split(amp, 1)[0] if amp and amp in v else v) if v else ""
-                for v in self._split()]
-        return decoded[i - 1] if 0 < i <= len(decoded) else ""
+        decoded = self._decoded or self._decode()
+        return decoded[i] if 0 < i < len(decoded) else ""
+
+    def components(self) -> list[str]:
+        """Every component as ``self[i]`` reads it, at index i (index 0 is ""), with at least
+        :data:`PADDED` entries: data-type maps read 5 to 18 components of one field, and
+        indexing a list costs less than as many ``self[i]`` calls."""
+        return self._decoded or self._decode()
+
+    def _decode(self) -> list[str]:
+        # mappings read the same components again and again: decode once
+        raw, seps = self.raw, self._seps
+        amp = None if self._sub else seps.subcomponent
+        if seps.escape not in raw and (amp is None or amp not in raw):  # most fields: plain
+            sep = seps.subcomponent if self._sub else seps.component
+            if " " not in raw and raw.isprintable():  # no whitespace to strip (str.isspace
+                decoded = (sep + raw).split(sep)      # characters but " " are unprintable)
+            else:
+                decoded = [v.strip() for v in (sep + raw).split(sep)]
+        else:
+            decoded = [""]
+            decoded += [self._text(v.split(amp, 1)[0] if amp and amp in v else v) if v else ""
+                        for v in self._split()]
+        if len(decoded) < PADDED:
+            decoded += _BLANKS[len(decoded):]
+        self._decoded = decoded
+        return decoded
 
     def sub(self, i: int, j: int) -> str:
         """Subcomponent ``j`` of component ``i``."""
-        return self.part(i)[j]
+        subs = self.subcomponents(i)
+        return subs[j] if 0 < j < len(subs) else ""
+
+    def subcomponents(self, i: int) -> list[str]:
+        """``self.part(i).components()`` (read-only), without a Field when component ``i`` is
+        empty, as most are."""
+        parts = self._split()
+        if not (parts[i - 1] if i <= len(parts) else ""):
+            return _BLANKS
+        return self.part(i).components()
 
     def part(self, i: int) -> Field:
         """Component ``i`` as a Field over its subcomponents (for HD/CWE inside a component)."""
@@ -65,8 +103,12 @@ class Field:
 
     def __bool__(self) -> bool:
         raw = self.raw
-        return bool(raw) and raw != '""' and bool(raw.strip(self._seps.component
-                                                             + self._seps.subcomponent + " "))
+        if not raw:
+            return False
+        if raw[0].isalnum():  # the usual case: something before any separator
+            return True
+        return raw != '""' and bool(raw.strip(self._seps.component
+                                              + self._seps.subcomponent + " "))
 
     def __repr__(self) -> str:
         return f"<Field {len(self._split())} components>"
@@ -77,12 +119,14 @@ class Seg:
 
     Fields are made once per segment (maps read the same field several times)."""
 
-    __slots__ = ("_charset", "_fields", "_reps", "name", "segment")
+    __slots__ = ("_charset", "_fields", "_raw", "_reps", "_seps", "name", "segment")
 
     def __init__(self, segment: Segment, charset: str) -> None:
         self.segment = segment
         self.name = segment.name
         self._charset = charset
+        self._raw = segment.fields  # split once; a conversion only reads the segment
+        self._seps = segment.separators
         self._fields: dict[int, Field] = {}
         self._reps: dict[int, list[Field]] = {}
 
@@ -90,11 +134,14 @@ class Seg:
         """Every non-empty repetition of field ``n``."""
         found = self._reps.get(n)
         if found is None:
-            fields = self.segment.fields
+            fields = self._raw
             if n >= len(fields) or not fields[n]:
                 found = []
+            elif self._seps.repetition not in fields[n]:  # one repetition: field(n)'s Field
+                first = self.field(n)
+                found = [first] if first else []
             else:
-                seps = self.segment.separators
+                seps = self._seps
                 found = [f for r in fields[n].split(seps.repetition)
                          if (f := Field(r, seps, self._charset))]
             self._reps[n] = found
@@ -104,8 +151,8 @@ class Seg:
         """The first repetition of field ``n`` (an empty Field if absent)."""
         found = self._fields.get(n)
         if found is None:
-            fields = self.segment.fields
-            seps = self.segment.separators
+            fields = self._raw
+            seps = self._seps
             raw = fields[n] if n < len(fields) else ""
             if seps.repetition in raw:
                 raw = raw.split(seps.repetition, 1)[0]
@@ -115,16 +162,20 @@ class Seg:
     def __getitem__(self, n: int) -> str:
         """Field ``n``, first repetition, first component, as text.
 
-        Most fields a map reads are absent or plain text: those answer without building a
-        :class:`Field` (maps read many optional fields that a sender leaves empty)."""
-        fields = self.segment.fields
+        Most fields a map reads are absent or plain text, or have a plain first component:
+        those answer without building a :class:`Field` (maps read many optional fields that a
+        sender leaves empty)."""
+        fields = self._raw
         if n >= len(fields):
             return ""
         raw = fields[n]
         if not raw:
             return ""
-        seps = self.segment.separators
-        if seps.component in raw or seps.repetition in raw or seps.escape in raw \
-                or seps.subcomponent in raw:
+        seps = self._seps
+        if seps.repetition in raw:
+            raw = raw.split(seps.repetition, 1)[0]
+        if seps.component in raw:
+            raw = raw.split(seps.component, 1)[0]
+        if seps.escape in raw or seps.subcomponent in raw:
             return self.field(n)[1]
         return raw.strip()

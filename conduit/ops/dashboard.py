@@ -5,8 +5,6 @@ redirect back (post/redirect/get)."""
 from __future__ import annotations
 
 import asyncio
-import hmac
-import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any, cast
