@@ -64,20 +64,29 @@ def store_options(function: F) -> F:
 @click.option("--control-id", help="MSH-10.")
 @click.option("--type", "message_type", help="Message type prefix: ADT, ADT^A01.")
 @click.option("--patient", help="Patient identifier (PID-3.1).")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
+              help="Search field, e.g. OBR-3=ACC123, MRN=12345, PID-5.1=DOE (repeat: all "
+                   "must match).")
 @click.option("--limit", default=50, show_default=True)
 @store_options
 @click.pass_context
 def messages(ctx: click.Context, channel: str | None, status: str | None, since: str | None,
              until: str | None, control_id: str | None, message_type: str | None,
-             patient: str | None, limit: int, config_file: Path | None, data_dir: Path | None,
-             store_url: str | None) -> None:
+             patient: str | None, fields: tuple[str, ...], limit: int, config_file: Path | None,
+             data_dir: Path | None, store_url: str | None) -> None:
     """List stored messages, newest first; `conduit messages show ID` shows one in full."""
     if ctx.invoked_subcommand is not None:
         return
+    pairs = []
+    for entry in fields:
+        name, found, value = entry.partition("=")
+        if not found or not name.strip() or not value.strip():
+            raise click.BadParameter(f"NAME=VALUE, not {entry!r}", param_hint="--field")
+        pairs.append((name.strip(), value.strip()))
     store = _store(config_file, data_dir, store_url)
     rows = store.search(channel=channel, status=status, since=_when(since), until=_when(until),
                         control_id=control_id, message_type=message_type, patient_id=patient,
-                        limit=limit)
+                        limit=limit, fields=pairs)
     click.echo(f"{'ID':>8}  {'RECEIVED (UTC)':19}  {'CHANNEL':20}  {'STATUS':11}  "
                f"{'TYPE':12}  {'MSH-10':20}  ERROR")
     for row in rows:

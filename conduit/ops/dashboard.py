@@ -127,15 +127,25 @@ async def _channels(request: Request) -> list[dict[str, Any]]:
             for name in sorted(state(request).engine.control.channels)]
 
 
+async def _fulltext(request: Request) -> dict[str, Any]:
+    """The full-text index's lag, for the channels that opted in (``search.full_text``)."""
+    store = state(request).engine.store
+    behind, seconds = await asyncio.to_thread(store.fulltext_lag)
+    return {"channels": sorted(store.full_text_channels), "behind": behind,
+            "seconds": seconds}
+
+
 @router.get("/")
 async def overview(request: Request, principal: Principal = Viewer) -> HTMLResponse:
-    return page(request, "overview.html", principal, channels=await _channels(request))
+    return page(request, "overview.html", principal, channels=await _channels(request),
+                fulltext=await _fulltext(request))
 
 
 @router.get("/ui/channels")
 async def channels_fragment(request: Request, principal: Principal = Viewer) -> HTMLResponse:
     """The overview's table alone, refreshed every few seconds by the page's script."""
-    return page(request, "_channels.html", principal, channels=await _channels(request))
+    return page(request, "_channels.html", principal, channels=await _channels(request),
+                fulltext=await _fulltext(request))
 
 
 @router.get("/channels/{name}")
