@@ -80,8 +80,10 @@ class ChannelRuntime:
         self._after_delivery = channel.source.ack == "after-delivery"
         self._data_type = channel.data_type or "hl7v2"
         self._search_paths = list(channel.search.fields)
-        if channel.search.full_text:
+        if channel.search.full_text:  # the indexing job reads the set at each pass
             store.full_text_channels.add(self.name)
+        else:  # a redeploy may turn it off
+            store.full_text_channels.discard(self.name)
         #: Sends at once per destination unless it says (pipeline and destination handlers: x8).
         self.workers = workers or DEFAULT_WORKERS
         self.workers_by_destination: dict[str, DeliveryWorker] = {}

@@ -130,7 +130,10 @@ async def _channels(request: Request) -> list[dict[str, Any]]:
 async def _fulltext(request: Request) -> dict[str, Any]:
     """The full-text index's lag, for the channels that opted in (``search.full_text``)."""
     store = state(request).engine.store
-    behind, seconds = await asyncio.to_thread(store.fulltext_lag)
+    try:
+        behind, seconds = await asyncio.to_thread(store.fulltext_lag)
+    except Exception:  # the store unreachable: the page still shows the channels
+        return {}
     return {"channels": sorted(store.full_text_channels), "behind": behind,
             "seconds": seconds}
 
