@@ -33,7 +33,7 @@ from sqlalchemy import Engine, delete, select, text
 
 from conduit.core.duration import Duration
 from conduit.store.fulltext import forget, optimize
-from conduit.store.tables import messages
+from conduit.store.tables import messages, search_fields
 
 log = structlog.get_logger(__name__)
 
@@ -119,8 +119,13 @@ def prune_once(engine: Engine, settings: RetentionSettings, *, dry_run: bool = F
                 if not rows:
                     break
                 forget(connection, [(r.id, r.raw) for r in rows])
-                connection.execute(delete(messages).where(
-                    messages.c.id.in_([r.id for r in rows])))
+                ids = [r.id for r in rows]
+                # PostgreSQL keeps no foreign key on search fields (see migration 0006): the
+                # batch's rows go by id range (its BRIN index), then by id
+                connection.execute(delete(search_fields).where(
+                    search_fields.c.message_id.between(ids[0], ids[-1]),
+                    search_fields.c.message_id.in_(ids)))
+                connection.execute(delete(messages).where(messages.c.id.in_(ids)))
             for row in rows:
                 result.deleted[row.channel] = result.deleted.get(row.channel, 0) + 1
             if len(rows) < settings.batch:

@@ -130,8 +130,9 @@ events = Table(
 
 #: Search fields (issue 16): a few values per message an operator searches by (patient
 #: identifier's authority, name, MRN, accession and order numbers, and the fields a channel names
-#: in ``search: {fields: [...]}``), written with the message in the same commit. Keyed by message
-#: first (retention deletes cascade along it); searched by (name, value).
+#: in ``search: {fields: [...]}``), written with the message in the same commit, searched by
+#: (name, value). SQLite: keyed by message first (deletes cascade along it). PostgreSQL: no key,
+#: a BRIN index on the message id, retention deletes the rows (migration 0006).
 search_fields = Table(
     "search_fields",
     metadata,

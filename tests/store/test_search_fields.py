@@ -191,3 +191,26 @@ def test_a_listeners_only_store_keeps_no_raw_content(sqlite_url: str) -> None:
         await store.close()
 
     asyncio.run(scenario())
+
+
+def test_pruned_messages_take_their_search_fields(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> None:
+        for n in range(40):
+            await _accept(store, "lab", n)
+        await store.close()
+
+    asyncio.run(scenario())
+    with store.engine.begin() as connection:  # the first half is old
+        connection.execute(update(messages).where(messages.c.id <= 20).values(
+            received_at=datetime.now(UTC) - timedelta(days=40), status="SENT"))
+    settings = RetentionSettings(rules=[RetentionRule(older_than=86400 * 30)])
+    assert prune_once(store.engine, settings).total == 20
+    with store.engine.connect() as connection:
+        left = connection.execute(text("SELECT min(message_id), count(*) FROM search_fields"))
+        assert tuple(left.one()) == (21, 40)
+    assert [r.control_id for r in store.search(fields=[("OBR-3", "ACC25")])] == ["C25"]
+    assert store.search(fields=[("OBR-3", "ACC5")]) == []
+    store.engine.dispose()
