@@ -180,7 +180,7 @@ class Indexer:
             for hole in range(expected + 1, min(seen, expected + 1 + GAPS_MAX)):
                 self._gaps.setdefault(hole, moment)
         for hole, since in list(self._gaps.items()):
-            if moment - since > GAP_SECONDS or hole > (walked[-1] if walked else last):
+            if moment - since > GAP_SECONDS:  # rolled back, or pruned: it will not come
                 del self._gaps[hole]
         while len(self._gaps) > GAPS_MAX:
             del self._gaps[next(iter(self._gaps))]
