@@ -27,12 +27,19 @@ from conduit.ops.access import (
 from conduit.ops.api_channels import channel_summary, store_counts
 from conduit.ops.auth import ROLES, Principal, UserError
 from conduit.ops.hl7view import stage_view
-from conduit.ops.operations import STATUSES, Filters, ReprocessError, reprocess, when
+from conduit.ops.operations import (
+    STATUSES,
+    Filters,
+    ReprocessError,
+    field_pairs,
+    reprocess,
+    when,
+)
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
-templates.env.filters["qs"] = lambda params: urlencode(params)
+templates.env.filters["qs"] = lambda params: urlencode(params, doseq=True)
 
 
 def page(request: Request, name: str, principal: Principal | None, status: int = 200,
@@ -200,15 +207,18 @@ async def messages_page(
         status: str | None = None, since: str | None = None, until: str | None = None,
         type: str | None = None, control_id: str | None = None, patient: str | None = None,
         q: str | None = None, before: int | None = None,
+        field: Annotated[list[str] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> HTMLResponse:
     web = state(request)
     problem = None
     records: list[Any] = []
+    fields = [f for f in field or [] if f.strip()]
     try:
         filters = Filters(channel, status, since, until, type, control_id, patient, q, before,
-                          limit).clean()
+                          limit, field_pairs(fields, ":")).clean()
         if filters.needs_bodies() and not principal.can("operator"):
-            raise ValueError("searching by patient or text needs the operator role")
+            raise ValueError("searching by patient, search field or text needs the operator "
+                             "role")
         query = filters.query()
         records = await asyncio.to_thread(lambda: web.engine.store.search(**query))
     except ValueError as exc:

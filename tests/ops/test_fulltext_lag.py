@@ -47,3 +47,25 @@ def test_lag_is_a_metric_and_on_the_overview(tmp_path: Path) -> None:
             assert "up to date" in (await client.get("/ui/channels")).text
 
     run(scenario)
+
+
+def test_the_message_browser_searches_by_search_field(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with dashboard(tmp_path) as engine, httpx.AsyncClient(
+                base_url=base_url(engine)) as client:
+            await asyncio.to_thread(mllp_exchange, source_port(engine, "adt"), [
+                adt(f"B{i}", patient=f"PATB{i % 2}") for i in range(5)])
+            await wait_for(lambda: engine.store.counts()["adt"].get("SENT") == 5)
+            await login(client, "viewer")
+            refused = (await client.get("/messages", params={"field": "MRN:PATB1"})).text
+            assert "needs the operator role" in refused and "B1" not in refused
+            await login(client, "operator")
+            page = (await client.get("/messages", params={"field": "MRN:PATB1",
+                                                         "limit": 1})).text
+            assert ">B3<" in page and ">B1<" not in page
+            assert 'value="MRN:PATB1"' in page
+            assert "field=MRN%3APATB1" in page  # the next page keeps the search field
+            bad = (await client.get("/messages", params={"field": "MRN"})).text
+            assert "NAME:VALUE" in bad
+
+    run(scenario)
