@@ -183,8 +183,10 @@ def peak_rss_mb(pid: int) -> float:
     return max(peaks, default=float("nan"))
 
 
-def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool) -> dict[str, Any]:
-    """The standard channel: MLLP in, filter, set + template, MLLP out and file out.
+def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool,
+                   full_text: bool = False) -> dict[str, Any]:
+    """The standard channel: MLLP in, filter, set + template, MLLP out and file out; search
+    fields on and full text off (the defaults) unless ``full_text``.
 
     With ``fhir`` the template step is the HL7 v2 to FHIR R4 conversion (a transaction Bundle)
     and the Bundle goes to the file destination only (an MLLP receiver takes HL7, not JSON);
@@ -205,7 +207,8 @@ def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool) -> dic
     ]
     return {"name": CHANNEL, "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
             "filter": {"all": [{"field": "MSH-9.1", "equals": "ADT"}]},
-            "transform": transform, "destinations": destinations}
+            "transform": transform, "destinations": destinations,
+            **({"search": {"full_text": True}} if full_text else {})}
 
 
 def wait_sent(store_url: str, count: int, timeout: float = 600.0) -> float:
@@ -400,8 +403,9 @@ def drop_postgres_db(options: Options, name: str) -> None:
     admin.dispose()
 
 
-def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
-    """Start ``conduit run`` on the standard channel, drive it, measure it."""
+def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> dict[str, Any]:
+    """Start ``conduit run`` on the standard channel (``full_text``: with
+    ``search: {full_text: true}``), drive it, measure it."""
     work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
     root = Path(options.out_dir) if options.out_dir else archive_root()
     archive = (Path(tempfile.mkdtemp(prefix="conduit-bench-out-", dir=root)) if root
@@ -410,7 +414,7 @@ def run_engine(options: Options, out: IO[str]) -> dict[str, Any]:
     port = free_port()
     (work / "channels").mkdir()
     (work / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(
-        channel_config(downstream.port, archive, port, options.fhir)))
+        channel_config(downstream.port, archive, port, options.fhir, full_text)))
     env = {**os.environ, "CONDUIT_DATA_DIR": str(work / "data"), "CONDUIT_LOG_LEVEL": "warning",
            "CONDUIT_DASHBOARD_PORT": "0"}  # any free port: a busy 8080 must not stop a bench
     env.pop("CONDUIT_BUS_URL", None)
@@ -598,6 +602,14 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
         f"bytes/message for {engine['raw_bytes_per_message']} raw bytes "
         f"({engine['store_bytes_per_message'] / engine['raw_bytes_per_message']:.2f}x), "
         f"of which the full-text index {engine['fulltext_bytes_per_message']:.0f}")
+    # the same channel with search: {full_text: true}: what the opt-in costs
+    text = run_engine(options, out, full_text=True)
+    say(f"with full text on: {text['acked_per_s']:,.0f} msg/s acknowledged, "
+        f"{text['delivered_per_s']:,.0f} msg/s delivered, ACK p99 {text['ack_p99_ms']:.2f} ms, "
+        f"CPU {sum(text['cpu_s_per_1000_by_process'].values()):.3f} s per 1,000 messages (all "
+        f"processes; the indexer {text['cpu_s_per_1000_by_process']['full-text indexer']:.3f}), "
+        f"store {text['store_bytes_per_message']:.0f} bytes/message, of which the full-text "
+        f"index {text['fulltext_bytes_per_message']:.0f}")
     summary = {"mode": {"bus": options.bus, "store": options.store, "out_dir": str(root),
                         "connections": options.connections, "messages": options.messages,
                         "rate": options.rate, "fhir": options.fhir},
@@ -605,6 +617,8 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
                "baseline_amqp_per_s": round(amqp, 1) if amqp else None,
                "ratio_to_baseline": round(ratio, 3),
                "cpu_ceiling_per_s": round(ceiling, 1) if ceiling else None,
-               **{k: round(v, 3) if isinstance(v, float) else v for k, v in engine.items()}}
+               **{k: round(v, 3) if isinstance(v, float) else v for k, v in engine.items()},
+               "full_text": {k: round(v, 3) if isinstance(v, float) else v
+                             for k, v in text.items()}}
     say(json.dumps(summary))
     return summary

@@ -83,6 +83,9 @@ def remote_or_store(function: F) -> F:
 @click.option("--type", "message_type", help="Message type prefix: ADT, ADT^A01.")
 @click.option("--patient", help="Patient identifier (PID-3.1).")
 @click.option("--q", "text", help="Full text: messages containing every word.")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
+              help="Search field, e.g. OBR-3=ACC123, MRN=12345, PID-5.1=DOE (repeat: all "
+                   "must match).")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--phi", is_flag=True,
               help="Show patient ids and the values reasons quote (else field paths only).")
@@ -90,29 +93,37 @@ def remote_or_store(function: F) -> F:
 @click.pass_context
 def messages(ctx: click.Context, channel: str | None, status: str | None, since: str | None,
              until: str | None, control_id: str | None, message_type: str | None,
-             patient: str | None, text: str | None, limit: int, phi: bool, url: str | None,
+             patient: str | None, text: str | None, fields: tuple[str, ...], limit: int,
+             phi: bool, url: str | None,
              token: str | None, as_json: bool, config_file: Path | None,
              data_dir: Path | None, store_url: str | None) -> None:
     """List messages, newest first, from the store `conduit run` uses here, or with --url from
     a running engine's API; `conduit messages show ID` shows one in full."""
     if ctx.invoked_subcommand is not None:
         return
+    pairs = []
+    for entry in fields:
+        name, equals, value = entry.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise click.BadParameter(f"NAME=VALUE, not {entry!r}", param_hint="--field")
+        pairs.append((name.strip(), value.strip()))
     if url:
         from conduit.cli.remote import Client
 
         answer = Client(url, token, config_file).get(
             "/messages", channel=channel, status=status, since=since, until=until,
-            type=message_type, control_id=control_id, patient=patient, q=text, limit=limit)
+            type=message_type, control_id=control_id, patient=patient, q=text, limit=limit,
+            field=[f"{name}:{value}" for name, value in pairs] or None)
         rows: list[dict[str, Any]] = answer["items"]
     else:
         from conduit.ops.operations import summary
 
         store = _store(config_file, data_dir, store_url)
-        found = store.search(channel=channel, status=status, since=_when(since),
-                             until=_when(until), control_id=control_id,
-                             message_type=message_type, patient_id=patient, text=text,
-                             limit=limit)
-        rows = [summary(record, phi=phi) for record in found]
+        records = store.search(channel=channel, status=status, since=_when(since),
+                               until=_when(until), control_id=control_id,
+                               message_type=message_type, patient_id=patient, text=text,
+                               limit=limit, fields=pairs)
+        rows = [summary(record, phi=phi) for record in records]
     if as_json:
         from conduit.cli.remote import print_json
 

@@ -31,6 +31,7 @@ from conduit.connectors.base import DestinationConfig, SourceConfig
 from conduit.core.registry import DestinationSpec, Registry, SourceSpec, StepSpec
 from conduit.core.timezone import check_zone
 from conduit.engine.components import default_registry
+from conduit.engine.search import SearchSettings
 from conduit.transforms.filter import Condition, leaves
 from conduit.transforms.registry import StepOptions
 
@@ -182,6 +183,12 @@ class Channel(BaseModel):
                     "optional 'when' filter.",
         examples=[[{"name": "archive", "type": "file",
                     "path": "out/{{ msg['MSH-10'] }}.hl7"}]])
+    search: SearchSettings = Field(
+        default_factory=lambda: SearchSettings(),
+        description="What operators search this channel's messages by: search fields stored "
+                    "with each message (patient identifier, name, MRN, accession and order "
+                    "numbers, plus 'fields'), and opt-in full text ('full_text: true').",
+        examples=[{"fields": ["PV1-19", "OBR-4.1"], "full_text": False}])
 
     _path: str | None = PrivateAttr(None)
 
@@ -237,6 +244,9 @@ class Channel(BaseModel):
         if channel_type != "hl7v2" and self.validation == "strict":
             problems.append((("validate",), f"validate: strict checks HL7 v2; it cannot be "
                                             f"used with {what}"))
+        if channel_type != "hl7v2" and self.search.fields:
+            problems.append((("search", "fields"), f"search fields are HL7 v2 paths; they "
+                                                   f"cannot be used with {what}"))
         current, parsed, since = channel_type, channel_type == "hl7v2", "the channel's data_type"
         for i, entry in enumerate(self.transform):
             spec = registry.steps[entry.kind]

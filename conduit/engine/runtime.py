@@ -29,6 +29,7 @@ from conduit.core.reason import HIDDEN, Reason, value
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
 from conduit.engine.pipeline import Pipeline, PipelineResult, strict_reason
+from conduit.engine.search import search_fields
 from conduit.engine.topology import (
     consumed_queues,
     keeps_order,
@@ -79,6 +80,11 @@ class ChannelRuntime:
         self._strict = channel.validation == "strict"
         self._after_delivery = channel.source.ack == "after-delivery"
         self._data_type = channel.data_type or "hl7v2"
+        self._search_paths = list(channel.search.fields)
+        if channel.search.full_text:  # the indexing job reads the set at each pass
+            store.full_text_channels.add(self.name)
+        else:  # a redeploy may turn it off
+            store.full_text_channels.discard(self.name)
         #: Sends at once per destination unless it says (pipeline and destination handlers: x8).
         self.workers = workers or DEFAULT_WORKERS
         self.workers_by_destination: dict[str, DeliveryWorker] = {}
@@ -306,15 +312,15 @@ class ChannelRuntime:
             problems = [f"validator failed: {type(exc).__name__}"]
         return _Read(message=message, problems=problems)
 
-    @staticmethod
-    def _fields(read: _Read, meta: dict[str, Any]) -> dict[str, Any]:
+    def _fields(self, read: _Read, meta: dict[str, Any]) -> dict[str, Any]:
         """The search fields stored with the message; every message gets a correlation id:
         the sender's X-Request-Id, else MSH-10 (or the body's id), else a new one."""
         if read.message is not None:
             message = read.message
             fields: dict[str, Any] = {
                 "control_id": message.control_id, "message_type": message.message_type,
-                "patient_id": message.get("PID-3.1") or None, "source": meta.get("remote")}
+                "patient_id": message.get("PID-3.1") or None, "source": meta.get("remote"),
+                "search": search_fields(message, self._search_paths)}
         else:
             payload = read.payload
             assert payload is not None

@@ -20,7 +20,14 @@ from pydantic import BaseModel, Field
 
 from conduit.ops.access import Operator, Viewer, remote, state
 from conduit.ops.auth import Principal
-from conduit.ops.operations import Filters, ReprocessError, detail, reprocess, summary
+from conduit.ops.operations import (
+    Filters,
+    ReprocessError,
+    detail,
+    field_pairs,
+    reprocess,
+    summary,
+)
 
 router = APIRouter(tags=["messages"])
 EXPORT_LIMIT = 100_000
@@ -28,10 +35,10 @@ EXPORT_LIMIT = 100_000
 
 def _filters(channel: str | None, status: str | None, since: str | None, until: str | None,
              type: str | None, control_id: str | None, patient: str | None, q: str | None,
-             before: int | None, limit: int) -> Filters:
+             before: int | None, limit: int, field: list[str] | None = None) -> Filters:
     try:
         return Filters(channel, status, since, until, type, control_id, patient, q, before,
-                       limit).clean()
+                       limit, field_pairs(field, ":")).clean()
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -50,13 +57,19 @@ async def search_messages(
         type: Annotated[str | None, Query(description="Message type prefix: ADT, ADT^A01")] = None,
         control_id: Annotated[str | None, Query(description="MSH-10")] = None,
         patient: Annotated[str | None, Query(description="Patient id (PID-3.1); operator")] = None,
-        q: Annotated[str | None, Query(description="Full text: every word; operator")] = None,
+        q: Annotated[str | None, Query(description="Full text: every word (channels with "
+                                                   "search: {full_text: true}); operator")] = None,
+        field: Annotated[list[str] | None, Query(description=(
+            "Search field NAME:VALUE, e.g. OBR-3:ACC123, MRN:12345, PID-5.1:DOE; repeat for "
+            "several (all must match); operator"))] = None,
         before: Annotated[int | None, Query(description="Page: ids below this one")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     """Stored messages, newest first, a page at a time (``next`` is the next page's ``before``)."""
-    filters = _filters(channel, status, since, until, type, control_id, patient, q, before, limit)
+    filters = _filters(channel, status, since, until, type, control_id, patient, q, before, limit,
+                       field)
     if filters.needs_bodies() and not principal.can("operator"):
-        raise HTTPException(403, "searching by patient or text needs the operator role")
+        raise HTTPException(403, "searching by patient, search field or text needs the "
+                                 "operator role")
     try:
         query = filters.query()
     except ValueError as exc:

@@ -30,6 +30,7 @@ from conduit.ops.operations import (
     STATUSES,
     Filters,
     ReprocessError,
+    field_pairs,
     reason,
     reprocess,
     source,
@@ -40,7 +41,7 @@ from conduit.ops.timefmt import time_tag
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
-templates.env.filters["qs"] = lambda params: urlencode(params)
+templates.env.filters["qs"] = lambda params: urlencode(params, doseq=True)
 # {{ text | reason(phi) }}: a stored reason whole for operators, without values for viewers
 templates.env.filters["reason"] = lambda text, phi: reason(text, phi=phi) or ""
 templates.env.filters["source"] = lambda text, phi: source(text, phi=phi) or "–"
@@ -75,15 +76,28 @@ async def _channels(request: Request) -> list[dict[str, Any]]:
             for name in sorted(state(request).engine.control.channels)]
 
 
+async def _fulltext(request: Request) -> dict[str, Any]:
+    """The full-text index's lag, for the channels that opted in (``search.full_text``)."""
+    store = state(request).engine.store
+    try:
+        behind, seconds = await asyncio.to_thread(store.fulltext_lag)
+    except Exception:  # the store unreachable: the page still shows the channels
+        return {}
+    return {"channels": sorted(store.full_text_channels), "behind": behind,
+            "seconds": seconds}
+
+
 @router.get("/")
 async def overview(request: Request, principal: Principal = Viewer) -> HTMLResponse:
-    return page(request, "overview.html", principal, channels=await _channels(request))
+    return page(request, "overview.html", principal, channels=await _channels(request),
+                fulltext=await _fulltext(request))
 
 
 @router.get("/ui/channels")
 async def channels_fragment(request: Request, principal: Principal = Viewer) -> HTMLResponse:
     """The overview's table alone, refreshed every few seconds by the page's script."""
-    return page(request, "_channels.html", principal, channels=await _channels(request))
+    return page(request, "_channels.html", principal, channels=await _channels(request),
+                fulltext=await _fulltext(request))
 
 
 @router.get("/channels/{name}")
@@ -153,15 +167,18 @@ async def messages_page(
         status: str | None = None, since: str | None = None, until: str | None = None,
         type: str | None = None, control_id: str | None = None, patient: str | None = None,
         q: str | None = None, before: int | None = None,
+        field: Annotated[list[str] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> HTMLResponse:
     web = state(request)
     problem = None
     records: list[Any] = []
+    fields = [f for f in field or [] if f.strip()]
     try:
         filters = Filters(channel, status, since, until, type, control_id, patient, q, before,
-                          limit).clean()
+                          limit, field_pairs(fields, ":")).clean()
         if filters.needs_bodies() and not principal.can("operator"):
-            raise ValueError("searching by patient or text needs the operator role")
+            raise ValueError("searching by patient, search field or text needs the operator "
+                             "role")
         query = filters.query()
         records = await asyncio.to_thread(lambda: web.engine.store.search(**query))
     except ValueError as exc:

@@ -29,9 +29,11 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 BREAKER_VALUE = {"closed": 0, "half-open": 1, "half_open": 1, "open": 2}
 
 
-#: Messages whose receipt time is kept at most (for end-to-end latency), so a backlog of
-#: millions does not grow this map without bound.
-STARTED_MAX = 1_000_000
+#: Messages whose receipt time is kept at most (for end-to-end latency), and for how long: a
+#: message that has not settled by then (a long outage's backlog, or one settled by another
+#: process) gives no end-to-end time rather than memory kept forever.
+STARTED_MAX = 100_000
+STARTED_TTL = 3600.0
 #: Failed messages remembered so that a later delivery's ERROR answer is not counted again
 #: (a message's other deliveries usually finish within their retries, well before this many
 #: other messages fail; one finishing later than that is counted twice).
@@ -87,14 +89,14 @@ class Metrics(Observer):
         m.received.inc()
         if status == "ERROR":
             m.errored.inc()
-        elif len(m.started) < STARTED_MAX:
-            m.started[message_id] = time.monotonic()
+        elif m.works:  # a listeners-only process never hears the message settle
+            m.start(message_id)
 
     def processed(self, channel: str, message_id: int, status: str) -> None:
         m = self.channel(channel)
+        m.works = True
         if status == "QUEUED":
-            if len(m.started) < STARTED_MAX:
-                m.started.setdefault(message_id, time.monotonic())
+            m.start(message_id)
         else:
             m.finished(message_id, status)
 
@@ -142,10 +144,25 @@ class ChannelMetrics:
         self._destinations: dict[tuple[str, str], Any] = {}
         self._delivery: dict[str, Any] = {}
         self._failed: dict[str, Any] = {}
-        #: message id -> monotonic time of receipt, while in flight (for end-to-end latency)
+        #: message id -> monotonic time of receipt, while in flight (for end-to-end latency);
+        #: kept only once this process is seen running the channel's pipeline (``works``), at
+        #: most ``STARTED_MAX`` entries for at most ``STARTED_TTL`` seconds
         self.started: dict[int, float] = {}
         #: the last messages counted as ERROR, oldest first (each is counted once)
         self.recently_failed: OrderedDict[int, None] = OrderedDict()
+        self.works = False
+
+    def start(self, message_id: int) -> None:
+        """Note when a message this process will settle was received (the first time)."""
+        started = self.started
+        if message_id in started:
+            return
+        moment = time.monotonic()
+        if started:
+            oldest = next(iter(started))
+            if moment - started[oldest] > STARTED_TTL or len(started) >= STARTED_MAX:
+                del started[oldest]  # one out per one in: the map stays bounded
+        started[message_id] = moment
 
     def ack(self, code: str) -> None:
         child = self._acks.get(code)
@@ -222,6 +239,16 @@ class EngineCollector(Collector):
         state = GaugeMetricFamily("conduit_channel_up",
                                   "1 when the channel is started, 0 when paused or stopped.",
                                   labels=["channel", "state"])
+        try:
+            behind, seconds = self.engine.store.fulltext_lag()
+        except Exception:  # the store unreachable: the other gauges still count
+            behind, seconds = 0, 0.0
+        lag = GaugeMetricFamily("conduit_fulltext_lag_messages",
+                                "Messages the full-text indexer has not reached yet (by id).",
+                                value=behind)
+        lag_seconds = GaugeMetricFamily("conduit_fulltext_lag_seconds",
+                                        "Seconds the oldest message not yet reached by the "
+                                        "full-text indexer has waited.", value=seconds)
         control = self.engine.control
         for name, runtime in list(self.engine.runtimes.items()):
             for queue, waiting in control.queue_depths(name).items():
@@ -238,3 +265,5 @@ class EngineCollector(Collector):
         yield breaker
         yield blocked
         yield state
+        yield lag
+        yield lag_seconds

@@ -41,10 +41,13 @@ class Filters:
     text: str | None = None
     before: int | None = None
     limit: int = 50
+    #: search fields, ``(name, value)``: ``OBR-3:ACC123`` in the API, ``OBR-3=ACC123`` on the CLI
+    fields: tuple[tuple[str, str], ...] = ()
 
     def clean(self) -> Filters:
         values = {k: (v.strip() or None) if isinstance(v, str) else v
                   for k, v in asdict(self).items()}
+        values["fields"] = tuple((n.strip(), v.strip()) for n, v in self.fields)
         result = Filters(**cast(Any, values))
         if result.status:
             result.status = result.status.upper()
@@ -54,14 +57,15 @@ class Filters:
         return result
 
     def needs_bodies(self) -> bool:
-        """Filters that reveal content (patient id, full text) need the operator role."""
-        return bool(self.patient or self.text)
+        """Filters that reveal content (patient id, search fields, full text) need the operator
+        role."""
+        return bool(self.patient or self.text or self.fields)
 
     def query(self) -> dict[str, Any]:
         return {"channel": self.channel, "status": self.status, "since": when(self.since),
                 "until": when(self.until), "control_id": self.control_id,
                 "message_type": self.type, "patient_id": self.patient, "text": self.text,
-                "before_id": self.before, "limit": self.limit}
+                "before_id": self.before, "limit": self.limit, "fields": list(self.fields)}
 
     def audited(self) -> str:
         """What the access audit notes of a search: the filters given (a patient id or words
@@ -70,7 +74,22 @@ class Filters:
 
     def params(self, **change: Any) -> dict[str, Any]:
         values = {**asdict(self), **change}
-        return {k: v for k, v in values.items() if v not in (None, "") and k != "limit"}
+        fields = values.pop("fields", ())
+        found = {k: v for k, v in values.items() if v not in (None, "") and k != "limit"}
+        if fields:
+            found["field"] = [f"{name}:{value}" for name, value in fields]
+        return found
+
+
+def field_pairs(texts: list[str] | None, separator: str) -> tuple[tuple[str, str], ...]:
+    """``NAME<separator>VALUE`` texts as search field pairs; ValueError for one without."""
+    pairs = []
+    for entry in texts or []:
+        name, found, value = entry.partition(separator)
+        if not found or not name.strip() or not value.strip():
+            raise ValueError(f"a search field is NAME{separator}VALUE, not {entry!r}")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def reason(text: str | None, *, phi: bool) -> str | None:

@@ -10,7 +10,8 @@ with them by foreign key), so the engine's writers are never held up for long. T
 
 - SQLite: ``PRAGMA incremental_vacuum`` returns the freed pages to the file system (the store is
   created with ``auto_vacuum=INCREMENTAL``; an older file needs one ``VACUUM`` first:
-  ``conduit prune --vacuum-full``). Pruned messages also leave the FTS5 index.
+  ``conduit prune --vacuum-full``). Pruned messages also leave the FTS5 index, which is then
+  optimized (merged): a contentless FTS5 table records each delete as one more entry until then.
 - PostgreSQL: ``VACUUM (ANALYZE)`` makes the space reusable at once (and truncates empty pages at
   the end of the tables); the store stops growing once retention keeps pace with intake. Time
   partitions were considered and left out: the rules are per channel and status, and a partition
@@ -31,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, delete, select, text
 
 from conduit.core.duration import Duration
-from conduit.store.fulltext import forget
-from conduit.store.tables import messages
+from conduit.store.fulltext import forget, optimize
+from conduit.store.tables import messages, search_fields
 
 log = structlog.get_logger(__name__)
 
@@ -118,12 +119,20 @@ def prune_once(engine: Engine, settings: RetentionSettings, *, dry_run: bool = F
                 if not rows:
                     break
                 forget(connection, [(r.id, r.raw) for r in rows])
-                connection.execute(delete(messages).where(
-                    messages.c.id.in_([r.id for r in rows])))
+                ids = [r.id for r in rows]
+                # PostgreSQL keeps no foreign key on search fields (see migration 0006): the
+                # batch's rows go by id range (its BRIN index), then by id
+                connection.execute(delete(search_fields).where(
+                    search_fields.c.message_id.between(ids[0], ids[-1]),
+                    search_fields.c.message_id.in_(ids)))
+                connection.execute(delete(messages).where(messages.c.id.in_(ids)))
             for row in rows:
                 result.deleted[row.channel] = result.deleted.get(row.channel, 0) + 1
             if len(rows) < settings.batch:
                 break
+    if not dry_run and result.total and engine.dialect.name == "sqlite":
+        with engine.begin() as connection:
+            optimize(connection)
     if not dry_run and (result.total or vacuum_full):
         result.vacuumed = vacuum(engine, full=vacuum_full)
     result.seconds = round(time.monotonic() - began, 3)
@@ -152,7 +161,7 @@ def vacuum(engine: Engine, *, full: bool = False) -> str:
             driver.executescript("PRAGMA incremental_vacuum;")
             connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             return "incremental_vacuum"
-        tables = "messages, deliveries, events, message_text"
+        tables = "messages, deliveries, events, message_text, search_fields"
         options = "FULL, ANALYZE" if full else "ANALYZE"
         connection.execute(text(f"VACUUM ({options}) {tables}"))
         return "vacuum full" if full else "vacuum"

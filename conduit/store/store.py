@@ -12,6 +12,7 @@ Reasons and errors (``error`` columns) are kept with their viewers' form
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,9 +44,12 @@ from conduit.store.tables import (
     events,
     messages,
     microseconds,
+    search_fields,
     sqlite_text,
 )
 
+#: A field path without a component (``OBR-3``): also matches its first component's row.
+_WHOLE_FIELD = re.compile(r"^[A-Z][A-Z0-9]{2}(\[\d+\])?-\d+$")
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Raw content of messages in flight is kept (up to this many bytes, oldest dropped first) so
 #: that a reply can be stored as a delta against it; a larger message is not kept.
@@ -112,6 +116,9 @@ class Store:
         # message id -> raw content, for messages whose deliveries are not all done (in order)
         self._recent: dict[int, bytes] = {}
         self._recent_bytes = 0
+        #: Channels whose messages the full-text indexer takes (``search: {full_text: true}``),
+        #: told by the channels' runtimes.
+        self.full_text_channels: set[str] = set()
 
     @property
     def shared(self) -> bool:
@@ -170,20 +177,23 @@ class Store:
     async def received(self, channel: str, raw: bytes, *, control_id: str | None,
                        message_type: str | None, patient_id: str | None = None,
                        source: str | None = None, status: str = "RECEIVED",
-                       error: str | None = None, correlation_id: str | None = None) -> int:
-        """Record an inbound message; returns its id once committed."""
+                       error: str | None = None, correlation_id: str | None = None,
+                       search: Sequence[tuple[str, str]] = ()) -> int:
+        """Record an inbound message (with its ``search`` fields: ``(name, value)`` pairs);
+        returns its id once committed.
+
+        Its raw content is not kept at hand (``_recent``): whoever processes it passes it to
+        ``processed`` (a listeners-only process never would, and would keep it forever)."""
         row = self._message_row(channel, raw, None, status, error, control_id, message_type,
                                 patient_id, source, correlation_id)
-        message_id = int(await self.writer.submit(writes.insert_messages, (row, [])))
-        if status == "RECEIVED":
-            self._remember(message_id, raw)
-        return message_id
+        return int(await self.writer.submit(
+            writes.insert_messages, (row, [], _search_rows(search))))
 
     async def accepted(self, channel: str, raw: bytes, *, control_id: str | None,
                        message_type: str | None, patient_id: str | None = None,
                        source: str | None = None, correlation_id: str | None = None,
                        status: str, transformed: bytes | None, error: str | None,
-                       routes: Sequence[Route]) -> int:
+                       routes: Sequence[Route], search: Sequence[tuple[str, str]] = ()) -> int:
         """Record an inbound message already run through the pipeline, with its deliveries, in
         one transaction: what ``received`` then ``processed`` record, at half the writes (a
         listener that runs the pipeline itself, before answering). Returns the message id."""
@@ -191,7 +201,8 @@ class Store:
         row = self._message_row(channel, raw, transformed, status, error, control_id,
                                 message_type, patient_id, source, correlation_id)
         rows = _delivery_rows(routes, row[2])  # stamped as the message
-        message_id = int(await self.writer.submit(writes.insert_messages, (row, rows)))
+        message_id = int(await self.writer.submit(
+            writes.insert_messages, (row, rows, _search_rows(search))))
         if queued:
             self._remember(message_id, raw)
         return message_id
@@ -345,10 +356,19 @@ class Store:
                since: datetime | None = None, until: datetime | None = None,
                control_id: str | None = None, message_type: str | None = None,
                patient_id: str | None = None, limit: int = 50,
-               before_id: int | None = None, text: str | None = None) -> list[MessageRecord]:
+               before_id: int | None = None, text: str | None = None,
+               fields: Sequence[tuple[str, str]] = ()) -> list[MessageRecord]:
         """Newest first; ``message_type`` matches a prefix (``ADT`` finds ``ADT^A01``); ``text``:
-        every word occurs in the raw message (full-text index, see ``fulltext``)."""
+        every word occurs in the raw message (full-text index, see ``fulltext``: only channels
+        with ``search: {full_text: true}`` are indexed); ``fields``: ``(name, value)`` pairs,
+        each a search field the message has with exactly that value (``OBR-3`` also finds the
+        field stored as ``OBR-3.1``)."""
         conditions = message_conditions(channel=channel, status=status, since=since, until=until)
+        for name, value in fields:
+            names = [name, f"{name}.1"] if _WHOLE_FIELD.match(name) else [name]
+            conditions.append(messages.c.id.in_(
+                select(search_fields.c.message_id).where(search_fields.c.name.in_(names),
+                                                         search_fields.c.value == value)))
         if text:
             from conduit.store.fulltext import condition
 
@@ -397,6 +417,14 @@ class Store:
         with self.engine.connect() as connection:
             return connection.execute(select(_CORRELATION_ID)
                                       .where(messages.c.id == message_id)).scalar()
+
+    def fulltext_lag(self) -> tuple[int, float]:
+        """Messages the full-text indexer has not walked yet, and how many seconds the oldest
+        of them waits (``fulltext.lag``)."""
+        from conduit.store.fulltext import lag
+
+        with self.engine.connect() as connection:
+            return lag(connection)
 
     def counts(self, channel: str | None = None) -> dict[str, dict[str, int]]:
         """Messages per channel and status."""
@@ -500,6 +528,13 @@ def message_conditions(*, channel: str | None = None, status: str | None = None,
 def utc(value: datetime) -> datetime:
     """``value`` as the same instant in UTC (a naive time is taken as UTC already)."""
     return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _search_rows(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Search field rows for ``insert_messages``: clipped to the columns, empty values and
+    repeats dropped (the table's key is message, name and value)."""
+    rows = {(name[:40], value[:200]) for name, value in pairs if value}
+    return sorted(rows)
 
 
 def _clip(value: str | None, size: int) -> str | None:

@@ -128,6 +128,21 @@ events = Table(
     Index("ix_events_message_id", "message_id"),
 )
 
+#: Search fields (issue 16): a few values per message an operator searches by (patient
+#: identifier's authority, name, MRN, accession and order numbers, and the fields a channel names
+#: in ``search: {fields: [...]}``), written with the message in the same commit, searched by
+#: (name, value). SQLite: keyed by message first (deletes cascade along it). PostgreSQL: no key,
+#: a BRIN index on the message id, retention deletes the rows (migration 0006).
+search_fields = Table(
+    "search_fields",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), primary_key=True),
+    Index("ix_search_fields_name_value", "name", "value"),
+    sqlite_with_rowid=False,
+)
+
 #: Small key/value progress of background jobs (e.g. the full-text index's ``fulltext.last_id``).
 store_state = Table(
     "store_state",

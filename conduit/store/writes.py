@@ -137,6 +137,8 @@ def _statements(dialect: str) -> dict[str, str]:
             "UPDATE messages SET status = ?, transformed = ?, error = ?, updated_at = ? "
             "WHERE id = ?"),
         "delete_deliveries": "DELETE FROM deliveries WHERE message_id = ?",
+        "insert_search_field": (
+            "INSERT INTO search_fields (message_id, name, value) VALUES (?, ?, ?)"),
         "insert_delivery": (
             "INSERT INTO deliveries (message_id, destination, position, status, content, "
             "attempts, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -218,12 +220,15 @@ def _packed_delivery(row: tuple[Any, ...], raw: bytes | None,
 
 
 @StepWrite
-def insert_messages(dialect: str, items: Sequence[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
-                    ) -> Steps:
+def insert_messages(dialect: str, items: Sequence[tuple[Any, ...]]) -> Steps:
     """New messages (``Store._message_row``), each with its deliveries (none for a message not
-    yet processed); their ids, in order."""
+    yet processed) and, when given, its search fields (``(name, value)`` pairs, written in the
+    same transaction); their ids, in order."""
     rows, routed = [], []
-    for message, deliveries in items:
+    searched: list[Sequence[tuple[str, str]]] = []
+    for item in items:
+        message, deliveries = item[0], item[1]
+        searched.append(item[2] if len(item) > 2 else ())
         raw, transformed = message[8], message[9]
         rows.append((*message[:8], pack(raw), pack(transformed, raw), *message[10:]))
         routed.append([_packed_delivery(row, raw, transformed) for row in deliveries])
@@ -239,6 +244,10 @@ def insert_messages(dialect: str, items: Sequence[tuple[tuple[Any, ...], list[tu
                   for row in of_message]
     if deliveries:
         yield from _many(dialect, "insert_delivery", deliveries)
+    fields = [(message_id, name, value)
+              for message_id, pairs in zip(ids, searched, strict=True) for name, value in pairs]
+    if fields:
+        yield from _many(dialect, "insert_search_field", fields)
     return ids
 
 

@@ -39,6 +39,7 @@ def test_cli_drives_a_running_engine(tmp_path: Path) -> None:
     port, dashboard, closed = free_port(), free_port(), free_port()
     write_channel(tmp_path / "channels", {
         "name": "remote-a", "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
+        "search": {"full_text": True},  # `messages --q` below searches the full text
         "destinations": [
             {"name": "archive", "type": "file", "path": str(tmp_path / "out" / "{{ id }}")},
             {"name": "down", "type": "mllp", "host": "127.0.0.1", "port": closed,

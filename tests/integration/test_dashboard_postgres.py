@@ -9,13 +9,15 @@ from pathlib import Path
 import httpx
 
 from conduit.store.fulltext import Indexer
-from tests.ops.helpers import adt, base_url, dashboard, login, run
+from tests.ops.helpers import adt, base_url, dashboard, file_channel, login, run
 from tests.support import mllp_exchange, source_port, wait_for
 
 
 def test_api_on_postgres(tmp_path: Path, postgres_url: str) -> None:
     async def scenario() -> None:
-        async with dashboard(tmp_path, store_url=postgres_url) as engine, httpx.AsyncClient(
+        channels = [file_channel(tmp_path, search={"full_text": True})]
+        async with dashboard(tmp_path, channels, store_url=postgres_url) as engine, \
+                httpx.AsyncClient(
                 base_url=base_url(engine)) as client:
             await asyncio.to_thread(mllp_exchange, source_port(engine, "adt"),
                                     [adt(f"PG{i}", patient=f"PATPG{i}") for i in range(4)])

@@ -133,7 +133,8 @@ def test_watch_redeploys_a_changed_file(tmp_path: Path) -> None:
 
 def test_search_detail_reprocess_export_and_stats(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with dashboard(tmp_path) as engine, httpx.AsyncClient(
+        async with dashboard(tmp_path, [file_channel(
+                tmp_path, search={"full_text": True})]) as engine, httpx.AsyncClient(
                 base_url=base_url(engine), headers=_token(engine, "operator")) as api:
             port = source_port(engine, "adt")
             payloads = [adt(f"S{i}", patient=f"PAT{i % 3}") for i in range(9)]
@@ -153,6 +154,11 @@ def test_search_detail_reprocess_export_and_stats(tmp_path: Path) -> None:
             assert await ids(type="ORU") == ["L1"]
             assert await ids(control_id="S4") == ["S4"]
             assert await ids(patient="PAT1") == ["S7", "S4", "S1"]
+            # search fields, written with each message (issue 16): MRN, name, ...
+            assert await ids(field="MRN:PAT9") == ["L1"]
+            assert await ids(field=["PID-5.1:FAMILYNAME", "MRN:PAT2"]) == ["S8", "S5", "S2"]
+            assert await ids(field="PID-5.1:NOBODY") == []
+            assert (await api.get("/api/messages", params={"field": "MRN"})).status_code == 422
             assert await ids(status="ERROR") == []
             assert len(await ids(since="1h")) == 10
             assert await ids(until="2000-01-01T00:00") == []
@@ -250,7 +256,8 @@ def test_the_dashboard_indexes_in_a_process_of_its_own(tmp_path: Path,
     monkeypatch.setattr(Indexer, "run", not_here)
 
     async def scenario() -> None:
-        async with dashboard(tmp_path) as engine, httpx.AsyncClient(
+        async with dashboard(tmp_path, [file_channel(
+                tmp_path, search={"full_text": True})]) as engine, httpx.AsyncClient(
                 base_url=base_url(engine), headers=_token(engine, "operator")) as api:
             await asyncio.to_thread(mllp_exchange, source_port(engine, "adt"),
                                     [adt("F1", patient="PATFTS")])

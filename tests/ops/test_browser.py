@@ -33,7 +33,7 @@ def test_operator_works_the_dashboard_in_chromium(tmp_path: Path) -> None:
     bad = b"MSH|^~\\&|REG|HOSP|ADT|HOSP|20260101||ADT^A01|BAD1|P|2.5\rPID|1||X^^^H^MR\r"
 
     async def scenario() -> None:
-        channel = file_channel(tmp_path)
+        channel = file_channel(tmp_path, search={"full_text": True})
         channel["destinations"][0]["retry"] = {"attempts": 1, "initial": "10ms", "max": "10ms"}
         async with dashboard(tmp_path, channels=[channel]) as engine, \
                 async_playwright() as playwright:

@@ -1,4 +1,5 @@
-"""Full-text indexing of what arrived since the last pass, once a second.
+"""Full-text indexing of what arrived since the last pass, once a second, for the channels
+that opted in (``search: {full_text: true}``, told to the store by their runtimes).
 
 On a store other processes can open (a file, PostgreSQL) a pass runs in a helper process of its
 own (``store.fulltext``: it takes neither the engine's event loop nor its GIL, and follows the
@@ -32,14 +33,16 @@ class FullTextIndexing(Periodic):
         if not self.store.shared:
             if self._indexer is None:
                 self._indexer = Indexer(self.store.engine)
-            await asyncio.to_thread(self._indexer.run, LIMIT)
+            await asyncio.to_thread(self._indexer.run, LIMIT,
+                                    channels=frozenset(self.store.full_text_channels))
             return
         if self._process is None:
             self._process = ProcessPoolExecutor(
                 1, mp_context=helper_context(), initializer=follow_engine,
                 initargs=(os.getpid(),))
         await asyncio.get_running_loop().run_in_executor(
-            self._process, index_pending, self.store.url, LIMIT)
+            self._process, index_pending, self.store.url, LIMIT,
+            frozenset(self.store.full_text_channels))
 
     async def _close(self) -> None:
         """A pass under way finishes its transaction."""

@@ -11,7 +11,7 @@ shares, so a cluster has one set of limits.
 PostgreSQL only: an embedded (SQLite) engine is one process and keeps this state in memory.
 
 Revision ID: 0007_cluster_state
-Revises: 0005_user_mfa_sso
+Revises: 0006_search_fields
 Create Date: 2026-12-04
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_cluster_state"
-down_revision = "0005_user_mfa_sso"
+down_revision = "0006_search_fields"
 branch_labels = None
 depends_on = None
 
