@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from conduit.cli import main
+from conduit.cli.times import when
 from conduit.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,24 +26,6 @@ def _store(config_file: Path | None, data_dir: Path | None, store_url: str | Non
     from conduit.cli.stores import open_store
 
     return open_store(config_file, data_dir, store_url, create=create)
-
-
-def _when(text: str | None) -> datetime | None:
-    """ISO time, or an age like ``15m``/``2h``/``7d`` meaning that long ago."""
-    if not text:
-        return None
-    from conduit.core.duration import parse_duration
-
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        pass
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r}: use ISO time (2026-11-23T10:00) or an age (2h)") \
-            from exc
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 _store_options = [
@@ -119,8 +102,8 @@ def messages(ctx: click.Context, channel: str | None, status: str | None, since:
         from conduit.ops.operations import summary
 
         store = _store(config_file, data_dir, store_url)
-        records = store.search(channel=channel, status=status, since=_when(since),
-                               until=_when(until), control_id=control_id,
+        records = store.search(channel=channel, status=status, since=when(since),
+                               until=when(until), control_id=control_id,
                                message_type=message_type, patient_id=patient, text=text,
                                limit=limit, fields=pairs)
         rows = [summary(record, phi=phi) for record in records]

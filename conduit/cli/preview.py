@@ -8,12 +8,13 @@ no migration, and a missing SQLite file is an error rather than a new empty stor
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import orjson
+
+from conduit.cli.times import when
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,7 +53,7 @@ def against_store_preview(channel_path: Path, since: str | None, last: int | Non
         for problem in exc.problems:
             click.echo(problem, err=True)
         return 1
-    started = _when(since)
+    started = when(since)
     url = settings.store
     if url.startswith("sqlite:///") and ":memory:" not in url \
             and not Path(url.removeprefix("sqlite:///")).is_file():
@@ -73,21 +74,3 @@ def against_store_preview(channel_path: Path, since: str | None, last: int | Non
     else:
         click.echo(preview_text(report, show_unchanged=show_all))
     return 0
-
-
-def _when(text: str | None) -> datetime | None:
-    """ISO time, or an age like ``24h`` meaning that long ago."""
-    if not text:
-        return None
-    from conduit.core.duration import parse_duration
-
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        pass
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r}: use ISO time (2026-11-23T10:00) or an age (24h)",
-                                 param_hint="--since") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

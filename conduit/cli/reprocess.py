@@ -17,7 +17,8 @@ from pathlib import Path
 import click
 
 from conduit.cli import main
-from conduit.cli.messages import _when, store_options
+from conduit.cli.messages import store_options
+from conduit.cli.times import when
 from conduit.connectors.base import DestinationConfig
 
 
@@ -69,8 +70,8 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
 
     configure_logging(settings.log_level, settings.log_format)  # no debug lines by default
     store = open_store(config_file, data_dir, store_url)
-    chosen = select_messages(store, ids=ids, channel=channel, status=status, since=_when(since),
-                             until=_when(until), destinations=destinations,
+    chosen = select_messages(store, ids=ids, channel=channel, status=status, since=when(since),
+                             until=when(until), destinations=destinations,
                              dead_letters=dead_letters, limit=limit,
                              include_not_accepted=include_not_accepted)
     if not chosen:
