@@ -47,6 +47,8 @@ from typing import Any
 
 import structlog
 
+from conduit.core.private import append_durably, private_folder
+
 log = structlog.get_logger(__name__)
 
 
@@ -191,18 +193,12 @@ class WatermarkWindow:
         self._compact()
 
     def _append(self, entry: dict[str, Any]) -> None:
-        self.journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode("utf-8")
-        fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_durably(self.journal, (json.dumps(entry, default=str, separators=(",", ":"))
+                                      + "\n").encode("utf-8"))
         self._lines += 1
 
     def _compact(self) -> None:
-        self.journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(self.journal.parent)
         entries: list[dict[str, Any]] = [
             {"c": [c.number, c.at, c.high, c.xmax]} for c in self.checkpoints]
         if self.based and self.checkpoints:

@@ -1,8 +1,10 @@
-"""Durations as analysts write them: ``500ms``, ``1s``, ``5m``, ``2h`` (or plain seconds)."""
+"""Durations as analysts write them: ``500ms``, ``1s``, ``5m``, ``2h`` (or plain seconds), and
+the moments operators write in searches: an ISO time or an age (``2h`` ago)."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import BeforeValidator, WithJsonSchema
@@ -24,6 +26,19 @@ def parse_duration(value: object) -> float:
         if match:
             return float(match.group(1)) * _UNITS[match.group(2) or "s"]
     raise ValueError(f"{value!r} is not a duration: write e.g. '500ms', '1s', '5m', '2h'")
+
+
+def moment(text: str | None) -> datetime | None:
+    """An ISO time (with an offset, that instant; without, UTC) or an age (``15m``, ``2h``,
+    ``7d``) meaning that long ago, as UTC; None for no text; ValueError on anything else."""
+    if not text:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    parsed = datetime.fromisoformat(text)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 Duration = Annotated[

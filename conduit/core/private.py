@@ -50,3 +50,15 @@ def private_file(path: Path) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def append_durably(path: Path, line: bytes) -> None:
+    """Append ``line`` to ``path`` (created owner-only, its folders too) and fsync it: a
+    journal entry that survives a crash once this returns."""
+    private_folder(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

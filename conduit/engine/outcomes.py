@@ -19,11 +19,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+
+from conduit.core.private import append_durably
 
 log = structlog.get_logger(__name__)
 
@@ -118,11 +119,5 @@ class Outcomes:
 
     def _append(self, entry: dict[str, object]) -> None:
         assert self.journal_path is not None
-        self.journal_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
-        fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_durably(self.journal_path,
+                       (json.dumps(entry, separators=(",", ":")) + "\n").encode("utf-8"))

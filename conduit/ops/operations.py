@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from conduit.bus import Envelope
-from conduit.core.duration import parse_duration
+from conduit.core.duration import moment as when
 from conduit.core.reason import HIDDEN, public
 from conduit.store import MessageRecord
 
@@ -15,18 +14,6 @@ if TYPE_CHECKING:
     from conduit.engine.engine import Engine
 
 STATUSES = ("RECEIVED", "FILTERED", "TRANSFORMED", "QUEUED", "SENT", "ERROR")
-
-
-def when(value: str | None) -> datetime | None:
-    """ISO time, or an age (``15m``, ``2h``, ``7d``) meaning that long ago; ValueError else."""
-    if not value:
-        return None
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
-    except ValueError:
-        pass
-    parsed = datetime.fromisoformat(value)
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass
