@@ -29,9 +29,12 @@ def _store(config_file: Path | None, data_dir: Path | None, store_url: str | Non
 
 
 _store_options = [
-    click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path)),
-    click.option("--data-dir", type=click.Path(path_type=Path)),
-    click.option("--store-url"),
+    click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
+                 help="Settings file (else $CONDUIT_CONFIG, else the nearest conduit.yaml), "
+                      "to find the store."),
+    click.option("--data-dir", type=click.Path(path_type=Path),
+                 help="The engine's data folder (else $CONDUIT_DATA_DIR)."),
+    click.option("--store-url", help="The store's URL (else $CONDUIT_STORE_URL)."),
 ]
 
 

@@ -7,30 +7,12 @@ no migration, and a missing SQLite file is an error rather than a new empty stor
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 import orjson
 
 from conduit.cli.times import when
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-_store_options = [
-    click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
-                 help="Settings file (else $CONDUIT_CONFIG), to find the store."),
-    click.option("--data-dir", type=click.Path(path_type=Path),
-                 help="The engine's data folder (else $CONDUIT_DATA_DIR)."),
-    click.option("--store-url", help="The store's URL (else $CONDUIT_STORE_URL)."),
-]
-
-
-def store_options(function: F) -> F:
-    for option in reversed(_store_options):
-        function = option(function)
-    return function
 
 
 def against_store_preview(channel_path: Path, since: str | None, last: int | None,

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from conduit.cli import main
-from conduit.cli.preview import against_store_preview, store_options
+from conduit.cli.messages import store_options
+from conduit.cli.preview import against_store_preview
 
 
 @main.command(name="test")
