@@ -81,9 +81,9 @@ def test_yaml_is_masked_for_non_admins_and_editing_is_for_admins(tmp_path: Path)
     run(scenario)
 
 
-def test_validate_deploy_and_roll_back(tmp_path: Path) -> None:
+def test_validate_deploy_and_roll_back(tmp_path: Path, store_url: str) -> None:
     async def scenario() -> None:
-        async with dashboard(tmp_path) as engine:
+        async with dashboard(tmp_path, store_url=store_url) as engine:
             web = engine.service("dashboard").app.state.web
             path = tmp_path / "channels" / "adt.yaml"
             original = path.read_text()
@@ -201,6 +201,10 @@ def test_dashboard_forms_validate_deploy_and_roll_back(tmp_path: Path) -> None:
                 answer = await client.post("/channels/adt/yaml", data={
                     "csrf_token": csrf, "yaml": good.replace("\n", "\r\n"), "do": "validate"})
                 assert answer.status_code == 200 and 'id="yaml-valid"' in answer.text
+                assert 'formaction="/channels/adt/preview"' in answer.text
+                preview = await client.post("/channels/adt/preview", data={  # its button
+                    "csrf_token": csrf, "yaml": good, "comment": "", "do": "validate"})
+                assert preview.status_code == 200 and 'id="preview-summary"' in preview.text
                 answer = await client.post("/channels/adt/yaml", data={
                     "csrf_token": csrf, "yaml": good, "do": "deploy", "comment": "form"})
                 assert answer.status_code == 303
@@ -218,5 +222,29 @@ def test_dashboard_forms_validate_deploy_and_roll_back(tmp_path: Path) -> None:
                                            data={"csrf_token": csrf})
                 assert answer.status_code == 403
                 assert path.read_text() == original
+
+    run(scenario)
+
+
+def test_a_channel_uploaded_through_the_api_is_kept_and_edited_where_it_lives(
+        tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with dashboard(tmp_path) as engine:
+            original = (tmp_path / "channels" / "adt.yaml").read_text()
+            uploaded = _edited(original, "uploaded")
+            async with httpx.AsyncClient(base_url=base_url(engine), headers=_token(
+                    engine, "admin"), timeout=30) as api:
+                answer = await api.post("/api/channels", json={"path": "adt.yaml",
+                                                               "content": uploaded})
+                assert answer.status_code == 200, answer.text
+                listed = (await api.get("/api/channels/adt/versions")).json()
+                assert [(v["version"], v["comment"], v["current"]) for v in listed] == [
+                    (1, "deployed from adt.yaml (api)", True)]
+                edited = _edited(original, "edited after the upload")
+                answer = await api.post("/api/channels/adt/yaml", content=edited)
+                assert answer.json()["version"] == 2
+            kept = tmp_path / "data" / "deployed" / "adt.yaml"
+            assert kept.read_text() == edited  # where the running channel is loaded from
+            assert (tmp_path / "channels" / "adt.yaml").read_text() == original
 
     run(scenario)
