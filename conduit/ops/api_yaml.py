@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from conduit.ops.access import Admin, Viewer, remote, state
 from conduit.ops.api_preview import YAML_BODY
@@ -58,7 +58,8 @@ async def audited(request: Request, principal: Principal, action: str, detail: s
 
 
 @router.get("/channels/{name}/yaml")
-async def get_yaml(name: str, request: Request, principal: Principal = Viewer) -> dict[str, Any]:
+async def get_yaml(name: str, request: Request, response: Response,
+                   principal: Principal = Viewer) -> dict[str, Any]:
     """The channel's YAML file as written (admins) or with its literal secrets masked (others);
     ``version``: the kept version it is, if any. Audited."""
     engine = state(request).engine
@@ -71,6 +72,7 @@ async def get_yaml(name: str, request: Request, principal: Principal = Viewer) -
         raise HTTPException(404, f"the file of channel {name!r} ({path.name}) cannot be read")
     kept = await asyncio.to_thread(versions(engine).list, name)
     await audited(request, principal, "channel-yaml-view", f"{name} api")
+    response.headers["Cache-Control"] = "no-store"  # an admin's copy may hold credentials
     return {"name": name, "path": str(path), "yaml": shown(text, principal),
             "masked": not principal.can("admin"), "sha256": sha256(text),
             "version": current_version(kept, text)}
@@ -97,7 +99,7 @@ async def list_versions(name: str, request: Request,
 
 
 @router.get("/channels/{name}/versions/{version}")
-async def get_version(name: str, version: int, request: Request,
+async def get_version(name: str, version: int, request: Request, response: Response,
                       principal: Principal = Viewer) -> dict[str, Any]:
     """One kept version with its YAML (masked for non-admins). Audited."""
     engine = state(request).engine
@@ -106,6 +108,7 @@ async def get_version(name: str, version: int, request: Request,
         raise HTTPException(404, f"channel {name!r} has no version {version}")
     current = current_version([found], await asyncio.to_thread(current_text, engine, name))
     await audited(request, principal, "channel-yaml-view", f"{name} version {version} api")
+    response.headers["Cache-Control"] = "no-store"
     return {**version_entry(found, current), "yaml": shown(found.yaml, principal),
             "masked": not principal.can("admin")}
 

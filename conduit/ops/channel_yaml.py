@@ -147,7 +147,10 @@ async def deploy_text(engine: Engine, name: str, text: str, user: str | None,
             if newest is None or newest.sha256 != sha256(before):
                 await asyncio.to_thread(kept.record, name, before, None,
                                         f"the file as found in {path.name} before this edit")
-        await asyncio.to_thread(_write, path, text)
+        try:
+            await asyncio.to_thread(_write, path, text)
+        except OSError as exc:  # a read-only channel folder: nothing changed
+            raise EditProblem(409, f"cannot write {path}: {exc.strerror or exc}") from exc
         try:
             channel = await asyncio.to_thread(load_channel, path)
             await engine.control.deploy(channel)

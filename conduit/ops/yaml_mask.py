@@ -2,9 +2,10 @@
 
 Channel files should take credentials from the environment (``password: ${PARTNER_PASSWORD}``);
 such a placeholder names a variable, not its value, and is shown as written. A literal value
-under a key that names a secret (password, token, client_secret, private_key, …), and the
-password in a URL (``postgresql://user:pw@host``), become ``"***"``. Everything else (comments,
-layout, line numbers) is left as written, so a masked file reads like the real one.
+under a key that names a secret (password, token, client_secret, private_key, …), the
+password in a URL (``postgresql://user:pw@host``) or a connection string (``Pwd=…;``)
+become ``"***"``. Everything else (comments, layout, line numbers) is left as written, so a
+masked file reads like the real one.
 
 Admins see the file as written: they are the ones who edit and deploy it.
 """
@@ -20,11 +21,15 @@ MASK = "***"
 MASKED = '"***"'
 #: Keys whose values are secrets: the name, or its last ``_``/``-`` part, is one of these.
 _SECRET_KEY = re.compile(
-    r"(?:^|[_-])(?:password|passwd|passphrase|secret|token|api_?key|private_?key|credentials?)$",
+    r"(?:^|[_-])(?:password|passwd|passphrase|secret|token|credentials?"
+    r"|(?:api|private|secret|access|signing)_?key)$",
     re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)"
                            r"(?P<password>[^@/\s'\"]+)(?=@)")
+#: ``Password=…;`` in an ODBC-style connection string.
+_PAIR_PASSWORD = re.compile(r"(?P<head>\b(?:password|pwd)=)(?P<password>[^;'\"\s]+)",
+                            re.IGNORECASE)
 _LINE = re.compile(r"^(?P<head>\s*(?:-\s+)?[\"']?(?P<key>[\w-]+)[\"']?\s*:[ \t]*)(?P<value>\S.*)$",
                    re.MULTILINE)
 
@@ -51,7 +56,7 @@ def masked(text: str) -> str:
         for start, end in sorted(set(spans), reverse=True):
             # as many line breaks as the value had: the lines below keep their numbers
             text = text[:start] + MASKED + "\n" * text.count("\n", start, end) + text[end:]
-    return _URL_PASSWORD.sub(_mask_url, text)
+    return _PAIR_PASSWORD.sub(_mask_url, _URL_PASSWORD.sub(_mask_url, text))
 
 
 def _collect(node: yaml.Node, secret: bool, spans: list[tuple[int, int]], seen: set[int]) -> None:

@@ -24,17 +24,20 @@ destinations:
         -----BEGIN PRIVATE KEY-----
         abc
     database: postgresql://conduit:${DB_PASSWORD}@db/conduit
+    odbc: "Driver=X;Server=db;Uid=conduit;Pwd=odbc-pw;"
+    secret_key: sk-literal
 after: 1
 """
 
 
 def test_literal_secrets_are_masked_and_placeholders_kept() -> None:
     shown = masked(CHANNEL)
-    for secret in ("hunter2", "s3cret", "literal-default", "BEGIN PRIVATE KEY", "abc"):
+    for secret in ("hunter2", "s3cret", "literal-default", "BEGIN PRIVATE KEY", "abc",
+                   "odbc-pw", "sk-literal"):
         assert secret not in shown
     for kept in ("client_secret: ${CLIENT_SECRET}", "conduit:${DB_PASSWORD}@db",
                  "token_url: https://auth.example.org/token", "username: conduit",
-                 "# the partner's feed", "bob:***@example.org"):
+                 "# the partner's feed", "bob:***@example.org", "Uid=conduit;Pwd=***;"):
         assert kept in shown
     assert shown.count("\n") == CHANNEL.count("\n")
     assert shown.splitlines()[-1] == "after: 1"
