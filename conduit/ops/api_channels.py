@@ -196,6 +196,7 @@ async def deploy_channel(body: DeployRequest, request: Request,
     """Deploy a channel from a YAML file the engine reads, or from the YAML sent in `content`
     (replaces a deployed channel of the same name, keeping its queued messages)."""
     from conduit.engine.loader import load_channel
+    from conduit.ops.channel_yaml import keep_deployed
 
     web = state(request)
     path = Path(body.path)
@@ -205,6 +206,8 @@ async def deploy_channel(body: DeployRequest, request: Request,
                                            body.content)
         channel = await asyncio.to_thread(load_channel, path)
         await web.engine.control.deploy(channel)
+        await asyncio.to_thread(keep_deployed, web.engine, channel.name, who.name,
+                                f"deployed from {path.name} (api)")
     except ConfigError as exc:
         raise HTTPException(422, {"problems": exc.problems}) from exc
     except (OSError, RuntimeError, ValueError) as exc:

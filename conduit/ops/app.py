@@ -179,19 +179,22 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
         api_messages,
         api_ops,
         api_preview,
+        api_yaml,
         dashboard,
+        editor,
         login,
         preview_page,
         sso,
     )
 
     for module in (api_channels, api_messages, api_ops, api_admin, api_preview,
-                   api_charts):
+                   api_charts, api_yaml):
         app.include_router(module.router, prefix="/api")
     app.include_router(login.router)
     app.include_router(sso.router)
     app.include_router(account.router)
     app.include_router(preview_page.router)  # before the dashboard's /channels/{name}/{action}
+    app.include_router(editor.router)  # likewise
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

@@ -150,3 +150,21 @@ store_state = Table(
     Column("key", String(100), primary_key=True),
     Column("value", String(200), nullable=False),
 )
+
+#: Every version of a channel's YAML deployed from the dashboard or the API (migration
+#: ``0009_channel_versions``): the text as written (secrets behind ``${VAR}`` stay placeholders),
+#: who deployed it and why; numbered per channel from 1, never rewritten, so a rollback is a
+#: new version with an old text.
+channel_versions = Table(
+    "channel_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("username", String(100)),  # None: the file as found on disk, kept before an edit
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("comment", Text),
+    Index("ix_channel_versions_channel_version", "channel", "version", unique=True),
+)
