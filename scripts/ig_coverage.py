@@ -1,6 +1,7 @@
 """How much of the HL7 v2-to-FHIR IG's segment maps Conduit implements, measured by converting.
 
-    PYTHONPATH=$PWD .venv/bin/python scripts/ig_coverage.py [--missing] [--json] [--readme]
+    PYTHONPATH=$PWD .venv/bin/python scripts/ig_coverage.py [--missing] [--corrected] [--json]
+        [--readme]
 
 The IG publishes one CSV per segment map (``PID[Patient]``: one row per v2 field -> FHIR
 element, with conditions, data-type and vocabulary maps); copies live in
@@ -19,7 +20,8 @@ into the resources Conduit makes from it, and every row of those maps is counted
   followed to the resource inside the Bundle (logical references too). The IG's slips of the
   pen in paths are read as meant: an unclosed ``(``, ``uri`` for an extension's ``url`` or a
   coding's ``system``, a miscased element (``valuedateTime``); its wrong literals (a url
-  ending in ``.html``, ``us-ssn.``) are not, and those rows stay missing.
+  ending in ``.html``, ``us-ssn.``) are not: such a row stays missing unless
+  :data:`CORRECTED` names its correction (below).
 
 Corrected rows: where the IG's own row is wrong (a url that is not the extension's canonical
 url, ``content.data`` without ``.attachment``, a data-absent-reason ``valueCodeableConcept``...)
@@ -33,7 +35,8 @@ What this does not check: the IG's conditions (``IF PID-7 LENGTH GREATER THAN 8`
 evaluated (a row whose condition the fixtures do not meet still counts if the element comes
 from the field), and values are compared only as "changed by the field", not against the IG's
 data-type maps component by component. Nothing is declared by hand: a row counts because the
-converter produced it, so the figure cannot claim what the code does not do.
+converter produced it, so the figure cannot claim what the code does not do (a correction
+changes what is looked for, never whether it was produced).
 """
 
 from __future__ import annotations
