@@ -97,14 +97,12 @@ SCOPE: dict[str, tuple[str, ...]] = {
 # Why rows are still missing, where that is the IG's doing or a choice: shown by --missing and
 # counted in the README; a test checks every row named here is really missing (none hides an
 # implemented row, none outlives its reason). The rows stay in the denominator.
-_URL_SLIP = "IG slip: its url is not the extension's canonical url"
 _CONSTANT = "always so, whatever the field says: the field-blanking check cannot show it"
 EXPLAINED: dict[tuple[str, str, str], str] = {
     ("MSH[Bundle]", "MSH", "type"):
         "by design: Conduit sends transaction or batch Bundles that a server applies",
     ("PID[Patient]", "PID-19", "identifier[4].type.coding.code"):
         "IG lists SS and SB for the same element; Conduit writes SS",
-    ("PID[Patient]", "PID-19", "identifier[4].system"): "IG slip: us-ssn url ends in '.'",
     ("PID[Patient]", "PID-35", "extension[6].url"): "patient-animal holds species and breed: "
         "with one field blanked the other keeps the url (done, not provable this way)",
     ("PID[Patient]", "PID-36", "extension[6].url"): "as PID-35",
@@ -116,9 +114,6 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     ("PV2[Encounter]", "PV2-22", "meta.security"):
         "not done: a Yes/No code as a security label means nothing to a receiver",
     ("ORC[ServiceRequest]", "ORC-1", "intent"): _CONSTANT,
-    ("ORC[ServiceRequest]", "ORC-1",
-     "extension[1].extension[1].valueCodeableConcept.coding.system"):
-        "IG slip: a ValueSet url as the system; Conduit writes the CodeSystem v2-0119",
     ("OBR[ServiceRequest]", "OBR-11", "intent"): "add-on has no R4 intent code; "
         "otherwise " + _CONSTANT,
     ("OBR[ServiceRequest]", "OBR-13", "extension[1].url"):
@@ -142,9 +137,6 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "'text/hl7v2' is no registered media type",
     ("IAM[AllergyIntolerance]", "IAM-17", "clinicalStatus"): "by design: table 0438 codes "
         "are not the required clinical-status codes; they become verificationStatus",
-    ("DG1[Condition]", "DG1-19", "extension[1].url"):
-        _URL_SLIP + " (a web page); DG1[Encounter]'s is right and is used",
-    ("DG1[Condition]", "DG1-19", "extension[1].valueDateTime"): _URL_SLIP,
     ("PR1[Procedure]", "PR1-16", "code[1].value"):
         "IG slip: CodeableConcept has no value (a code modifier)",
     ("IN1[Coverage]", "IN1-5", "payer[1](Organization.address)"):
@@ -190,6 +182,21 @@ CORRECTED: dict[tuple[str, str, str], Correction] = {
         Correction(path="reason.extension[1].valueCode",
                    reason="IG slip: data-absent-reason's value[x] is a code (FHIR R4 "
                    "extension-data-absent-reason: valueCode)"),
+    ("PID[Patient]", "PID-19", "identifier[4].system"):
+        Correction(assignment='"http://hl7.org/fhir/sid/us-ssn"',
+                   reason="IG slip: 'us-ssn.' ends in a dot; the US SSN system is "
+                   "http://hl7.org/fhir/sid/us-ssn (FHIR R4 identifier-registry)"),
+    ("ORC[ServiceRequest]", "ORC-1",
+     "extension[1].extension[1].valueCodeableConcept.coding.system"):
+        Correction(assignment='"http://terminology.hl7.org/CodeSystem/v2-0119"',
+                   reason="IG slip: a ValueSet url as a Coding's system; the codes are "
+                   "the CodeSystem v2-0119's (THO v2-0119, order control codes)"),
+    ("DG1[Condition]", "DG1-19", "extension[1].url"):
+        Correction(assignment='"http://hl7.org/fhir/StructureDefinition/condition-assertedDate"',
+                   reason="IG slip: a web page (www.hl7.org/fhir/extension-condition-"
+                   "asserteddate); the canonical url is http://hl7.org/fhir/StructureDefinition/"
+                   "condition-assertedDate (FHIR R4; DG1[Encounter] names it so)"),
+    ("DG1[Condition]", "DG1-19", "extension[1].valueDateTime"): Correction(reason=_BY_URL),
     ("PV2[Encounter]", "PV2-9", "extension[2].url"):
         Correction(assignment='"http://hl7.org/fhir/5.0/StructureDefinition/'
                    'extension-Encounter.plannedEndDate"',
