@@ -1,6 +1,7 @@
 """How much of the HL7 v2-to-FHIR IG's segment maps Conduit implements, measured by converting.
 
-    PYTHONPATH=$PWD .venv/bin/python scripts/ig_coverage.py [--missing] [--json] [--readme]
+    PYTHONPATH=$PWD .venv/bin/python scripts/ig_coverage.py [--missing] [--corrected] [--json]
+        [--readme]
 
 The IG publishes one CSV per segment map (``PID[Patient]``: one row per v2 field -> FHIR
 element, with conditions, data-type and vocabulary maps); copies live in
@@ -19,13 +20,23 @@ into the resources Conduit makes from it, and every row of those maps is counted
   followed to the resource inside the Bundle (logical references too). The IG's slips of the
   pen in paths are read as meant: an unclosed ``(``, ``uri`` for an extension's ``url`` or a
   coding's ``system``, a miscased element (``valuedateTime``); its wrong literals (a url
-  ending in ``.html``, ``us-ssn.``) are not, and those rows stay missing.
+  ending in ``.html``, ``us-ssn.``) are not: such a row stays missing unless
+  :data:`CORRECTED` names its correction (below).
+
+Corrected rows: where the IG's own row is wrong (a url that is not the extension's canonical
+url, ``content.data`` without ``.attachment``, a data-absent-reason ``valueCodeableConcept``...)
+:data:`CORRECTED` names the corrected target the row is checked against instead, each with the
+FHIR or IG definition that says so. Such a row counts only if converting fills the corrected
+target, by the same field-blanking check; it is shown apart ("3 via a corrected row") and listed
+by ``--missing``/``--notes``/``--corrected``. A row whose condition is ``IF <its field> NOT
+VALUED`` (a data-absent-reason) is shown by the blanked message: blanking the field makes it.
 
 What this does not check: the IG's conditions (``IF PID-7 LENGTH GREATER THAN 8``) are not
 evaluated (a row whose condition the fixtures do not meet still counts if the element comes
 from the field), and values are compared only as "changed by the field", not against the IG's
 data-type maps component by component. Nothing is declared by hand: a row counts because the
-converter produced it, so the figure cannot claim what the code does not do.
+converter produced it, so the figure cannot claim what the code does not do (a correction
+changes what is looked for, never whether it was produced).
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ import csv
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -86,23 +97,12 @@ SCOPE: dict[str, tuple[str, ...]] = {
 # Why rows are still missing, where that is the IG's doing or a choice: shown by --missing and
 # counted in the README; a test checks every row named here is really missing (none hides an
 # implemented row, none outlives its reason). The rows stay in the denominator.
-_URL_SLIP = "IG slip: its url is not the extension's canonical url"
 _CONSTANT = "always so, whatever the field says: the field-blanking check cannot show it"
 EXPLAINED: dict[tuple[str, str, str], str] = {
-    ("MSH[MessageHeader]", "MSH-24", "source.endpoint.extension.url"): _URL_SLIP + " (.html)",
-    ("MSH[MessageHeader]", "MSH-24", "source.endpoint.extension.valueCode"): _URL_SLIP,
-    ("MSH[MessageHeader]", "MSH-25", "destination[1].endpoint.extension.url"): _URL_SLIP,
-    ("MSH[MessageHeader]", "MSH-25", "destination[1].endpoint.extension.valueCode"):
-        _URL_SLIP,
     ("MSH[Bundle]", "MSH", "type"):
         "by design: Conduit sends transaction or batch Bundles that a server applies",
-    ("EVN[Provenance]", "EVN", "activity.coding.display"):
-        "not done: the IG's display is a made-up text ('event - :' + MSH-9)",
-    ("EVN[Provenance]", "EVN-4", "reason.extension[1].valueCodeableConcept"):
-        "IG slip: data-absent-reason takes a code; Conduit writes valueCode",
     ("PID[Patient]", "PID-19", "identifier[4].type.coding.code"):
         "IG lists SS and SB for the same element; Conduit writes SS",
-    ("PID[Patient]", "PID-19", "identifier[4].system"): "IG slip: us-ssn url ends in '.'",
     ("PID[Patient]", "PID-35", "extension[6].url"): "patient-animal holds species and breed: "
         "with one field blanked the other keeps the url (done, not provable this way)",
     ("PID[Patient]", "PID-36", "extension[6].url"): "as PID-35",
@@ -111,54 +111,32 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     ("PV1[Encounter]", "PV1-11",
      "location[3].extension.valueCodeableConcept.coding.system"):
         "IG slip: a ValueSet url (with a leading space) as a code system; no system written",
-    ("PV2[Encounter]", "PV2-9", "extension[2].url"): _URL_SLIP + " ('v\\5.0')",
-    ("PV2[Encounter]", "PV2-9", "extension[2].valueDateTime"): _URL_SLIP,
     ("PV2[Encounter]", "PV2-22", "meta.security"):
         "not done: a Yes/No code as a security label means nothing to a receiver",
     ("ORC[ServiceRequest]", "ORC-1", "intent"): _CONSTANT,
-    ("ORC[ServiceRequest]", "ORC-1",
-     "extension[1].extension[1].valueCodeableConcept.coding.system"):
-        "IG slip: a ValueSet url as the system; Conduit writes the CodeSystem v2-0119",
     ("OBR[ServiceRequest]", "OBR-11", "intent"): "add-on has no R4 intent code; "
         "otherwise " + _CONSTANT,
     ("OBR[ServiceRequest]", "OBR-13", "extension[1].url"):
         "by design: the value would be a CodeableReference, which R4 does not have",
     ("OBR[ServiceRequest]", "OBR-13", "extension[1].valueCodeableReference.concept"):
         "as the url row",
-    ("OBR[ServiceRequest]", "OBR-17", "requester.extension[1].url"):
-        "IG gives no extension url; OBR-17 becomes the callback-phone extension",
-    ("OBR[ServiceRequest]", "OBR-17", "requester.extension[1].valueContactPoint"):
-        "as the url row",
     ("OBX[Observation]", "OBX-5", "valueSampedData"):
         "not done: NA gives no origin or period for a SampledData",
     ("OBX[Observation]", "OBX-15", "performer[2](PractitionerRole)"):
         "not done: a producer code alone makes no PractitionerRole (it is the Organization)",
-    ("OBX[Observation]", "OBX-16", "performer[1](PractitionerRole.code.coding.code)"):
-        "by design: 'responsibleObserver' is in no code system; Conduit writes RO of 0912",
-    ("OBX[Observation]", "OBX-16", "performer[1](PractitionerRole.code.coding.system)"):
-        "as the code row",
-    ("OBX[Observation]", "OBX-19", "extension[2].url"): "IG gives no extension url",
-    ("OBX[Observation]", "OBX-19", "extension[2].valueDateTime"): "IG gives no extension url",
-    ("OBX[Observation]", "OBX-30", "extension[2].valueCodeableConcept.coding.system"):
-        "IG slip: the extension's url as a code system; Conduit writes table 0936",
     ("OBX[Observation]", "OBX-33", "extension[1].uri"):
-        "not done: several specimens per OBX (an R5 extension to a Group)",
+        "not done: several specimens per OBX go to a Group (R5), but an R4 Group cannot "
+        "hold Specimens (Group.type, member.entity); the first is Observation.specimen",
     ("OBX[Observation]", "OBX-33",
      "extension[1].valueReference(Group.member.entity(Specimen.identifier[1])"): "as above",
     ("OBX[Observation]", "OBX-33", "extension[2].uri"): "as above",
     ("OBX[Observation]", "OBX-33",
      "extension[2].valueReference(Group.member.entity(Specimen.identifier[2]))"): "as above",
-    ("OBX[DocumentReference]", "OBX-5", "content[2].data"):
-        "IG slip: content.data lacks .attachment; the text is content.attachment.data",
-    ("OBX[DocumentReference]", "OBX-5", "content[2].contentType"): "as content[2].data",
-    ("OBX[DocumentReference]", "OBX-5", "content[3].url"): "as content[2].data",
-    ("OBX[DocumentReference]", "OBX-5", "content[4].data"): "as content[2].data",
-    ("OBX[DocumentReference]", "OBX-5", "content[4].contentType"): "as content[2].data",
+    ("OBX[DocumentReference]", "OBX-5", "content[2].contentType"):
+        "not done: FT is written as plain text (its formatting resolved); the IG's "
+        "'text/hl7v2' is no registered media type",
     ("IAM[AllergyIntolerance]", "IAM-17", "clinicalStatus"): "by design: table 0438 codes "
         "are not the required clinical-status codes; they become verificationStatus",
-    ("DG1[Condition]", "DG1-19", "extension[1].url"):
-        _URL_SLIP + " (a web page); DG1[Encounter]'s is right and is used",
-    ("DG1[Condition]", "DG1-19", "extension[1].valueDateTime"): _URL_SLIP,
     ("PR1[Procedure]", "PR1-16", "code[1].value"):
         "IG slip: CodeableConcept has no value (a code modifier)",
     ("IN1[Coverage]", "IN1-5", "payer[1](Organization.address)"):
@@ -169,6 +147,99 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     ("SCH[Appointment]", "SCH-16", "participant[2].type.coding.code"):
         "IG leaves the code to be decided (#filler contact#); the type is text",
     ("SCH[Appointment]", "SCH-16", "participant[2].type.coding.system"): "as the code row",
+}
+
+@dataclass(frozen=True)
+class Correction:
+    """What an IG row that is wrong is checked against: its path and/or assigned value."""
+
+    path: str = ""        # the corrected FHIR path ("" = the IG's)
+    assignment: str = ""  # the corrected assignment, quoted as the IG quotes ("" = the IG's)
+    reason: str = ""      # one line: why, citing the canonical definition
+
+
+_DAR = '"http://hl7.org/fhir/StructureDefinition/data-absent-reason"'
+_DAR_WHY = ("IG slip: it gives the web page (R4/extension-data-absent-reason.html); the "
+            "extension's canonical url is http://hl7.org/fhir/StructureDefinition/"
+            "data-absent-reason (FHIR R4 extension-data-absent-reason)")
+_BY_URL = "its extension is the one the corrected url row of the same field names"
+_ATTACHMENT = ("IG slip: DocumentReference.content has no data/url/contentType; they are "
+               "content.attachment's (FHIR R4 DocumentReference.content.attachment 1..1)")
+CORRECTED: dict[tuple[str, str, str], Correction] = {
+    ("MSH[MessageHeader]", "MSH-24", "source.endpoint.extension.url"):
+        Correction(assignment=_DAR, reason=_DAR_WHY),
+    ("MSH[MessageHeader]", "MSH-24", "source.endpoint.extension.valueCode"):
+        Correction(reason=_BY_URL),
+    ("MSH[MessageHeader]", "MSH-25", "destination[1].endpoint.extension.url"):
+        Correction(assignment=_DAR, reason=_DAR_WHY),
+    ("MSH[MessageHeader]", "MSH-25", "destination[1].endpoint.extension.valueCode"):
+        Correction(reason=_BY_URL),
+    ("EVN[Provenance]", "EVN", "activity.coding.display"):
+        Correction(reason="the display is the IG's EventType (table 0003) display of the "
+                   "trigger, not its expression 'event - :'+MSH-9.1^MSH-9.2: a Coding's "
+                   "display is the code system's (FHIR R4 Coding.display)"),
+    ("EVN[Provenance]", "EVN-4", "reason.extension[1].valueCodeableConcept"):
+        Correction(path="reason.extension[1].valueCode",
+                   reason="IG slip: data-absent-reason's value[x] is a code (FHIR R4 "
+                   "extension-data-absent-reason: valueCode)"),
+    ("PID[Patient]", "PID-19", "identifier[4].system"):
+        Correction(assignment='"http://hl7.org/fhir/sid/us-ssn"',
+                   reason="IG slip: 'us-ssn.' ends in a dot; the US SSN system is "
+                   "http://hl7.org/fhir/sid/us-ssn (FHIR R4 identifier-registry)"),
+    ("ORC[ServiceRequest]", "ORC-1",
+     "extension[1].extension[1].valueCodeableConcept.coding.system"):
+        Correction(assignment='"http://terminology.hl7.org/CodeSystem/v2-0119"',
+                   reason="IG slip: a ValueSet url as a Coding's system; the codes are "
+                   "the CodeSystem v2-0119's (THO v2-0119, order control codes)"),
+    ("DG1[Condition]", "DG1-19", "extension[1].url"):
+        Correction(assignment='"http://hl7.org/fhir/StructureDefinition/condition-assertedDate"',
+                   reason="IG slip: a web page (www.hl7.org/fhir/extension-condition-"
+                   "asserteddate); the canonical url is http://hl7.org/fhir/StructureDefinition/"
+                   "condition-assertedDate (FHIR R4; DG1[Encounter] names it so)"),
+    ("DG1[Condition]", "DG1-19", "extension[1].valueDateTime"): Correction(reason=_BY_URL),
+    ("PV2[Encounter]", "PV2-9", "extension[2].url"):
+        Correction(assignment='"http://hl7.org/fhir/5.0/StructureDefinition/'
+                   'extension-Encounter.plannedEndDate"',
+                   reason="IG slip: 'v\\5.0'; an R5 element's cross-version extension is "
+                   "http://hl7.org/fhir/5.0/StructureDefinition/extension-<path> (FHIR "
+                   "versions.html#extensions)"),
+    ("PV2[Encounter]", "PV2-9", "extension[2].valueDateTime"): Correction(reason=_BY_URL),
+    ("OBR[ServiceRequest]", "OBR-17", "requester.extension[1].url"):
+        Correction(path="extension[17].url", assignment='"http://hl7.org/fhir/'
+                   'StructureDefinition/servicerequest-order-callback-phone-number"',
+                   reason="IG gives no url; the Extensions Pack's servicerequest-order-callback"
+                   "-phone-number is 'OBR-17' and its context is ServiceRequest, not a "
+                   "Reference"),
+    ("OBR[ServiceRequest]", "OBR-17", "requester.extension[1].valueContactPoint"):
+        Correction(path="extension[17].valueContactPoint", reason=_BY_URL),
+    ("OBX[Observation]", "OBX-16", "performer[1](PractitionerRole.code.coding.code)"):
+        Correction(assignment='"RO"', reason="IG slip: 'responsibleObserver' is no code of "
+                   "practitioner-role (doctor, nurse...); OBX-16's role is RO, Responsible "
+                   "Observer, of v2 table 0912 (THO v2-0912)"),
+    ("OBX[Observation]", "OBX-16", "performer[1](PractitionerRole.code.coding.system)"):
+        Correction(assignment='"http://terminology.hl7.org/CodeSystem/v2-0912"',
+                   reason="as the code row"),
+    ("OBX[Observation]", "OBX-19", "extension[2].url"):
+        Correction(assignment='"http://hl7.org/fhir/StructureDefinition/'
+                   'observation-analysis-date-time"',
+                   reason="the IG names this url in the row's Comments column, not its "
+                   "Assignment (Extensions Pack: observation-analysis-date-time)"),
+    ("OBX[Observation]", "OBX-19", "extension[2].valueDateTime"): Correction(reason=_BY_URL),
+    ("OBX[Observation]", "OBX-30", "extension[2].valueCodeableConcept.coding.system"):
+        Correction(assignment='"http://terminology.hl7.org/CodeSystem/v2-0937"',
+                   reason="IG slip: the extension's url as a code system; OBX-30 is v2 "
+                   "table 0937, observation sub-type (THO v2-0937)"),
+    ("OBX[DocumentReference]", "OBX-5", "content[2].data"):
+        Correction(path="content[2].attachment.data", reason=_ATTACHMENT),
+    ("OBX[DocumentReference]", "OBX-5", "content[3].url"):
+        Correction(path="content[3].attachment.url", reason=_ATTACHMENT),
+    ("OBX[DocumentReference]", "OBX-5", "content[4].data"):
+        Correction(path="content[4].attachment.data", reason=_ATTACHMENT),
+    ("OBX[DocumentReference]", "OBX-5", "content[4].contentType"):
+        Correction(path="content[4].attachment.contentType",
+                   assignment='"text/plain; charset=utf-8"',
+                   reason=_ATTACHMENT + "; 'application/text' is no media type: plain text "
+                   "is text/plain (RFC 2046)"),
 }
 
 _LITERAL = re.compile(r'^"([^"]*)"$')
@@ -186,6 +257,19 @@ class Row:
     condition: str
     assignment: str
     datatype_map: str = ""  # "CX[Identifier]", "TQ[ServiceRequest]"...
+    ig_path: str = ""       # when corrected (:data:`CORRECTED`): the IG's own path
+    ig_assignment: str = ""  # ... and its own assignment
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The row as the IG writes it (the key of :data:`EXPLAINED` and :data:`CORRECTED`)."""
+        return (self.map, self.field, self.ig_path or self.path)
+
+    @property
+    def correction(self) -> str:
+        """Why the row is checked against a corrected target, when it is."""
+        c = CORRECTED.get(self.key)
+        return c.reason if c else ""
 
     @property
     def resource_type(self) -> str:
@@ -212,10 +296,14 @@ class Row:
     @property
     def why(self) -> str:
         """Why the row is missing, when :data:`EXPLAINED` says."""
-        return EXPLAINED.get((self.map, self.field, self.path), "")
+        return EXPLAINED.get(self.key, "")
 
     def __str__(self) -> str:
         cond = f"  [{self.condition}]" if self.condition else ""
+        if self.ig_path:  # corrected: the target checked, then the IG's own row
+            now = " = ".join(v for v in (self.path, self.assignment) if v)
+            was = " = ".join(v for v in (self.ig_path, self.ig_assignment) if v)
+            return f"{self.field} -> {now}{cond}" + (f"  (IG: {was})" if was != now else "")
         return f"{self.field} -> {self.path}{cond}"
 
 
@@ -230,6 +318,11 @@ class SegmentCoverage:
     @property
     def total(self) -> int:
         return len(self.implemented) + len(self.missing)
+
+    @property
+    def corrected(self) -> list[Row]:
+        """Implemented rows counted against a corrected target (:data:`CORRECTED`)."""
+        return [r for r in self.implemented if r.correction]
 
     @property
     def explained(self) -> list[Row]:
@@ -251,6 +344,10 @@ def ig_rows(map_name: str) -> tuple[list[Row], list[Row]]:
             continue
         row = Row(map_name, r[1].strip(), r[9].strip(), r[6].strip(), r[16].strip(),
                   r[14].strip())
+        if fix := CORRECTED.get(row.key):
+            row = replace(row, path=fix.path or row.path,
+                          assignment=fix.assignment or row.assignment,
+                          ig_path=row.path, ig_assignment=row.assignment)
         (targets if row.path else notes).append(row)
     return targets, notes
 
@@ -420,8 +517,12 @@ def _urls(rows: list[Row], field_id: str) -> dict[str, str]:
 
 def verified(row: Row, messages: list[str], urls: dict[str, str]) -> bool:
     """Whether some fixture shows the row implemented (see the module docstring)."""
+    absent = _absent_field(row)
     for text in messages:
         reader = _Reader(_bundle(text), urls)
+        if absent:  # made by the field's absence: the blanked message must show it
+            other = _Reader(_bundle(blanked(text, row.field)), urls)
+            reader, other = other, reader
         values = reader.values(row)
         if not values:
             continue
@@ -432,10 +533,17 @@ def verified(row: Row, messages: list[str], urls: dict[str, str]) -> bool:
             continue
         if not _FIELD.match(row.field):
             return True
-        other = _Reader(_bundle(blanked(text, row.field)), urls)
+        if not absent:
+            other = _Reader(_bundle(blanked(text, row.field)), urls)
         if _key(values, reader) != _key(other.values(row), other):
             return True
     return False
+
+
+def _absent_field(row: Row) -> bool:
+    """Whether the row is conditioned on its own field not being valued."""
+    return bool(_FIELD.match(row.field)) and \
+        row.condition.upper().startswith(f"IF {row.field} NOT VALUED")
 
 
 def coverage(segments: Iterable[str] | None = None) -> list[SegmentCoverage]:
@@ -463,11 +571,13 @@ def markdown(results: list[SegmentCoverage]) -> str:
     for r in results:
         maps = ", ".join(r.maps) or "(no IG map)"
         pct = f"{r.percent:.0f} %" if r.total else "-"
-        lines.append(f"| {r.segment} | {maps} | {len(r.implemented)}/{r.total} | {pct} | "
+        fixed = f", {len(r.corrected)} via a corrected row" if r.corrected else ""
+        lines.append(f"| {r.segment} | {maps} | {len(r.implemented)}/{r.total}{fixed} | {pct} | "
                      f"{len(r.missing)}, {len(r.explained)} | {len(r.notes)} |")
     implemented = sum(len(r.implemented) for r in results)
     total = sum(r.total for r in results)
-    lines.append(f"| **all** | | **{implemented}/{total}** | "
+    corrected = sum(len(r.corrected) for r in results)
+    lines.append(f"| **all** | | **{implemented}/{total}**, {corrected} via a corrected row | "
                  f"**{100.0 * implemented / total:.0f} %** | "
                  f"{sum(len(r.missing) for r in results)}, "
                  f"{sum(len(r.explained) for r in results)} | "
@@ -489,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("segments", nargs="*", help="only these segments (default: all)")
     parser.add_argument("--missing", action="store_true", help="list the rows not implemented")
     parser.add_argument("--notes", action="store_true", help="list the rows without a target")
+    parser.add_argument("--corrected", action="store_true",
+                        help="list the rows counted against a corrected target (also shown "
+                        "by --missing and --notes)")
     parser.add_argument("--json", action="store_true", help="figures as JSON")
     parser.add_argument("--markdown", action="store_true", help="the README table")
     parser.add_argument("--readme", action="store_true", help="rewrite the README's table")
@@ -501,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(orjson.dumps({r.segment: {
             "maps": r.maps, "implemented": len(r.implemented), "total": r.total,
             "notes": len(r.notes), "explained": len(r.explained),
+            "corrected": [{"row": str(c), "map": c.map, "why": c.correction}
+                          for c in r.corrected],
             "missing": [{"row": str(m), "map": m.map, "why": m.why} for m in r.missing]}
             for r in results}, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
@@ -512,13 +627,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for r in results:
         maps = ", ".join(r.maps) or "(no IG map)"
-        print(f"{r.segment:4} {len(r.implemented):4}/{r.total:<4} {r.percent:5.1f} %"
+        fixed = f"  ({len(r.corrected)} via a corrected row)" if r.corrected else ""
+        print(f"{r.segment:4} {len(r.implemented):4}/{r.total:<4} {r.percent:5.1f} %{fixed}"
               f"  ({len(r.notes)} rows without target)  {maps}")
-        for label, rows, show in (("missing", r.missing, args.missing),
+        listed = args.missing or args.notes or args.corrected
+        for label, rows, show in (("corrected", r.corrected, listed),
+                                  ("missing", r.missing, args.missing),
                                   ("note", r.notes, args.notes)):
             if show:
                 for row in rows:
-                    why = f"\n           why: {row.why}" if row.why and label == "missing" else ""
+                    why = row.correction if label == "corrected" else \
+                        row.why if label == "missing" else ""
+                    why = f"\n           why: {why}" if why else ""
                     print(f"       {label}: {row}   ({row.map}){why}")
     return 0
 

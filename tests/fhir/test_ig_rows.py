@@ -111,3 +111,57 @@ def test_sch_8_is_the_appointment_type_in_table_0277() -> None:
     assert appointment["reasonCode"][0]["coding"][0] == {
         "system": "http://snomed.info/sct", "code": "866149003",
         "display": "Annual visit (procedure)"}
+
+
+_ABSENT = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                          "valueCode": "unknown"}]}
+
+
+def test_endpoints_not_known_are_said_unknown() -> None:
+    """MSH-24/MSH-3 and MSH-25/MSH-5 not valued: the endpoints carry data-absent-reason (IG
+    MSH[MessageHeader], with the extension's canonical url), not a made-up "unknown" url."""
+    msh = "MSH|^~\\&||FAC^1.2.4^ISO||RFAC^1.2.9^ISO|20240102030405-0500||ADT^A01|C1|P|2.5.1"
+    header = _all(_bundle(msh, PID), "MessageHeader")[0]
+    assert "endpoint" not in header["source"]
+    assert header["source"]["_endpoint"] == _ABSENT
+    assert header["destination"][0]["_endpoint"] == _ABSENT
+    assert "endpoint" not in header["destination"][0]
+    assert header["destination"][0]["receiver"]["reference"].startswith("Organization/")
+    # with MSH-24/25 valued, those are the endpoints
+    named = msh + "|" * 12 + "NET^1.2.5^ISO|RNET^1.2.6^ISO"
+    header = _all(_bundle(named, PID), "MessageHeader")[0]
+    assert header["source"]["endpoint"] == "urn:oid:1.2.5"
+    assert header["destination"][0]["endpoint"] == "urn:oid:1.2.6"
+    assert "_endpoint" not in header["source"]
+
+
+def test_no_destination_when_nothing_names_one() -> None:
+    header = _all(_bundle(MSH.format(kind="ADT^A01"), PID), "MessageHeader")[0]
+    assert header["source"]["endpoint"] == "urn:oid:1.2.3"
+    assert "destination" not in header
+
+
+def test_provenance_activity_has_the_event_types_display() -> None:
+    """IG EVN[Provenance] activity.coding.display: the display of table 0003 (IG EventType)."""
+    provenance = _all(_bundle(MSH.format(kind="ADT^A01"), "EVN|A01|20240102030000", PID),
+                      "Provenance")[0]
+    assert provenance["activity"]["coding"] == [{
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0003", "code": "A01",
+        "display": "ADT/ACK - Admit/visit notification"}]
+
+
+def test_obx_19_analysis_time_and_obx_30_sub_type() -> None:
+    """OBX-19 -> observation-analysis-date-time (the url the IG names in its comments);
+    OBX-30 observation sub-type is table 0937 (0936 is OBX-29's observation type)."""
+    obx = seg("OBX", {1: "1", 2: "NM", 3: "2345-1^Glucose^LN", 5: "4.2", 11: "F",
+                      19: "20240102100000", 29: "RSLT", 30: "AOE"})
+    observation = _all(_bundle(MSH.format(kind="ORU^R01"), PID, "OBR|1||F1|GLU^Glucose^L",
+                               obx), "Observation")[0]
+    extensions = {e["url"]: e for e in observation["extension"]}
+    analysis = extensions["http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time"]
+    assert analysis["valueDateTime"] == "2024-01-02T10:00:00-05:00"
+    sub_type = extensions["http://hl7.org/fhir/StructureDefinition/observation-structure-type"]
+    assert sub_type["valueCodeableConcept"]["coding"] == [
+        {"system": "http://terminology.hl7.org/CodeSystem/v2-0937", "code": "AOE"}]
+    assert observation["category"][0]["coding"][0]["system"] == \
+        "http://terminology.hl7.org/CodeSystem/v2-0936"

@@ -23,6 +23,11 @@ _ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 _PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
 
+def _unknown() -> Json:
+    """A primitive's extension saying its value is unknown (a fresh dict: bodies are edited)."""
+    return {"extension": [{"url": _ABSENT, "valueCode": "unknown"}]}
+
+
 def endpoint(app: Field) -> str | None:
     """MessageHeader endpoints are URIs: an OID/URI application id, else the application's name
     as a relative URI (percent-encoded), which FHIR's ``uri`` type allows."""
@@ -48,14 +53,21 @@ def message_header(ctx: Conversion) -> None:
             source["software"] = sft[3]
         if sft[2]:
             source["version"] = sft[2]
-    # source.endpoint is required: MSH-24 (v2.7+ network address), else from MSH-3
-    source["endpoint"] = endpoint(msh.field(24)) or endpoint(sending_app) or "unknown"
+    # source.endpoint is required: MSH-24 (v2.7+ network address), else from MSH-3, else
+    # said to be unknown (IG: data-absent-reason when neither is valued)
+    if source_url := endpoint(msh.field(24)) or endpoint(sending_app):
+        source["endpoint"] = source_url
+    else:
+        source["_endpoint"] = _unknown()
     body["source"] = source
-    destinations = []
+    destinations: list[Json] = []
     for app, facility in zip(msh.reps(5) or [msh.field(5)], msh.reps(6) or [msh.field(6)],
                              strict=False):
         target = endpoint(msh.field(25)) or endpoint(app)
-        if not target:
+        if not target:  # no MSH-25 nor MSH-5: a receiver named alone has an unknown endpoint
+            if not destinations and (receiver := organization(ctx, msh.field(23)) or
+                                     organization_from_hd(ctx, facility)):
+                destinations.append({"_endpoint": _unknown(), "receiver": receiver})
             continue
         dest: Json = {"endpoint": target}
         if app[1]:
@@ -130,8 +142,9 @@ def provenance(ctx: Conversion) -> None:
         if where := _event_location(ctx, seg.field(7)):
             body["location"] = where
     trigger = msh.field(9)[2]
-    if trigger:
-        body["activity"] = {"coding": [dt.coding(trigger, "", _EVENT)]}
+    if trigger:  # with table 0003's display (IG EventType), where it has the code
+        body["activity"] = {"coding": [vocabulary.coding("EventType", trigger) or
+                                       dt.coding(trigger, "", _EVENT)]}
     who = organization_from_hd(ctx, msh.field(4)) or _device(ctx, msh.field(3))
     if who is None:
         return

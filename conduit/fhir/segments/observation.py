@@ -216,6 +216,7 @@ _PERFORMER_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0912"
 _SUB_ID = "http://hl7.org/fhir/StructureDefinition/observation-v2-subid"
 _NATURE = "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test"
 _STRUCTURE = "http://hl7.org/fhir/StructureDefinition/observation-structure-type"
+_ANALYSIS = "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time"
 _ALTERNATE = "http://hl7.org/fhir/StructureDefinition/alternate-codes"
 _ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
@@ -248,15 +249,18 @@ def _performers(ctx: Conversion, seg: Seg) -> list[Json]:
 def _more_elements(ctx: Conversion, seg: Seg, body: Json) -> None:
     """OBX fields besides the value (IG OBX[Observation]): sub-id (OBX-4), nature of abnormal
     test (OBX-10), the v2 status beside X (OBX-11), not asked (N), equipment (OBX-18),
-    instance id (OBX-21), observation type (OBX-29), structure (OBX-30), specimen (OBX-33)."""
+    analysis time (OBX-19), instance id (OBX-21), observation type (OBX-29), sub-type
+    (OBX-30), specimen (OBX-33)."""
     extensions: list[Json] = [{"url": _NATURE, "valueCodeableConcept": c}
                               for f in seg.reps(10) if (c := dt.codeable(f, "0080"))]
     if sub_id := seg.field(4).text():  # OBX-4 sub-id (IG OG[Extension-Subidentifier])
         extensions.append({"url": _SUB_ID, "extension": [
             {"url": "original-sub-identifier", "valueString": sub_id}]})
-    if seg[30]:
+    if seg[19] and (analysed := ctx.datetime(seg[19])):  # OBX-19 date/time of the analysis
+        extensions.append({"url": _ANALYSIS, "valueDateTime": analysed})
+    if seg[30]:  # OBX-30 observation sub-type: table 0937 (0936 is OBX-29's)
         extensions.append({"url": _STRUCTURE, "valueCodeableConcept": {"coding": [
-            dt.coding(seg[30], "", dt.table_uri("0936"))]}})
+            dt.coding(seg[30], "", dt.table_uri("0937"))]}})
     if extensions:
         body.setdefault("extension", []).extend(extensions)
     status = seg[11].upper()
