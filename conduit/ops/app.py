@@ -179,6 +179,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
         api_messages,
         api_ops,
         api_preview,
+        bulk,
         dashboard,
         login,
         preview_page,
@@ -192,6 +193,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
     app.include_router(sso.router)
     app.include_router(account.router)
     app.include_router(preview_page.router)  # before the dashboard's /channels/{name}/{action}
+    app.include_router(bulk.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
