@@ -21,7 +21,7 @@ from conduit.ops.operations import Filters
 
 router = APIRouter(include_in_schema=False)
 
-Ids = Annotated[list[int] | None, Form(alias="id", max_length=EXPORT_IDS)]
+Ids = Annotated[list[int] | None, Form(max_length=EXPORT_IDS)]
 
 
 def _picked(ids: list[int] | None) -> list[int]:

@@ -88,17 +88,17 @@ def test_bulk_form_reprocesses_exports_and_refuses_viewers_and_forged_posts(
                 listing = await browser.get("/messages?channel=adt",
                                             headers={"Accept": "text/html"})
                 assert 'id="bulk"' in listing.text
-                assert len(re.findall(r'type="checkbox" form="bulk" name="id"',
+                assert len(re.findall(r'type="checkbox" form="bulk" name="ids"',
                                       listing.text)) == 5
                 assert "/api/messages/export?channel=adt&amp;limit=100000&amp;format=hl7" \
                     in listing.text
 
-                forged = await browser.post("/messages/reprocess", data={"id": picked})
+                forged = await browser.post("/messages/reprocess", data={"ids": picked})
                 assert forged.status_code == 403
                 assert not web.audit.list(action="reprocess")
 
                 done = await browser.post("/messages/reprocess", data={
-                    "id": [*picked, 424242], "csrf_token": csrf,
+                    "ids": [*picked, 424242], "csrf_token": csrf,
                     "back": "/messages?channel=adt"})
                 assert done.status_code == 200, done.text
                 assert "2 of 3 messages reprocessed, 1 failed." in done.text
@@ -117,13 +117,13 @@ def test_bulk_form_reprocesses_exports_and_refuses_viewers_and_forged_posts(
 
                 # a "back" elsewhere goes home instead
                 away = await browser.post("/messages/reprocess", data={
-                    "id": [ids["B4"]], "csrf_token": csrf, "back": "//elsewhere.example"})
+                    "ids": [ids["B4"]], "csrf_token": csrf, "back": "//elsewhere.example"})
                 assert 'id="bulk-back" href="/"' in away.text
                 nothing = await browser.post("/messages/reprocess", data={"csrf_token": csrf})
                 assert nothing.status_code == 422
 
                 exported = await browser.post("/messages/export", data={
-                    "id": picked, "format": "hl7", "csrf_token": csrf})
+                    "ids": picked, "format": "hl7", "csrf_token": csrf})
                 assert exported.status_code == 200
                 assert exported.content == _file(adt("B2", "PAT2"), adt("B0", "PAT0"))
                 assert sorted(a["message_id"] for a in web.audit.list(action="export")) == \
@@ -137,7 +137,7 @@ def test_bulk_form_reprocesses_exports_and_refuses_viewers_and_forged_posts(
                 assert "data-bulk" not in channel.text
                 for action in ("reprocess", "export"):
                     refused = await browser.post(f"/messages/{action}", data={
-                        "id": picked, "csrf_token": csrf})
+                        "ids": picked, "csrf_token": csrf})
                     assert refused.status_code == 403, action
             assert len(web.audit.list(action="reprocess")) == 3  # the operator's only
 

@@ -5,21 +5,22 @@
 // still posts what is ticked.
 (function () {
   "use strict";
-  function boxes(form) {
+  // (form.getAttribute("id"), not form.id: the form's own fields named "ids" would shadow it)
+  function mine(form, selector) {
     return Array.prototype.slice.call(document.querySelectorAll(
-      'input[type=checkbox][name=id][form="' + form.id + '"]'));
+      selector + '[form="' + form.getAttribute("id") + '"]'));
   }
+  function boxes(form) { return mine(form, "input[type=checkbox][name=ids]"); }
   function update(form) {
     var all = boxes(form);
     var ticked = all.filter(function (b) { return b.checked; }).length;
     var count = form.querySelector("[data-bulk-count]");
     if (count) { count.textContent = ticked + " selected"; }
     form.querySelectorAll("[data-bulk-needs]").forEach(function (b) { b.disabled = !ticked; });
-    document.querySelectorAll('input[data-select-all][form="' + form.id + '"]').forEach(
-      function (box) {
-        box.checked = ticked > 0 && ticked === all.length;
-        box.indeterminate = ticked > 0 && ticked < all.length;
-      });
+    mine(form, "input[data-select-all]").forEach(function (box) {
+      box.checked = ticked > 0 && ticked === all.length;
+      box.indeterminate = ticked > 0 && ticked < all.length;
+    });
   }
   function bulkForm(input) {
     var form = input.form || document.getElementById(input.getAttribute("form"));
@@ -59,7 +60,7 @@
     forms.forEach(update);
     // rows replaced by a live update (only while none is ticked: live.js) are counted again
     forms.forEach(function (form) {
-      var all = document.querySelector('input[data-select-all][form="' + form.id + '"]');
+      var all = mine(form, "input[data-select-all]")[0];
       var table = all && all.closest("table");
       if (table) {
         new MutationObserver(function () { update(form); }).observe(
