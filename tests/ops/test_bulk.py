@@ -93,6 +93,11 @@ def test_bulk_form_reprocesses_exports_and_refuses_viewers_and_forged_posts(
                 assert "/api/messages/export?channel=adt&amp;limit=100000&amp;format=hl7" \
                     in listing.text
 
+                channel = await browser.get("/channels/adt", headers={"Accept": "text/html"})
+                assert 'id="bulk-errors"' in channel.text  # the recent errors: ticked the same
+                assert "/api/messages/export?channel=adt&amp;status=ERROR&amp;format=hl7" \
+                    in channel.text
+
                 forged = await browser.post("/messages/reprocess", data={"ids": picked})
                 assert forged.status_code == 403
                 assert not web.audit.list(action="reprocess")
