@@ -31,6 +31,8 @@ from conduit.ops.operations import (
 
 router = APIRouter(tags=["messages"])
 EXPORT_LIMIT = 100_000
+#: messages one export may name by id (a page of the dashboard's list holds at most 500)
+EXPORT_IDS = 1000
 
 
 def _filters(channel: str | None, status: str | None, since: str | None, until: str | None,
@@ -91,24 +93,38 @@ async def export_messages(
         request: Request, principal: Principal = Operator,
         channel: Text = None, status: Text = None, since: Text = None, until: Text = None,
         type: Text = None, control_id: Text = None, patient: Text = None, q: Text = None,
+        field: Annotated[list[str] | None, Query(description=(
+            "Search field NAME:VALUE, as in the search; repeat for several"))] = None,
+        ids: Annotated[list[int] | None, Query(max_length=EXPORT_IDS, description=(
+            f"These messages only (ids=1&ids=2, at most {EXPORT_IDS}), instead of filters"))]
+        = None,
         format: Literal["ndjson", "hl7"] = "ndjson",
         limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = 1000) -> StreamingResponse:
-    """Matching messages with every stage: NDJSON (one message a line) or raw HL7 (one message
-    after another, segments CR-separated). Each exported message is audited."""
-    filters = _filters(channel, status, since, until, type, control_id, patient, q, None, 1000)
+    """Matching messages (or the ones named by ``ids``) with every stage: NDJSON (one message
+    a line) or raw HL7 (one message after another, segments CR-separated). Each exported
+    message is audited."""
+    if ids:
+        if any((channel, status, since, until, type, control_id, patient, q, field)):
+            raise HTTPException(422, "export either ids or the messages matching filters, "
+                                     "not both")
+        return export(request, principal, chosen(ids), format)
+    filters = _filters(channel, status, since, until, type, control_id, patient, q, None, 1000,
+                       field)
+    return export(request, principal, searched(state(request).engine.store, filters, limit),
+                  format)
+
+
+def export(request: Request, principal: Principal, batches: AsyncIterator[list[int]],
+           format: Literal["ndjson", "hl7"]) -> StreamingResponse:
+    """The download of the messages whose ids ``batches`` gives, a batch at a time, each
+    batch audited before it is sent (the API's export and the dashboard's)."""
     web = state(request)
     store = web.engine.store
     where = remote(request)
 
     async def lines() -> AsyncIterator[bytes]:
-        remaining, before = limit, None
-        while remaining > 0:
-            page = Filters(**{**filters.__dict__, "before": before,
-                              "limit": min(remaining, 500)})
-            records = await asyncio.to_thread(functools.partial(store.search, **page.query()))
-            if not records:
-                return
-            full = await asyncio.to_thread(_full, store, [r.id for r in records])
+        async for ids in batches:
+            full = await asyncio.to_thread(_full, store, ids)
             found = [r for r in full if r is not None]
             await asyncio.to_thread(web.audit.record, principal.name, "export",
                                     [r.id for r in found], where, f"format={format}")
@@ -117,14 +133,32 @@ async def export_messages(
                     yield (record.raw or b"").rstrip(b"\r\n") + b"\r\n"
                 else:
                     yield orjson.dumps(detail(record, bodies=True)) + b"\n"
-            remaining -= len(records)
-            before = records[-1].id
-            if len(records) < page.limit:
-                return
 
     media = "application/x-ndjson" if format == "ndjson" else "x-application/hl7-v2+er7"
     return StreamingResponse(lines(), media_type=media, headers={
         "Content-Disposition": f'attachment; filename="messages.{format}"'})
+
+
+async def searched(store: Any, filters: Filters, limit: int) -> AsyncIterator[list[int]]:
+    """The ids of up to ``limit`` messages matching ``filters``, newest first, 500 at a time."""
+    remaining, before = limit, None
+    while remaining > 0:
+        page = Filters(**{**filters.__dict__, "before": before, "limit": min(remaining, 500)})
+        records = await asyncio.to_thread(functools.partial(store.search, **page.query()))
+        if not records:
+            return
+        yield [r.id for r in records]
+        remaining -= len(records)
+        before = records[-1].id
+        if len(records) < page.limit:
+            return
+
+
+async def chosen(ids: list[int]) -> AsyncIterator[list[int]]:
+    """Ids picked by hand, once each, newest first (as a search lists them), 500 at a time."""
+    unique = sorted(set(ids), reverse=True)
+    for start in range(0, len(unique), 500):
+        yield unique[start:start + 500]
 
 
 @router.get("/messages/{message_id}")
@@ -162,28 +196,31 @@ async def reprocess_message(message_id: int, request: Request,
                             body: ReprocessRequest | None = None,
                             principal: Principal = Operator) -> dict[str, Any]:
     """Send one message through its channel again."""
-    return (await _reprocess(request, [message_id], body, principal))["results"][0]
+    result: dict[str, Any] = (await reprocess_all(
+        request, [message_id], body.destinations if body else None, principal))["results"][0]
+    if "error" in result:
+        raise HTTPException(409, result["error"])
+    return result
 
 
 @router.post("/messages/reprocess")
 async def reprocess_messages(body: BulkReprocess, request: Request,
                              principal: Principal = Operator) -> dict[str, Any]:
     """Send many messages through their channels again; failures are listed, not fatal."""
-    return await _reprocess(request, body.ids, body, principal)
+    return await reprocess_all(request, body.ids, body.destinations, principal)
 
 
-async def _reprocess(request: Request, ids: list[int], body: ReprocessRequest | None,
-                     principal: Principal) -> dict[str, Any]:
+async def reprocess_all(request: Request, ids: list[int], destinations: list[str] | None,
+                        principal: Principal) -> dict[str, Any]:
+    """Reprocess each message, a failure noted with its reason and the rest going on; the
+    ones done are audited (the API's reprocess and the dashboard's bulk one)."""
     web = state(request)
-    destinations = body.destinations if body else None
     results: list[dict[str, Any]] = []
     for message_id in ids:
         try:
             results.append(await reprocess(web.engine, message_id, user=principal.name,
                                            destinations=destinations))
         except ReprocessError as exc:
-            if len(ids) == 1:
-                raise HTTPException(409, str(exc)) from exc
             results.append({"id": message_id, "error": str(exc)})
     done = [r["id"] for r in results if "error" not in r]
     await asyncio.to_thread(web.audit.record, principal.name, "reprocess", done,

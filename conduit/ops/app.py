@@ -180,6 +180,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
         api_ops,
         api_preview,
         api_yaml,
+        bulk,
         dashboard,
         editor,
         login,
@@ -195,6 +196,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
     app.include_router(account.router)
     app.include_router(preview_page.router)  # before the dashboard's /channels/{name}/{action}
     app.include_router(editor.router)  # likewise
+    app.include_router(bulk.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

@@ -423,7 +423,17 @@ def test_main_pages_pass_axe_and_work_from_the_keyboard(tmp_path: Path) -> None:
                 assert reached[-1] == "Search", reached
                 for name in ("channel", "status", "since", "type", "control_id", "patient"):
                     assert name in reached, (name, reached)
-                await page.keyboard.press("Tab")  # the first message's link
+                # the bulk controls (the buttons are off while nothing is ticked), the page's
+                # "select all" box and the first row's, then the first message's link
+                after: list[str] = []
+                for _ in range(5):
+                    await page.keyboard.press("Tab")
+                    after.append(await page.evaluate(
+                        "document.activeElement.getAttribute('aria-label') || "
+                        "document.activeElement.name || document.activeElement.textContent"))
+                assert after[:4] == ["format", "Export all matching",
+                                     "Select all messages on this page",
+                                     f"Select message {message_id}"], after
                 focused = page.locator("#message-list a:focus")
                 await expect(focused).to_have_count(1)
                 outline = await page.evaluate(

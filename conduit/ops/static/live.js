@@ -1,13 +1,15 @@
 // Live parts of a page: an element with an id and data-live="MILLISECONDS" is replaced every
 // so often by the same element of the page fetched again (same URL: same filters), without
 // reloading. Not while the keyboard focus or a text selection is inside it, so tabbing and
-// copying are not disturbed; not while the tab is hidden.
+// copying are not disturbed, nor while a row of it is ticked (bulk.js); not while the tab is
+// hidden.
 (function () {
   "use strict";
   function busy(element) {
     var selection = window.getSelection && window.getSelection();
     return element.contains(document.activeElement) ||
-      (selection && !selection.isCollapsed && element.contains(selection.anchorNode));
+      (selection && !selection.isCollapsed && element.contains(selection.anchorNode)) ||
+      element.querySelector("input[type=checkbox]:checked") !== null;
   }
   function poll(elements, every) {
     window.setInterval(function () {
