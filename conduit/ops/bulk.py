@@ -49,12 +49,8 @@ async def export_selected(request: Request, principal: Principal = Operator,
 
 
 def export_all(filters: Filters) -> dict[str, Any]:
-    """The API export's parameters for every message a list's filters match (the dashboard's
-    full text filter is the API's ``q``)."""
-    params = filters.params(before=None)
-    if "text" in params:
-        params["q"] = params.pop("text")
-    return {**params, "limit": EXPORT_LIMIT}
+    """The API export's parameters for every message a list's filters match."""
+    return {**filters.params(before=None), "limit": EXPORT_LIMIT}
 
 
 # {{ filters | export_all | qs }}: the query of the list's "export all matching" link

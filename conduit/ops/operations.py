@@ -63,6 +63,8 @@ class Filters:
         values = {**asdict(self), **change}
         fields = values.pop("fields", ())
         found = {k: v for k, v in values.items() if v not in (None, "") and k != "limit"}
+        if "text" in found:  # the page and the API read full text as ``q``
+            found["q"] = found.pop("text")
         if fields:
             found["field"] = [f"{name}:{value}" for name, value in fields]
         return found

@@ -118,3 +118,11 @@ def test_a_message_ends_in_error_once_however_many_deliveries_report_it() -> Non
     # message 1 reprocessed to the broken destination, which now takes it: it is sent
     metrics.delivered("adt", "broken", 1, "SENT", "SENT")
     assert (m.errored._value.get(), m.sent._value.get()) == (2, 2)
+
+
+def test_the_older_link_of_a_full_text_search_keeps_the_words() -> None:
+    """The messages page reads full text as ``q``; its Older/Newest links must send it so."""
+    from conduit.ops.operations import Filters
+
+    link = Filters(channel="adt", text="chest pain", before=7).clean().params(before=3)
+    assert link == {"channel": "adt", "q": "chest pain", "before": 3}
