@@ -282,8 +282,9 @@ _NAME_USE = {"L": "official", "D": "usual", "A": "usual", "M": "maiden", "N": "n
 
 
 def name(f: Field, use: str = "") -> Json | None:
-    """XPN (or the name part of XCN, via :func:`person_name`) -> HumanName."""
-    return _human_name(f, family=1, given=(2, 3), suffix=(4, 6), prefix=5, use=7,
+    """XPN (or the name part of XCN, via :func:`person_name`) -> HumanName; the suffixes are
+    XPN.4, the degree XPN.6 and the professional suffix XPN.14, in that order (IG XPN map)."""
+    return _human_name(f, family=1, given=(2, 3), suffix=(4, 6, 14), prefix=5, use=7,
                        start=12, end=13, range_=10, default_use=use)
 
 
@@ -293,7 +294,7 @@ def person_name(f: Field) -> Json | None:
                        start=0, end=0, range_=0, default_use="")
 
 
-def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[int, int],
+def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[int, ...],
                 prefix: int, use: int, start: int, end: int, range_: int,
                 default_use: str) -> Json | None:
     c = f.components()  # c[i] is f[i]
@@ -304,7 +305,7 @@ def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[
         out["given"] = g
     if p := c[prefix]:
         out["prefix"] = [p]
-    if s := [v for v in (c[suffix[0]], c[suffix[1]]) if v]:
+    if s := [v for i in suffix if (v := c[i])]:
         out["suffix"] = s
     if not out:
         return None

@@ -27,8 +27,6 @@ DEFECTS = [
     ("hapi-example_oml_o21-10", "Observation.where(code.coding.code='4546-8').value.value",
      "OBX-3 CWE.4-6 (alternate LOINC 4546-8) are dropped: IG CWE[CodeableConcept] maps them "
      "to coding[2]"),
-    ("ms-ADT-A01-01", "Patient.name.where(family='EVERYMAN').suffix",
-     "XPN.14 professional suffix (PF) is not mapped to HumanName.suffix"),
     ("ms-ADT-A01-01", "Encounter.identifier.where(value='40007716').type.coding.code",
      "PV1-19 is a visit number (type VN per the IG and ids.py); CX.5 AM is kept instead"),
     ("ms-ADT-A01-01", "Patient.address.state",
@@ -44,6 +42,8 @@ FIXED = [
     ("ms-ADT-A01-01", "Patient.multipleBirth",
      "PID-24 N with PID-25 2: IG maps PID-25 to multipleBirthInteger (PID-24 only when PID-25 "
      "is empty)"),
+    ("ms-ADT-A01-01", "Patient.name.where(family='EVERYMAN').suffix",
+     "XPN.14 professional suffix (PF) -> HumanName.suffix[3] (IG XPN[HumanName])"),
 ]
 """Defects fixed since: each stays here as a plain test, so that it cannot come back."""
 
