@@ -27,9 +27,6 @@ DEFECTS = [
     ("hapi-example_oml_o21-10", "Observation.where(code.coding.code='4546-8').value.value",
      "OBX-3 CWE.4-6 (alternate LOINC 4546-8) are dropped: IG CWE[CodeableConcept] maps them "
      "to coding[2]"),
-    ("ms-ADT-A01-01", "Patient.address.state",
-     "GT1 with GT1-11 SEL folds the guarantor's (different) address into Patient.address; "
-     "the IG maps Patient.address from PID-11 only"),
     ("hl7apy-msg_o33", "ServiceRequest.where(code.coding.code='TPO').authoredOn",
      "ORC-9 with ORC-1 NW is not written to ServiceRequest.authoredOn in OML^O33"),
     ("hapi-messages-14", "ServiceRequest.code.coding.display",
@@ -44,6 +41,9 @@ FIXED = [
      "XPN.14 professional suffix (PF) -> HumanName.suffix[3] (IG XPN[HumanName])"),
     ("ms-ADT-A01-01", "Encounter.identifier.where(value='40007716').type.coding.code",
      "PV1-19 is a visit number: the IG assigns type VN whatever CX.5 (here AM) says"),
+    ("ms-ADT-A01-01", "Patient.address.state",
+     "GT1 with GT1-11 SEL must not fold the guarantor's (different) address into "
+     "Patient.address: the IG maps Patient.address from PID-11 only"),
 ]
 """Defects fixed since: each stays here as a plain test, so that it cannot come back."""
 
