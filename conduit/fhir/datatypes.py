@@ -170,20 +170,26 @@ def codeable(f: Field, table: str | None = None) -> Json | None:
     """CWE/CE/CNE -> CodeableConcept: both triplets become codings, CWE.9 the text.
 
     ``table`` is the HL7 table the field is bound to, used as the system when CWE.3 is empty.
+    A triplet with a text but no code (``^KNEE-RIGHT AP LAT^L``) is a coding with that display
+    and no code, as the IG's CWE[CodeableConcept] map has it (CWE.2 -> coding[1].display), its
+    system only one the sender named; with no code at all the text is also CodeableConcept.text.
     """
     if not f:
         return None
     c = f.components()
     codings = []
     for code, display, name, version in ((c[1], c[2], c[3], c[7]), (c[4], c[5], c[6], c[8])):
-        if not code:  # a display alone is text, not a coding
+        if code:
+            system = system_uri(name) if name else (table_uri(table) if table else None)
+        elif display:  # no code: no table's system either, nothing claims a code of it
+            system = system_uri(name) if name else None
+        else:
             continue
-        system = system_uri(name) if name else (table_uri(table) if table else None)
         codings.append(coding(code, display, system, version))
     out: Json = {}
     if codings:
         out["coding"] = codings
-    original = c[9] or ("" if codings else c[2] or c[1])
+    original = c[9] or ("" if c[1] or c[4] else c[2])
     if original:
         out["text"] = original
     return out or None
