@@ -94,8 +94,9 @@ def pid(ctx: Conversion, seg: Seg) -> None:
         system = _MARITAL if code in _MARITAL_CODES else dt.table_uri("0002")
         body["maritalStatus"] = {"coding": [dt.coding(marital[1], marital[2], system)]}
     # IG PID[Patient]: PID-25 birth order -> multipleBirthInteger, PID-24 only without one
-    # (a birth order starts at 1: the 0 some senders write says no order)
-    if (order := seg[25]).isdigit() and int(order) > 0:
+    # (a birth order starts at 1: the 0 some senders write says no order; FHIR's integer is
+    # 32-bit, and isdigit() would pass "²", which int() refuses)
+    if (order := seg[25]).isdecimal() and 0 < int(order) < 2**31:
         body["multipleBirthInteger"] = int(order)
     elif (multiple := seg[24].upper()) in ("Y", "N"):
         body["multipleBirthBoolean"] = multiple == "Y"
