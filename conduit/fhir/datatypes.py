@@ -170,20 +170,26 @@ def codeable(f: Field, table: str | None = None) -> Json | None:
     """CWE/CE/CNE -> CodeableConcept: both triplets become codings, CWE.9 the text.
 
     ``table`` is the HL7 table the field is bound to, used as the system when CWE.3 is empty.
+    A triplet with a text but no code (``^KNEE-RIGHT AP LAT^L``) is a coding with that display
+    and no code, as the IG's CWE[CodeableConcept] map has it (CWE.2 -> coding[1].display), its
+    system only one the sender named; with no code at all the text is also CodeableConcept.text.
     """
     if not f:
         return None
     c = f.components()
     codings = []
     for code, display, name, version in ((c[1], c[2], c[3], c[7]), (c[4], c[5], c[6], c[8])):
-        if not code:  # a display alone is text, not a coding
+        if code:
+            system = system_uri(name) if name else (table_uri(table) if table else None)
+        elif display:  # no code: no table's system either, nothing claims a code of it
+            system = system_uri(name) if name else None
+        else:
             continue
-        system = system_uri(name) if name else (table_uri(table) if table else None)
         codings.append(coding(code, display, system, version))
     out: Json = {}
     if codings:
         out["coding"] = codings
-    original = c[9] or ("" if codings else c[2] or c[1])
+    original = c[9] or ("" if c[1] or c[4] else c[2])
     if original:
         out["text"] = original
     return out or None
@@ -282,8 +288,9 @@ _NAME_USE = {"L": "official", "D": "usual", "A": "usual", "M": "maiden", "N": "n
 
 
 def name(f: Field, use: str = "") -> Json | None:
-    """XPN (or the name part of XCN, via :func:`person_name`) -> HumanName."""
-    return _human_name(f, family=1, given=(2, 3), suffix=(4, 6), prefix=5, use=7,
+    """XPN (or the name part of XCN, via :func:`person_name`) -> HumanName; the suffixes are
+    XPN.4, the degree XPN.6 and the professional suffix XPN.14, in that order (IG XPN map)."""
+    return _human_name(f, family=1, given=(2, 3), suffix=(4, 6, 14), prefix=5, use=7,
                        start=12, end=13, range_=10, default_use=use)
 
 
@@ -293,7 +300,7 @@ def person_name(f: Field) -> Json | None:
                        start=0, end=0, range_=0, default_use="")
 
 
-def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[int, int],
+def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[int, ...],
                 prefix: int, use: int, start: int, end: int, range_: int,
                 default_use: str) -> Json | None:
     c = f.components()  # c[i] is f[i]
@@ -304,7 +311,7 @@ def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[
         out["given"] = g
     if p := c[prefix]:
         out["prefix"] = [p]
-    if s := [v for v in (c[suffix[0]], c[suffix[1]]) if v]:
+    if s := [v for i in suffix if (v := c[i])]:
         out["suffix"] = s
     if not out:
         return None

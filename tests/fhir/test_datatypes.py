@@ -88,7 +88,15 @@ def test_cwe_both_triplets_and_original_text() -> None:
 def test_cwe_table_default_and_text_only() -> None:
     assert dt.codeable(f("M"), "0001") == {"coding": [
         {"system": "http://terminology.hl7.org/CodeSystem/v2-0001", "code": "M"}]}
-    assert dt.codeable(f("^Just words")) == {"text": "Just words"}
+    # IG CWE[CodeableConcept]: CWE.2 is coding[1].display even without a code (kept as the
+    # text too); no table's system for it, only the one the sender named
+    assert dt.codeable(f("^Just words"), "0006") == {"coding": [{"display": "Just words"}],
+                                                    "text": "Just words"}
+    assert dt.codeable(f("^KNEE-RIGHT AP LAT^L")) == {
+        "coding": [{"display": "KNEE-RIGHT AP LAT"}], "text": "KNEE-RIGHT AP LAT"}
+    assert dt.codeable(f("^Body height^LN")) == {
+        "coding": [{"system": "http://loinc.org", "display": "Body height"}],
+        "text": "Body height"}
     assert dt.codeable(f("")) is None
 
 

@@ -165,3 +165,19 @@ def test_obx_19_analysis_time_and_obx_30_sub_type() -> None:
         {"system": "http://terminology.hl7.org/CodeSystem/v2-0937", "code": "AOE"}]
     assert observation["category"][0]["coding"][0]["system"] == \
         "http://terminology.hl7.org/CodeSystem/v2-0936"
+
+
+def test_pid_25_birth_order_wins_over_pid_24() -> None:
+    """IG PID[Patient]: PID-25 -> multipleBirthInteger; PID-24 -> multipleBirthBoolean only
+    IF PID-25 NOT VALUED. A birth order that is no positive integer is not one."""
+    def multiple_birth(indicator: str, order: str) -> dict[str, object]:
+        pid = seg("PID", {1: "1", 3: "MRN1^^^&1.2.5&ISO^MR", 5: "DOE^JANE", 24: indicator,
+                          25: order})
+        patient = _all(_bundle(MSH.format(kind="ADT^A01"), pid), "Patient")[0]
+        return {k: v for k, v in patient.items() if k.startswith("multipleBirth")}
+
+    assert multiple_birth("N", "2") == {"multipleBirthInteger": 2}
+    assert multiple_birth("Y", "") == {"multipleBirthBoolean": True}
+    assert multiple_birth("Y", "0") == {"multipleBirthBoolean": True}
+    assert multiple_birth("Y", "\u00b2") == {"multipleBirthBoolean": True}  # isdigit, no int
+    assert multiple_birth("", "99999999999") == {}  # beyond FHIR's 32-bit integer

@@ -8,7 +8,7 @@ from conduit.fhir import datatypes as dt
 from conduit.fhir import vocabulary
 from conduit.fhir.context import Conversion, Json, ref
 from conduit.fhir.entities import location, practitioner
-from conduit.fhir.v2 import Seg
+from conduit.fhir.v2 import Field, Seg
 
 _PLANNED = frozenset({"A05", "A14"})
 _CANCELLED = frozenset({"A11", "A27", "A38"})
@@ -46,9 +46,8 @@ def pv1(ctx: Conversion, seg: Seg) -> None:
                    dt.coding("UNK", "unknown",
                              "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"))),
     }
-    idents = [i for f in (*seg.reps(19), *seg.reps(50)) if (i := ctx.identifier(f, "VN"))]
-    if idents and seg.reps(19) and "type" in idents[0]:
-        idents[0]["type"]["text"] = "visit number"  # PV1-19 (IG PV1[Encounter])
+    idents = [i for f in seg.reps(19) if (i := _visit_number(ctx, f))]
+    idents += [i for f in seg.reps(50) if (i := ctx.identifier(f, "VN"))]
     if idents:
         body["identifier"] = idents
     types = [c for c in (dt.code_concept(seg[4], "0007", seg.field(4)[2]),
@@ -98,6 +97,17 @@ def pv1(ctx: Conversion, seg: Seg) -> None:
         body["episodeOfCare"] = [episode]
     resource = ctx.add("Encounter", key, body)
     ctx.encounter = ref(resource)["reference"]
+
+
+def _visit_number(ctx: Conversion, f: Field) -> Json | None:
+    """PV1-19 -> an Identifier typed VN "visit number" whatever CX.5 says: the IG's
+    PV1[Encounter] assigns that type to the field (and the system rule reads it as one)."""
+    ident = ctx.identifier(f, "VN", kind=0)  # kind=0: CX.5 not read, nor CX.7/8
+    if ident is not None:
+        ident["type"]["text"] = "visit number"
+        if valid := dt.period(f[7], f[8]):
+            ident["period"] = valid
+    return ident
 
 
 def _bed_status(ctx: Conversion, seg: Seg, where: Json) -> None:

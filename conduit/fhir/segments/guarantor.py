@@ -1,7 +1,10 @@
-"""GT1 -> the Patient (when the guarantor is the patient) or a RelatedPerson (IG: GT1 maps).
+"""GT1 -> the Patient's identifiers (when the guarantor is the patient) or a RelatedPerson.
 
-A guarantor who is the patient (GT1-11 relationship ``SEL``) adds what GT1 knows (guarantor
-number, name, address, phones, SSN) to the Patient; anyone else is a RelatedPerson.
+The IG has no GT1 map yet ("under construction"; its ADT messages map GT1 to nothing). A
+guarantor who is the patient (GT1-11 relationship ``SEL``) adds its guarantor number and SSN
+to the Patient's identifiers, but not GT1's name, address or phones: the IG maps Patient.name,
+address and telecom from PID alone, and a guarantor's (billing) address that differs from
+PID-11 would become a second home of the patient. Anyone else is a RelatedPerson.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ def gt1(ctx: Conversion, seg: Seg) -> None:
     if seg[12]:
         idents.append({"type": {"coding": [dt.coding("SB", "", dt.table_uri("0203"))]},
                        "system": "http://hl7.org/fhir/sid/us-ssn", "value": seg[12]})
+    relationship = seg.field(11)
+    if relationship[1].upper() == "SEL":
+        add_to_patient(ctx, idents)
+        return
     names = [n for f in seg.reps(3) if (n := dt.name(f))]
     addresses = [a for f in seg.reps(5) if (a := dt.address(f))]
     telecom = [t for f in seg.reps(6) if (t := dt.contact_point(f, "home"))]
     telecom += [t for f in seg.reps(7) if (t := dt.contact_point(f, "work"))]
-    relationship = seg.field(11)
-    if relationship[1].upper() == "SEL":
-        add_to_patient(ctx, idents, names, addresses, telecom)
-        return
     if not names and not idents:
         return
     body: Json = {"patient": {"reference": ctx.patient}}

@@ -93,12 +93,13 @@ def pid(ctx: Conversion, seg: Seg) -> None:
         # v2 table 0002 shares its codes with v3 MaritalStatus, the binding FHIR requires
         system = _MARITAL if code in _MARITAL_CODES else dt.table_uri("0002")
         body["maritalStatus"] = {"coding": [dt.coding(marital[1], marital[2], system)]}
-    if seg[24].upper() == "Y":
-        order = seg[25]
-        body.update({"multipleBirthInteger": int(order)} if order.isdigit()
-                    else {"multipleBirthBoolean": True})
-    elif seg[24].upper() == "N":
-        body["multipleBirthBoolean"] = False
+    # IG PID[Patient]: PID-25 birth order -> multipleBirthInteger, PID-24 only without one
+    # (a birth order starts at 1: the 0 some senders write says no order; FHIR's integer is
+    # 32-bit, and isdigit() would pass "²", which int() refuses)
+    if (order := seg[25]).isdecimal() and 0 < int(order) < 2**31:
+        body["multipleBirthInteger"] = int(order)
+    elif (multiple := seg[24].upper()) in ("Y", "N"):
+        body["multipleBirthBoolean"] = multiple == "Y"
     language = dt.codeable(seg.field(15))
     if language:
         _bcp47(language)
