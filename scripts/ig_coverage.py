@@ -141,12 +141,6 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "IG slip: CodeableConcept has no value (a code modifier)",
     ("IN1[Coverage]", "IN1-5", "payer[1](Organization.address)"):
         "IG slip: 'payer' for payor; the insurer's address is written",
-    ("SCH[Appointment]", "SCH-12", "participant[1].type.coding.code"):
-        "IG leaves the code to be decided (#placer contact#); the type is text",
-    ("SCH[Appointment]", "SCH-12", "participant[1].type.coding.system"): "as the code row",
-    ("SCH[Appointment]", "SCH-16", "participant[2].type.coding.code"):
-        "IG leaves the code to be decided (#filler contact#); the type is text",
-    ("SCH[Appointment]", "SCH-16", "participant[2].type.coding.system"): "as the code row",
 }
 
 @dataclass(frozen=True)
@@ -314,6 +308,8 @@ class SegmentCoverage:
     implemented: list[Row] = field(default_factory=list)
     missing: list[Row] = field(default_factory=list)
     notes: list[Row] = field(default_factory=list)
+    #: rows whose target the IG leaves undecided (:func:`undecided`): listed, not counted
+    undecided: list[Row] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -331,6 +327,18 @@ class SegmentCoverage:
     @property
     def percent(self) -> float:
         return 100.0 * len(self.implemented) / self.total if self.total else 100.0
+
+
+_PLACEHOLDER = re.compile(r"^#[^#]+#$")
+
+
+def undecided(rows: list[Row]) -> list[Row]:
+    """Rows the IG leaves to be decided: a code written as a ``#placeholder#`` (SCH-12's
+    ``#placer contact#``, in no code system) and the other rows of that same coding (its
+    system), which no converter can fill without inventing a code."""
+    codings = {(r.map, r.field, r.path.rsplit(".", 1)[0]) for r in rows
+               if _PLACEHOLDER.match(r.assignment.strip())}
+    return [r for r in rows if (r.map, r.field, r.path.rsplit(".", 1)[0]) in codings]
 
 
 def ig_rows(map_name: str) -> tuple[list[Row], list[Row]]:
@@ -555,7 +563,10 @@ def coverage(segments: Iterable[str] | None = None) -> list[SegmentCoverage]:
         for map_name in maps:
             targets, notes = ig_rows(map_name)
             result.notes.extend(notes)
+            result.undecided.extend(undecided(targets))
             for row in targets:
+                if row in result.undecided:
+                    continue
                 (result.implemented if verified(row, messages, _urls(targets, row.field))
                  else result.missing).append(row)
         out.append(result)
@@ -572,12 +583,16 @@ def markdown(results: list[SegmentCoverage]) -> str:
         maps = ", ".join(r.maps) or "(no IG map)"
         pct = f"{r.percent:.0f} %" if r.total else "-"
         fixed = f", {len(r.corrected)} via a corrected row" if r.corrected else ""
+        if r.undecided:
+            fixed += f" ({len(r.undecided)} more the IG leaves undecided)"
         lines.append(f"| {r.segment} | {maps} | {len(r.implemented)}/{r.total}{fixed} | {pct} | "
                      f"{len(r.missing)}, {len(r.explained)} | {len(r.notes)} |")
     implemented = sum(len(r.implemented) for r in results)
     total = sum(r.total for r in results)
     corrected = sum(len(r.corrected) for r in results)
-    lines.append(f"| **all** | | **{implemented}/{total}**, {corrected} via a corrected row | "
+    undecided_rows = sum(len(r.undecided) for r in results)
+    lines.append(f"| **all** | | **{implemented}/{total}**, {corrected} via a corrected row "
+                 f"({undecided_rows} more the IG leaves undecided) | "
                  f"**{100.0 * implemented / total:.0f} %** | "
                  f"{sum(len(r.missing) for r in results)}, "
                  f"{sum(len(r.explained) for r in results)} | "
@@ -614,6 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(orjson.dumps({r.segment: {
             "maps": r.maps, "implemented": len(r.implemented), "total": r.total,
             "notes": len(r.notes), "explained": len(r.explained),
+            "undecided": [{"row": str(u), "map": u.map} for u in r.undecided],
             "corrected": [{"row": str(c), "map": c.map, "why": c.correction}
                           for c in r.corrected],
             "missing": [{"row": str(m), "map": m.map, "why": m.why} for m in r.missing]}
@@ -628,11 +644,14 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         maps = ", ".join(r.maps) or "(no IG map)"
         fixed = f"  ({len(r.corrected)} via a corrected row)" if r.corrected else ""
+        if r.undecided:
+            fixed += f"  ({len(r.undecided)} left undecided by the IG, not counted)"
         print(f"{r.segment:4} {len(r.implemented):4}/{r.total:<4} {r.percent:5.1f} %{fixed}"
               f"  ({len(r.notes)} rows without target)  {maps}")
         listed = args.missing or args.notes or args.corrected
         for label, rows, show in (("corrected", r.corrected, listed),
                                   ("missing", r.missing, args.missing),
+                                  ("undecided", r.undecided, listed),
                                   ("note", r.notes, args.notes)):
             if show:
                 for row in rows:

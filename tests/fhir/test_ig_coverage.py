@@ -170,3 +170,21 @@ def test_a_row_made_by_its_field_being_absent_is_shown_by_blanking_it() -> None:
     assert with_app and without_app
     assert not ig.verified(row, with_app, urls)
     assert ig.verified(row, without_app, urls)
+
+
+def test_rows_the_ig_leaves_undecided_are_listed_apart_not_counted(results: list) -> None:
+    """SCH-12's type is ``#placer contact#`` in participant-type, which has no such code: the
+    code row and its system row are undecided (listed), every other row still counts."""
+    rows = [ig.Row("SCH[Appointment]", "SCH-12", "participant[1].type.coding.code", "",
+                   "#placer contact#"),
+            ig.Row("SCH[Appointment]", "SCH-12", "participant[1].type.coding.system", "",
+                   '"http://terminology.hl7.org/CodeSystem/participant-type"'),
+            ig.Row("SCH[Appointment]", "SCH-12", "participant[1].actor(Practitioner)", "", "")]
+    assert ig.undecided(rows) == rows[:2]
+    sch = next(r for r in results if r.segment == "SCH")
+    assert {(r.field, r.path) for r in sch.undecided} == {
+        ("SCH-12", "participant[1].type.coding.code"),
+        ("SCH-12", "participant[1].type.coding.system"),
+        ("SCH-16", "participant[2].type.coding.code"),
+        ("SCH-16", "participant[2].type.coding.system")}
+    assert not set(sch.undecided) & set(sch.implemented + sch.missing)
