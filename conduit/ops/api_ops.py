@@ -125,7 +125,7 @@ async def reset_breaker(channel: str, destination: str, request: Request,
     if runtime is None:
         raise HTTPException(404, f"no deployed channel {channel!r}")
     try:
-        if not runtime.close_breaker(destination):
+        if not runtime.close_breaker(destination, user=principal.name):
             raise HTTPException(409, f"destination {destination!r} has no breaker")
     except KeyError as exc:
         raise HTTPException(404, f"no destination {destination!r}") from exc

@@ -144,7 +144,7 @@ async def channel_action(name: str, action: str, request: Request,
     if name not in web.engine.control.channels:
         raise HTTPException(404, f"no channel {name!r}")
     try:
-        await getattr(web.engine.control, action)(name)
+        await getattr(web.engine.control, action)(name, user=principal.name)
     except KeyError as exc:
         raise HTTPException(409, f"channel {name!r} is not deployed") from exc
     except Exception as exc:
