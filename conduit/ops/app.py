@@ -180,6 +180,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
         api_ops,
         api_preview,
         dashboard,
+        events_page,
         login,
         preview_page,
         sso,
@@ -191,6 +192,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
     app.include_router(login.router)
     app.include_router(sso.router)
     app.include_router(account.router)
+    app.include_router(events_page.router)  # /events and /api/events
     app.include_router(preview_page.router)  # before the dashboard's /channels/{name}/{action}
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
