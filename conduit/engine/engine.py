@@ -80,9 +80,10 @@ class Engine:
         for service in self.services:
             await service.start()
             self._started.append(service)
+        count = len(self.channels)
         self.events.record("engine.started", f"engine started: process {os.getpid()}, role "
-                                             f"{self.settings.role}, {len(self.channels)} "
-                                             f"channels")
+                                             f"{self.settings.role}, {count} "
+                                             f"channel{'' if count == 1 else 's'}")
 
     async def stop(self) -> None:
         if self._started:
