@@ -23,7 +23,6 @@ action it records has happened anyway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from datetime import UTC, datetime
 
@@ -39,7 +38,8 @@ class EventLog:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._order = asyncio.Lock()
+        #: Writes one at a time, in order: a lock of the loop they run on.
+        self._order: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
     def record(self, kind: str, text: str, *, channel: str | None = None,
@@ -57,13 +57,16 @@ class EventLog:
         except RuntimeError:  # not on the event loop (a tool, a thread): write now
             self._write_now(kind, write)
             return
-        task = loop.create_task(self._write(kind, write), name="event-log")
+        if self._order is None or self._order[0] is not loop:
+            self._order = (loop, asyncio.Lock())
+        task = loop.create_task(self._write(kind, write, self._order[1]), name="event-log")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _write(self, kind: str, write: functools.partial[int]) -> None:
+    @staticmethod
+    async def _write(kind: str, write: functools.partial[int], order: asyncio.Lock) -> None:
         try:
-            async with self._order:  # a lock's waiters go first come, first served
+            async with order:  # a lock's waiters go first come, first served
                 await asyncio.to_thread(write)
         except Exception as exc:
             log.warning("could not record an event", kind=kind, error=type(exc).__name__)
@@ -78,6 +81,6 @@ class EventLog:
     async def settled(self) -> None:
         """Wait until every event recorded so far is written (tests, before the store
         closes)."""
-        while self._pending:
-            with contextlib.suppress(Exception):
-                await asyncio.gather(*self._pending)
+        loop = asyncio.get_running_loop()
+        while mine := [task for task in self._pending if task.get_loop() is loop]:
+            await asyncio.gather(*mine, return_exceptions=True)

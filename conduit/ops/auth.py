@@ -148,6 +148,11 @@ class Users:
                      "sso": r.sso_subject is not None}
                     for r in connection.execute(select(users).order_by(users.c.name))]
 
+    def exists(self, name: str) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(select(users.c.id).where(users.c.name == name)).first() \
+                is not None
+
     def verify(self, name: str, password: str) -> Account | None:
         """The account when the password is right and the user enabled, else None."""
         with self.engine.connect() as connection:

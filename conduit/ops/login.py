@@ -119,8 +119,11 @@ async def login(request: Request, username: Annotated[str, Form()],
         web.limiter.failed(*keys)
         await asyncio.to_thread(web.audit.record, username[:100], "login-failed", (None,),
                                 where)
-        note_login(web, "failed", "unknown user or wrong password", user=username,
-                   where=where, level="warning")
+        # a name that is no user's is not shown: it may be a password typed one field early
+        known = await asyncio.to_thread(web.users.exists, username)
+        note_login(web, "failed", "wrong password or user disabled" if known
+                   else "unknown user name", user=username if known else None, where=where,
+                   level="warning")
         return login_page(request, status=401, next=next, login_csrf=cookie,
                           error="Wrong user name or password.")
     web.limiter.succeeded(*keys)

@@ -35,6 +35,9 @@ def test_logins_users_and_reprocessing_are_listed_without_passwords(tmp_path: Pa
             async with httpx.AsyncClient(base_url=url) as stranger:
                 failed = await _login_form(stranger, "operator", WRONG)
                 assert failed.status_code == 401
+                # a password typed into the name field: the name is not shown
+                early = await _login_form(stranger, PASSWORD, "x")
+                assert early.status_code == 401
             async with httpx.AsyncClient(base_url=url) as admin:
                 csrf = await login(admin, "admin")
                 headers = {"X-CSRF-Token": csrf}
@@ -72,7 +75,10 @@ def test_logins_users_and_reprocessing_are_listed_without_passwords(tmp_path: Pa
                 texts: dict[str, str] = {}
                 for e in listed:  # the newest of each kind
                     texts.setdefault(e["kind"], e["text"])
-                assert texts["login.failed"] == "unknown user or wrong password (from 127.0.0.1)"
+                failures = [(e["user"], e["text"]) for e in listed if e["kind"] == "login.failed"]
+                assert failures == [
+                    (None, "unknown user name (from 127.0.0.1)"),
+                    ("operator", "wrong password or user disabled (from 127.0.0.1)")]
                 assert texts["user.added"] == "user nina added as viewer"
                 assert texts["messages.reprocessed"] == f"reprocessed 1 message ({message_id})"
                 everything = answer.text + (await viewer.get("/events")).text
@@ -81,7 +87,7 @@ def test_logins_users_and_reprocessing_are_listed_without_passwords(tmp_path: Pa
 
                 # filters: a family, a level, a user; paging by `next`
                 logins = (await viewer.get("/api/events?kind=login&level=warning")).json()
-                assert [e["kind"] for e in logins["events"]] == ["login.failed"]
+                assert [e["kind"] for e in logins["events"]] == ["login.failed"] * 2
                 admins = (await viewer.get("/api/events?user=admin&kind=user")).json()
                 assert [e["kind"] for e in admins["events"]] == ["user.removed", "user.added"]
                 first = (await viewer.get("/api/events?limit=2")).json()
@@ -92,9 +98,9 @@ def test_logins_users_and_reprocessing_are_listed_without_passwords(tmp_path: Pa
                 bad = await viewer.get("/api/events?since=yesterday-ish")
                 assert bad.status_code == 422
 
-                page = (await viewer.get("/events?kind=login.failed")).text
+                page = (await viewer.get("/events?kind=login.failed&user=operator")).text
                 assert page.count('class="event warning"') == 1
-                assert "unknown user or wrong password" in page
+                assert "wrong password or user disabled" in page
                 assert '<a href="/events">Events</a>' in page  # in the nav
                 channel = (await viewer.get("/channels/adt")).text
                 assert 'id="channel-events"' in channel and "deployed from" in channel
