@@ -130,3 +130,29 @@ def test_an_alert_firing_then_resolving_is_recorded_once_each(tmp_path: Path) ->
             assert found[1]["text"].startswith("adt quiet: adt: seconds without a message")
 
     run(scenario)
+
+
+@pytest.mark.timeout(60)
+def test_a_second_factor_failing_then_passing_is_recorded(tmp_path: Path) -> None:
+    import pyotp
+
+    from tests.ops.test_mfa import _code, _password, _wrong_code
+
+    async def scenario() -> None:
+        async with dashboard(tmp_path) as engine, httpx.AsyncClient(
+                base_url=base_url(engine)) as client:
+            web = engine.service("dashboard").app.state.web
+            secret = await asyncio.to_thread(web.users.enrol_totp, "operator")
+            asked = await _password(client, "operator")
+            wrong = await _code(client, asked, _wrong_code(secret))
+            code = pyotp.TOTP(secret).now()
+            assert (await _code(client, wrong, code)).status_code == 303
+            await engine.events.settled()
+            found = (await client.get("/api/events?kind=login")).json()["events"]
+            assert [(e["kind"], e["user"], e["text"]) for e in reversed(found)] == [
+                ("login.failed", "operator", "password right, second-factor code wrong or "
+                                             "used before (from 127.0.0.1)"),
+                ("login.succeeded", "operator", "logged in by password+totp (from 127.0.0.1)")]
+            assert secret not in str(found) and code not in str(found)
+
+    run(scenario)
