@@ -7,7 +7,6 @@ The screenshot is kept as ``test-artifacts/dashboard-19/events.png`` (git-ignore
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 from pathlib import Path
@@ -15,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.ops.helpers import base_url, dashboard, run
-from tests.ops.test_browser_dashboard import CHROMIUM, browser_page, shot
+from tests.ops.test_browser_dashboard import (
+    AXE,
+    AXE_URL,
+    CHROMIUM,
+    axe_violations,
+    browser_page,
+    shot,
+)
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
@@ -72,6 +78,13 @@ def test_a_pause_from_the_dashboard_shows_in_the_event_log(tmp_path: Path) -> No
                 await page.goto(url + "/channels/adt")
                 await expect(page.locator("#channel-events tbody tr").first).to_contain_text(
                     "channel.paused")
-                await asyncio.sleep(0)
+
+                # both pass axe-core's WCAG 2.1 A/AA checks
+                await page.context.route("**" + AXE_URL, lambda route: route.fulfill(
+                    path=str(AXE), content_type="text/javascript"))
+                for path in ("/events", "/channels/adt"):
+                    await page.goto(url + path)
+                    await page.wait_for_load_state("networkidle")
+                    assert await axe_violations(page) == [], path
 
     run(scenario)
