@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from conduit.cli import main
 from conduit.cli.messages import store_options
 from conduit.cli.times import when
 from conduit.connectors.base import DestinationConfig
+
+if TYPE_CHECKING:
+    from conduit.store import Store
 
 
 @main.command()
@@ -85,6 +89,7 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     try:
         done = asyncio.run(_reprocess(store, settings.bus_url, chosen, destinations,
                                       dead_letters, from_raw, paths))
+        _note(store, done[0], channel)
     except UnavailableError as exc:  # the broker away or refusing the login: one line
         raise Failure(f"{exc}; the store recorded the reprocess of {len(chosen)} message(s) "
                       "but nothing was published: run the same command again once RabbitMQ "
@@ -97,6 +102,19 @@ def reprocess(ids: tuple[int, ...], channel: str | None, status: str | None, sin
     click.echo(f"reprocessing {messages} message(s), {deliveries} delivery(ies): {where}")
     if missing:
         click.echo(f"{missing} message(s) had nothing to send again", err=True)
+
+
+def _note(store: Store, messages: int, channel: str | None) -> None:
+    """The event log's ``messages.reprocessed`` (a failed write is said, not fatal)."""
+    from conduit.store import eventlog
+
+    try:
+        eventlog.record(store.engine, "messages.reprocessed",
+                        f"reprocessed {messages} message{'' if messages == 1 else 's'} with "
+                        f"conduit reprocess, on the host by {getpass.getuser()}",
+                        channel=channel)
+    except Exception as exc:
+        click.echo(f"the event log did not take it: {type(exc).__name__}", err=True)
 
 
 async def _reprocess(store: object, bus_url: str | None, chosen: list[int],

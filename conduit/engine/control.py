@@ -9,6 +9,9 @@ States of a deployed channel, as Mirth operators know them:
   store;
 - ``undeployed``: gone from the engine; its queued messages wait for a later deploy.
 
+Each deploy and state change is recorded in the event log (``engine.events``), with the user
+who asked when there was one.
+
 Every channel sees the bus through its :class:`~conduit.engine.channel_bus.ChannelBus`, which
 lives as long as the engine, across redeploys (see there).
 """
@@ -31,6 +34,7 @@ from conduit.core.errors import StartupError, port_problem
 from conduit.core.observer import Observer
 from conduit.engine.channel import Channel
 from conduit.engine.channel_bus import ChannelBus
+from conduit.engine.events import EventLog
 from conduit.engine.runtime import ChannelRuntime
 from conduit.engine.settings import Settings
 from conduit.store import Store
@@ -44,11 +48,13 @@ STATES = ("started", "paused", "stopped", "undeployed", "failed")
 class Controller:
     """Deploys channels and changes their state; holds each deployed channel's runtime."""
 
-    def __init__(self, settings: Settings, store: Store, bus: Bus, observer: Observer) -> None:
+    def __init__(self, settings: Settings, store: Store, bus: Bus, observer: Observer, *,
+                 events: EventLog | None = None) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
         self.observer = observer
+        self.events = events or EventLog(store)
         self.runtimes: dict[str, ChannelRuntime] = {}
         self.channels: dict[str, Channel] = {}
         self.buses: dict[str, ChannelBus] = {}
@@ -70,10 +76,12 @@ class Controller:
 
     # -- deployment ------------------------------------------------------------------------
 
-    async def deploy(self, channel: Channel) -> None:
-        """Deploy ``channel``, replacing a deployed one of the same name (queues kept)."""
+    async def deploy(self, channel: Channel, *, user: str | None = None,
+                     why: str | None = None) -> None:
+        """Deploy ``channel``, replacing a deployed one of the same name (queues kept);
+        ``user`` asked for it, ``why`` (e.g. "file changed") goes into the event log."""
         async with self._lock:
-            await self._deploy(channel)
+            await self._deploy(channel, user, why)
 
     def _listening(self, channel: Channel) -> Channel:
         """``channel`` with its source on ``settings.listen_host`` (CONDUIT_LISTEN_HOST) when
@@ -84,7 +92,8 @@ class Controller:
             return channel
         return channel.model_copy(update={"source": source.model_copy(update={"host": host})})
 
-    async def _deploy(self, channel: Channel) -> None:
+    async def _deploy(self, channel: Channel, user: str | None = None,
+                      why: str | None = None) -> None:
         """Deploy ``channel``. Replacing a deployed one, the new runtime starts first: its
         workers take over the channel's queues and its source the listening socket (no sender
         is refused in between); then the old source stops (a message inside it is still
@@ -98,6 +107,8 @@ class Controller:
             self.states[name] = "disabled"
             self.errors.pop(name, None)
             log.info("channel disabled, not deployed", channel=name)
+            self.events.record("channel.disabled", _from("disabled, not deployed", channel, why),
+                               channel=name, user=user)
             return
         old = self.runtimes.pop(name, None)
         bus = self.buses.get(name)
@@ -118,13 +129,16 @@ class Controller:
         runtime = ChannelRuntime(channel, self.store, bus, context,
                                  workers=self.settings.workers, observer=self.observer,
                                  workers_running=bus.gate.is_set,
-                                 default_zone=self.settings.timezone)
+                                 default_zone=self.settings.timezone, events=self.events)
         self.channels[name] = channel
         try:
             await runtime.start(listeners=self._listeners, workers=self._workers)
         except Exception as exc:
             self.states[name] = "failed"
             self.errors[name] = f"{type(exc).__name__}: {exc}"
+            self.events.record("channel.failed", _from(f"deploy failed: {self.errors[name]}",
+                                                       channel, why),
+                               channel=name, user=user, level="error")
             bus.retire()
             with contextlib.suppress(Exception):  # workers started before the listener failed
                 await runtime.stop()
@@ -147,6 +161,9 @@ class Controller:
         if old is not None:
             await self._retire_behind(name, old, generation)
         log.info("channel deployed", channel=name, redeploy=bus.redeployed)
+        what = "redeployed" if old is not None else "deployed"
+        self.events.record(f"channel.{what}", _from(what, channel, why), channel=name,
+                           user=user)
 
     async def _retire_behind(self, name: str, old: ChannelRuntime, generation: int) -> None:
         """A replaced runtime: its source stops now (the new one already listens), its
@@ -180,15 +197,17 @@ class Controller:
         bus.retire()
         await runtime.stop()
 
-    async def undeploy(self, name: str) -> None:
+    async def undeploy(self, name: str, *, user: str | None = None) -> None:
         async with self._lock:
             if name not in self.runtimes:
                 raise KeyError(name)
             await self._retire(name)
             self.states[name] = "undeployed"
             log.info("channel undeployed", channel=name)
+            self.events.record("channel.undeployed", "undeployed (queued messages wait for "
+                                                     "a later deploy)", channel=name, user=user)
 
-    async def redeploy(self, name: str) -> Channel:
+    async def redeploy(self, name: str, *, user: str | None = None) -> Channel:
         """Reload a channel from its file and deploy it again."""
         from conduit.engine.loader import load_channel
 
@@ -198,12 +217,12 @@ class Controller:
         fresh = load_channel(channel.path)
         if fresh.name != name:
             raise ValueError(f"{channel.path} now names channel {fresh.name!r}, not {name!r}")
-        await self.deploy(fresh)
+        await self.deploy(fresh, user=user)
         return fresh
 
     # -- state -----------------------------------------------------------------------------
 
-    async def pause(self, name: str) -> None:
+    async def pause(self, name: str, *, user: str | None = None) -> None:
         """Close the source; the queues drain."""
         async with self._lock:
             runtime = self._runtime(name)
@@ -213,8 +232,10 @@ class Controller:
             self.buses[name].gate.set()
             self.states[name] = "paused"
             log.info("channel paused", channel=name)
+            self.events.record("channel.paused", "paused: source closed, queues draining",
+                               channel=name, user=user)
 
-    async def stop(self, name: str) -> None:
+    async def stop(self, name: str, *, user: str | None = None) -> None:
         """Close the source and hold the workers (in-flight messages finish)."""
         async with self._lock:
             runtime = self._runtime(name)
@@ -224,18 +245,28 @@ class Controller:
                 runtime.source = None
             self.states[name] = "stopped"
             log.info("channel stopped", channel=name)
+            self.events.record("channel.stopped", "stopped: source closed, workers held",
+                               channel=name, user=user)
 
-    async def start(self, name: str) -> None:
+    async def start(self, name: str, *, user: str | None = None) -> None:
         """Open the source and run the workers (from paused or stopped)."""
+        await self._start(name, user, "started")
+
+    async def resume(self, name: str, *, user: str | None = None) -> None:
+        """Same as start (recorded as resumed)."""
+        await self._start(name, user, "resumed")
+
+    async def _start(self, name: str, user: str | None, what: str) -> None:
         async with self._lock:
+            was = self.state(name)
             runtime = self._runtime(name)
             if runtime.source is None and self._listeners:
                 await runtime.start(listeners=True, workers=False)
             self.buses[name].gate.set()
             self.states[name] = "started"
             log.info("channel started", channel=name)
-
-    resume = start
+            self.events.record(f"channel.{what}", f"{what} (was {was})", channel=name,
+                               user=user)
 
     def _runtime(self, name: str) -> ChannelRuntime:
         runtime = self.runtimes.get(name)
@@ -300,7 +331,7 @@ class Controller:
                 seen[path] = stamp
                 try:
                     channel = load_channel(path)
-                    await self.deploy(channel)
+                    await self.deploy(channel, why="file changed")
                 except ConfigError as exc:
                     for problem in exc.problems:
                         log.error("channel file not deployed", problem=problem)
@@ -308,6 +339,12 @@ class Controller:
                     log.error("redeploy failed", path=str(path), error=f"{type(exc).__name__}")
                 else:
                     log.info("channel file redeployed", path=str(path), channel=channel.name)
+
+
+def _from(what: str, channel: Channel, why: str | None) -> str:
+    """An event's text: what happened, from which file, and why."""
+    text = f"{what} from {channel.path}" if channel.path else what
+    return f"{text} ({why})" if why else text
 
 
 def _mtime(path: Path) -> tuple[int, int] | None:

@@ -41,6 +41,7 @@ from conduit.core.errors import DeliveryError, PermanentError, RetryableError
 from conduit.core.observer import Observer
 from conduit.core.protocols import Destination, Outbound
 from conduit.core.reason import Reason, failure
+from conduit.engine.events import EventLog
 from conduit.engine.outcomes import Outcome, Outcomes
 from conduit.engine.resilience import Backoff, Breaker, RateLimiter
 from conduit.store import Store
@@ -63,8 +64,10 @@ class DeliveryWorker:
     def __init__(self, channel: str, config: DestinationConfig, connector: Destination,
                  store: Store, settled: Settled, observer: Observer | None = None, *,
                  senders: int = 1, sends_correlation_id: bool = False,
-                 journal: Path | None = None) -> None:
+                 journal: Path | None = None, events: EventLog | None = None) -> None:
         self.channel = channel
+        #: The event log: breakers opening and closing, an ordered destination blocking.
+        self.events = events
         self.observer = observer or Observer()
         self.config = config
         self.connector = connector
@@ -75,7 +78,8 @@ class DeliveryWorker:
         self.backoff = Backoff(config.retry)
         # shared by the cluster's processes on a PostgreSQL store (store.cluster)
         cluster = cluster_of(store.engine)
-        self.breaker = (Breaker(config.breaker, f"{channel}.{config.name}", cluster=cluster)
+        self.breaker = (Breaker(config.breaker, f"{channel}.{config.name}", cluster=cluster,
+                                events=events, channel=channel)
                         if config.breaker else None)
         self.limiter = (RateLimiter(config.rate_limit, cluster=cluster,
                                     key=f"{channel}.{config.name}")
@@ -211,6 +215,10 @@ class DeliveryWorker:
         if self.blocked is not None:
             log.info("destination flowing again", channel=self.channel,
                      destination=self.config.name, message_id=out.message_id)
+            if self.events is not None:
+                self.events.record("destination.unblocked", f"ordered destination "
+                                   f"{self.config.name} flowing again: message "
+                                   f"{out.message_id} sent", channel=self.channel)
             self.blocked = self.blocked_message = None
         self.sent += 1
         return Outcome("SENT", attempts, response)
@@ -286,6 +294,11 @@ class DeliveryWorker:
             log.error("ordered destination blocked: holding its queue", channel=self.channel,
                       destination=self.config.name, message_id=out.message_id,
                       attempts=attempts, error=reason.public)
+            if self.events is not None:
+                self.events.record("destination.blocked", f"ordered destination "
+                                   f"{self.config.name} blocked on message {out.message_id} "
+                                   f"after {attempts} attempts: {reason.public}",
+                                   channel=self.channel, level="error")
         self.blocked = Reason.of(f"message {out.message_id}: ", reason)
         self.blocked_message = out.message_id
 

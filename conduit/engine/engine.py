@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from conduit.core.observer import Observers
 from conduit.core.private import private_folder
 from conduit.engine.channel import Channel
 from conduit.engine.control import Controller
+from conduit.engine.events import EventLog
 from conduit.engine.jobs import engine_jobs
 from conduit.engine.runtime import ChannelRuntime
 from conduit.engine.services import Service
@@ -41,8 +43,11 @@ class Engine:
         self.bus = bus or make_bus(settings.bus_url, queue_buffer=settings.queue_buffer)
         #: Told what happens to every message; watchers join with ``observer.add``.
         self.observer = Observers()
+        #: The event log: ``events.record(kind, text, channel=..., user=..., level=...)``.
+        self.events = EventLog(self.store)
         #: Deploys channels and changes their state (dashboard, API, ``--watch``).
-        self.control = Controller(settings, self.store, self.bus, self.observer)
+        self.control = Controller(settings, self.store, self.bus, self.observer,
+                                  events=self.events)
         #: Started in order after the channels, stopped in reverse before them.
         self.services: list[Service] = engine_jobs(
             settings, self.store, self.bus,
@@ -75,8 +80,14 @@ class Engine:
         for service in self.services:
             await service.start()
             self._started.append(service)
+        count = len(self.channels)
+        self.events.record("engine.started", f"engine started: process {os.getpid()}, role "
+                                             f"{self.settings.role}, {count} "
+                                             f"channel{'' if count == 1 else 's'}")
 
     async def stop(self) -> None:
+        if self._started:
+            self.events.record("engine.stopped", "engine stopping")
         while self._started:
             service = self._started.pop()
             try:
@@ -89,6 +100,7 @@ class Engine:
             with contextlib.suppress(Exception):
                 await runtime.stop()
         await self.bus.close()
+        await self.events.settled()
         await self.store.close()
 
     async def serve(self, ready: asyncio.Event | None = None) -> None:

@@ -44,6 +44,7 @@ from tenacity import RetryCallState, wait_exponential, wait_fixed
 
 from conduit.connectors.base import BreakerPolicy, RetryPolicy
 from conduit.core.errors import ApplicationError
+from conduit.engine.events import EventLog
 from conduit.store.cluster import Cluster
 
 log = structlog.get_logger(__name__)
@@ -79,10 +80,15 @@ class Backoff:
 class Breaker:
     """A pybreaker circuit breaker driven from async code (see the module docstring)."""
 
-    def __init__(self, policy: BreakerPolicy, name: str, *,
-                 cluster: Cluster | None = None) -> None:
+    def __init__(self, policy: BreakerPolicy, name: str, *, cluster: Cluster | None = None,
+                 events: EventLog | None = None, channel: str | None = None) -> None:
+        """``name``: ``<channel>.<destination>``; ``events``: where opening, closing and
+        resets are recorded (with ``channel``), in the process that saw them happen."""
         self.policy = policy
         self.name = name
+        self._events = events
+        self._channel = channel
+        self._destination = name[len(channel) + 1:] if channel else name
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=policy.failures, reset_timeout=policy.reset, name=name,
             exclude=[lambda exc: isinstance(exc, ApplicationError)],
@@ -96,6 +102,8 @@ class Breaker:
         self._published: set[asyncio.Task[None]] = set()
         #: (monotonic time, failed) of recent calls, for ``failure_rate``
         self._window: deque[tuple[float, bool]] = deque(maxlen=policy.window_calls)
+        #: Why the failure rate last opened it (for the event log).
+        self._rate_opened = ""
 
     @property
     def state(self) -> str:
@@ -109,8 +117,11 @@ class Breaker:
     def failures(self) -> int:
         return int(self._breaker.fail_counter)
 
-    def close(self) -> None:
-        """Close it now (an operator's reset): sends go through again."""
+    def close(self, *, user: str | None = None) -> None:
+        """Close it now (an operator's reset, ``user``): sends go through again."""
+        was = self.state
+        self._note("breaker.reset", f"breaker of {self._destination} reset by hand (was {was})",
+                   user=user)
         self._breaker.close()
         self._window.clear()
         self._shared_open_until = 0.0
@@ -185,12 +196,17 @@ class Breaker:
         if was != pybreaker.STATE_CLOSED:  # a trial passed: closed for the cluster too
             self._shared_open_until = 0.0
             self._publish(opened=False)
-        self._count(failed=False)
+            if self._breaker.current_state == pybreaker.STATE_CLOSED:
+                self._note("breaker.closed", f"breaker of {self._destination} closed: a trial "
+                                             f"send went through")
+        if self._count(failed=False):
+            self._opened(self._rate_opened)
 
     def failure(self, error: BaseException) -> bool:
         """Count a failed send; True when the breaker is open afterwards (the failure opened
         it, or it was a failed trial). An HL7 AE/CE counts as a success: the receiver is up."""
         before = self._local_remaining()
+        was = self._breaker.current_state
         try:
             self._breaker.call(_fail, error)
         except pybreaker.CircuitBreakerError:
@@ -198,10 +214,13 @@ class Breaker:
         except Exception as exc:
             if exc is not error:
                 raise
-        self._count(failed=not isinstance(error, ApplicationError))
+        by_rate = self._count(failed=not isinstance(error, ApplicationError))
         opened = self._breaker.current_state == pybreaker.STATE_OPEN
         if opened and before == 0:  # it opened now (or a trial failed): tell the cluster
             self._publish(opened=True)
+        if opened and was == pybreaker.STATE_CLOSED:  # a failed trial is no news
+            self._opened(self._rate_opened if by_rate
+                         else f"after {self.failures} failures in a row")
         return opened or self.state == pybreaker.STATE_OPEN
 
     def _publish(self, *, opened: bool) -> None:
@@ -231,21 +250,34 @@ class Breaker:
         while self._published:
             await asyncio.gather(*self._published)
 
-    def _count(self, *, failed: bool) -> None:
-        """Note an outcome in the window; open the breaker when the failure rate is reached."""
+    def _count(self, *, failed: bool) -> bool:
+        """Note an outcome in the window; open the breaker when the failure rate is reached
+        (True then, and ``_rate_opened`` says why)."""
         if self.policy.failure_rate is None:
-            return
+            return False
         if self.state != pybreaker.STATE_CLOSED:
             self._window.clear()  # opened (or on trial): the next window starts after it
-            return
+            return False
         self._window.append((time.monotonic(), failed))
         self._forget_old()
         if len(self._window) < self.policy.min_calls:
-            return
+            return False
         failures = sum(f for _, f in self._window)
         if failures / len(self._window) >= self.policy.failure_rate:
+            self._rate_opened = f"{failures} of the last {len(self._window)} sends failed"
             self._breaker.open()
             self._window.clear()
+            return True
+        return False
+
+    def _opened(self, why: str) -> None:
+        self._note("breaker.opened", f"breaker of {self._destination} opened {why}; sends "
+                                     f"wait {self.policy.reset:g} s", level="warning")
+
+    def _note(self, kind: str, text: str, *, user: str | None = None,
+              level: str = "info") -> None:
+        if self._events is not None:
+            self._events.record(kind, text, channel=self._channel, user=user, level=level)
 
     def _forget_old(self) -> None:
         seconds = self.policy.window_seconds

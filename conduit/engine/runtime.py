@@ -28,6 +28,7 @@ from conduit.core.protocols import Destination, Receipt, Source
 from conduit.core.reason import HIDDEN, Reason, value
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
+from conduit.engine.events import EventLog
 from conduit.engine.pipeline import Pipeline, PipelineResult, strict_reason
 from conduit.engine.search import search_fields
 from conduit.engine.topology import (
@@ -61,17 +62,19 @@ class ChannelRuntime:
     def __init__(self, channel: Channel, store: Store, bus: Bus, context: ConnectorContext,
                  *, workers: int | None = None, observer: Observer | None = None,
                  workers_running: Callable[[], bool] | None = None,
-                 default_zone: str | None = None) -> None:
+                 default_zone: str | None = None, events: EventLog | None = None) -> None:
         """``observer`` is told what happens to each message (metrics, alerts);
         ``workers_running`` says whether the channel's workers may take messages now (False
         while the channel is stopped: the listener then only queues); ``default_zone`` is
-        the engine's time zone for times sent without an offset."""
+        the engine's time zone for times sent without an offset; ``events``: the event log its
+        destinations record breakers and blocks in."""
         self.channel = channel
         self.name = channel.name
         self.store = store
         self.bus = bus
         self.context = context
         self.observer = observer or Observer()
+        self.events = events
         self._workers_running = workers_running or (lambda: True)
         self.pipeline = Pipeline(channel, default_zone=default_zone)
         self.source: Source | None = None
@@ -134,7 +137,7 @@ class ChannelRuntime:
             worker = DeliveryWorker(self.name, config, connector, self.store, self._settled,
                                     self.observer, senders=senders,
                                     sends_correlation_id=spec.sends_correlation_id,
-                                    journal=journal)
+                                    journal=journal, events=self.events)
             self.workers_by_destination[config.name] = worker
             in_flight = 1 if senders == 1 and worker.holds else senders * IN_FLIGHT_PER_WORKER
             for queue in consumed_queues(self.name, config):
@@ -204,13 +207,13 @@ class ChannelRuntime:
                   for name, worker in self.workers_by_destination.items()}
         return {name: state.replace("_", "-") for name, state in states.items() if state}
 
-    def close_breaker(self, destination: str) -> bool:
-        """Close a destination's breaker; False when it has none (KeyError: no such
-        destination here)."""
+    def close_breaker(self, destination: str, *, user: str | None = None) -> bool:
+        """Close a destination's breaker (``user`` asked); False when it has none (KeyError:
+        no such destination here)."""
         breaker = self.workers_by_destination[destination].breaker
         if breaker is None:
             return False
-        breaker.close()
+        breaker.close(user=user)
         return True
 
     def blocked_destinations(self) -> dict[str, tuple[int | None, Reason]]:

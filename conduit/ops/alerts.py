@@ -2,7 +2,8 @@
 open, an ordered destination blocked on a message. Each rule is checked every
 ``alerts.interval`` for every channel it covers; a rule that starts firing is notified at once
 (webhook POST of JSON, or email over SMTP), again every ``alerts.repeat`` while it fires, and
-once more when it resolves.
+once more when it resolves. Firing (the first notification, not its repeats) and resolving are
+recorded in the event log (``alert.fired``, ``alert.resolved``).
 
 Settings example::
 
@@ -75,6 +76,8 @@ class Alerter:
                     if clock - firing.since < rule.for_ and rule.kind != "idle":
                         continue
                     if firing.notified is None or clock - firing.notified >= self.settings.repeat:
+                        if firing.notified is None:
+                            self._record(self._notice(rule, channel, subject, value, "firing"))
                         firing.notified = clock
                         notices.append(self._notice(rule, channel, subject, value, "firing"))
         for key in list(self.active):
@@ -84,6 +87,7 @@ class Alerter:
                     ended = next((r for r in self.settings.rules if r.name == key[0]), None)
                     if ended is not None:
                         notices.append(self._notice(ended, key[1], key[2], None, "resolved"))
+                        self._record(notices[-1])
         for notice in notices:
             await self._notify(notice)
         self.sent = (self.sent + notices)[-100:]
@@ -144,6 +148,12 @@ class Alerter:
                 "subject": subject or None, "value": value, "threshold": rule.threshold,
                 "for_seconds": rule.for_, "at": datetime.now(UTC).isoformat(),
                 "summary": summary, "notify": rule.notify}
+
+    def _record(self, notice: dict[str, Any]) -> None:
+        fired = notice["status"] == "firing"
+        self.engine.events.record("alert.fired" if fired else "alert.resolved",
+                                  notice["summary"].split("] ", 1)[-1],
+                                  channel=notice["channel"], level="warning" if fired else "info")
 
     async def _notify(self, notice: dict[str, Any]) -> None:
         targets = notice.pop("notify") or list(self.settings.notifiers)

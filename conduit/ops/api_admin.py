@@ -45,7 +45,8 @@ class UserChange(BaseModel):
 async def add_user(body: NewUser, request: Request, who: Principal = Admin) -> dict[str, Any]:
     web = state(request)
     try:
-        await asyncio.to_thread(web.users.add, body.name, body.password, body.role)
+        await asyncio.to_thread(web.users.add, body.name, body.password, body.role,
+                                by=who.name)
     except UserError as exc:
         raise HTTPException(422, str(exc)) from exc
     await asyncio.to_thread(web.audit.record, who.name, "user-add", (None,), remote(request),
@@ -59,7 +60,8 @@ async def change_user(name: str, body: UserChange, request: Request,
     web = state(request)
     try:
         await asyncio.to_thread(lambda: web.users.update(
-            name, password=body.password, role=body.role, disabled=body.disabled))
+            name, password=body.password, role=body.role, disabled=body.disabled,
+            by=who.name))
     except UserError as exc:
         raise HTTPException(404 if "no user" in str(exc) else 422, str(exc)) from exc
     changed = [k for k, v in body.model_dump().items() if v is not None]
@@ -74,7 +76,7 @@ async def remove_user(name: str, request: Request, who: Principal = Admin) -> di
     if name == who.name:
         raise HTTPException(409, "you cannot remove yourself")
     try:
-        await asyncio.to_thread(web.users.remove, name)
+        await asyncio.to_thread(web.users.remove, name, by=who.name)
     except UserError as exc:
         raise HTTPException(404, str(exc)) from exc
     await asyncio.to_thread(web.audit.record, who.name, "user-remove", (None,), remote(request),

@@ -104,7 +104,7 @@ async def _act(request: Request, name: str, action: str, who: Principal) -> dict
     control = web.engine.control
     _known(request, name)
     try:
-        await getattr(control, action)(name)
+        await getattr(control, action)(name, user=who.name)
     except KeyError as exc:
         raise HTTPException(409, f"channel {name!r} is not deployed") from exc
     except ConfigError as exc:
@@ -205,7 +205,7 @@ async def deploy_channel(body: DeployRequest, request: Request,
             path = await asyncio.to_thread(_receive, web.engine.settings.data_dir, path.name,
                                            body.content)
         channel = await asyncio.to_thread(load_channel, path)
-        await web.engine.control.deploy(channel)
+        await web.engine.control.deploy(channel, user=who.name)
         await asyncio.to_thread(keep_deployed, web.engine, channel.name, who.name,
                                 f"deployed from {path.name} (api)")
     except ConfigError as exc:

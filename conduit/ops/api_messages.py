@@ -25,6 +25,7 @@ from conduit.ops.operations import (
     ReprocessError,
     detail,
     field_pairs,
+    note_reprocessed,
     reprocess,
     summary,
 )
@@ -223,6 +224,9 @@ async def reprocess_all(request: Request, ids: list[int], destinations: list[str
         except ReprocessError as exc:
             results.append({"id": message_id, "error": str(exc)})
     done = [r["id"] for r in results if "error" not in r]
+    note_reprocessed(web.engine, principal.name, done, len(results) - len(done),
+                     how=f"resent to {', '.join(destinations)}" if destinations
+                     else "reprocessed")
     await asyncio.to_thread(web.audit.record, principal.name, "reprocess", done,
                             remote(request), ",".join(destinations or []) or None)
     return {"results": results, "reprocessed": len(done)}

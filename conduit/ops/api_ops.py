@@ -16,7 +16,13 @@ from conduit.core.reason import loaded
 from conduit.ops.access import Operator, Viewer, remote, state
 from conduit.ops.auth import Principal
 from conduit.ops.health import readiness
-from conduit.ops.operations import ReprocessError, reason, reprocess, when
+from conduit.ops.operations import (
+    ReprocessError,
+    note_reprocessed,
+    reason,
+    reprocess,
+    when,
+)
 from conduit.ops.stats import over_time
 from conduit.store.tables import deliveries, messages
 
@@ -98,6 +104,8 @@ async def replay_dead_letters(body: Replay, request: Request,
             done.append(message_id)
         except ReprocessError as exc:
             failed.append({"id": message_id, "error": str(exc)})
+    note_reprocessed(web.engine, principal.name, done, len(failed),
+                     how=f"replayed dead letters of {body.destination}:", channel=body.channel)
     await asyncio.to_thread(web.audit.record, principal.name, "reprocess", done,
                             remote(request), f"dead letters of {body.channel}/{body.destination}")
     return {"replayed": len(done), "failed": failed}
@@ -125,7 +133,7 @@ async def reset_breaker(channel: str, destination: str, request: Request,
     if runtime is None:
         raise HTTPException(404, f"no deployed channel {channel!r}")
     try:
-        if not runtime.close_breaker(destination):
+        if not runtime.close_breaker(destination, user=principal.name):
             raise HTTPException(409, f"destination {destination!r} has no breaker")
     except KeyError as exc:
         raise HTTPException(404, f"no destination {destination!r}") from exc

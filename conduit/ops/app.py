@@ -183,6 +183,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
         bulk,
         dashboard,
         editor,
+        events_page,
         login,
         preview_page,
         sso,
@@ -194,6 +195,7 @@ def create_app(engine: Engine, metrics: Metrics, sampler: Sampler | None = None,
     app.include_router(login.router)
     app.include_router(sso.router)
     app.include_router(account.router)
+    app.include_router(events_page.router)  # /events and /api/events
     app.include_router(preview_page.router)  # before the dashboard's /channels/{name}/{action}
     app.include_router(editor.router)  # likewise
     app.include_router(bulk.router)

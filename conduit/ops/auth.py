@@ -24,12 +24,16 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete, select, update
 
 from conduit.ops import totp
 from conduit.ops.tables import auth_tokens, users
+from conduit.store import eventlog
+
+log = structlog.get_logger(__name__)
 
 ROLES = ("viewer", "operator", "admin")
 RANK = {role: index for index, role in enumerate(ROLES)}
@@ -85,7 +89,8 @@ class Users:
 
     # -- users -----------------------------------------------------------------------------
 
-    def add(self, name: str, password: str, role: str) -> None:
+    def add(self, name: str, password: str, role: str, *, by: str | None = None) -> None:
+        """A new user; ``by``: the user who added them (event log; None: on the host)."""
         _check(name, password, role)
         with self.engine.begin() as connection:
             if connection.execute(select(users.c.id).where(users.c.name == name)).first():
@@ -93,9 +98,10 @@ class Users:
             connection.execute(users.insert().values(
                 name=name, password_hash=_hasher.hash(password), role=role, disabled=False,
                 created_at=now()))
+        self._note("user.added", f"user {name} added as {role}", by)
 
     def update(self, name: str, *, password: str | None = None, role: str | None = None,
-               disabled: bool | None = None) -> None:
+               disabled: bool | None = None, by: str | None = None) -> None:
         values: dict[str, object] = {}
         if password is not None:
             _check(name, password, role or "viewer")
@@ -114,13 +120,26 @@ class Users:
                 connection.execute(delete(auth_tokens).where(auth_tokens.c.username == name,
                                                              auth_tokens.c.kind != "api"))
         self._forget()
+        changes = (["password changed"] if password is not None else []) + (
+            [f"role {role}"] if role is not None else []) + (
+            [("disabled" if disabled else "enabled")] if disabled is not None else [])
+        self._note("user.changed", f"user {name}: {', '.join(changes) or 'nothing changed'}", by)
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, by: str | None = None) -> None:
         with self.engine.begin() as connection:
             if not connection.execute(delete(users).where(users.c.name == name)).rowcount:
                 raise UserError(f"no user {name!r}")
             connection.execute(delete(auth_tokens).where(auth_tokens.c.username == name))
         self._forget()
+        self._note("user.removed", f"user {name} removed", by)
+
+    def _note(self, kind: str, text: str, by: str | None) -> None:
+        """An event in the event log (done already: a failed write is logged, not raised)."""
+        try:
+            eventlog.record(self.engine, kind, text if by else f"{text} (on the host)",
+                            user=by)
+        except Exception as exc:
+            log.warning("could not record an event", kind=kind, error=type(exc).__name__)
 
     def list(self) -> list[dict[str, object]]:
         with self.engine.connect() as connection:
@@ -128,6 +147,11 @@ class Users:
                      "created_at": r.created_at, "totp": r.totp_secret is not None,
                      "sso": r.sso_subject is not None}
                     for r in connection.execute(select(users).order_by(users.c.name))]
+
+    def exists(self, name: str) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(select(users.c.id).where(users.c.name == name)).first() \
+                is not None
 
     def verify(self, name: str, password: str) -> Account | None:
         """The account when the password is right and the user enabled, else None."""

@@ -153,11 +153,13 @@ async def deploy_text(engine: Engine, name: str, text: str, user: str | None,
             raise EditProblem(409, f"cannot write {path}: {exc.strerror or exc}") from exc
         try:
             channel = await asyncio.to_thread(load_channel, path)
-            await engine.control.deploy(channel)
+            await engine.control.deploy(channel, user=user,
+                                        why=comment or "edited in the dashboard")
         except Exception as exc:
             await asyncio.to_thread(_put_back, path, before)
             with contextlib.suppress(Exception):
-                await engine.control.deploy(previous)
+                await engine.control.deploy(previous, user=user,
+                                            why="put back: the edited version did not start")
             problems = getattr(exc, "problems", None)
             why = "; ".join(problems) if problems else f"{type(exc).__name__}: {exc}"
             raise EditProblem(409, f"not deployed ({why}); {name} runs its previous version "

@@ -31,12 +31,14 @@ from conduit.ops.operations import (
     Filters,
     ReprocessError,
     field_pairs,
+    note_reprocessed,
     reason,
     reprocess,
     source,
     when,
 )
 from conduit.ops.timefmt import time_tag
+from conduit.store import eventlog
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
@@ -118,8 +120,9 @@ async def channel_page(name: str, request: Request,
     store = web.engine.store.engine
     failures = await asyncio.to_thread(failed_destinations, store, [m.id for m in errors])
     waiting = await asyncio.to_thread(open_counts, store, name)
+    recent = await asyncio.to_thread(lambda: eventlog.listed(store, channel=name, limit=5))
     return page(request, "channel.html", principal, channel=summary, errors=errors, phi=phi,
-                failures=failures, open_deliveries=waiting)
+                failures=failures, open_deliveries=waiting, channel_events=recent)
 
 
 def _channel_counts(request: Request, name: str) -> dict[str, dict[str, int]]:
@@ -144,7 +147,7 @@ async def channel_action(name: str, action: str, request: Request,
     if name not in web.engine.control.channels:
         raise HTTPException(404, f"no channel {name!r}")
     try:
-        await getattr(web.engine.control, action)(name)
+        await getattr(web.engine.control, action)(name, user=principal.name)
     except KeyError as exc:
         raise HTTPException(409, f"channel {name!r} is not deployed") from exc
     except Exception as exc:
@@ -257,6 +260,7 @@ async def message_reprocess(message_id: int, request: Request,
         result = await reprocess(web.engine, message_id, user=principal.name)
     except ReprocessError as exc:
         raise HTTPException(409, str(exc)) from exc
+    note_reprocessed(web.engine, principal.name, [message_id])
     await asyncio.to_thread(web.audit.record, principal.name, "reprocess", [message_id],
                             remote(request), result.get("mode"))
     return RedirectResponse(f"/messages/{message_id}?reprocessed=1", status_code=303)
@@ -278,7 +282,7 @@ async def users_add(request: Request, name: Annotated[str, Form()],
                     principal: Principal = Admin) -> Response:
     web = state(request)
     try:
-        await asyncio.to_thread(web.users.add, name, password, role)
+        await asyncio.to_thread(web.users.add, name, password, role, by=principal.name)
     except UserError as exc:
         return RedirectResponse("/admin/users?" + urlencode({"error": str(exc)}), 303)
     await asyncio.to_thread(web.audit.record, principal.name, "user-add", (None,),
@@ -291,7 +295,7 @@ async def users_remove(name: str, request: Request, principal: Principal = Admin
     web = state(request)
     if name != principal.name:
         try:
-            await asyncio.to_thread(web.users.remove, name)
+            await asyncio.to_thread(web.users.remove, name, by=principal.name)
         except UserError as exc:
             return RedirectResponse("/admin/users?" + urlencode({"error": str(exc)}), 303)
         await asyncio.to_thread(web.audit.record, principal.name, "user-remove", (None,),

@@ -8,6 +8,9 @@ A user whose role is in ``dashboard.mfa_required_roles`` and has no TOTP yet is 
 page saying how to get one: an administrator enrols them on the Conduit host (``conduit users mfa
 NAME``) and hands over the secret. There is no enrolment by password alone, which would let
 whoever has the password choose the second factor.
+
+Logins, failures (why, never the password), refusals and logouts also go to the event log
+(``login.*``), which every dashboard user sees; the audit is the admins'.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ router = APIRouter(include_in_schema=False)
 MFA_COOKIE = "conduit_mfa"
 
 
+def note_login(web: WebState, what: str, text: str, *, user: str | None, where: str | None,
+               level: str = "info") -> None:
+    """A ``login.<what>`` event: ``text`` says how or why (never a password), from where."""
+    web.engine.events.record(f"login.{what}", f"{text} (from {where or '?'})",
+                             user=user[:100] if user else None, level=level)
+
+
 def login_page(request: Request, *, next: str | None, login_csrf: str, status: int = 200,
                error: str | None = None, template: str = "login.html") -> HTMLResponse:
     web = state(request)
@@ -43,6 +53,7 @@ async def open_session(web: WebState, name: str, where: str, target: str,
     token, _csrf = await asyncio.to_thread(web.users.open_session, name, where,
                                            web.settings.session_hours)
     await asyncio.to_thread(web.audit.record, name, "login", (None,), where, how)
+    note_login(web, "succeeded", f"logged in by {how}", user=name, where=where)
     response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
                         secure=web.secure_cookies,
@@ -108,6 +119,11 @@ async def login(request: Request, username: Annotated[str, Form()],
         web.limiter.failed(*keys)
         await asyncio.to_thread(web.audit.record, username[:100], "login-failed", (None,),
                                 where)
+        # a name that is no user's is not shown: it may be a password typed one field early
+        known = await asyncio.to_thread(web.users.exists, username)
+        note_login(web, "failed", "wrong password or user disabled" if known
+                   else "unknown user name", user=username if known else None, where=where,
+                   level="warning")
         return login_page(request, status=401, next=next, login_csrf=cookie,
                           error="Wrong user name or password.")
     web.limiter.succeeded(*keys)
@@ -121,6 +137,8 @@ async def login(request: Request, username: Annotated[str, Form()],
     if found.role in web.settings.mfa_required_roles:
         await asyncio.to_thread(web.audit.record, found.name, "login-refused", (None,), where,
                                 "mfa enrolment needed")
+        note_login(web, "refused", f"the {found.role} role needs a second factor and the user "
+                                   "has none", user=found.name, where=where, level="warning")
         return login_page(
             request, status=403, next=next, login_csrf=cookie,
             error=f"The {found.role} role needs a second factor (an authenticator app code) "
@@ -150,6 +168,8 @@ async def login_mfa(request: Request, code: Annotated[str, Form()],
     if not await asyncio.to_thread(web.users.check_totp, name, code):
         web.limiter.failed(*keys)
         await asyncio.to_thread(web.audit.record, name, "login-failed", (None,), where, "totp")
+        note_login(web, "failed", "password right, second-factor code wrong or used before",
+                   user=name, where=where, level="warning")
         return login_page(request, status=401, next=next, login_csrf=cookie,
                           template="login_mfa.html",
                           error="Wrong or already used code: enter the current one.")
@@ -165,6 +185,7 @@ async def logout(request: Request, principal: Principal = Viewer) -> Response:
     if principal.token_hash:
         await asyncio.to_thread(web.users.close, principal.token_hash)
     await asyncio.to_thread(web.audit.record, principal.name, "logout", (None,), remote(request))
+    note_login(web, "logout", "logged out", user=principal.name, where=remote(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

@@ -162,3 +162,17 @@ async def reprocess(engine: Engine, message_id: int, *, user: str,
         return {"id": message_id, "mode": "reprocess"}
     return {"id": message_id, "mode": "resend",
             "destinations": [d for d, _ in requeued.deliveries]}
+
+
+def note_reprocessed(engine: Engine, user: str, done: list[int], failed: int = 0, *,
+                     how: str = "reprocessed", channel: str | None = None) -> None:
+    """One ``messages.reprocessed`` event for a reprocess action (not one per message): how
+    many, their ids (the first ten), how many could not be."""
+    if not done and not failed:
+        return
+    ids = ", ".join(map(str, done[:10])) + (f" and {len(done) - 10} more" if len(done) > 10
+                                             else "")
+    text = f"{how} {len(done)} message{'' if len(done) == 1 else 's'}" + (
+        f" ({ids})" if done else "") + (f"; {failed} could not be" if failed else "")
+    engine.events.record("messages.reprocessed", text, channel=channel, user=user,
+                         level="warning" if failed else "info")

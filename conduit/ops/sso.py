@@ -31,7 +31,7 @@ from joserfc.jwk import OctKey
 from conduit.engine.settings import OidcSettings
 from conduit.ops.access import remote, state
 from conduit.ops.auth import RANK, UserError
-from conduit.ops.login import fresh_login_page, open_session
+from conduit.ops.login import fresh_login_page, note_login, open_session
 
 log = structlog.get_logger("conduit.web.sso")
 router = APIRouter(include_in_schema=False)
@@ -165,12 +165,16 @@ async def oidc_callback(request: Request) -> Response:
     except (OAuthError, JoseError) as exc:
         await asyncio.to_thread(web.audit.record, None, "login-failed", (None,), where,
                                 f"oidc: {exc}"[:500])
+        note_login(web, "failed", f"single sign-on failed: {type(exc).__name__}", user=None,
+                   where=where, level="warning")
         return await _refused(request, None, 401, "The sign-in did not succeed: "
                                             f"{getattr(exc, 'description', None) or exc}.", None)
     except Exception as exc:  # the provider unreachable mid-flow: say so, log why, no session
         log.warning("oidc provider unavailable", error=str(exc))
         await asyncio.to_thread(web.audit.record, None, "login-failed", (None,), where,
                                 f"oidc: provider unavailable: {type(exc).__name__}")
+        note_login(web, "failed", "single sign-on provider unreachable", user=None,
+                   where=where, level="error")
         return await _refused(request, None, 502, "The sign-in provider cannot be reached; "
                                                   "try again later.", None)
     name = user_name(claims, settings)
@@ -178,6 +182,8 @@ async def oidc_callback(request: Request) -> Response:
     if role is None:
         await asyncio.to_thread(web.audit.record, name, "login-refused", (None,), where,
                                 f"oidc: no role for claim {settings.role_claim}")
+        note_login(web, "refused", f"single sign-on: no role for claim {settings.role_claim}",
+                   user=name, where=where, level="warning")
         return await _refused(request, target, 403,
                         f"You signed in at {settings.name} as {name}, but nothing there gives "
                         f"you a role in Conduit (claim '{settings.role_claim}'). Ask an "
@@ -188,6 +194,8 @@ async def oidc_callback(request: Request) -> Response:
     except UserError as exc:
         await asyncio.to_thread(web.audit.record, name, "login-refused", (None,), where,
                                 f"oidc: {exc}"[:500])
+        note_login(web, "refused", f"single sign-on refused here: {exc}", user=name,
+                   where=where, level="warning")
         return await _refused(request, target, 403, f"Signed in at {settings.name}, but refused "
                                               f"here: {exc}.", None)
     response = await open_session(web, name, where, target, f"oidc {settings.issuer}")
@@ -209,6 +217,8 @@ async def _refused(request: Request, target: str | None, status: int, error: str
     if audit_detail:
         await asyncio.to_thread(state(request).audit.record, None, "login-failed", (None,),
                                 remote(request) or "?", audit_detail)
+        note_login(state(request), "failed", f"single sign-on: {audit_detail}", user=None,
+                   where=remote(request), level="warning")
     response = fresh_login_page(request, next=target, status=status, error=error)
     response.delete_cookie(FLOW_COOKIE, path="/login/oidc")
     return response

@@ -128,6 +128,24 @@ events = Table(
     Index("ix_events_message_id", "message_id"),
 )
 
+#: The engine's event log (issue 19): what happened to the engine, not to a message (deploys,
+#: state changes, breakers, alerts, logins, users, reprocessing); PHI-free by construction.
+#: (``events`` above is each message's own history.) Newest N kept (``store.eventlog``).
+event_log = Table(
+    "event_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Stamp, nullable=False),
+    Column("level", String(8), nullable=False),  # info | warning | error
+    Column("kind", String(40), nullable=False),  # e.g. channel.paused, login.failed
+    Column("channel", String(100)),
+    Column("username", String(100)),
+    Column("text", String(500), nullable=False),
+    Index("ix_event_log_at", "at"),
+    Index("ix_event_log_channel_id", "channel", "id"),
+    Index("ix_event_log_kind_id", "kind", "id"),
+)
+
 #: Search fields (issue 16): a few values per message an operator searches by (patient
 #: identifier's authority, name, MRN, accession and order numbers, and the fields a channel names
 #: in ``search: {fields: [...]}``), written with the message in the same commit, searched by

@@ -149,6 +149,15 @@ def test_validate_deploy_and_roll_back(tmp_path: Path, store_url: str) -> None:
                        if a["action"] in ("channel-yaml-deploy", "channel-yaml-rollback")]
             assert actions == [("channel-yaml-rollback", "adt to version 1 as version 3 api"),
                                ("channel-yaml-deploy", "adt version 2 api")]
+            # the event log says who deployed what, and why
+            from conduit.store import eventlog
+
+            await engine.events.settled()
+            events = [(e.kind, e.user, e.text) for e in eventlog.listed(
+                engine.store.engine, kind="channel", channel="adt", user="admin")]
+            assert [kind for kind, _, _ in events] == ["channel.redeployed"] * 2, events
+            assert "(rolled back to version 1)" in events[0][2]
+            assert "(a description)" in events[1][2]
 
     run(scenario)
 

@@ -120,6 +120,17 @@ def test_sign_in_with_a_real_openid_provider_maps_the_role(tmp_path: Path) -> No
             assert rows == [("nurse.admin", "login", f"oidc {issuer}"),
                             ("ward.clerk", "login", f"oidc {issuer}"),
                             ("visitor", "login-refused", "oidc: no role for claim conduit_roles")]
+            # the event log (issue 19) has them too, for every role to see
+            from conduit.store import eventlog
+
+            await engine.events.settled()
+            events = [(e.user, e.kind, e.text) for e in eventlog.listed(
+                engine.store.engine, kind="login")][::-1]
+            assert events == [
+                ("nurse.admin", "login.succeeded", f"logged in by oidc {issuer} (from 127.0.0.1)"),
+                ("ward.clerk", "login.succeeded", f"logged in by oidc {issuer} (from 127.0.0.1)"),
+                ("visitor", "login.refused", "single sign-on: no role for claim conduit_roles "
+                                             "(from 127.0.0.1)")]
             listed = {u["name"]: u for u in web.users.list()}
             assert listed["nurse.admin"]["sso"] and listed["nurse.admin"]["role"] == "admin"
             # an SSO user has no password that works on the local form

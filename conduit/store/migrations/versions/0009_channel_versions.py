@@ -5,7 +5,7 @@ API, so the previous one is always there to compare with and roll back to.
 deployed text, numbered per channel (unique on channel and version).
 
 Revision ID: 0009_channel_versions
-Revises: 0007_cluster_state
+Revises: 0008_events
 Create Date: 2026-12-04
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_channel_versions"
-down_revision = "0007_cluster_state"
+down_revision = "0008_events"
 branch_labels = None
 depends_on = None
 
