@@ -32,9 +32,12 @@ from conduit.cli import main
                    "(e.g. ?queue_type=quorum).")
 @click.option("--postgres-url", default=Options.postgres_url, show_default=True,
               help="A PostgreSQL database the benchmark may create databases from.")
+@click.option("--ceiling-cores", type=click.IntRange(min=1), default=Options.ceiling_cores,
+              show_default=True,
+              help="Cores of RabbitMQ and of PostgreSQL each for the cluster ceiling line.")
 def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
           rate: float | None, warmup: int, short: bool, out_dir: str | None,
-          profile: str | None, amqp_url: str, postgres_url: str) -> None:
+          profile: str | None, amqp_url: str, postgres_url: str, ceiling_cores: int) -> None:
     """Drive `conduit run` on a standard channel (MLLP in, filter, set + template, MLLP and file
     out) and print msgs/s, ACK latency, CPU, RSS and store size next to a raw MLLP echo baseline
     (and RabbitMQ publish+consume with --bus amqp) measured in the same run. The last line is JSON.
@@ -45,7 +48,8 @@ def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
         messages, warmup = min(messages, 500), min(warmup, 100)
     options = Options(messages=messages, connections=connections, bus=bus, store=store,
                       fhir=fhir, rate=rate, warmup=warmup, profile=profile, out_dir=out_dir,
-                      amqp_url=amqp_url, postgres_url=postgres_url)
+                      amqp_url=amqp_url, postgres_url=postgres_url,
+                      ceiling_cores=ceiling_cores)
     if problems := unreachable(options):
         raise click.ClickException("\n".join(problems))
     benchmark(options)
