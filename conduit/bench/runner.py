@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -302,8 +303,15 @@ def cluster_ceiling(options: Options, by_process: dict[str, float]) -> dict[str,
     # a service whose CPU did not move in the window (10 ms ticks, a short run) sets no limit
     ceiling = {f"{service}_per_core": 1 / seconds for service, seconds in shared.items()
                if seconds}
-    return {**ceiling, "cores": options.ceiling_cores,
-            **({"per_s": options.ceiling_cores * min(ceiling.values())} if ceiling else {})}
+    result = {**ceiling, "cores": options.ceiling_cores,
+              **({"per_s": options.ceiling_cores * min(ceiling.values())} if ceiling else {})}
+    # its own connections alone: on a machine shared with other databases' work (other
+    # clients, autovacuum elsewhere), a bound on what the rest of PostgreSQL's CPU is worth
+    own = sum(by_process.get(role, 0.0) for role in (
+        "PostgreSQL for the store writer", "PostgreSQL for the indexer")) / 1000
+    if options.store == "postgresql" and own:
+        result["postgresql_own_connections_per_core"] = 1 / own
+    return result
 
 
 def ceiling_line(options: Options, ceiling: dict[str, float] | None) -> str:
@@ -316,6 +324,9 @@ def ceiling_line(options: Options, ceiling: dict[str, float] | None) -> str:
              for name, key, mode in (("RabbitMQ", "rabbitmq_per_core", options.bus == "amqp"),
                                      ("PostgreSQL", "postgresql_per_core",
                                       options.store == "postgresql")) if mode]
+    if "postgresql_own_connections_per_core" in ceiling:
+        parts[-1] += (f" ({ceiling['postgresql_own_connections_per_core']:,.0f} counting only "
+                      f"the store's own connections)")
     limit = f"{ceiling['per_s']:,.0f} msg/s" if "per_s" in ceiling else "an unmeasured rate"
     return (f"cluster ceiling: {', '.join(parts)} → with {ceiling['cores']:g} cores each "
             f"(--ceiling-cores), a cluster of engine hosts saturates them at {limit}")
@@ -541,9 +552,29 @@ def drop_postgres_db(options: Options, name: str) -> None:
     admin.dispose()
 
 
-def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> dict[str, Any]:
+@dataclass
+class Running:
+    """``conduit run`` on the standard channel, started by :func:`running_engine`."""
+
+    engine: subprocess.Popen[str]
+    downstream: Receiver
+    port: int
+    """Its MLLP source."""
+    metrics_port: int
+    """Its dashboard, where ``/metrics`` is served to this machine without login."""
+    data: Path
+    store_url: str | None
+    """PostgreSQL's (None on SQLite)."""
+    sent_url: str
+    """Either store's, for reading it."""
+    after_stop: list[Any]
+    """Called once the engine has stopped, before its PostgreSQL database is dropped."""
+
+
+@contextlib.contextmanager
+def running_engine(options: Options, *, full_text: bool = False) -> Iterator[Running]:
     """Start ``conduit run`` on the standard channel (``full_text``: with
-    ``search: {full_text: true}``), drive it, measure it."""
+    ``search: {full_text: true}``) with its receiver; stop it and remove what it made after."""
     work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
     root = Path(options.out_dir) if options.out_dir else archive_root()
     archive = (Path(tempfile.mkdtemp(prefix="conduit-bench-out-", dir=root)) if root
@@ -577,9 +608,8 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
                               text=True)
     tail: collections.deque[str] = collections.deque(maxlen=20)  # its last warnings
     drain: threading.Thread | None = None
-    server_before: dict[str, float] = {}
-    server_after: dict[str, float] = {}
-    measured = False
+    running = Running(engine, downstream, port, metrics_port, work / "data", store_url,
+                      store_url or f"sqlite:///{work / 'data' / 'conduit.db'}", [])
     try:
         assert engine.stdout is not None
         for line in engine.stdout:
@@ -590,36 +620,7 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
         # Keep reading its output: a full pipe would block the engine at its next log line.
         drain = threading.Thread(target=tail.extend, args=(engine.stdout,), daemon=True)
         drain.start()
-        run_load(port, options.warmup, options.connections, "W", None)
-        sent_url = store_url or f"sqlite:///{work / 'data' / 'conduit.db'}"
-        if options.fhir:
-            wait_sent(sent_url, options.warmup)
-        else:
-            downstream.wait_for(options.warmup)
-            downstream.reset()
-        wait_indexed(sent_url)
-        before_bytes, before_fulltext = store_bytes(options, work / "data", store_url)
-        backends = pg_backends(store_url)
-        if store_url:  # the warm-up's statistics published first (see PG_STATS_SETTLE)
-            time.sleep(PG_STATS_SETTLE)
-            server_before = pg_server_counts(store_url)
-        ops_before = scrape_operations(metrics_port)
-        roles_before = cpu_by_process(engine.pid, downstream.process.pid, backends)
-        load = run_load(port, options.messages, options.connections, "E", options.rate)
-        delivered_at = (wait_sent(sent_url, options.warmup + options.messages) if options.fhir
-                        else downstream.wait_for(options.messages))
-        time.sleep(0.5)  # let the last group commit land before measuring the store
-        wait_indexed(sent_url)
-        # CPU up to here: the full-text index (background work, at a lower priority) catches up
-        # after the last delivery, and its work belongs to these messages too
-        roles = {role: seconds - roles_before[role] for role, seconds
-                 in cpu_by_process(engine.pid, downstream.process.pid, backends).items()}
-        cpu = sum(roles[role] for role in ENGINE_ROLES)
-        ops_after = scrape_operations(metrics_port)
-        measured = True
-        after_bytes, after_fulltext = store_bytes(options, work / "data", store_url)
-        size, fulltext = after_bytes - before_bytes, after_fulltext - before_fulltext
-        rss = peak_rss_mb(engine.pid)
+        yield running
     finally:
         engine.terminate()
         try:
@@ -633,13 +634,58 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
         if tail:
             print("engine warnings (last 20):", *tail, sep="\n  ", file=sys.stderr)
         downstream.close()
-        if store_url and measured:  # its backends gone, their statistics are all published
-            wait_backends_gone(store_url)
-            server_after = pg_server_counts(store_url)
+        for call in running.after_stop:
+            call()
         if pg_name:
             drop_postgres_db(options, pg_name)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(archive, ignore_errors=True)
+
+
+def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> dict[str, Any]:
+    """Start ``conduit run`` on the standard channel (``full_text``: with
+    ``search: {full_text: true}``), drive it, measure it."""
+    server_before: dict[str, float] = {}
+    server_after: dict[str, float] = {}
+
+    def server_counts() -> None:  # its backends gone, their statistics are all published
+        assert store_url is not None
+        wait_backends_gone(store_url)
+        server_after.update(pg_server_counts(store_url))
+
+    with running_engine(options, full_text=full_text) as running:
+        engine, downstream, port = running.engine, running.downstream, running.port
+        store_url, sent_url, data = running.store_url, running.sent_url, running.data
+        run_load(port, options.warmup, options.connections, "W", None)
+        if options.fhir:
+            wait_sent(sent_url, options.warmup)
+        else:
+            downstream.wait_for(options.warmup)
+            downstream.reset()
+        wait_indexed(sent_url)
+        before_bytes, before_fulltext = store_bytes(options, data, store_url)
+        backends = pg_backends(store_url)
+        if store_url:  # the warm-up's statistics published first (see PG_STATS_SETTLE)
+            time.sleep(PG_STATS_SETTLE)
+            server_before = pg_server_counts(store_url)
+        ops_before = scrape_operations(running.metrics_port)
+        roles_before = cpu_by_process(engine.pid, downstream.process.pid, backends)
+        load = run_load(port, options.messages, options.connections, "E", options.rate)
+        delivered_at = (wait_sent(sent_url, options.warmup + options.messages) if options.fhir
+                        else downstream.wait_for(options.messages))
+        time.sleep(0.5)  # let the last group commit land before measuring the store
+        wait_indexed(sent_url)
+        # CPU up to here: the full-text index (background work, at a lower priority) catches up
+        # after the last delivery, and its work belongs to these messages too
+        roles = {role: seconds - roles_before[role] for role, seconds
+                 in cpu_by_process(engine.pid, downstream.process.pid, backends).items()}
+        cpu = sum(roles[role] for role in ENGINE_ROLES)
+        ops_after = scrape_operations(running.metrics_port)
+        if store_url:
+            running.after_stop.append(server_counts)
+        after_bytes, after_fulltext = store_bytes(options, data, store_url)
+        size, fulltext = after_bytes - before_bytes, after_fulltext - before_fulltext
+        rss = peak_rss_mb(engine.pid)
     raw_size = len(load_message_sample())
     return {
         "acked_per_s": load.rate,

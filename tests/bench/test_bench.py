@@ -143,3 +143,32 @@ def test_a_service_that_is_down_is_one_line_before_anything_is_measured() -> Non
         assert result.returncode == 1, result.stdout + result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr
         assert "secret" not in result.stderr and "baseline" not in result.stdout
+
+
+def test_cluster_ceiling_from_the_shared_services_cpu_per_message() -> None:
+    """RabbitMQ's and PostgreSQL's CPU per message (s per 1,000) give each one's msg/s per
+    core; the first to saturate with the cores given bounds a cluster of engine hosts."""
+    from conduit.bench.runner import Options, ceiling_line, cluster_ceiling, ops_line
+
+    by_process = {"engine": 3.0, "RabbitMQ": 0.5, "PostgreSQL": 0.5,
+                  "PostgreSQL for the store writer": 1.0, "PostgreSQL for the indexer": 0.0}
+    options = Options(bus="amqp", store="postgresql", ceiling_cores=3)
+    ceiling = cluster_ceiling(options, by_process)
+    assert ceiling is not None
+    assert ceiling["rabbitmq_per_core"] == pytest.approx(2000)
+    assert ceiling["postgresql_per_core"] == pytest.approx(1000 / 1.5)
+    assert ceiling["postgresql_own_connections_per_core"] == pytest.approx(1000)
+    assert ceiling["per_s"] == pytest.approx(3 * 1000 / 1.5)
+    assert ceiling_line(options, ceiling) == (
+        "cluster ceiling: RabbitMQ 2,000 msg/s per core, PostgreSQL 667 msg/s per core (1,000 "
+        "counting only the store's own connections) → with 3 cores each (--ceiling-cores), a "
+        "cluster of engine hosts saturates them at 2,000 msg/s")
+    assert cluster_ceiling(Options(), by_process) is None
+    # PostgreSQL counts its own WAL fsyncs, commits and rows beside the engine's counts
+    line = ops_line({"publish": 2, "deliver": 2, "ack": 0.2, "confirm": 1.3,
+                     "store statements": 0.8, "store rows": 10, "store commits": 0.125,
+                     "server commits": 0.15, "server rows": 10.01, "WAL fsyncs": 0.16,
+                     "WAL writes": 0.2}, "postgresql")
+    assert line.startswith("ops/msg: publish 2.00  deliver 2.00  ack 0.20  confirm 1.30  store "
+                           "stmts 0.80  rows 10.00  commits 0.125  fsyncs 0.160; PostgreSQL's "
+                           "own count: commits 0.150  rows 10.01  WAL writes 0.200")
