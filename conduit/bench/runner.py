@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +44,7 @@ class Options:
     out_dir: str | None = None     # where the file destination writes (default: archive_root())
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    ceiling_cores: int = 2         # cores given to RabbitMQ and to PostgreSQL for the ceiling
 
 
 class Receiver:
@@ -181,6 +183,153 @@ def peak_rss_mb(pid: int) -> float:
                 if line.startswith("VmHWM:"):
                     peaks.append(int(line.split()[1]) / 1024)
     return max(peaks, default=float("nan"))
+
+
+#: ``/metrics`` counters read before and after the window (``ops.opcount``), by the name the
+#: bench reports them under.
+OPERATIONS = {("conduit_bus_operations_total", "publish"): "publish",
+              ("conduit_bus_operations_total", "deliver"): "deliver",
+              ("conduit_bus_operations_total", "ack"): "ack",
+              ("conduit_bus_operations_total", "confirm"): "confirm",
+              ("conduit_store_operations_total", "statement"): "store statements",
+              ("conduit_store_operations_total", "row"): "store rows",
+              ("conduit_store_operations_total", "commit"): "store commits"}
+#: PostgreSQL keeps a backend's statistics for up to this long before publishing them when the
+#: backend is idle (PGSTAT_IDLE_INTERVAL, 10 s, plus a margin): the bench waits it out before
+#: its first reading, so that the warm-up's are not counted in the window.
+PG_STATS_SETTLE = 10.5
+
+
+def scrape_operations(port: int) -> dict[str, float]:
+    """The engine's bus and store operations so far, from its ``/metrics`` (served without
+    login to this machine)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    counted = dict.fromkeys(OPERATIONS.values(), 0.0)
+    for line in text.splitlines():
+        name, _, rest = line.partition('{operation="')
+        key = OPERATIONS.get((name, rest.split('"', 1)[0]))
+        if key is not None:
+            counted[key] = float(line.rsplit(" ", 1)[1])
+    return counted
+
+
+def pg_server_counts(store_url: str) -> dict[str, float]:
+    """What PostgreSQL itself counted: the store database's commits and rows written
+    (``pg_stat_database``: everything on it, the engine's jobs and reads included) and the WAL's
+    fsyncs and writes (``pg_stat_wal``, PostgreSQL 14+: the whole cluster's)."""
+    from sqlalchemy import text
+
+    from conduit.store.connect import make_engine
+
+    engine = make_engine(store_url, name=BENCH_NAME)
+    try:
+        with engine.connect() as connection:
+            commits, rows = connection.execute(text(
+                "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted "
+                "FROM pg_stat_database WHERE datname = current_database()")).one()
+            counts = {"server commits": float(commits), "server rows": float(rows)}
+            if (connection.dialect.server_version_info or (0,)) >= (14,):
+                syncs, writes = connection.execute(text(
+                    "SELECT wal_sync, wal_write FROM pg_stat_wal")).one()
+                counts |= {"WAL fsyncs": float(syncs), "WAL writes": float(writes)}
+            return counts
+    finally:
+        engine.dispose()
+
+
+def wait_backends_gone(store_url: str, timeout: float = 10.0) -> None:
+    """Block until no other connection to the store's database is left (a backend publishes
+    its statistics as it exits)."""
+    from sqlalchemy import text
+
+    from conduit.store.connect import make_engine
+
+    engine = make_engine(store_url, name=BENCH_NAME)
+    deadline = time.monotonic() + timeout
+    try:
+        with engine.connect() as connection:
+            while time.monotonic() < deadline:
+                others = connection.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()")).scalar_one()
+                connection.rollback()
+                if not others:
+                    return
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
+def per_message(before: dict[str, float], after: dict[str, float],
+                messages: int) -> dict[str, float]:
+    """Each counter's growth over the window, per message delivered."""
+    return {key: (after[key] - before[key]) / messages for key in after if key in before}
+
+
+def ops_line(ops: dict[str, float], store: str) -> str:
+    """``ops/msg: publish 2.00  deliver 2.00 ...``: what one message cost the bus and the store.
+    Fsyncs: PostgreSQL counts its WAL's; SQLite (WAL, ``synchronous=FULL``) fsyncs the WAL once
+    per commit, so there they are the commits (checkpoints add a few, not counted)."""
+    fsyncs = ops.get("WAL fsyncs") if store == "postgresql" else ops["store commits"]
+    line = (f"ops/msg: publish {ops['publish']:.2f}  deliver {ops['deliver']:.2f}  ack "
+            f"{ops['ack']:.2f}  confirm {ops['confirm']:.2f}  store stmts "
+            f"{ops['store statements']:.2f}  rows {ops['store rows']:.2f}  commits "
+            f"{ops['store commits']:.3f}  fsyncs ")
+    if store != "postgresql":
+        return line + f"{fsyncs:.3f} (SQLite WAL with synchronous=FULL: one per commit)"
+    line += "n/a" if fsyncs is None else f"{fsyncs:.3f}"
+    return line + (f"; PostgreSQL's own count: commits {ops['server commits']:.3f}  rows "
+                   f"{ops['server rows']:.2f}" + (f"  WAL writes {ops['WAL writes']:.3f}"
+                                                  if "WAL writes" in ops else "")
+                   + " (the database's every transaction, jobs and reads included; WAL: the "
+                     "whole cluster's)")
+
+
+def cluster_ceiling(options: Options, by_process: dict[str, float]) -> dict[str, float] | None:
+    """What the shared services allow a cluster of engine hosts, at the CPU per message they
+    just took: each service's messages/s per core, and the rate at which ``ceiling_cores``
+    cores each saturate the first of them. None with neither (embedded bus and SQLite)."""
+    shared = {}
+    if options.bus == "amqp":
+        shared["rabbitmq"] = by_process.get("RabbitMQ", 0.0) / 1000
+    if options.store == "postgresql":
+        shared["postgresql"] = sum(seconds for role, seconds in by_process.items()
+                                   if role.startswith("PostgreSQL")) / 1000
+    if not shared:
+        return None
+    # a service whose CPU did not move in the window (10 ms ticks, a short run) sets no limit
+    ceiling = {f"{service}_per_core": 1 / seconds for service, seconds in shared.items()
+               if seconds}
+    result = {**ceiling, "cores": options.ceiling_cores,
+              **({"per_s": options.ceiling_cores * min(ceiling.values())} if ceiling else {})}
+    # its own connections alone: on a machine shared with other databases' work (other
+    # clients, autovacuum elsewhere), a bound on what the rest of PostgreSQL's CPU is worth
+    own = sum(by_process.get(role, 0.0) for role in (
+        "PostgreSQL for the store writer", "PostgreSQL for the indexer")) / 1000
+    if options.store == "postgresql" and own:
+        result["postgresql_own_connections_per_core"] = 1 / own
+    return result
+
+
+def ceiling_line(options: Options, ceiling: dict[str, float] | None) -> str:
+    if ceiling is None:
+        return ("cluster ceiling: none here: the embedded bus and SQLite live in the engine's "
+                "process, so engine hosts share no service (--bus amqp --store postgresql "
+                "measures one)")
+    parts = [f"{name} " + (f"{ceiling[key]:,.0f} msg/s per core" if key in ceiling
+                           else "no CPU measured")
+             for name, key, mode in (("RabbitMQ", "rabbitmq_per_core", options.bus == "amqp"),
+                                     ("PostgreSQL", "postgresql_per_core",
+                                      options.store == "postgresql")) if mode]
+    if "postgresql_own_connections_per_core" in ceiling:
+        parts[-1] += (f" ({ceiling['postgresql_own_connections_per_core']:,.0f} counting only "
+                      f"the store's own connections)")
+    limit = f"{ceiling['per_s']:,.0f} msg/s" if "per_s" in ceiling else "an unmeasured rate"
+    return (f"cluster ceiling: {', '.join(parts)} → with {ceiling['cores']:g} cores each "
+            f"(--ceiling-cores), a cluster of engine hosts saturates them at {limit}")
 
 
 def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool,
@@ -403,20 +552,41 @@ def drop_postgres_db(options: Options, name: str) -> None:
     admin.dispose()
 
 
-def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> dict[str, Any]:
+@dataclass
+class Running:
+    """``conduit run`` on the standard channel, started by :func:`running_engine`."""
+
+    engine: subprocess.Popen[str]
+    downstream: Receiver
+    port: int
+    """Its MLLP source."""
+    metrics_port: int
+    """Its dashboard, where ``/metrics`` is served to this machine without login."""
+    data: Path
+    store_url: str | None
+    """PostgreSQL's (None on SQLite)."""
+    sent_url: str
+    """Either store's, for reading it."""
+    after_stop: list[Any]
+    """Called once the engine has stopped, before its PostgreSQL database is dropped."""
+
+
+@contextlib.contextmanager
+def running_engine(options: Options, *, full_text: bool = False) -> Iterator[Running]:
     """Start ``conduit run`` on the standard channel (``full_text``: with
-    ``search: {full_text: true}``), drive it, measure it."""
+    ``search: {full_text: true}``) with its receiver; stop it and remove what it made after."""
     work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
     root = Path(options.out_dir) if options.out_dir else archive_root()
     archive = (Path(tempfile.mkdtemp(prefix="conduit-bench-out-", dir=root)) if root
                else work / "out")
     downstream = Receiver()
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     (work / "channels").mkdir()
     (work / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(
         channel_config(downstream.port, archive, port, options.fhir, full_text)))
+    # a free port (a busy 8080 must not stop a bench) that the bench knows: it reads /metrics
     env = {**os.environ, "CONDUIT_DATA_DIR": str(work / "data"), "CONDUIT_LOG_LEVEL": "warning",
-           "CONDUIT_DASHBOARD_PORT": "0"}  # any free port: a busy 8080 must not stop a bench
+           "CONDUIT_DASHBOARD_PORT": str(metrics_port)}
     env.pop("CONDUIT_BUS_URL", None)
     env.pop("CONDUIT_STORE_URL", None)
     pg_name = store_url = None
@@ -438,6 +608,8 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
                               text=True)
     tail: collections.deque[str] = collections.deque(maxlen=20)  # its last warnings
     drain: threading.Thread | None = None
+    running = Running(engine, downstream, port, metrics_port, work / "data", store_url,
+                      store_url or f"sqlite:///{work / 'data' / 'conduit.db'}", [])
     try:
         assert engine.stdout is not None
         for line in engine.stdout:
@@ -448,30 +620,7 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
         # Keep reading its output: a full pipe would block the engine at its next log line.
         drain = threading.Thread(target=tail.extend, args=(engine.stdout,), daemon=True)
         drain.start()
-        run_load(port, options.warmup, options.connections, "W", None)
-        sent_url = store_url or f"sqlite:///{work / 'data' / 'conduit.db'}"
-        if options.fhir:
-            wait_sent(sent_url, options.warmup)
-        else:
-            downstream.wait_for(options.warmup)
-            downstream.reset()
-        wait_indexed(sent_url)
-        before_bytes, before_fulltext = store_bytes(options, work / "data", store_url)
-        backends = pg_backends(store_url)
-        roles_before = cpu_by_process(engine.pid, downstream.process.pid, backends)
-        load = run_load(port, options.messages, options.connections, "E", options.rate)
-        delivered_at = (wait_sent(sent_url, options.warmup + options.messages) if options.fhir
-                        else downstream.wait_for(options.messages))
-        time.sleep(0.5)  # let the last group commit land before measuring the store
-        wait_indexed(sent_url)
-        # CPU up to here: the full-text index (background work, at a lower priority) catches up
-        # after the last delivery, and its work belongs to these messages too
-        roles = {role: seconds - roles_before[role] for role, seconds
-                 in cpu_by_process(engine.pid, downstream.process.pid, backends).items()}
-        cpu = sum(roles[role] for role in ENGINE_ROLES)
-        after_bytes, after_fulltext = store_bytes(options, work / "data", store_url)
-        size, fulltext = after_bytes - before_bytes, after_fulltext - before_fulltext
-        rss = peak_rss_mb(engine.pid)
+        yield running
     finally:
         engine.terminate()
         try:
@@ -485,10 +634,58 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
         if tail:
             print("engine warnings (last 20):", *tail, sep="\n  ", file=sys.stderr)
         downstream.close()
+        for call in running.after_stop:
+            call()
         if pg_name:
             drop_postgres_db(options, pg_name)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(archive, ignore_errors=True)
+
+
+def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> dict[str, Any]:
+    """Start ``conduit run`` on the standard channel (``full_text``: with
+    ``search: {full_text: true}``), drive it, measure it."""
+    server_before: dict[str, float] = {}
+    server_after: dict[str, float] = {}
+
+    def server_counts() -> None:  # its backends gone, their statistics are all published
+        assert store_url is not None
+        wait_backends_gone(store_url)
+        server_after.update(pg_server_counts(store_url))
+
+    with running_engine(options, full_text=full_text) as running:
+        engine, downstream, port = running.engine, running.downstream, running.port
+        store_url, sent_url, data = running.store_url, running.sent_url, running.data
+        run_load(port, options.warmup, options.connections, "W", None)
+        if options.fhir:
+            wait_sent(sent_url, options.warmup)
+        else:
+            downstream.wait_for(options.warmup)
+            downstream.reset()
+        wait_indexed(sent_url)
+        before_bytes, before_fulltext = store_bytes(options, data, store_url)
+        backends = pg_backends(store_url)
+        if store_url:  # the warm-up's statistics published first (see PG_STATS_SETTLE)
+            time.sleep(PG_STATS_SETTLE)
+            server_before = pg_server_counts(store_url)
+        ops_before = scrape_operations(running.metrics_port)
+        roles_before = cpu_by_process(engine.pid, downstream.process.pid, backends)
+        load = run_load(port, options.messages, options.connections, "E", options.rate)
+        delivered_at = (wait_sent(sent_url, options.warmup + options.messages) if options.fhir
+                        else downstream.wait_for(options.messages))
+        time.sleep(0.5)  # let the last group commit land before measuring the store
+        wait_indexed(sent_url)
+        # CPU up to here: the full-text index (background work, at a lower priority) catches up
+        # after the last delivery, and its work belongs to these messages too
+        roles = {role: seconds - roles_before[role] for role, seconds
+                 in cpu_by_process(engine.pid, downstream.process.pid, backends).items()}
+        cpu = sum(roles[role] for role in ENGINE_ROLES)
+        ops_after = scrape_operations(running.metrics_port)
+        if store_url:
+            running.after_stop.append(server_counts)
+        after_bytes, after_fulltext = store_bytes(options, data, store_url)
+        size, fulltext = after_bytes - before_bytes, after_fulltext - before_fulltext
+        rss = peak_rss_mb(engine.pid)
     raw_size = len(load_message_sample())
     return {
         "acked_per_s": load.rate,
@@ -504,6 +701,8 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
         "store_bytes_per_message": size / options.messages,
         "fulltext_bytes_per_message": fulltext / options.messages,
         "raw_bytes_per_message": raw_size,
+        "ops_per_message": {key: round(value, 4) for key, value in per_message(
+            ops_before | server_before, ops_after | server_after, options.messages).items()},
     }
 
 
@@ -602,6 +801,9 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
         f"bytes/message for {engine['raw_bytes_per_message']} raw bytes "
         f"({engine['store_bytes_per_message'] / engine['raw_bytes_per_message']:.2f}x), "
         f"of which the full-text index {engine['fulltext_bytes_per_message']:.0f}")
+    say(ops_line(engine["ops_per_message"], options.store))
+    shared = cluster_ceiling(options, by_process)
+    say(ceiling_line(options, shared))
     # the same channel with search: {full_text: true}: what the opt-in costs
     text = run_engine(options, out, full_text=True)
     say(f"with full text on: {text['acked_per_s']:,.0f} msg/s acknowledged, "
@@ -617,6 +819,7 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
                "baseline_amqp_per_s": round(amqp, 1) if amqp else None,
                "ratio_to_baseline": round(ratio, 3),
                "cpu_ceiling_per_s": round(ceiling, 1) if ceiling else None,
+               "cluster_ceiling": {k: round(v, 1) for k, v in shared.items()} if shared else None,
                **{k: round(v, 3) if isinstance(v, float) else v for k, v in engine.items()},
                "full_text": {k: round(v, 3) if isinstance(v, float) else v
                              for k, v in text.items()}}

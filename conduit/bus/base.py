@@ -41,6 +41,24 @@ class Envelope:
     recheck: bool = False
 
 
+@dataclass(slots=True)
+class BusOperations:
+    """What a bus has done so far (``/metrics``, ``conduit bench``'s operations per message),
+    counted with plain integer adds on the event loop: no lock, no system call."""
+
+    publishes: int = 0
+    """Envelopes published (RabbitMQ: ``basic.publish`` frames)."""
+    deliveries: int = 0
+    """Envelopes handed to a consumer (RabbitMQ: ``basic.deliver`` frames; a redelivery counts
+    again)."""
+    acks: int = 0
+    """Acknowledgements (RabbitMQ: ``basic.ack`` and ``basic.reject`` frames sent; one ack with
+    ``multiple`` settles many deliveries)."""
+    confirms: int = 0
+    """Publisher confirms received (RabbitMQ: ``basic.ack``/``nack`` frames from the broker; one
+    with ``multiple`` confirms many publishes). The embedded bus has none."""
+
+
 Handler = Callable[[Envelope], Awaitable[None]]
 #: Reads a queue's envelopes back from the store by message id, oldest first; returns those still
 #: waiting (a delivery finished meanwhile, e.g. by a replay, is left out). See :meth:`Bus.spill`.
@@ -124,6 +142,11 @@ class Bus(Protocol):
     @property
     def connected(self) -> bool:
         """Whether publishing can succeed right now."""
+        ...
+
+    @property
+    def operations(self) -> BusOperations:
+        """What it has done so far (counted, see :class:`BusOperations`)."""
         ...
 
 

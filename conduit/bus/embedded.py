@@ -18,7 +18,15 @@ from collections.abc import Sequence
 
 import structlog
 
-from conduit.bus.base import DeadLetter, Envelope, Handler, QueueSpec, Reload, cancel_tasks
+from conduit.bus.base import (
+    BusOperations,
+    DeadLetter,
+    Envelope,
+    Handler,
+    QueueSpec,
+    Reload,
+    cancel_tasks,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +55,7 @@ class EmbeddedBus:
         #: every envelope published to it waits its turn in the store too: order is kept)
         self._spilled: dict[str, deque[int]] = {}
         self._refills: dict[str, asyncio.Task[None]] = {}
+        self.operations = BusOperations()
 
     def _queue(self, name: str) -> asyncio.Queue[Envelope]:
         if name not in self._queues:
@@ -82,6 +91,7 @@ class EmbeddedBus:
             self._put(queue, envelope)
 
     def _put(self, name: str, envelope: Envelope) -> None:
+        self.operations.publishes += 1
         spilled = self._spilled.get(name)
         if spilled is not None:
             spilled.append(envelope.message_id)
@@ -134,8 +144,10 @@ class EmbeddedBus:
         return self._queue(queue).qsize() + len(self._spilled.get(queue, ()))
 
     async def _consume(self, name: str, source: asyncio.Queue[Envelope], handler: Handler) -> None:
+        operations = self.operations
         while True:
             envelope = await source.get()
+            operations.deliveries += 1  # once, as a broker's: a retry in place is not another
             if name in self._spilled:
                 self._refill(name)
             while True:
@@ -154,4 +166,5 @@ class EmbeddedBus:
                                 error=type(exc).__name__)
                     await asyncio.sleep(self.redelivery_delay)
                     continue
+                operations.acks += 1
                 break

@@ -48,7 +48,15 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.channel import Channel as PikaChannel
 from pika.spec import Basic, BasicProperties
 
-from conduit.bus.base import DeadLetter, Envelope, Handler, QueueSpec, Reload, cancel_tasks
+from conduit.bus.base import (
+    BusOperations,
+    DeadLetter,
+    Envelope,
+    Handler,
+    QueueSpec,
+    Reload,
+    cancel_tasks,
+)
 from conduit.core.errors import ConfigError, UnavailableError
 
 log = structlog.get_logger(__name__)
@@ -95,10 +103,11 @@ class _Acks:
     counts them as outstanding.
     """
 
-    __slots__ = ("_acked", "_gone", "_scheduled", "_unsettled", "channel")
+    __slots__ = ("_acked", "_gone", "_scheduled", "_unsettled", "channel", "operations")
 
-    def __init__(self, channel: PikaChannel) -> None:
+    def __init__(self, channel: PikaChannel, operations: BusOperations | None = None) -> None:
         self.channel = channel
+        self.operations = operations or BusOperations()  # the bus's counts
         self._unsettled: deque[int] = deque()
         self._acked: set[int] = set()  # settled, ack not sent yet
         self._gone: set[int] = set()  # still in _unsettled, but rejected or acked on its own
@@ -110,6 +119,7 @@ class _Acks:
     def settle(self, tag: int, ack: bool, loop: asyncio.AbstractEventLoop) -> None:
         if not ack:
             self.channel.basic_reject(tag, requeue=False)  # to the dead-letter exchange
+            self.operations.acks += 1
             self._gone.add(tag)
         else:
             self._acked.add(tag)
@@ -137,8 +147,10 @@ class _Acks:
             unsettled.popleft()
         if last is not None:
             self.channel.basic_ack(last, multiple=True)
+            self.operations.acks += 1
         for tag in acked:
             self.channel.basic_ack(tag)
+            self.operations.acks += 1
             gone.add(tag)
         acked.clear()
 
@@ -213,6 +225,7 @@ class RabbitBus:
         self._seq = 0
         self._lowest = 1
         self._outstanding: dict[int, _Pending] = {}
+        self.operations = BusOperations()
         self._resolved: list[_Pending] = []
         self._outbox: deque[tuple[str, Envelope, _Pending]] = deque()
         # queue depths for the dashboard (see depth)
@@ -518,6 +531,7 @@ class RabbitBus:
                 continue
             self._seq += 1
             self._outstanding[self._seq] = pending
+            self.operations.publishes += 1
             channel.basic_publish(
                 "", queue, envelope.body,
                 BasicProperties(delivery_mode=PERSISTENT, message_id=str(envelope.message_id),
@@ -534,6 +548,7 @@ class RabbitBus:
                 pending.failed = UnavailableError(f"queue {method.routing_key} does not exist")
 
     def _on_confirm(self, frame: Any) -> None:
+        self.operations.confirms += 1
         method = frame.method
         tag, ok = method.delivery_tag, isinstance(method, Basic.Ack)
         if method.multiple:
@@ -578,7 +593,7 @@ class RabbitBus:
 
         def on_channel(channel: PikaChannel) -> None:
             channel.add_on_close_callback(self._on_channel_closed)
-            acks = subscription.acks = _Acks(channel)
+            acks = subscription.acks = _Acks(channel, self.operations)
             channel.basic_qos(prefetch_count=subscription.prefetch,
                               callback=lambda _frame: channel.basic_consume(
                                   subscription.queue,
@@ -597,6 +612,7 @@ class RabbitBus:
         correlation_id = headers.get(CORRELATION_HEADER) if headers else None
         if isinstance(correlation_id, bytes):
             correlation_id = correlation_id.decode("utf-8", errors="replace")
+        self.operations.deliveries += 1
         acks.received(method.delivery_tag)
         subscription.inbox.put_nowait(
             (generation, acks, method.delivery_tag,

@@ -32,9 +32,18 @@ from conduit.cli import main
                    "(e.g. ?queue_type=quorum).")
 @click.option("--postgres-url", default=Options.postgres_url, show_default=True,
               help="A PostgreSQL database the benchmark may create databases from.")
+@click.option("--ceiling-cores", type=click.IntRange(min=1), default=Options.ceiling_cores,
+              show_default=True,
+              help="Cores of RabbitMQ and of PostgreSQL each for the cluster ceiling line.")
+@click.option("--soak", "soak_for", metavar="DURATION", default=None,
+              help="Offer --rate for this long (e.g. 30m, 2h) and print ACK p50/p99, delivered "
+                   "msg/s, RSS and queue depth every minute, then whether any trends upward.")
+@click.option("--soak-window", type=float, default=60.0, hidden=True,
+              help="Seconds per soak reading (tests use a few).")
 def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
           rate: float | None, warmup: int, short: bool, out_dir: str | None,
-          profile: str | None, amqp_url: str, postgres_url: str) -> None:
+          profile: str | None, amqp_url: str, postgres_url: str, ceiling_cores: int,
+          soak_for: str | None, soak_window: float) -> None:
     """Drive `conduit run` on a standard channel (MLLP in, filter, set + template, MLLP and file
     out) and print msgs/s, ACK latency, CPU, RSS and store size next to a raw MLLP echo baseline
     (and RabbitMQ publish+consume with --bus amqp) measured in the same run. The last line is JSON.
@@ -45,7 +54,23 @@ def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
         messages, warmup = min(messages, 500), min(warmup, 100)
     options = Options(messages=messages, connections=connections, bus=bus, store=store,
                       fhir=fhir, rate=rate, warmup=warmup, profile=profile, out_dir=out_dir,
-                      amqp_url=amqp_url, postgres_url=postgres_url)
+                      amqp_url=amqp_url, postgres_url=postgres_url,
+                      ceiling_cores=ceiling_cores)
+    seconds = None
+    if soak_for is not None:
+        from conduit.core.duration import parse_duration
+
+        if not rate:
+            raise click.UsageError("--soak offers a fixed load: give --rate too")
+        try:
+            seconds = parse_duration(soak_for)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--soak") from exc
     if problems := unreachable(options):
         raise click.ClickException("\n".join(problems))
+    if seconds is not None:
+        from conduit.bench.soak import soak
+
+        soak(options, seconds, soak_window)
+        return
     benchmark(options)

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Sequence
 
 from conduit.bus import Bus, Envelope, Handler, QueueSpec
-from conduit.bus.base import Reload
+from conduit.bus.base import BusOperations, Reload
 
 DRAIN_TIMEOUT = 30.0
 
@@ -48,6 +48,11 @@ class ChannelBus:
     @property
     def connected(self) -> bool:
         return self._bus.connected
+
+    @property
+    def operations(self) -> BusOperations:
+        """The real bus's counts (all channels')."""
+        return self._bus.operations
 
     async def start(self) -> None:
         """The engine starts the real bus; a channel's view has nothing to start."""

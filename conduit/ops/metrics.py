@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from conduit.core.observer import Observer, Stage
+from conduit.ops.opcount import OperationsCollector
 
 if TYPE_CHECKING:
     from conduit.engine.engine import Engine
@@ -126,6 +127,7 @@ class Metrics(Observer):
         if self._collector is None:
             self._collector = EngineCollector(engine)
             self.registry.register(self._collector)
+            self.registry.register(OperationsCollector(engine))
 
 
 class ChannelMetrics:

@@ -48,6 +48,7 @@ from sqlalchemy import Connection, Engine
 
 from conduit.store.connect import BUSY_TIMEOUT_MS, PG_WRITER_OPTIONS, WRITER_NAME
 from conduit.store.groups import Bulk, GroupRunner, kinds, locked, place, run_grouped
+from conduit.store.opcount import COUNTS
 from conduit.store.process import WritingProcess
 from conduit.store.writes import StepWrite
 
@@ -174,6 +175,7 @@ class BatchWriter:
                         continue
                     raise
                 await loop.run_in_executor(self._executor, transaction.commit)
+                COUNTS.commits += 1
                 return outcomes
         except Exception:
             await loop.run_in_executor(self._executor, self._release_loop_connection)
@@ -199,6 +201,7 @@ class BatchWriter:
                             cursor, [group[i][1] for i in indexes])
                         place(results, indexes, values)
                 await connection.commit()
+                COUNTS.commits += 1
             except Exception:
                 await connection.rollback()
                 raise

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from conduit.store.connect import BUSY_TIMEOUT_MS
+from conduit.store.opcount import COUNTS
 
 #: The writer thread and the writing process try for the lock this often (see ``GroupRunner``).
 LOCK_POLL = 0.0002
@@ -35,7 +36,9 @@ class GroupRunner:
                 if self._connection is None:
                     self._connection = self._connect()
                 with self._connection.begin():
-                    return run_grouped(self._connection, group)
+                    outcomes = run_grouped(self._connection, group)
+                COUNTS.commits += 1
+                return outcomes
             except Exception as exc:
                 if locked(exc) and time.monotonic() < deadline:
                     time.sleep(LOCK_POLL)
@@ -72,7 +75,9 @@ class GroupRunner:
     def _run_one(self, entry: tuple[Any, ...]) -> tuple[bool, Any]:
         try:
             with self._engine.begin() as connection:
-                return run_grouped(connection, [entry])[0]
+                outcome = run_grouped(connection, [entry])[0]
+            COUNTS.commits += 1
+            return outcome
         except Exception as exc:
             return False, exc
 

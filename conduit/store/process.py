@@ -29,6 +29,7 @@ from typing import Any
 
 from conduit.store.connect import INDEXER_NAME, WRITER_NAME, make_engine
 from conduit.store.groups import GroupRunner
+from conduit.store.opcount import COUNTS
 
 _HEADER = struct.Struct("!I")
 ENGINE_CHECK = 1.0  # seconds between a helper's checks that the engine still runs
@@ -110,10 +111,12 @@ class WritingProcess:
         try:
             self._writer.write(_frame(pickle.dumps(list(operations), pickle.HIGHEST_PROTOCOL)))
             size = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))[0]
-            answer: list[tuple[bool, Any]] = pickle.loads(await self._reader.readexactly(size))
+            answer: list[tuple[bool, Any]]
+            answer, counted = pickle.loads(await self._reader.readexactly(size))
         except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
             await self.close()
             raise ConnectionError("the store's writing process is gone") from exc
+        COUNTS.add(counted)  # its statements, rows and commits are this process's (``opcount``)
         return answer
 
     async def close(self) -> None:
@@ -150,7 +153,8 @@ def serve(url: str, connection: socket.socket) -> None:
             group = [(getattr(writes, name), params) for name, params in pickle.loads(body)]
             answer = [(ok, value if ok else _portable(value))
                       for ok, value in runner.run(group)]
-            connection.sendall(_frame(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)))
+            connection.sendall(_frame(pickle.dumps((answer, COUNTS.take()),
+                                                   pickle.HIGHEST_PROTOCOL)))
     runner.release()
     engine.dispose()
 

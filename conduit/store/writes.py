@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from conduit.store.codec import pack
+from conduit.store.opcount import COUNTS
 
 FINAL_DELIVERY = ("SENT", "ERROR", "FILTERED")
 
@@ -81,12 +82,15 @@ class StepWrite:
                 return list(done.value)
             if isinstance(step, Rows):
                 await cursor.execute(step.sql, step.params)
+                _count(step, cursor)
                 value = await cursor.fetchall()
             elif step.returning:
                 await cursor.executemany(step.sql, step.rows, returning=True)
+                _count(step, cursor)
                 value = await _returned_async(cursor)
             else:
                 await cursor.executemany(step.sql, step.rows)
+                _count(step, cursor)
                 value = None
 
 
@@ -99,13 +103,28 @@ def run(cursor: Any, steps: Steps) -> list[Any]:
         except StopIteration as done:
             return list(done.value)
         if isinstance(step, Rows):
-            value = cursor.execute(step.sql, step.params).fetchall()
+            cursor.execute(step.sql, step.params)
+            _count(step, cursor)
+            value = cursor.fetchall()
         elif step.returning:
             cursor.executemany(step.sql, step.rows, returning=True)
+            _count(step, cursor)
             value = _returned(cursor)
         else:
             cursor.executemany(step.sql, step.rows)
+            _count(step, cursor)
             value = None
+
+
+def _count(step: Step, cursor: Any) -> None:
+    """Count the statement just executed and the rows it wrote (``opcount``): the driver's
+    row count, except where it is not that (a read's rows returned; psycopg's for an
+    ``executemany`` with RETURNING is the last row's, and each of those rows inserts one)."""
+    COUNTS.statements += 1
+    if isinstance(step, Many) and step.returning:
+        COUNTS.rows += len(step.rows)
+    elif not step.sql.startswith("SELECT") and cursor.rowcount > 0:
+        COUNTS.rows += cursor.rowcount
 
 
 def _returned(cursor: Any) -> list[Any]:

@@ -7,13 +7,24 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 
-def test_short_benchmark_runs_and_ends_with_json() -> None:
+@pytest.fixture(scope="module")
+def short_run() -> tuple[list[str], dict[str, Any]]:
+    """One ``conduit bench --short`` (embedded), read by several tests: its lines and JSON."""
     result = subprocess.run([sys.executable, "-m", "conduit", "bench", "--short"],
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
+    return lines, json.loads(lines[-1])
+
+
+def test_short_benchmark_runs_and_ends_with_json(
+        short_run: tuple[list[str], dict[str, Any]]) -> None:
+    lines, _ = short_run
     assert any(line.startswith("baseline raw MLLP echo:") for line in lines)
     summary = json.loads(lines[-1])
     assert summary["not_aa"] == 0
@@ -43,18 +54,56 @@ def test_short_benchmark_runs_and_ends_with_json() -> None:
     assert any(line.startswith("all of them ") and "allow at most" in line for line in lines)
 
 
+def _ops(lines: list[str]) -> dict[str, float]:
+    """The ``ops/msg:`` line's figures by name (``store stmts`` as ``stmts``)."""
+    line = next(line for line in lines if line.startswith("ops/msg: "))
+    words = line.removeprefix("ops/msg: ").split(" (")[0].split(";")[0].replace(
+        "store stmts", "stmts").split()
+    return {name: float(value) for name, value in zip(words[::2], words[1::2], strict=True)}
+
+
+def test_operations_per_message_embedded(short_run: tuple[list[str], dict[str, Any]]) -> None:
+    """What one message costs the bus and the store, counted by the engine (its /metrics before
+    and after the window): the standard channel publishes each message to its two destinations'
+    queues, a group commit carries several messages, each commit is an fsync on SQLite."""
+    lines, summary = short_run
+    ops = _ops(lines)
+    assert ops["publish"] == ops["deliver"] == ops["ack"] == 2.0
+    assert ops["confirm"] == 0
+    assert 0 < ops["commits"] <= 1 and ops["fsyncs"] == ops["commits"]
+    assert ops["commits"] <= ops["stmts"] and 3 <= ops["rows"] <= 30
+    counted = summary["ops_per_message"]
+    assert counted["publish"] == 2.0 and counted["store commits"] == pytest.approx(
+        ops["commits"], abs=0.001)
+    # no shared service to size in this mode, and it says so
+    assert summary["cluster_ceiling"] is None
+    assert any(line.startswith("cluster ceiling: none here") for line in lines)
+
+
 def test_short_benchmark_on_quorum_queues() -> None:
     """--amqp-url takes Conduit's own URL options (the bench's queue handling used to hand
     them to pika, which refused them)."""
     url = "amqp://guest:guest@127.0.0.1:5672/%2F?queue_type=quorum"
     result = subprocess.run([sys.executable, "-m", "conduit", "bench", "--short", "--bus",
-                             "amqp", "--amqp-url", url], capture_output=True, text=True,
-                            timeout=300)
+                             "amqp", "--amqp-url", url, "--ceiling-cores", "3"],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     assert any(line.startswith("baseline RabbitMQ publish+consume:") for line in lines)
     summary = json.loads(lines[-1])
     assert summary["not_aa"] == 0 and summary["delivered_per_s"] > 0
+    # RabbitMQ's operations: every publish confirmed, acks (several per frame) and confirms
+    # (several per frame) at most one per envelope
+    ops = _ops(lines)
+    assert ops["publish"] == ops["deliver"] == 2.0
+    assert 0 < ops["ack"] <= 2 and 0 < ops["confirm"] <= 2
+    # the broker's CPU per message sizes a cluster: per core, times the cores given
+    ceiling = summary["cluster_ceiling"]
+    assert ceiling["cores"] == 3 and "postgresql_per_core" not in ceiling
+    if "rabbitmq_per_core" in ceiling:  # its CPU moved in the window (10 ms ticks)
+        assert ceiling["per_s"] == pytest.approx(3 * ceiling["rabbitmq_per_core"], rel=0.01)
+    assert any(line.startswith("cluster ceiling: RabbitMQ ") and "with 3 cores each" in line
+               for line in lines)
 
 
 def test_fhir_mode_converts_each_message_to_a_bundle(tmp_path: Path) -> None:
@@ -94,3 +143,32 @@ def test_a_service_that_is_down_is_one_line_before_anything_is_measured() -> Non
         assert result.returncode == 1, result.stdout + result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr
         assert "secret" not in result.stderr and "baseline" not in result.stdout
+
+
+def test_cluster_ceiling_from_the_shared_services_cpu_per_message() -> None:
+    """RabbitMQ's and PostgreSQL's CPU per message (s per 1,000) give each one's msg/s per
+    core; the first to saturate with the cores given bounds a cluster of engine hosts."""
+    from conduit.bench.runner import Options, ceiling_line, cluster_ceiling, ops_line
+
+    by_process = {"engine": 3.0, "RabbitMQ": 0.5, "PostgreSQL": 0.5,
+                  "PostgreSQL for the store writer": 1.0, "PostgreSQL for the indexer": 0.0}
+    options = Options(bus="amqp", store="postgresql", ceiling_cores=3)
+    ceiling = cluster_ceiling(options, by_process)
+    assert ceiling is not None
+    assert ceiling["rabbitmq_per_core"] == pytest.approx(2000)
+    assert ceiling["postgresql_per_core"] == pytest.approx(1000 / 1.5)
+    assert ceiling["postgresql_own_connections_per_core"] == pytest.approx(1000)
+    assert ceiling["per_s"] == pytest.approx(3 * 1000 / 1.5)
+    assert ceiling_line(options, ceiling) == (
+        "cluster ceiling: RabbitMQ 2,000 msg/s per core, PostgreSQL 667 msg/s per core (1,000 "
+        "counting only the store's own connections) → with 3 cores each (--ceiling-cores), a "
+        "cluster of engine hosts saturates them at 2,000 msg/s")
+    assert cluster_ceiling(Options(), by_process) is None
+    # PostgreSQL counts its own WAL fsyncs, commits and rows beside the engine's counts
+    line = ops_line({"publish": 2, "deliver": 2, "ack": 0.2, "confirm": 1.3,
+                     "store statements": 0.8, "store rows": 10, "store commits": 0.125,
+                     "server commits": 0.15, "server rows": 10.01, "WAL fsyncs": 0.16,
+                     "WAL writes": 0.2}, "postgresql")
+    assert line.startswith("ops/msg: publish 2.00  deliver 2.00  ack 0.20  confirm 1.30  store "
+                           "stmts 0.80  rows 10.00  commits 0.125  fsyncs 0.160; PostgreSQL's "
+                           "own count: commits 0.150  rows 10.01  WAL writes 0.200")

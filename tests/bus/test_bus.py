@@ -142,6 +142,33 @@ async def test_dead_letters_leave_the_queue_and_the_rest_flow(
         await until(lambda: bool(get_all(dead_letter_queue(channel)) or []), 5)
 
 
+async def test_operations_are_counted(bus_and_channel: tuple[Bus, str]) -> None:
+    """Publishes, deliveries (a retry in place is not another), acknowledgements (a dead
+    letter's rejection is one; RabbitMQ acks several deliveries with one frame) and publisher
+    confirms (RabbitMQ: one frame may confirm several; the embedded bus has none)."""
+    bus, channel = bus_and_channel
+    queue = dest_queue(channel, "out")
+    calls: list[int] = []
+
+    async def handler(envelope: Envelope) -> None:
+        calls.append(envelope.message_id)
+        if envelope.message_id == 2 and calls.count(2) < 2:
+            raise RuntimeError("store down")
+        if envelope.message_id == 4:
+            raise DeadLetter
+
+    await bus.subscribe(queue, handler)
+    await bus.publish(queue, [Envelope(i, b"x") for i in range(1, 6)])
+    await until(lambda: 5 in calls)
+    await asyncio.sleep(0.1)  # the last acknowledgements go out once per turn of the loop
+    counted = bus.operations
+    assert (counted.publishes, counted.deliveries) == (5, 5)
+    if isinstance(bus, EmbeddedBus):
+        assert (counted.acks, counted.confirms) == (5, 0)
+    else:
+        assert 2 <= counted.acks <= 5 and 1 <= counted.confirms <= 5
+
+
 async def test_handlers_run_concurrently_up_to_the_limit(bus_and_channel: tuple[Bus, str]) -> None:
     bus, channel = bus_and_channel
     queue = dest_queue(channel, "out")
