@@ -331,11 +331,18 @@ def record_deliveries(dialect: str, rows: Sequence[tuple[Any, ...]]) -> Steps:
             entry[2] = True
     stamp = rows[-1][4]
     settled = []
+    before = {message_id: entry[0] for message_id, entry in found.items()}
     for message_id, entry in found.items():
         if entry[1] or not entry[2]:
             entry[0] = "ERROR" if entry[1] else "SENT"
             settled.append((entry[0], stamp, message_id))
     if settled:
         yield from _many(dialect, "settle", settled)
-    # a message the store does not have (a broker that outlived its store) has no status
-    return [str(found[row[5]][0]) if row[5] in found else "UNKNOWN" for row in rows]
+    # Each row answers the message's status after it, as if the rows were applied in turn: a
+    # message settled by this group is settled by its last row here (its earlier rows answer
+    # the status it had), so a watcher counts it once. A message the store does not have (a
+    # broker that outlived its store) has no status.
+    last = {row[5]: index for index, row in enumerate(rows)}
+    return [("UNKNOWN" if row[5] not in found else
+             str(found[row[5]][0]) if last[row[5]] == index else str(before[row[5]]))
+            for index, row in enumerate(rows)]
