@@ -108,7 +108,7 @@ async def export_messages(
             records = await asyncio.to_thread(functools.partial(store.search, **page.query()))
             if not records:
                 return
-            full = await asyncio.to_thread(_full, store, [r.id for r in records])
+            full = await asyncio.to_thread(store.get_many, [r.id for r in records])
             found = [r for r in full if r is not None]
             await asyncio.to_thread(web.audit.record, principal.name, "export",
                                     [r.id for r in found], where, f"format={format}")
@@ -141,10 +141,6 @@ async def get_message(message_id: int, request: Request,
         await asyncio.to_thread(web.audit.record, principal.name, "view", [message_id],
                                 remote(request), "api")
     return detail(record, bodies=bodies)
-
-
-def _full(store: Any, ids: list[int]) -> list[Any]:
-    return [store.get(i) for i in ids]
 
 
 class ReprocessRequest(BaseModel):

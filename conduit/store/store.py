@@ -386,31 +386,47 @@ class Store:
         query = (select(*_SUMMARY).where(and_(True, *conditions))
                  .order_by(messages.c.id.desc()).limit(limit))
         with self.engine.connect() as connection:
+            if until is not None:
+                bounds = _received_ids(connection, since, until)
+                if bounds is not None:
+                    query = query.where(messages.c.id.between(*bounds))
             return [_record(row._mapping) for row in connection.execute(query)]
 
     def get(self, message_id: int) -> MessageRecord | None:
         """One message with its content, deliveries and events."""
+        return self.get_many([message_id])[0]
+
+    def get_many(self, ids: Sequence[int]) -> list[MessageRecord | None]:
+        """These messages with their content, deliveries and events, in the order of ``ids``
+        (None for one that is gone): three queries per 500 ids, not three per message (an
+        export's page of 500 took 0.7 s one message at a time)."""
+        found: dict[int, MessageRecord] = {}
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(*_SUMMARY, messages.c.raw, messages.c.transformed)
-                .where(messages.c.id == message_id)).first()
-            if row is None:
-                return None
-            data = dict(row._mapping)
-            data["raw"] = raw = unpack(data["raw"])
-            data["transformed"] = transformed = unpack(data["transformed"], raw)
-            record = _record(data)
-            for d in connection.execute(
-                    select(deliveries).where(deliveries.c.message_id == message_id)
-                    .order_by(deliveries.c.position, deliveries.c.destination)):
-                record.deliveries.append(DeliveryRecord(
-                    destination=d.destination, status=d.status, attempts=d.attempts,
-                    content=unpack(d.content, raw, transformed=transformed),
-                    response=unpack(d.response, raw), error=loaded(d.error),
-                    updated_at=d.updated_at, sent_at=sent_at(d.status, d.updated_at, d.sent_at)))
-            record.events = [(e.at, e.kind, e.detail) for e in connection.execute(
-                select(events).where(events.c.message_id == message_id).order_by(events.c.id))]
-            return record
+            for start in range(0, len(ids), 500):  # SQLite's bound on parameters a statement
+                chunk = list(ids[start:start + 500])
+                for row in connection.execute(select(*_SUMMARY, messages.c.raw,
+                                                     messages.c.transformed)
+                                              .where(messages.c.id.in_(chunk))):
+                    data = dict(row._mapping)
+                    data["raw"] = unpack(data["raw"])
+                    data["transformed"] = unpack(data["transformed"], data["raw"])
+                    found[data["id"]] = _record(data)
+                for d in connection.execute(
+                        select(deliveries).where(deliveries.c.message_id.in_(chunk))
+                        .order_by(deliveries.c.message_id, deliveries.c.position,
+                                  deliveries.c.destination)):
+                    record = found[d.message_id]
+                    raw, transformed = record.raw, record.transformed
+                    record.deliveries.append(DeliveryRecord(
+                        destination=d.destination, status=d.status, attempts=d.attempts,
+                        content=unpack(d.content, raw, transformed=transformed),
+                        response=unpack(d.response, raw), error=loaded(d.error),
+                        updated_at=d.updated_at,
+                        sent_at=sent_at(d.status, d.updated_at, d.sent_at)))
+                for e in connection.execute(select(events).where(events.c.message_id.in_(chunk))
+                                            .order_by(events.c.id)):
+                    found[e.message_id].events.append((e.at, e.kind, e.detail))
+        return [found.get(i) for i in ids]
 
     def correlation_id(self, message_id: int) -> str | None:
         """The correlation id a message came in with (for envelopes that lost it)."""
@@ -523,6 +539,36 @@ def message_conditions(*, channel: str | None = None, status: str | None = None,
     if until:
         conditions.append(messages.c.received_at < utc(until))
     return conditions
+
+
+def _received_ids(connection: Connection, since: datetime | None,
+                  until: datetime) -> tuple[int, int] | None:
+    """The lowest and highest id received in [``since``, ``until``), when reading them off the
+    received-at index costs less than what a search does without them (None): walk back from
+    the newest message past every one received since ``until``. PostgreSQL's planner walked
+    back like that for a day a month ago (0.8 s at a million messages, 933,000 rows passed
+    over) and SQLite would read and sort a whole month for a range ending yesterday. Ids follow
+    arrival closely enough to estimate both counts from three index probes; the bounds
+    themselves are exact."""
+
+    def first_id(moment: datetime | None) -> int | None:  # of the first received at or after
+        query = select(messages.c.id).order_by(messages.c.received_at).limit(1)
+        if moment is not None:
+            query = query.where(messages.c.received_at >= utc(moment))
+        return connection.execute(query).scalar()
+
+    newest, after = connection.execute(select(func.max(messages.c.id))).scalar(), first_id(until)
+    if newest is None or after is None:  # nothing received since ``until``: nothing to skip
+        return None
+    start = first_id(since)
+    if start is None:
+        return 1, 0  # nothing received since ``since``: an empty range
+    if after - start >= newest - after:
+        return None
+    inside = (select(messages.c.id).where(*message_conditions(since=since, until=until))
+              .offset(0).subquery())  # OFFSET 0: scan the range, not the table by id
+    low, high = connection.execute(select(func.min(inside.c.id), func.max(inside.c.id))).one()
+    return (1, 0) if low is None else (int(low), int(high))
 
 
 def utc(value: datetime) -> datetime:
