@@ -6,10 +6,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import inspect
 
 from conduit.store import Store
-from conduit.store.store import Route, _received_ids
+from conduit.store import store as store_module
+from conduit.store.store import Route, _received_between
 from conduit.store.tables import messages
 
 
@@ -87,7 +89,7 @@ def test_get_many_reads_each_message_whole_in_the_order_asked(store_url: str) ->
 
 
 def test_a_time_range_reads_its_ids_off_the_index_and_finds_what_a_scan_finds(
-        store_url: str) -> None:
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(store_url)
     store.migrate()
     base = datetime(2026, 11, 1, tzinfo=UTC)
@@ -99,23 +101,31 @@ def test_a_time_range_reads_its_ids_off_the_index_and_finds_what_a_scan_finds(
             {"id": i, "channel": "adt", "received_at": t, "updated_at": t, "status": "SENT",
              "raw": b"x"} for i, t in at.items()])
 
-    def scanned(since: datetime | None, until: datetime) -> list[int]:
-        return sorted((i for i, t in at.items() if (since is None or t >= since) and t < until),
+    def scanned(since: datetime | None, until: datetime | None) -> list[int]:
+        return sorted((i for i, t in at.items()
+                       if (since is None or t >= since) and (until is None or t < until)),
                       reverse=True)[:50]
 
-    for since, until in [(base + timedelta(minutes=4), base + timedelta(minutes=10)),
-                         (None, base + timedelta(minutes=60)),
-                         (base + timedelta(minutes=2), base + timedelta(minutes=290)),
-                         (base + timedelta(minutes=7, seconds=10), base + timedelta(minutes=7,
-                                                                                   seconds=20)),
-                         (base + timedelta(minutes=20), base + timedelta(minutes=10)),
-                         (base + timedelta(days=1), base + timedelta(days=2))]:
-        found = [r.id for r in store.search(since=since, until=until)]
-        assert found == scanned(since, until), (since, until)
-    with store.engine.connect() as connection:  # an old range: bounds; a recent one: none
-        assert _received_ids(connection, base + timedelta(minutes=4),
-                             base + timedelta(minutes=10)) == (4, 250)
-        assert _received_ids(connection, base, base + timedelta(minutes=299)) is None
+    ranges = [(base + timedelta(minutes=4), base + timedelta(minutes=10)),
+              (None, base + timedelta(minutes=60)), (base + timedelta(minutes=200), None),
+              (base + timedelta(minutes=2), base + timedelta(minutes=290)),
+              (base + timedelta(minutes=7, seconds=10), base + timedelta(minutes=7, seconds=20)),
+              (base + timedelta(minutes=20), base + timedelta(minutes=10)),
+              (base + timedelta(days=1), base + timedelta(days=2))]
+    for read in (store_module.RANGE_READ, 0):  # small ranges read off the index; then walks
+        monkeypatch.setattr(store_module, "RANGE_READ", read)
+        for since, until in ranges:
+            found = [r.id for r in store.search(since=since, until=until)]
+            assert found == scanned(since, until), (read, since, until)
+    with store.engine.connect() as connection:  # an old range: its ids; a recent one: a walk
+        old = _received_between(connection, base + timedelta(minutes=4),
+                                base + timedelta(minutes=10))
+        assert "BETWEEN" in str(old[-1]) and old[-1].compile().params == {
+            "id_1": 4, "id_2": 250}
+        recent = " ".join(map(str, _received_between(connection, base, base + timedelta(
+            minutes=299))))
+        assert "BETWEEN" not in recent
+        assert ("+messages.received_at" in recent) == store_url.startswith("sqlite")
     store.engine.dispose()
 
 
