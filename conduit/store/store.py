@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
 
 from conduit.core.errors import StartupError
 from conduit.core.reason import Reason, loaded, stored
@@ -366,8 +367,19 @@ class Store:
         each a search field the message has with exactly that value (``OBR-3`` also finds the
         field stored as ``OBR-3.1``)."""
         conditions = message_conditions(channel=channel, status=status)
+        newest_first: ColumnElement[int] = messages.c.id
+        source: FromClause = messages
         for name, value in fields:
             names = [name, f"{name}.1"] if _WHOLE_FIELD.match(name) else [name]
+            if (source is messages and len(names) == 1
+                    and self.engine.dialect.name == "sqlite"):
+                # SQLite lists every id of an ``IN`` subquery before the first page (the
+                # authority all messages share: 0.2-0.3 s at a million); joined, it walks the
+                # (name, value, message_id) index back from the newest and stops at a page
+                source = search_fields.join(messages, messages.c.id == search_fields.c.message_id)
+                newest_first = search_fields.c.message_id
+                conditions += [search_fields.c.name == name, search_fields.c.value == value]
+                continue
             conditions.append(messages.c.id.in_(
                 select(search_fields.c.message_id).where(search_fields.c.name.in_(names),
                                                          search_fields.c.value == value)))
@@ -384,12 +396,12 @@ class Store:
         if patient_id:
             conditions.append(messages.c.patient_id == patient_id)
         if before_id:
-            conditions.append(messages.c.id < before_id)
+            conditions.append(newest_first < before_id)
         with self.engine.connect() as connection:
             if since is not None or until is not None:
                 conditions.extend(_received_between(connection, since, until))
-            query = (select(*_SUMMARY).where(and_(True, *conditions))
-                     .order_by(messages.c.id.desc()).limit(limit))
+            query = (select(*_SUMMARY).select_from(source).where(and_(True, *conditions))
+                     .order_by(newest_first.desc()).limit(limit))
             return [_record(row._mapping) for row in connection.execute(query)]
 
     def get(self, message_id: int) -> MessageRecord | None:
