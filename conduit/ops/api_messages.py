@@ -125,7 +125,7 @@ def export(request: Request, principal: Principal, batches: AsyncIterator[list[i
 
     async def lines() -> AsyncIterator[bytes]:
         async for ids in batches:
-            full = await asyncio.to_thread(_full, store, ids)
+            full = await asyncio.to_thread(store.get_many, ids)
             found = [r for r in full if r is not None]
             await asyncio.to_thread(web.audit.record, principal.name, "export",
                                     [r.id for r in found], where, f"format={format}")
@@ -176,10 +176,6 @@ async def get_message(message_id: int, request: Request,
         await asyncio.to_thread(web.audit.record, principal.name, "view", [message_id],
                                 remote(request), "api")
     return detail(record, bodies=bodies)
-
-
-def _full(store: Any, ids: list[int]) -> list[Any]:
-    return [store.get(i) for i in ids]
 
 
 class ReprocessRequest(BaseModel):

@@ -26,12 +26,15 @@ from sqlalchemy import (
     Connection,
     and_,
     case,
+    false,
     func,
+    literal_column,
     select,
     update,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
 
 from conduit.core.errors import StartupError
 from conduit.core.reason import Reason, loaded, stored
@@ -363,9 +366,20 @@ class Store:
         with ``search: {full_text: true}`` are indexed); ``fields``: ``(name, value)`` pairs,
         each a search field the message has with exactly that value (``OBR-3`` also finds the
         field stored as ``OBR-3.1``)."""
-        conditions = message_conditions(channel=channel, status=status, since=since, until=until)
+        conditions = message_conditions(channel=channel, status=status)
+        newest_first: ColumnElement[int] = messages.c.id
+        source: FromClause = messages
         for name, value in fields:
             names = [name, f"{name}.1"] if _WHOLE_FIELD.match(name) else [name]
+            if (source is messages and len(names) == 1
+                    and self.engine.dialect.name == "sqlite"):
+                # SQLite lists every id of an ``IN`` subquery before the first page (the
+                # authority all messages share: 0.2-0.3 s at a million); joined, it walks the
+                # (name, value, message_id) index back from the newest and stops at a page
+                source = search_fields.join(messages, messages.c.id == search_fields.c.message_id)
+                newest_first = search_fields.c.message_id
+                conditions += [search_fields.c.name == name, search_fields.c.value == value]
+                continue
             conditions.append(messages.c.id.in_(
                 select(search_fields.c.message_id).where(search_fields.c.name.in_(names),
                                                          search_fields.c.value == value)))
@@ -382,35 +396,49 @@ class Store:
         if patient_id:
             conditions.append(messages.c.patient_id == patient_id)
         if before_id:
-            conditions.append(messages.c.id < before_id)
-        query = (select(*_SUMMARY).where(and_(True, *conditions))
-                 .order_by(messages.c.id.desc()).limit(limit))
+            conditions.append(newest_first < before_id)
         with self.engine.connect() as connection:
+            if since is not None or until is not None:
+                conditions.extend(_received_between(connection, since, until))
+            query = (select(*_SUMMARY).select_from(source).where(and_(True, *conditions))
+                     .order_by(newest_first.desc()).limit(limit))
             return [_record(row._mapping) for row in connection.execute(query)]
 
     def get(self, message_id: int) -> MessageRecord | None:
         """One message with its content, deliveries and events."""
+        return self.get_many([message_id])[0]
+
+    def get_many(self, ids: Sequence[int]) -> list[MessageRecord | None]:
+        """These messages with their content, deliveries and events, in the order of ``ids``
+        (None for one that is gone): three queries per 500 ids, not three per message (an
+        export's page of 500 took 0.7 s one message at a time)."""
+        found: dict[int, MessageRecord] = {}
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(*_SUMMARY, messages.c.raw, messages.c.transformed)
-                .where(messages.c.id == message_id)).first()
-            if row is None:
-                return None
-            data = dict(row._mapping)
-            data["raw"] = raw = unpack(data["raw"])
-            data["transformed"] = transformed = unpack(data["transformed"], raw)
-            record = _record(data)
-            for d in connection.execute(
-                    select(deliveries).where(deliveries.c.message_id == message_id)
-                    .order_by(deliveries.c.position, deliveries.c.destination)):
-                record.deliveries.append(DeliveryRecord(
-                    destination=d.destination, status=d.status, attempts=d.attempts,
-                    content=unpack(d.content, raw, transformed=transformed),
-                    response=unpack(d.response, raw), error=loaded(d.error),
-                    updated_at=d.updated_at, sent_at=sent_at(d.status, d.updated_at, d.sent_at)))
-            record.events = [(e.at, e.kind, e.detail) for e in connection.execute(
-                select(events).where(events.c.message_id == message_id).order_by(events.c.id))]
-            return record
+            for start in range(0, len(ids), 500):  # SQLite's bound on parameters a statement
+                chunk = list(ids[start:start + 500])
+                for row in connection.execute(select(*_SUMMARY, messages.c.raw,
+                                                     messages.c.transformed)
+                                              .where(messages.c.id.in_(chunk))):
+                    data = dict(row._mapping)
+                    data["raw"] = unpack(data["raw"])
+                    data["transformed"] = unpack(data["transformed"], data["raw"])
+                    found[data["id"]] = _record(data)
+                for d in connection.execute(
+                        select(deliveries).where(deliveries.c.message_id.in_(chunk))
+                        .order_by(deliveries.c.message_id, deliveries.c.position,
+                                  deliveries.c.destination)):
+                    record = found[d.message_id]
+                    raw, transformed = record.raw, record.transformed
+                    record.deliveries.append(DeliveryRecord(
+                        destination=d.destination, status=d.status, attempts=d.attempts,
+                        content=unpack(d.content, raw, transformed=transformed),
+                        response=unpack(d.response, raw), error=loaded(d.error),
+                        updated_at=d.updated_at,
+                        sent_at=sent_at(d.status, d.updated_at, d.sent_at)))
+                for e in connection.execute(select(events).where(events.c.message_id.in_(chunk))
+                                            .order_by(events.c.id)):
+                    found[e.message_id].events.append((e.at, e.kind, e.detail))
+        return [found.get(i) for i in ids]
 
     def correlation_id(self, message_id: int) -> str | None:
         """The correlation id a message came in with (for envelopes that lost it)."""
@@ -523,6 +551,52 @@ def message_conditions(*, channel: str | None = None, status: str | None = None,
     if until:
         conditions.append(messages.c.received_at < utc(until))
     return conditions
+
+
+#: A time range of up to this many messages is read off the received-at index whatever comes
+#: after it: walking back from the newest would pass over the whole store when the range holds
+#: fewer than a page.
+RANGE_READ = 10_000
+
+
+def _received_between(connection: Connection, since: datetime | None,
+                      until: datetime | None) -> list[ColumnElement[bool]]:
+    """WHERE terms for messages received in [``since``, ``until``), shaped for a newest-first
+    page. A page is found by walking back from the newest message past every one received
+    after ``until`` (cheap when few were), or by reading the range's ids off the received-at
+    index and walking back inside them only (cheap when the range is small): whichever passes
+    over fewer. The planners do not know that ids follow arrival: PostgreSQL walked back over
+    933,000 messages for a day a month ago (0.8 s at a million), SQLite read and sorted a whole
+    month for a range ending yesterday (0.8 s). Three index probes estimate both counts; the
+    ids read off the index are exact."""
+    terms = message_conditions(since=since, until=until)
+    newest = connection.execute(select(func.max(messages.c.id))).scalar()
+    if newest is None:
+        return terms
+
+    def first_id(moment: datetime | None) -> int | None:  # of the first received at or after
+        query = select(messages.c.id).order_by(messages.c.received_at).limit(1)
+        if moment is not None:
+            query = query.where(messages.c.received_at >= utc(moment))
+        return connection.execute(query).scalar()
+
+    start = first_id(since)
+    if start is None:
+        return [false()]  # nothing received since ``since``
+    after = first_id(until) if until is not None else None
+    end = newest + 1 if after is None else after
+    if end - start <= max(newest + 1 - end, RANGE_READ):
+        inside = (select(messages.c.id).where(*terms)
+                  .offset(0).subquery())  # OFFSET 0: read the range, not the table by id
+        low, high = connection.execute(select(func.min(inside.c.id),
+                                              func.max(inside.c.id))).one()
+        return [false()] if low is None else [*terms, messages.c.id.between(low, high)]
+    if connection.dialect.name != "sqlite":
+        return terms
+    # a unary plus keeps SQLite off the received-at index: it walks back by id instead
+    received = literal_column("+messages.received_at", messages.c.received_at.type)
+    return ([received >= utc(since)] if since else []) + (
+        [received < utc(until)] if until else [])
 
 
 def utc(value: datetime) -> datetime:

@@ -157,7 +157,9 @@ search_fields = Table(
     Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
     Column("name", String(40), primary_key=True),
     Column("value", String(200), primary_key=True),
-    Index("ix_search_fields_name_value", "name", "value"),
+    # the message id ends the key so a search reads the newest matches off the index alone
+    # (SQLite's index ends with the table's key anyway; PostgreSQL: migration 0010)
+    Index("ix_search_fields_name_value", "name", "value", "message_id"),
     sqlite_with_rowid=False,
 )
 

@@ -10,13 +10,14 @@ import random
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 
 from conduit.store import Store
 from conduit.store.codec import pack
 from conduit.store.fulltext import Indexer
-from conduit.store.tables import messages
+from conduit.store.tables import messages, search_fields
 
 FAMILY = ["SMITH", "JONES", "GARCIA", "MILLER", "DAVIS", "LOPEZ", "WILSON", "TAYLOR", "MOORE",
           "CLARK", "LEWIS", "WALKER", "HALL", "YOUNG", "KING", "WRIGHT", "SCOTT", "GREEN"]
@@ -26,39 +27,71 @@ CHANNELS = ["adt-in", "lab-results", "orders", "scheduling"]
 STATUSES = ["SENT"] * 90 + ["FILTERED"] * 6 + ["ERROR"] * 3 + ["QUEUED"]
 
 
-def message(i: int, rng: random.Random) -> tuple[bytes, str, str]:
+def message(i: int, rng: random.Random) -> tuple[bytes, str, str, list[tuple[str, str]]]:
+    """A synthetic message (no real person), its type, patient id and the search fields intake
+    would write for it (``engine.search``: PID-3.4, PID-5.1, PID-5.2 and the MRN)."""
     kind = rng.choice(TYPES)
     patient = f"P{rng.randrange(200_000):07d}"
+    family, given = rng.choice(FAMILY), rng.choice(GIVEN)
     raw = (f"MSH|^~\\&|SEND|HOSP|RECV|HOSP|20260101120000||{kind}|MSG{i:09d}|P|2.5\r"
            f"EVN|{kind[-3:]}|20260101120000\r"
-           f"PID|1||{patient}^^^HOSP^MR||{rng.choice(FAMILY)}^{rng.choice(GIVEN)}||"
+           f"PID|1||{patient}^^^HOSP^MR||{family}^{given}||"
            f"19{rng.randrange(30, 99)}0101|{rng.choice('MF')}|||{rng.randrange(1, 999)} Main St"
            f"^^Springfield^ST^{rng.randrange(10000, 99999)}\r"
            f"PV1|1|I|WARD{rng.randrange(1, 40)}^{rng.randrange(100, 400)}^1\r").encode()
-    return raw, kind, patient
+    fields = [("PID-3.4", "HOSP"), ("PID-5.1", family), ("PID-5.2", given), ("MRN", patient)]
+    return raw, kind, patient, fields
 
 
 def fill(store: Store, count: int) -> None:
+    """``count`` more messages over the last 30 days with their search fields, in batches of
+    20,000: multi-row inserts on SQLite, COPY on PostgreSQL."""
     rng = random.Random(7)
     start = datetime.now(UTC) - timedelta(days=30)
     step = timedelta(days=30) / count
-    rows = []
+    with store.engine.connect() as connection:
+        first = (connection.execute(text("SELECT max(id) FROM messages")).scalar() or 0) + 1
+    rows: list[dict[str, Any]] = []
+    fields: list[dict[str, Any]] = []
     began = time.perf_counter()
     for i in range(count):
-        raw, kind, patient = message(i, rng)
+        raw, kind, patient, found = message(i, rng)
         at = start + step * i
-        rows.append({"channel": rng.choice(CHANNELS), "received_at": at, "updated_at": at,
-                     "status": rng.choice(STATUSES), "control_id": f"MSG{i:09d}",
-                     "message_type": kind, "patient_id": patient, "source": "10.0.0.1",
-                     "raw": pack(raw), "transformed": None, "error": None})
-        if len(rows) == 20_000:
-            with store.engine.begin() as connection:
-                connection.execute(messages.insert(), rows)
+        rows.append({"id": first + i, "channel": rng.choice(CHANNELS), "received_at": at,
+                     "updated_at": at, "status": rng.choice(STATUSES),
+                     "control_id": f"MSG{i:09d}", "message_type": kind, "patient_id": patient,
+                     "source": "10.0.0.1", "raw": pack(raw), "transformed": None, "error": None})
+        fields.extend({"message_id": first + i, "name": n, "value": v} for n, v in found)
+        if len(rows) == 20_000 or i == count - 1:
+            _write(store, rows, fields)
             rows.clear()
-    if rows:
+            fields.clear()
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.begin() as connection:
+            connection.execute(text("SELECT setval(pg_get_serial_sequence('messages', 'id'),"
+                                     " (SELECT max(id) FROM messages))"))
+    print(f"inserted {count:,} in {time.perf_counter() - began:.1f}s")
+
+
+def _write(store: Store, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
+    if store.engine.dialect.name != "postgresql":
         with store.engine.begin() as connection:
             connection.execute(messages.insert(), rows)
-    print(f"inserted {count:,} in {time.perf_counter() - began:.1f}s")
+            connection.execute(search_fields.insert(), fields)
+        return
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        columns = list(rows[0])
+        with cursor.copy(f"COPY messages ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+        with cursor.copy("COPY search_fields (message_id, name, value) FROM STDIN") as copy:
+            for field in fields:
+                copy.write_row((field["message_id"], field["name"], field["value"]))
+        raw.commit()
+    finally:
+        raw.close()
 
 
 def timed(label: str, call, repeat: int = 3) -> None:  # type: ignore[no-untyped-def]

@@ -56,6 +56,43 @@ def test_search_fields_are_written_with_the_message_and_found(store_url: str) ->
     store.engine.dispose()
 
 
+def test_a_value_many_messages_share_is_paged_newest_first(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> list[int]:
+        ids = [await _accept(store, "lab" if n % 3 else "adt", n,
+                             search=[("PID-3.4", "HOSP"), ("MRN", f"P{n % 7}")])
+               for n in range(120)]
+        await store.close()
+        return ids
+
+    ids = asyncio.run(scenario())
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    pages, before = [], None
+    while True:
+        page = [r.id for r in store.search(fields=[("PID-3.4", "HOSP")], before_id=before,
+                                           limit=50)]
+        pages.append(page)
+        if len(page) < 50:
+            break
+        before = page[-1]
+    assert [len(p) for p in pages] == [50, 50, 20]
+    assert [i for page in pages for i in page] == ids[::-1]
+    lab = [i for n, i in enumerate(ids) if n % 3][::-1]
+    assert [r.id for r in store.search(fields=[("PID-3.4", "HOSP")], channel="lab",
+                                       limit=200)] == lab
+    assert [r.id for r in store.search(fields=[("PID-3.4", "HOSP"), ("MRN", "P3")],
+                                       limit=200)] == [i for n, i in enumerate(ids)
+                                                       if n % 7 == 3][::-1]
+    # SQLite walks the (name, value, message_id) index from the newest, not an IN list
+    joined = "FROM search_fields JOIN messages" in statements[0]
+    assert joined == store_url.startswith("sqlite")
+    store.engine.dispose()
+
+
 def test_only_channels_that_opted_in_are_indexed(store_url: str) -> None:
     store = Store(store_url)
     store.migrate()

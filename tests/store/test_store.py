@@ -6,10 +6,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import inspect
 
 from conduit.store import Store
-from conduit.store.store import Route
+from conduit.store import store as store_module
+from conduit.store.store import Route, _received_between
+from conduit.store.tables import messages
 
 
 def test_migrations_create_the_schema_and_are_idempotent(store_url: str) -> None:
@@ -53,6 +56,77 @@ def test_message_lifecycle_and_status_settling(store_url: str) -> None:
         await store.close()
 
     asyncio.run(scenario())
+
+
+def test_get_many_reads_each_message_whole_in_the_order_asked(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> list[int]:
+        ids = []
+        for n in range(3):
+            mid = await store.received("adt", f"MSH|^~\\&|{n}\r".encode(), control_id=f"C{n}",
+                                       message_type="ADT^A01")
+            await store.processed(mid, "TRANSFORMED", transformed=f"T{n}".encode(), error=None,
+                                  routes=[Route("b", f"b{n}".encode()), Route("a", None, "no")])
+            ids.append(mid)
+        await store.delivered(ids[1], "b", "ERROR", attempts=3, response=None, error="refused")
+        await store.close()
+        return ids
+
+    ids = asyncio.run(scenario())
+    asked = [ids[2], 10_000, ids[0], ids[1]]
+    many = store.get_many(asked)
+    assert [r.id if r else None for r in many] == [ids[2], None, ids[0], ids[1]]
+    for record in many:
+        if record is not None:
+            assert record == store.get(record.id)
+            assert [d.destination for d in record.deliveries] == ["b", "a"]  # route order
+            assert record.deliveries[0].content == f"b{record.control_id[1:]}".encode()  # type: ignore[index]
+            assert record.events == store.get(record.id).events  # type: ignore[union-attr]
+    assert many[3].deliveries[0].error == "refused"  # type: ignore[union-attr]
+    store.engine.dispose()
+
+
+def test_a_time_range_reads_its_ids_off_the_index_and_finds_what_a_scan_finds(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(store_url)
+    store.migrate()
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    at = {i: base + timedelta(minutes=i) for i in range(1, 301)}
+    at[250] = base + timedelta(minutes=5, seconds=30)  # committed late: a high id, an early time
+    at[3] = base + timedelta(minutes=100)  # and the other way round
+    with store.engine.begin() as connection:
+        connection.execute(messages.insert(), [
+            {"id": i, "channel": "adt", "received_at": t, "updated_at": t, "status": "SENT",
+             "raw": b"x"} for i, t in at.items()])
+
+    def scanned(since: datetime | None, until: datetime | None) -> list[int]:
+        return sorted((i for i, t in at.items()
+                       if (since is None or t >= since) and (until is None or t < until)),
+                      reverse=True)[:50]
+
+    ranges = [(base + timedelta(minutes=4), base + timedelta(minutes=10)),
+              (None, base + timedelta(minutes=60)), (base + timedelta(minutes=200), None),
+              (base + timedelta(minutes=2), base + timedelta(minutes=290)),
+              (base + timedelta(minutes=7, seconds=10), base + timedelta(minutes=7, seconds=20)),
+              (base + timedelta(minutes=20), base + timedelta(minutes=10)),
+              (base + timedelta(days=1), base + timedelta(days=2))]
+    for read in (store_module.RANGE_READ, 0):  # small ranges read off the index; then walks
+        monkeypatch.setattr(store_module, "RANGE_READ", read)
+        for since, until in ranges:
+            found = [r.id for r in store.search(since=since, until=until)]
+            assert found == scanned(since, until), (read, since, until)
+    with store.engine.connect() as connection:  # an old range: its ids; a recent one: a walk
+        old = _received_between(connection, base + timedelta(minutes=4),
+                                base + timedelta(minutes=10))
+        assert "BETWEEN" in str(old[-1]) and old[-1].compile().params == {
+            "id_1": 4, "id_2": 250}
+        recent = " ".join(map(str, _received_between(connection, base, base + timedelta(
+            minutes=299))))
+        assert "BETWEEN" not in recent
+        assert ("+messages.received_at" in recent) == store_url.startswith("sqlite")
+    store.engine.dispose()
 
 
 def test_concurrent_writes_are_grouped_and_all_committed(store_url: str) -> None:
