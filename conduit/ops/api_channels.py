@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
@@ -15,19 +17,43 @@ from conduit.core.reason import public
 from conduit.ops.access import Admin, Operator, Viewer, remote, state
 from conduit.ops.auth import Principal
 
+log = structlog.get_logger(__name__)
 router = APIRouter(tags=["channels"])
 COUNTS_TTL = 2.0
 
 
+#: Counts older than this are counted again before answering; younger but past COUNTS_TTL, they
+#: are answered as they are while a thread counts again.
+COUNTS_STALE_MAX = 30.0
+
+
 def store_counts(request: Request) -> dict[str, dict[str, int]]:
-    """Messages per channel and status, cached a moment (a grouped scan of the store)."""
+    """Messages per channel and status, cached a moment: a grouped scan of the store, which
+    takes 0.2-0.6 s at a million messages on PostgreSQL, so a page refreshing every few
+    seconds is answered from the last count while the next is made in the background."""
     web = state(request)
     cached = web.extras.get("counts")
-    if cached and time.monotonic() - cached[0] < COUNTS_TTL:
-        return cached[1]
-    counts = web.engine.store.counts()
-    web.extras["counts"] = (time.monotonic(), counts)
+    if cached is None or time.monotonic() - cached[0] > COUNTS_STALE_MAX:
+        return _count(web)
+    if time.monotonic() - cached[0] >= COUNTS_TTL and "counting" not in web.extras:
+        web.extras["counting"] = True
+        threading.Thread(target=_count, args=(web,), name="conduit-counts", daemon=True).start()
+    counts: dict[str, dict[str, int]] = cached[1]
     return counts
+
+
+def _count(web: Any) -> dict[str, dict[str, int]]:
+    try:
+        counts = web.engine.store.counts()
+        web.extras["counts"] = (time.monotonic(), counts)
+        return counts
+    except Exception:
+        if threading.current_thread().name != "conduit-counts":
+            raise
+        log.debug("counting messages failed; the last counts stay", exc_info=True)
+        return {}
+    finally:
+        web.extras.pop("counting", None)
 
 
 def channel_summary(request: Request, name: str,
