@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from tests.ops.helpers import adt, base_url, dashboard, run
-from tests.ops.test_browser_dashboard import browser_page, pytestmark, shot
+from tests.ops.test_browser_dashboard import axe_violations, browser_page, pytestmark, shot
 from tests.support import mllp_exchange, source_port, wait_for
 
 __all__ = ["pytestmark"]  # Chromium or skip, and the time limit: as the dashboard's tests
@@ -66,6 +66,7 @@ def test_bulk_select_reprocess_and_export_on_the_messages_page(tmp_path: Path) -
                 await expect(page.locator("#message-list input[name=ids]:checked")).to_have_count(2)
                 await page.screenshot(path=shot("bulk-select.png"),
                                       clip={"x": 0, "y": 0, "width": 1400, "height": 400})
+                assert await axe_violations(page) == []  # WCAG 2.1 A/AA, rows ticked
 
                 # export the ticked ones: exactly those two, raw HL7 then NDJSON
                 async with page.expect_download() as waiting:
@@ -97,6 +98,7 @@ def test_bulk_select_reprocess_and_export_on_the_messages_page(tmp_path: Path) -
                 assert questions == ["Reprocess 2 selected message(s) through their channels "
                                      "again?"]
                 await page.screenshot(path=shot("bulk-reprocessed.png"), full_page=True)
+                assert await axe_violations(page) == []
                 audited = web.audit.list(action="reprocess")
                 assert sorted(a["message_id"] for a in audited) == picked
                 assert {a["username"] for a in audited} == {"operator"}

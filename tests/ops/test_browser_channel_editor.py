@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 
 from tests.ops.helpers import adt, base_url, dashboard, run
-from tests.ops.test_browser_dashboard import browser_page, pytestmark, shot
+from tests.ops.test_browser_dashboard import axe_violations, browser_page, pytestmark, shot
 from tests.support import mllp_exchange, source_port, wait_for
 
 __all__ = ["pytestmark"]
@@ -74,6 +74,7 @@ def test_edit_deploy_and_roll_back_a_channel_in_the_browser(tmp_path: Path) -> N
                 await expect(page.locator("#yaml-diff")).to_contain_text(
                     "+filter: {not: {field: PID-3.1, equals: BLOCKED}}")
                 await page.screenshot(path=shot("channel-editor.png"), full_page=True)
+                assert await axe_violations(page) == []  # WCAG 2.1 A/AA, the diff shown
 
                 # rolled back (one click, confirmed): version 3, the filter gone
                 await page.click("#yaml-history tr[data-version='1'] button")
