@@ -119,7 +119,11 @@ class Conversion:
         return out
 
     def instant(self, value: str) -> str | None:
-        return dt.instant(value, self.tz)
+        if not self.tz:
+            return dt.instant(value, self.tz)
+        # with a zone, an instant is the dateTime when it has a time (read once, as above)
+        out = self.datetime(value)
+        return out if out is not None and "T" in out else None
 
     def period(self, start: str, end: str) -> Json | None:
         """As :func:`~conduit.fhir.datatypes.period`, through :meth:`datetime`."""

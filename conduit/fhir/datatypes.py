@@ -8,7 +8,7 @@ The maps follow the HL7 v2-to-FHIR IG data-type maps (DTM, XPN, XAD, XTN, CX, CW
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -38,13 +38,28 @@ def _code(value: str) -> str:
     return " ".join(value.split())
 
 
+_DIGITS = frozenset({4, 6, 8, 10, 12, 14})  # YYYY[MM[DD[HH[MM[SS]]]]]
+
+
 def _parts(value: str) -> tuple[str, ...] | None:
     if not value:  # most optional time fields are empty: no regex for them
         return None
-    m = _DTM.match(value.strip())
-    if m is None:
-        return None
-    y, mo, d, h, mi, s, frac, tz = m.groups()
+    v = value.strip()
+    # the usual shapes, digits alone or with a +-ZZZZ offset, are cut without the regex
+    tz: str | None = None
+    head = v
+    if len(v) > 5 and v[-5] in "+-":
+        head, tz = v[:-5], v[-5:]
+    if len(head) in _DIGITS and head.isascii() and head.isdigit() and (
+            tz is None or (tz[1:].isascii() and tz[1:].isdigit())):
+        y, mo, d, h, mi, s = (head[:4], head[4:6] or None, head[6:8] or None,
+                              head[8:10] or None, head[10:12] or None, head[12:14] or None)
+        frac = None
+    else:
+        m = _DTM.match(v)
+        if m is None:
+            return None
+        y, mo, d, h, mi, s, frac, tz = m.groups()
     if (mo and not 1 <= int(mo) <= 12) or (d and not 1 <= int(d) <= 31):
         return None
     if h and (int(h) > 23 or (mi and int(mi) > 59) or (s and int(s) > 59)):
@@ -75,9 +90,16 @@ def _zone_offset(tz: tzinfo, y: str, mo: str, d: str, h: str, mi: str, s: str) -
     delta = tz.utcoffset(datetime(int(y), int(mo), int(d), int(h), int(mi or 0), int(s or 0)))
     if delta is None:
         return "+00:00"
-    seconds = int(delta.total_seconds())
-    minutes = abs(seconds) // 60
-    return f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+    text = _OFFSET_TEXT.get(delta)
+    if text is None:  # a zone has a handful of offsets: each is written once per process
+        seconds = int(delta.total_seconds())
+        minutes = abs(seconds) // 60
+        text = _OFFSET_TEXT[delta] = \
+            f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+    return text
+
+
+_OFFSET_TEXT: dict[timedelta, str] = {}
 
 
 def offset_at(value: str, tz: str | tzinfo) -> str | None:
@@ -101,8 +123,10 @@ def datetime_(value: str, tz: str | tzinfo | None = None) -> str | None:
     A time given to the hour or minute is padded to seconds, since FHIR has no such precision.
     """
     p = _parts(value)
-    if p is None:
-        return None
+    return None if p is None else _datetime(p, tz)
+
+
+def _datetime(p: tuple[str, ...], tz: str | tzinfo | None) -> str:
     y, mo, d, h, mi, s, frac, zone = p
     if not (mo and d and h) or (not zone and not tz):  # date(value), without parsing again
         return y + (f"-{mo}" if mo else "") + (f"-{d}" if mo and d else "")
@@ -115,7 +139,7 @@ def instant(value: str, tz: str | tzinfo | None = None) -> str | None:
     p = _parts(value)
     if p is None or not p[3] or (not p[7] and not tz):
         return None
-    return datetime_(value, tz)
+    return _datetime(p, tz)
 
 
 def period(start: str, end: str, tz: str | tzinfo | None = None) -> Json | None:
