@@ -16,6 +16,7 @@ __all__ = ["PADDED", "Field", "Seg"]
 PADDED = 21
 """A decoded Field has at least this many entries (components 1-20 and the unused 0)."""
 _BLANKS = [""] * PADDED
+_SUB_BLANKS = _BLANKS[2:]
 
 
 class Field:
@@ -86,9 +87,17 @@ class Field:
     def subcomponents(self, i: int) -> list[str]:
         """``self.part(i).components()`` (read-only), without a Field when component ``i`` is
         empty, as most are."""
-        parts = self._split()
-        if not (parts[i - 1] if i <= len(parts) else ""):
+        parts = self._parts or self._split()
+        raw = parts[i - 1] if i <= len(parts) else ""
+        if not raw:
             return _BLANKS
+        seps = self._seps
+        if seps.subcomponent not in raw and seps.escape not in raw:
+            # one plain subcomponent (an authority "HOSP", a unit "mg"): what part(i) decodes
+            # to, without the Field
+            out = ["", raw if " " not in raw and raw.isprintable() else raw.strip()]
+            out += _SUB_BLANKS
+            return out
         return self.part(i).components()
 
     def part(self, i: int) -> Field:
