@@ -47,11 +47,11 @@ def bundle(ctx: Conversion) -> Json:
     }
     if stamp := ctx.instant(ctx.msh[7]):
         out["timestamp"] = stamp
-    if ctx.message.control_id:
+    if ctx.control_id:
         # MSH-10 ids are the sending application's: its OID/URI (MSH-3) is their system, else
         # the sender's own (conduit/fhir/ids.py), never a bare value
         system = hd_system(ctx.msh.field(3)) or ctx.systems.sender
-        out["identifier"] = {"system": system, "value": ctx.message.control_id}
+        out["identifier"] = {"system": system, "value": ctx.control_id}
     out["entry"] = entries
     return out
 

@@ -140,11 +140,11 @@ def provenance(ctx: Conversion) -> None:
         agents.append({"type": {"coding": [dt.coding("enterer", "Enterer", _PARTICIPANT)]},
                        "who": operator})  # EVN-5 operator id
     body["agent"] = agents
-    if ctx.message.control_id:
+    if ctx.control_id:
         body["entity"] = [{"role": "source",
                            "what": {"identifier": {
                                "system": dt.hd_system(ctx.msh.field(3)) or ctx.systems.sender,
-                               "value": ctx.message.control_id},
+                               "value": ctx.control_id},
                                     "display": f"HL7 v2 message {ctx.message.message_type}"}}]
     ctx.add("Provenance", ctx.message_key, body)
 
