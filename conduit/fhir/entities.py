@@ -97,6 +97,10 @@ def organization_of(ctx: Conversion, name: str, ident_value: str,
 
 def organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
     """HD (e.g. MSH-4 sending facility) -> Reference(Organization)."""
+    return _once(ctx, "HD", hd, _organization_from_hd)  # MSH-4: the header and the Provenance
+
+
+def _organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
     namespace, universal = hd[1], hd[2]
     if not namespace and not universal:
         return None

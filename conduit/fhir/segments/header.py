@@ -110,7 +110,9 @@ def _meta(msh: Seg) -> Json:
 
 def provenance(ctx: Conversion) -> None:
     """The Provenance of everything made from this message (target is required: none, none)."""
-    targets = [ref(r) for r in ctx.resources.values() if r["resourceType"] not in _SKIP]
+    # ctx.resources is keyed by each resource's "Type/id", its reference
+    targets = [{"reference": key} for key, r in ctx.resources.items()
+               if r["resourceType"] not in _SKIP]
     evn = ctx.message.segments("EVN")
     event = ctx.seg(evn[0]) if evn else None
     # EVN-2 recorded date/time (IG EVN[Provenance]), else the message's own time
