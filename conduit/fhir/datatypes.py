@@ -199,11 +199,16 @@ def codeable(f: Field, table: str | None = None) -> Json | None:
         return None
     c = f.components()
     codings = []
-    for code, display, name, version in ((c[1], c[2], c[3], c[7]), (c[4], c[5], c[6], c[8])):
-        if not code:  # a display alone is text, not a coding
-            continue
+    # the two triplets (code, display, system name, version): CWE.1-3 + .7, CWE.4-6 + .8;
+    # a display alone is text, not a coding
+    if code := c[1]:
+        name = c[3]
         system = system_uri(name) if name else (table_uri(table) if table else None)
-        codings.append(coding(code, display, system, version))
+        codings.append(coding(code, c[2], system, c[7]))
+    if code := c[4]:
+        name = c[6]
+        system = system_uri(name) if name else (table_uri(table) if table else None)
+        codings.append(coding(code, c[5], system, c[8]))
     out: Json = {}
     if codings:
         out["coding"] = codings
