@@ -70,12 +70,21 @@ class Field:
                 decoded = (sep + raw).split(sep)      # characters but " " are unprintable)
             else:
                 decoded = [v.strip() for v in (sep + raw).split(sep)]
-        else:
+        else:  # each component's first subcomponent, unescaped and stripped (as _text does)
+            parts = self._parts or self._split()
+            if amp is not None and amp in raw:
+                parts = [v.split(amp, 1)[0] if amp in v else v for v in parts]
+            esc = seps.escape
             decoded = [""]
-            decoded += [self._text(v.split(amp, 1)[0] if amp and amp in v else v) if v else ""
-                        for v in self._split()]
-        if len(decoded) < PADDED:
-            decoded += _BLANKS[len(decoded):]
+            if esc in raw:
+                charset = self._charset
+                decoded += [unescape(v, seps, charset=charset).strip() if esc in v else v.strip()
+                            for v in parts]
+            else:
+                decoded += [v.strip() for v in parts]
+        n = len(decoded)
+        if n < PADDED:
+            decoded += _BLANKS[n:]
         self._decoded = decoded
         return decoded
 
