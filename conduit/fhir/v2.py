@@ -8,6 +8,8 @@ the IG's segment map (``pid.field(5)[1]`` is XPN.1). Everything absent reads as 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from conduit.hl7.escape import unescape
 from conduit.hl7.message import Segment, Separators
 
@@ -172,6 +174,9 @@ class Seg:
             fields = self._raw
             seps = self._seps
             raw = fields[n] if n < len(fields) else ""
+            if not raw:  # maps read many fields a sender leaves empty
+                found = self._fields[n] = _empty(seps, self._charset)
+                return found
             if seps.repetition in raw:
                 raw = raw.split(seps.repetition, 1)[0]
             found = self._fields[n] = Field(raw, seps, self._charset)
@@ -197,3 +202,12 @@ class Seg:
         if seps.escape in raw or seps.subcomponent in raw:
             return self.field(n)[1]
         return raw.strip()
+
+
+@lru_cache(maxsize=64)
+def _empty(seps: Separators, charset: str) -> Field:
+    """The absent field, one per separators (a Field never changes once made, so segments
+    share it)."""
+    empty = Field("", seps, charset)
+    empty.components()
+    return empty
