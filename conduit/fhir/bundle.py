@@ -29,14 +29,15 @@ _CONDITIONAL = frozenset({"Patient", "Practitioner", "Organization", "Encounter"
 
 def bundle(ctx: Conversion) -> Json:
     conditional = ctx.options.conditional and ctx.options.bundle_type == "transaction"
-    entries = []
-    for reference, resource in ctx.resources.items():
-        url = _conditional_url(resource) if conditional else None
-        entries.append({
-            "fullUrl": f"urn:uuid:{resource['id']}",
-            "resource": resource,
-            "request": {"method": "PUT", "url": url or reference},
-        })
+    if conditional:
+        entries = [{"fullUrl": "urn:uuid:" + resource["id"], "resource": resource,
+                    "request": {"method": "PUT",
+                                "url": _conditional_url(resource) or reference}}
+                   for reference, resource in ctx.resources.items()]
+    else:
+        entries = [{"fullUrl": "urn:uuid:" + resource["id"], "resource": resource,
+                    "request": {"method": "PUT", "url": reference}}
+                   for reference, resource in ctx.resources.items()]
     if conditional:
         for resource in ctx.resources.values():
             _to_fullurls(resource)
