@@ -52,14 +52,18 @@ def _parts(value: str) -> tuple[str, ...] | None:
         head, tz = v[:-5], v[-5:]
     if len(head) in _DIGITS and head.isascii() and head.isdigit() and (
             tz is None or (tz[1:].isascii() and tz[1:].isdigit())):
-        y, mo, d, h, mi, s = (head[:4], head[4:6] or None, head[6:8] or None,
-                              head[8:10] or None, head[10:12] or None, head[12:14] or None)
-        frac = None
-    else:
-        m = _DTM.match(v)
-        if m is None:
+        y, mo, d, h, mi, s = (head[:4], head[4:6], head[6:8], head[8:10], head[10:12],
+                              head[12:14])
+        # two ASCII digits compare as their numbers do
+        if (mo and not "01" <= mo <= "12") or (d and not "01" <= d <= "31"):
             return None
-        y, mo, d, h, mi, s, frac, tz = m.groups()
+        if h and (h > "23" or (mi and mi > "59") or (s and s > "59")):
+            return None
+        return y, mo, d, h, mi, s, "", tz or ""
+    m = _DTM.match(v)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, frac, tz = m.groups()
     if (mo and not 1 <= int(mo) <= 12) or (d and not 1 <= int(d) <= 31):
         return None
     if h and (int(h) > 23 or (mi and int(mi) > 59) or (s and int(s) > 59)):
