@@ -333,11 +333,11 @@ def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[
     out: Json = {}
     if fam := c[family]:
         out["family"] = fam
-    if g := [v for v in (c[given[0]], c[given[1]]) if v]:
+    if g := _present(c[given[0]], c[given[1]]):
         out["given"] = g
     if p := c[prefix]:
         out["prefix"] = [p]
-    if s := [v for v in (c[suffix[0]], c[suffix[1]]) if v]:
+    if s := _present(c[suffix[0]], c[suffix[1]]):
         out["suffix"] = s
     if not out:
         return None
@@ -350,6 +350,13 @@ def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[
         if valid:
             out["period"] = valid
     return out
+
+
+def _present(first: str, second: str) -> list[str] | None:
+    """The non-empty of two values, in order (no comprehension: names are read per person)."""
+    if first:
+        return [first, second] if second else [first]
+    return [second] if second else None
 
 
 _ADDRESS_USE = {"H": ("home", None), "B": ("work", None), "O": ("work", None),
