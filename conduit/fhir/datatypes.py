@@ -267,8 +267,9 @@ def identifier(f: Field, type_code: str = "", *, authority: int = 4,
         system, universal = system_of(auth[1], auth[2], auth[3]), True
     if system:
         out["system"] = system
-    if code:
-        out["type"] = {"coding": [coding(code, "", _IDENTIFIER_TYPES)]}
+    if code:  # coding(code, "", _IDENTIFIER_TYPES), inlined: every identifier has one
+        out["type"] = {"coding": [{"system": _IDENTIFIER_TYPES, "code": code if " " not in code
+                                   and code.isprintable() else _code(code)}]}
     if kind and (c[7] or c[8]):
         p = period(c[7], c[8])
         if p:
@@ -345,8 +346,10 @@ def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[
     if u or default_use:
         out["use"] = u or default_use
     if start:
-        valid = period(c[start], c[end]) or (period(f.sub(range_, 1), f.sub(range_, 2))
-                                             if range_ else None)
+        valid = period(c[start], c[end])
+        if not valid and range_:  # the DR (range) component: its two subcomponents
+            dr = f.subcomponents(range_)
+            valid = period(dr[1], dr[2])
         if valid:
             out["period"] = valid
     return out
@@ -384,7 +387,10 @@ def address(f: Field) -> Json | None:
         out["use"] = use
     if kind:
         out["type"] = kind
-    p = period(c[13], c[14]) or period(f.sub(12, 1), f.sub(12, 2))
+    p = period(c[13], c[14])
+    if not p:  # XAD.12 address validity range (DR)
+        dr = f.subcomponents(12)
+        p = period(dr[1], dr[2])
     if p:
         out["period"] = p
     return out
