@@ -8,8 +8,6 @@ the IG's segment map (``pid.field(5)[1]`` is XPN.1). Everything absent reads as 
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from conduit.hl7.escape import unescape
 from conduit.hl7.message import Segment, Separators
 
@@ -175,7 +173,7 @@ class Seg:
             seps = self._seps
             raw = fields[n] if n < len(fields) else ""
             if not raw:  # maps read many fields a sender leaves empty
-                found = self._fields[n] = _empty(seps, self._charset)
+                found = self._fields[n] = _EMPTY
                 return found
             if seps.repetition in raw:
                 raw = raw.split(seps.repetition, 1)[0]
@@ -204,10 +202,7 @@ class Seg:
         return raw.strip()
 
 
-@lru_cache(maxsize=64)
-def _empty(seps: Separators, charset: str) -> Field:
-    """The absent field, one per separators (a Field never changes once made, so segments
-    share it)."""
-    empty = Field("", seps, charset)
-    empty.components()
-    return empty
+_EMPTY = Field("", Separators(), "utf-8")
+"""The absent field, shared by every segment: empty text reads the same whatever the separators
+and charset (every component and subcomponent ""), and a Field never changes once made."""
+_EMPTY.components()
