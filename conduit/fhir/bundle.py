@@ -29,14 +29,15 @@ _CONDITIONAL = frozenset({"Patient", "Practitioner", "Organization", "Encounter"
 
 def bundle(ctx: Conversion) -> Json:
     conditional = ctx.options.conditional and ctx.options.bundle_type == "transaction"
-    entries = []
-    for reference, resource in ctx.resources.items():
-        url = _conditional_url(resource) if conditional else None
-        entries.append({
-            "fullUrl": f"urn:uuid:{resource['id']}",
-            "resource": resource,
-            "request": {"method": "PUT", "url": url or reference},
-        })
+    if conditional:
+        entries = [{"fullUrl": "urn:uuid:" + resource["id"], "resource": resource,
+                    "request": {"method": "PUT",
+                                "url": _conditional_url(resource) or reference}}
+                   for reference, resource in ctx.resources.items()]
+    else:
+        entries = [{"fullUrl": "urn:uuid:" + resource["id"], "resource": resource,
+                    "request": {"method": "PUT", "url": reference}}
+                   for reference, resource in ctx.resources.items()]
     if conditional:
         for resource in ctx.resources.values():
             _to_fullurls(resource)
@@ -47,11 +48,11 @@ def bundle(ctx: Conversion) -> Json:
     }
     if stamp := ctx.instant(ctx.msh[7]):
         out["timestamp"] = stamp
-    if ctx.message.control_id:
+    if ctx.control_id:
         # MSH-10 ids are the sending application's: its OID/URI (MSH-3) is their system, else
         # the sender's own (conduit/fhir/ids.py), never a bare value
         system = hd_system(ctx.msh.field(3)) or ctx.systems.sender
-        out["identifier"] = {"system": system, "value": ctx.message.control_id}
+        out["identifier"] = {"system": system, "value": ctx.control_id}
     out["entry"] = entries
     return out
 

@@ -13,6 +13,7 @@ from datetime import tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from conduit.core.timezone import host_zone
 from conduit.fhir import datatypes as dt
 from conduit.fhir.ids import IdentifierSystems, resource_id
 from conduit.fhir.v2 import Field, Seg
@@ -71,7 +72,8 @@ class Conversion:
         self.systems = IdentifierSystems(self.options.identifier_systems,
                                          facility[1] or facility[2],
                                          application[1] or application[2])
-        self.message_key = (facility[1], application[1], message.control_id)
+        self.control_id = message.control_id  # MSH-10, read by the Bundle and the Provenance
+        self.message_key = (facility[1], application[1], self.control_id)
         self.patient: str | None = None
         self.encounter: str | None = None
         self.pending_orc: Seg | None = None     # an ORC waiting for its OBR/RXA
@@ -119,7 +121,11 @@ class Conversion:
         return out
 
     def instant(self, value: str) -> str | None:
-        return dt.instant(value, self.tz)
+        if not self.tz:
+            return dt.instant(value, self.tz)
+        # with a zone, an instant is the dateTime when it has a time (read once, as above)
+        out = self.datetime(value)
+        return out if out is not None and "T" in out else None
 
     def period(self, start: str, end: str) -> Json | None:
         """As :func:`~conduit.fhir.datatypes.period`, through :meth:`datetime`."""
@@ -181,8 +187,6 @@ def _sender_zone(chosen: str | tzinfo, msh7: str) -> str | tzinfo:
 
 
 def _host_zone() -> tzinfo:
-    from conduit.core.timezone import host_zone
-
     return ZoneInfo(host_zone())
 
 

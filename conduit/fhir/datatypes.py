@@ -8,7 +8,7 @@ The maps follow the HL7 v2-to-FHIR IG data-type maps (DTM, XPN, XAD, XTN, CX, CW
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -38,10 +38,29 @@ def _code(value: str) -> str:
     return " ".join(value.split())
 
 
+_DIGITS = frozenset({4, 6, 8, 10, 12, 14})  # YYYY[MM[DD[HH[MM[SS]]]]]
+
+
 def _parts(value: str) -> tuple[str, ...] | None:
     if not value:  # most optional time fields are empty: no regex for them
         return None
-    m = _DTM.match(value.strip())
+    v = value.strip()
+    # the usual shapes, digits alone or with a +-ZZZZ offset, are cut without the regex
+    tz: str | None = None
+    head = v
+    if len(v) > 5 and v[-5] in "+-":
+        head, tz = v[:-5], v[-5:]
+    if len(head) in _DIGITS and head.isascii() and head.isdigit() and (
+            tz is None or (tz[1:].isascii() and tz[1:].isdigit())):
+        y, mo, d, h, mi, s = (head[:4], head[4:6], head[6:8], head[8:10], head[10:12],
+                              head[12:14])
+        # two ASCII digits compare as their numbers do
+        if (mo and not "01" <= mo <= "12") or (d and not "01" <= d <= "31"):
+            return None
+        if h and (h > "23" or (mi and mi > "59") or (s and s > "59")):
+            return None
+        return y, mo, d, h, mi, s, "", tz or ""
+    m = _DTM.match(v)
     if m is None:
         return None
     y, mo, d, h, mi, s, frac, tz = m.groups()
@@ -75,9 +94,16 @@ def _zone_offset(tz: tzinfo, y: str, mo: str, d: str, h: str, mi: str, s: str) -
     delta = tz.utcoffset(datetime(int(y), int(mo), int(d), int(h), int(mi or 0), int(s or 0)))
     if delta is None:
         return "+00:00"
-    seconds = int(delta.total_seconds())
-    minutes = abs(seconds) // 60
-    return f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+    text = _OFFSET_TEXT.get(delta)
+    if text is None:  # a zone has a handful of offsets: each is written once per process
+        seconds = int(delta.total_seconds())
+        minutes = abs(seconds) // 60
+        text = _OFFSET_TEXT[delta] = \
+            f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+    return text
+
+
+_OFFSET_TEXT: dict[timedelta, str] = {}
 
 
 def offset_at(value: str, tz: str | tzinfo) -> str | None:
@@ -101,8 +127,10 @@ def datetime_(value: str, tz: str | tzinfo | None = None) -> str | None:
     A time given to the hour or minute is padded to seconds, since FHIR has no such precision.
     """
     p = _parts(value)
-    if p is None:
-        return None
+    return None if p is None else _datetime(p, tz)
+
+
+def _datetime(p: tuple[str, ...], tz: str | tzinfo | None) -> str:
     y, mo, d, h, mi, s, frac, zone = p
     if not (mo and d and h) or (not zone and not tz):  # date(value), without parsing again
         return y + (f"-{mo}" if mo else "") + (f"-{d}" if mo and d else "")
@@ -115,7 +143,7 @@ def instant(value: str, tz: str | tzinfo | None = None) -> str | None:
     p = _parts(value)
     if p is None or not p[3] or (not p[7] and not tz):
         return None
-    return datetime_(value, tz)
+    return _datetime(p, tz)
 
 
 def period(start: str, end: str, tz: str | tzinfo | None = None) -> Json | None:
@@ -178,14 +206,15 @@ def codeable(f: Field, table: str | None = None) -> Json | None:
         return None
     c = f.components()
     codings = []
+    # the two triplets (code, display, system name, version): CWE.1-3 + .7, CWE.4-6 + .8; a
+    # display without a code is a coding's display, with no table's system (nothing claims a
+    # code of it), only the one the sender named
     for code, display, name, version in ((c[1], c[2], c[3], c[7]), (c[4], c[5], c[6], c[8])):
         if code:
-            system = system_uri(name) if name else (table_uri(table) if table else None)
-        elif display:  # no code: no table's system either, nothing claims a code of it
-            system = system_uri(name) if name else None
-        else:
-            continue
-        codings.append(coding(code, display, system, version))
+            codings.append(coding(code, display, system_uri(name) if name else
+                                  (table_uri(table) if table else None), version))
+        elif display:
+            codings.append(coding(code, display, system_uri(name) if name else None, version))
     out: Json = {}
     if codings:
         out["coding"] = codings
@@ -240,8 +269,9 @@ def identifier(f: Field, type_code: str = "", *, authority: int = 4,
         system, universal = system_of(auth[1], auth[2], auth[3]), True
     if system:
         out["system"] = system
-    if code:
-        out["type"] = {"coding": [coding(code, "", _IDENTIFIER_TYPES)]}
+    if code:  # coding(code, "", _IDENTIFIER_TYPES), inlined: every identifier has one
+        out["type"] = {"coding": [{"system": _IDENTIFIER_TYPES, "code": code if " " not in code
+                                   and code.isprintable() else _code(code)}]}
     if kind and (c[7] or c[8]):
         p = period(c[7], c[8])
         if p:
@@ -307,7 +337,7 @@ def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[
     out: Json = {}
     if fam := c[family]:
         out["family"] = fam
-    if g := [v for v in (c[given[0]], c[given[1]]) if v]:
+    if g := _present(c[given[0]], c[given[1]]):
         out["given"] = g
     if p := c[prefix]:
         out["prefix"] = [p]
@@ -319,11 +349,20 @@ def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[
     if u or default_use:
         out["use"] = u or default_use
     if start:
-        valid = period(c[start], c[end]) or (period(f.sub(range_, 1), f.sub(range_, 2))
-                                             if range_ else None)
+        valid = period(c[start], c[end])
+        if not valid and range_:  # the DR (range) component: its two subcomponents
+            dr = f.subcomponents(range_)
+            valid = period(dr[1], dr[2])
         if valid:
             out["period"] = valid
     return out
+
+
+def _present(first: str, second: str) -> list[str] | None:
+    """The non-empty of two values, in order (no comprehension: names are read per person)."""
+    if first:
+        return [first, second] if second else [first]
+    return [second] if second else None
 
 
 _ADDRESS_USE = {"H": ("home", None), "B": ("work", None), "O": ("work", None),
@@ -351,7 +390,10 @@ def address(f: Field) -> Json | None:
         out["use"] = use
     if kind:
         out["type"] = kind
-    p = period(c[13], c[14]) or period(f.sub(12, 1), f.sub(12, 2))
+    p = period(c[13], c[14])
+    if not p:  # XAD.12 address validity range (DR)
+        dr = f.subcomponents(12)
+        p = period(dr[1], dr[2])
     if p:
         out["period"] = p
     return out

@@ -29,11 +29,13 @@ def _once(ctx: Conversion, kind: str, f: Field,
     in each OBX): the same text gives the same resource and the same key, so adding it again
     would change nothing. A fresh Reference dict each time (callers may add to it)."""
     key = (kind, f.raw, f.is_component)  # the same text split at ^ or at & reads differently
-    if key in ctx.entities:
-        known = ctx.entities[key]
-    else:
+    known = ctx.entities.get(key, _UNSEEN)
+    if known is _UNSEEN:
         known = ctx.entities[key] = make(ctx, f)
     return dict(known) if known is not None else None
+
+
+_UNSEEN: Json = {}  # not made yet (None is a made "nothing")
 
 
 def _practitioner(ctx: Conversion, f: Field) -> Json | None:
@@ -97,6 +99,10 @@ def organization_of(ctx: Conversion, name: str, ident_value: str,
 
 def organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
     """HD (e.g. MSH-4 sending facility) -> Reference(Organization)."""
+    return _once(ctx, "HD", hd, _organization_from_hd)  # MSH-4: the header and the Provenance
+
+
+def _organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
     namespace, universal = hd[1], hd[2]
     if not namespace and not universal:
         return None
@@ -110,6 +116,7 @@ def organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
     return ref(ctx.add("Organization", key, body))
 
 
+_PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 _LEVELS = (  # PL component, FHIR physical type (location-physical-type)
     (4, "si"), (7, "bu"), (8, "lvl"), (1, "wa"), (2, "ro"), (3, "bd"))
 
@@ -127,6 +134,7 @@ def _location(ctx: Conversion, pl: Field) -> Json | None:
     parent: Json | None = None
     path: list[str] = []
     c = pl.components()  # c[i] is pl[i]
+    described = _most_specific(pl) if c[9] else -1  # PL.9 describes the most specific part
     for component, kind in _LEVELS:
         value = c[component]
         if not value:
@@ -134,15 +142,14 @@ def _location(ctx: Conversion, pl: Field) -> Json | None:
         path.append(f"{kind}={value}")
         body: Json = {
             "name": value, "mode": "instance",
-            "physicalType": {"coding": [dt.coding(
-                kind, "", "http://terminology.hl7.org/CodeSystem/location-physical-type")]},
+            "physicalType": {"coding": [{"system": _PHYSICAL_TYPE, "code": kind}]},
         }
         if parent is not None:
             body["partOf"] = parent
         if kind == "bd" and c[5]:
             body["operationalStatus"] = dt.coding(
                 c[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
-        if c[9] and component == _most_specific(pl):
+        if component == described:
             body["description"] = c[9]
         parent = ref(ctx.add("Location", ctx.sender_key(*path), body))
     return parent

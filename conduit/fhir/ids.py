@@ -193,7 +193,8 @@ def resource_id(resource_type: str, *parts: str) -> str:
 
     Exactly ``uuid.uuid5(NAMESPACE, name)``, computed without building UUID objects (this runs
     for every resource of every message)."""
-    h = _sha1(_PREFIX + (resource_type + "\x1f" + "\x1f".join(parts)).encode()).hexdigest()
+    name = "\x1f".join((resource_type, *parts)) if parts else resource_type + "\x1f"
+    h = _sha1(_PREFIX + name.encode()).hexdigest()
     # version 5 in the 13th hex digit, RFC 4122 variant (10xx) in the 17th
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 

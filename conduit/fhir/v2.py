@@ -16,6 +16,7 @@ __all__ = ["PADDED", "Field", "Seg"]
 PADDED = 21
 """A decoded Field has at least this many entries (components 1-20 and the unused 0)."""
 _BLANKS = [""] * PADDED
+_SUB_BLANKS = _BLANKS[2:]
 
 
 class Field:
@@ -69,12 +70,21 @@ class Field:
                 decoded = (sep + raw).split(sep)      # characters but " " are unprintable)
             else:
                 decoded = [v.strip() for v in (sep + raw).split(sep)]
-        else:
+        else:  # each component's first subcomponent, unescaped and stripped (as _text does)
+            parts = self._parts or self._split()
+            if amp is not None and amp in raw:
+                parts = [v.split(amp, 1)[0] if amp in v else v for v in parts]
+            esc = seps.escape
             decoded = [""]
-            decoded += [self._text(v.split(amp, 1)[0] if amp and amp in v else v) if v else ""
-                        for v in self._split()]
-        if len(decoded) < PADDED:
-            decoded += _BLANKS[len(decoded):]
+            if esc in raw:
+                charset = self._charset
+                decoded += [unescape(v, seps, charset=charset).strip() if esc in v else v.strip()
+                            for v in parts]
+            else:
+                decoded += [v.strip() for v in parts]
+        n = len(decoded)
+        if n < PADDED:
+            decoded += _BLANKS[n:]
         self._decoded = decoded
         return decoded
 
@@ -86,9 +96,17 @@ class Field:
     def subcomponents(self, i: int) -> list[str]:
         """``self.part(i).components()`` (read-only), without a Field when component ``i`` is
         empty, as most are."""
-        parts = self._split()
-        if not (parts[i - 1] if i <= len(parts) else ""):
+        parts = self._parts or self._split()
+        raw = parts[i - 1] if i <= len(parts) else ""
+        if not raw:
             return _BLANKS
+        seps = self._seps
+        if seps.subcomponent not in raw and seps.escape not in raw:
+            # one plain subcomponent (an authority "HOSP", a unit "mg"): what part(i) decodes
+            # to, without the Field
+            out = ["", raw if " " not in raw and raw.isprintable() else raw.strip()]
+            out += _SUB_BLANKS
+            return out
         return self.part(i).components()
 
     def part(self, i: int) -> Field:
@@ -154,6 +172,9 @@ class Seg:
             fields = self._raw
             seps = self._seps
             raw = fields[n] if n < len(fields) else ""
+            if not raw:  # maps read many fields a sender leaves empty
+                found = self._fields[n] = _EMPTY
+                return found
             if seps.repetition in raw:
                 raw = raw.split(seps.repetition, 1)[0]
             found = self._fields[n] = Field(raw, seps, self._charset)
@@ -179,3 +200,9 @@ class Seg:
         if seps.escape in raw or seps.subcomponent in raw:
             return self.field(n)[1]
         return raw.strip()
+
+
+_EMPTY = Field("", Separators(), "utf-8")
+"""The absent field, shared by every segment: empty text reads the same whatever the separators
+and charset (every component and subcomponent ""), and a Field never changes once made."""
+_EMPTY.components()

@@ -10,17 +10,19 @@ characters); ``[rep]`` picks a field repetition (default 1). Everything after th
 optional, so ``ZPI`` and ``OBX[2]`` are paths too (they address whole segments).
 
 Channel files hold these strings, so a bad path raises ValueError with a message an analyst can
-act on, and the channel loader reports it. :data:`PathText` is the same grammar as a config
-field: a model that names a field checks it at load, not on the first message.
+act on, and the channel loader reports it. :data:`PathText` (:mod:`conduit.hl7.pathtext`) is
+the same grammar as a config field: a model that names a field checks it at load, not on the
+first message.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Annotated, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import AfterValidator, Field
+if TYPE_CHECKING:
+    from conduit.hl7.pathtext import PathText as PathText
 
 __all__ = ["FieldPath", "PathText", "check_path", "parse_path"]
 
@@ -110,11 +112,12 @@ def check_path(text: str) -> str:
     return text
 
 
-PathText = Annotated[
-    str,
-    AfterValidator(check_path),
-    Field(description="An HL7 v2 path: SEG[n]-field[rep].component.subcomponent, 1-based; "
-                      "SEG alone (or SEG[n]) names a whole segment.",
-          examples=["MSH-9.1", "PID-5.1", "OBX[2]-5", "PID-3[2].1"]),
-]
-"""A field path as written in a channel file, checked when the channel loads."""
+def __getattr__(name: str) -> Any:
+    """``PathText`` is made by :mod:`conduit.hl7.pathtext` on first use: it needs pydantic,
+    which parsing and conversion do not (its thousands of objects would only lengthen every
+    full garbage collection of a converting process)."""
+    if name == "PathText":
+        from conduit.hl7.pathtext import PathText
+
+        return PathText
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

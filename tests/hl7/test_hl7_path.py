@@ -52,3 +52,17 @@ def test_defaults_and_cache() -> None:
 def test_invalid_paths(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_path(text)
+
+
+def test_parsing_and_conversion_do_not_import_pydantic() -> None:
+    """pydantic's objects would lengthen every full garbage collection of a converting process;
+    the config form of a path (PathText) loads it only when asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, conduit.hl7.message, conduit.fhir; "
+            "assert 'pydantic' not in sys.modules, 'imported pydantic'; "
+            "from conduit.hl7.path import PathText; "
+            "from pydantic import TypeAdapter; "
+            "assert TypeAdapter(PathText).validate_python('PID-3.1') == 'PID-3.1'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -122,7 +122,9 @@ def _meta(msh: Seg) -> Json:
 
 def provenance(ctx: Conversion) -> None:
     """The Provenance of everything made from this message (target is required: none, none)."""
-    targets = [ref(r) for r in ctx.resources.values() if r["resourceType"] not in _SKIP]
+    # ctx.resources is keyed by each resource's "Type/id", its reference
+    targets = [{"reference": key} for key, r in ctx.resources.items()
+               if r["resourceType"] not in _SKIP]
     evn = ctx.message.segments("EVN")
     event = ctx.seg(evn[0]) if evn else None
     # EVN-2 recorded date/time (IG EVN[Provenance]), else the message's own time
@@ -153,11 +155,11 @@ def provenance(ctx: Conversion) -> None:
         agents.append({"type": {"coding": [dt.coding("enterer", "Enterer", _PARTICIPANT)]},
                        "who": operator})  # EVN-5 operator id
     body["agent"] = agents
-    if ctx.message.control_id:
+    if ctx.control_id:
         body["entity"] = [{"role": "source",
                            "what": {"identifier": {
                                "system": dt.hd_system(ctx.msh.field(3)) or ctx.systems.sender,
-                               "value": ctx.message.control_id},
+                               "value": ctx.control_id},
                                     "display": f"HL7 v2 message {ctx.message.message_type}"}}]
     ctx.add("Provenance", ctx.message_key, body)
 
