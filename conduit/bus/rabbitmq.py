@@ -364,10 +364,10 @@ class RabbitBus:
         queues (the ``CC`` header) and confirmed once for all of them. A publish the broker
         routes to no queue comes back (``mandatory``) and fails the call: the sender is not
         answered AA, the stored message stays for a resend or replay. (One routed to some of
-        its queues only, one of them deleted meanwhile, is confirmed: the broker accepts a
-        message that reached any queue. A consumer of the deleted queue is cancelled by the
-        broker and this bus reconnects, declaring the queue again; the sweeper then puts the
-        delivery back, untouched since.)"""
+        its queues only, another deleted by hand meanwhile, is confirmed: the broker accepts a
+        message that reached any queue. The missing delivery stays QUEUED in the store, and
+        once the queue is declared again, at the next reconnect or start, the sweeper puts it
+        back.)"""
         await self._publish([(fanout.queues, fanout.envelopes[0])
                              for fanout in fanouts(items)])
 
@@ -527,17 +527,6 @@ class RabbitBus:
         if connection is not None and connection.is_open:
             connection.close()
 
-    def _on_consumer_cancelled(self, queue: str) -> None:
-        """The broker cancelled a consumer: its queue was deleted. Reconnect, which declares
-        the queues again and consumes anew (a publish meanwhile routed to the queue's siblings
-        only was confirmed: the sweeper puts the missing delivery back)."""
-        if self._closing:
-            return
-        log.warning("rabbitmq queue deleted under its consumer, reconnecting", queue=queue)
-        connection = self._conn
-        if connection is not None and connection.is_open:
-            connection.close()
-
     def _close_connection(self) -> None:
         self._ready = False
         connection = self._conn
@@ -635,8 +624,6 @@ class RabbitBus:
 
         def on_channel(channel: PikaChannel) -> None:
             channel.add_on_close_callback(self._on_channel_closed)
-            channel.add_on_cancel_callback(
-                lambda _frame: self._on_consumer_cancelled(subscription.queue))
             acks = subscription.acks = _Acks(channel, self.operations)
             channel.basic_qos(prefetch_count=subscription.prefetch,
                               callback=lambda _frame: channel.basic_consume(
