@@ -59,6 +59,41 @@ class BusOperations:
     with ``multiple`` confirms many publishes). The embedded bus has none."""
 
 
+@dataclass(slots=True)
+class Fanout:
+    """One publish: the envelopes of one message that carry the same bytes, one per queue.
+    The broker routes the one message to every queue (RabbitMQ: sender-selected distribution,
+    the ``CC`` header), each queue's consumer gets its own delivery of it."""
+
+    queues: list[str]
+    envelopes: list[Envelope]
+
+
+def fanouts(items: Sequence[tuple[str, Envelope]]) -> list[Fanout]:
+    """Group routed envelopes into publishes, one per message and distinct payload.
+
+    Only envelopes next to each other are grouped, so each queue gets its envelopes in the
+    order given: a run of items of one message (same id, correlation id and ``recheck``) whose
+    queues differ, split by payload (identical bytes share a publish; the pipeline hands every
+    destination the same bytes, so a message usually costs one publish whatever its routes)."""
+    groups: list[Fanout] = []
+    run: dict[bytes, Fanout] = {}
+    seen: set[str] = set()
+    key: tuple[int, str | None, bool] | None = None
+    for queue, envelope in items:
+        this = (envelope.message_id, envelope.correlation_id, envelope.recheck)
+        if this != key or queue in seen:
+            run, seen, key = {}, set(), this
+        seen.add(queue)
+        group = run.get(envelope.body)
+        if group is None:
+            group = run[envelope.body] = Fanout([], [])
+            groups.append(group)
+        group.queues.append(queue)
+        group.envelopes.append(envelope)
+    return groups
+
+
 Handler = Callable[[Envelope], Awaitable[None]]
 #: Reads a queue's envelopes back from the store by message id, oldest first; returns those still
 #: waiting (a delivery finished meanwhile, e.g. by a replay, is left out). See :meth:`Bus.spill`.
@@ -123,8 +158,11 @@ class Bus(Protocol):
     async def publish(self, queue: str, envelopes: list[Envelope]) -> None: ...
 
     async def publish_routed(self, items: Sequence[tuple[str, Envelope]]) -> None:
-        """Publish each envelope to its own queue, waiting once for all of them (one message
-        going to several destinations costs one round of confirms, not one per queue)."""
+        """Publish each envelope to its own queue, waiting once for all of them. The envelopes
+        of one message with the same bytes, next to each other, are *one* publish that the bus
+        routes to each of their queues (:func:`fanouts`): a message going to N destinations
+        costs one publish and one confirm, and N deliveries. Raises when a publish is not
+        confirmed, or reached no queue at all (RabbitMQ returns it: never taken as queued)."""
         ...
 
     async def subscribe(self, queue: str, handler: Handler, *, concurrency: int = 1) -> None: ...

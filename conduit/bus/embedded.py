@@ -26,6 +26,7 @@ from conduit.bus.base import (
     QueueSpec,
     Reload,
     cancel_tasks,
+    fanouts,
 )
 
 log = structlog.get_logger(__name__)
@@ -83,15 +84,18 @@ class EmbeddedBus:
                 self._dead_letters.setdefault(spec.dead_letter, 0)
 
     async def publish(self, queue: str, envelopes: list[Envelope]) -> None:
+        self.operations.publishes += len(envelopes)
         for envelope in envelopes:
             self._put(queue, envelope)
 
     async def publish_routed(self, items: Sequence[tuple[str, Envelope]]) -> None:
-        for queue, envelope in items:
-            self._put(queue, envelope)
+        """One publish per message and payload (``fanouts``), put on each of its queues."""
+        for fanout in fanouts(items):
+            self.operations.publishes += 1
+            for queue, envelope in zip(fanout.queues, fanout.envelopes, strict=True):
+                self._put(queue, envelope)
 
     def _put(self, name: str, envelope: Envelope) -> None:
-        self.operations.publishes += 1
         spilled = self._spilled.get(name)
         if spilled is not None:
             spilled.append(envelope.message_id)

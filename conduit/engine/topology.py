@@ -100,9 +100,20 @@ async def republish(bus: Bus, channel: str, configs: Mapping[str, DestinationCon
     one way recovery, the dashboard's reprocess and ``conduit reprocess`` re-publish."""
     if received:
         await bus.publish(source_queue(channel), list(received))
-    by_queue: dict[str, list[Envelope]] = {}
-    for destination, envelope in queued:
-        queue = destination_queue(channel, destination, envelope.body, configs.get(destination))
-        by_queue.setdefault(queue, []).append(envelope)
-    for queue, envelopes in by_queue.items():
-        await bus.publish(queue, envelopes)
+    items = [(destination_queue(channel, destination, envelope.body, configs.get(destination)),
+              envelope) for destination, envelope in queued]
+    if items:
+        await bus.publish_routed(by_message(items))
+
+
+def by_message(items: list[tuple[str, Envelope]]) -> list[tuple[str, Envelope]]:
+    """``items`` with each message's envelopes side by side (so that its destinations share
+    one publish, see ``Bus.publish_routed``): ordered by message id when every queue's
+    envelopes already are (the store reads them back oldest first), else as they came, as
+    reordering would change a queue's order."""
+    last: dict[str, int] = {}
+    for queue, envelope in items:
+        if last.get(queue, envelope.message_id) > envelope.message_id:
+            return items
+        last[queue] = envelope.message_id
+    return sorted(items, key=lambda item: item[1].message_id)  # stable: per queue as came

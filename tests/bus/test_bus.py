@@ -16,10 +16,12 @@ from conduit.bus.base import (
     QueueSpec,
     dead_letter_queue,
     dest_queue,
+    fanouts,
     source_queue,
 )
 from conduit.bus.rabbitmq import RabbitBus
 from conduit.core.errors import UnavailableError
+from conduit.engine.topology import by_message
 from tests.rabbit import RABBIT_URL, delete_channel_queues, get_all, unique_channel
 
 pytestmark = pytest.mark.anyio
@@ -436,3 +438,121 @@ def test_rabbit_acks_settled_together_go_as_one_multiple_ack() -> None:
         assert not acks._unsettled and not acks._gone  # nothing kept once all are settled
     finally:
         loop.close()
+
+
+async def test_one_publish_reaches_every_queue_of_a_message(
+        bus_and_channel: tuple[Bus, str]) -> None:
+    """A message for two destination queues is one publish (and on RabbitMQ one confirm),
+    delivered once from each queue; routes of one message with different bytes are one
+    publish per payload."""
+    bus, channel = bus_and_channel
+    out, fifo = dest_queue(channel, "out"), dest_queue(channel, "fifo")
+    await bus.publish_routed([(out, Envelope(7, b"same", "c7")),
+                              (fifo, Envelope(7, b"same", "c7"))])
+    assert bus.operations.publishes == 1
+    if isinstance(bus, RabbitBus):
+        assert bus.operations.confirms == 1
+    await bus.publish_routed([(out, Envelope(8, b"a", "c8")), (fifo, Envelope(8, b"b", "c8")),
+                              (out, Envelope(9, b"n", "c9")), (fifo, Envelope(9, b"n", "c9"))])
+    assert bus.operations.publishes == 4
+    got: dict[str, list[tuple[int, bytes, str | None]]] = {out: [], fifo: []}
+
+    def collect(queue: str):  # type: ignore[no-untyped-def]
+        async def handler(envelope: Envelope) -> None:
+            got[queue].append((envelope.message_id, envelope.body, envelope.correlation_id))
+        return handler
+
+    await bus.subscribe(out, collect(out))
+    await bus.subscribe(fifo, collect(fifo))
+    await until(lambda: len(got[out]) == 3 and len(got[fifo]) == 3)
+    assert got[out] == [(7, b"same", "c7"), (8, b"a", "c8"), (9, b"n", "c9")]
+    assert got[fifo] == [(7, b"same", "c7"), (8, b"b", "c8"), (9, b"n", "c9")]
+    await asyncio.sleep(0.1)
+    assert bus.operations.deliveries == 6
+
+
+def test_fanouts_group_each_message_and_keep_each_queue_in_order() -> None:
+    a, b = "conduit.c.dest.a", "conduit.c.dest.b"
+    items = [(a, Envelope(1, b"x")), (b, Envelope(1, b"x")),
+             (a, Envelope(2, b"y")), (b, Envelope(2, b"z")),  # its payloads differ
+             (a, Envelope(3, b"x")), (a, Envelope(3, b"x")),  # twice to one queue: twice
+             (b, Envelope(4, b"x", recheck=True)), (a, Envelope(4, b"x"))]  # not one copy
+    assert [(f.queues, [e.message_id for e in f.envelopes]) for f in fanouts(items)] == [
+        ([a, b], [1, 1]), ([a], [2]), ([b], [2]), ([a], [3]), ([a], [3]), ([b], [4]), ([a], [4])]
+
+
+def test_republished_deliveries_of_a_message_go_side_by_side_unless_order_forbids() -> None:
+    a, b = "conduit.c.dest.a", "conduit.c.dest.b"
+    by_destination = [(a, Envelope(1, b"x")), (a, Envelope(3, b"x")),
+                      (b, Envelope(2, b"x")), (b, Envelope(3, b"x"))]
+    assert [(q, e.message_id) for q, e in by_message(by_destination)] == [
+        (a, 1), (b, 2), (a, 3), (b, 3)]
+    unsorted = [(a, Envelope(3, b"x")), (a, Envelope(1, b"x")), (b, Envelope(1, b"x"))]
+    assert by_message(unsorted) == unsorted
+
+
+async def test_rabbit_a_publish_routed_to_no_queue_is_not_confirmed() -> None:
+    """The broker returns a publish that reached none of its queues (``mandatory``): the
+    call fails instead of counting it queued."""
+    bus = RabbitBus(RABBIT_URL)
+    await bus.start()
+    channel = unique_channel()
+    try:
+        with pytest.raises(UnavailableError, match="none of the queues"):
+            await bus.publish_routed([(dest_queue(channel, "a"), Envelope(1, b"x")),
+                                      (dest_queue(channel, "b"), Envelope(1, b"x"))])
+        assert bus.operations.publishes == 1
+    finally:
+        await bus.close()
+
+
+def test_rabbit_engine_answers_ae_when_no_destination_queue_takes_the_message(
+        tmp_path: Any, postgres_url: str) -> None:
+    """A two-destination channel on RabbitMQ and PostgreSQL: one publish per message, both
+    destinations get it. With both destination queues gone the one publish comes back: the
+    sender gets AE (never AA), the message stays in the store, and once the queues are back a
+    reprocess delivers it to both."""
+    from conduit.engine.topology import queue_specs
+    from conduit.ops.operations import reprocess
+    from conduit.store.replay import select_messages
+    from tests.rabbit import engine_on, hl7
+    from tests.support import MllpReceiver, free_port, mllp_exchange, msa, wait_for
+
+    name = unique_channel("fan")
+
+    async def scenario() -> None:
+        with MllpReceiver() as receiver:
+            port = free_port()
+            config = {"name": name, "source": {"type": "mllp", "host": "127.0.0.1", "port": port},
+                      "destinations": [
+                          {"name": d, "type": "mllp", "host": "127.0.0.1", "port": receiver.port,
+                           "retry": {"attempts": 2, "initial": "10ms"}} for d in ("one", "two")]}
+            async with engine_on([config], tmp_path, bus_url=RABBIT_URL,
+                                 store_url=postgres_url) as engine:
+                before = engine.bus.operations.publishes
+                [ack] = await asyncio.to_thread(mllp_exchange, port, [hl7("FAN")])
+                assert msa(ack)[1] == "AA"
+                assert engine.bus.operations.publishes - before == 1
+                await wait_for(lambda: sorted(receiver.control_ids()) == ["FAN", "FAN"])
+
+                delete_channel_queues(name, ["dest.one", "dest.two"])
+                [ack] = await asyncio.to_thread(mllp_exchange, port, [hl7("LOST")])
+                assert msa(ack)[1] == "AE"
+                [record] = engine.store.search(channel=name, control_id="LOST")
+                assert record.status == "ERROR"
+                assert select_messages(engine.store, ids=[record.id]) == [record.id]
+
+                # the queues come back at the next reconnect (their consumers were cancelled)
+                await engine.bus.declare(queue_specs(engine.runtimes[name].channel))
+                engine.bus._close_connection()
+                await asyncio.sleep(0.1)
+                await wait_for(lambda: engine.bus.connected)
+                await reprocess(engine, record.id, user="test")
+                await wait_for(lambda: sorted(receiver.control_ids()) == [
+                    "FAN", "FAN", "LOST", "LOST"])
+                await wait_for(lambda: engine.store.search(
+                    channel=name, control_id="LOST")[0].status == "SENT")
+    try:
+        asyncio.run(scenario())
+    finally:
+        delete_channel_queues(name)

@@ -5,7 +5,7 @@ RabbitMQ with the real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -228,13 +228,13 @@ def test_recovering_a_backlog_beyond_the_queue_buffer(tmp_path: Path,
 
     monkeypatch.setattr(EmbeddedBus, "_read_back", spy)
     published: list[int] = []
-    publish = EmbeddedBus.publish
+    publish = EmbeddedBus.publish_routed
 
-    async def count(self: EmbeddedBus, queue: str, envelopes: list[Envelope]) -> None:
-        published.append(len(envelopes))
-        await publish(self, queue, envelopes)
+    async def count(self: EmbeddedBus, items: Sequence[tuple[str, Envelope]]) -> None:
+        published.append(len(items))
+        await publish(self, items)
 
-    monkeypatch.setattr(EmbeddedBus, "publish", count)
+    monkeypatch.setattr(EmbeddedBus, "publish_routed", count)
     monkeypatch.setattr(runtime, "RECOVER_PART", 60)
 
     async def scenario() -> None:

@@ -190,3 +190,29 @@ def test_a_message_stored_but_never_queued_for_the_pipeline_is_swept(
         asyncio.run(scenario())
     finally:
         delete_channel_queues(name)
+
+
+def test_a_swept_message_goes_back_to_its_destinations_in_one_publish(
+        tmp_path: Path, postgres_url: str) -> None:
+    name = unique_channel("sw")
+
+    async def scenario() -> None:
+        with MllpReceiver() as receiver:
+            config = channel(name, receiver.port)
+            config["destinations"].append({**config["destinations"][0], "name": "copy"})
+            async with engine_on([config], tmp_path, bus_url=RABBIT_URL,
+                                 store_url=postgres_url, sweep=SWEEP) as engine:
+                raw = hl7("BOTH")
+                stuck = int(await engine.store.accepted(
+                    name, raw, control_id="BOTH", message_type="ADT^A01", status="TRANSFORMED",
+                    transformed=None, error=None, routes=[Route("out", raw), Route("copy", raw)]))
+                await asyncio.sleep(0.4)  # past the grace period
+                before = engine.bus.operations.publishes
+                assert await engine.service("sweeper").run_once() == 1
+                assert engine.bus.operations.publishes - before == 1
+                await wait_for(lambda: engine.store.get(stuck).status == "SENT")
+                assert receiver.control_ids() == ["BOTH", "BOTH"]
+    try:
+        asyncio.run(scenario())
+    finally:
+        delete_channel_queues(name)
