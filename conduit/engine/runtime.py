@@ -361,10 +361,11 @@ class ChannelRuntime:
             return Receipt(True, message_id, filtered=status == "FILTERED")
         return await self._queue(message_id, self._route_items(
             message_id, fields["correlation_id"], queued, result.message, result.transformed),
-            on_commit)
+            on_commit, result.transformed)
 
     async def _queue(self, message_id: int, items: list[tuple[str, Envelope]],
-                     on_commit: Callable[[], None] | None = None) -> Receipt:
+                     on_commit: Callable[[], None] | None = None,
+                     transformed: bytes | None = None) -> Receipt:
         """Publish a stored message's envelopes, then the sender's receipt: at once, or with
         ``ack: after-delivery`` once every destination has it. A bus that is down gets the
         sender an error to resend on, and the stored message ERROR so the counts add up.
@@ -382,7 +383,7 @@ class ChannelRuntime:
                       error=type(exc).__name__)
             with contextlib.suppress(Exception):  # so the counts add up; the sender resends
                 await self.store.processed(  # marked: a reprocess by search leaves it out
-                    message_id, "ERROR", transformed=None, routes=[],
+                    message_id, "ERROR", transformed=transformed, routes=[],
                     error=Reason(f"{replay.NOT_ACCEPTED}message bus unavailable, not queued"))
             return Receipt(False, message_id, error="message bus unavailable; please resend",
                            resend=True)

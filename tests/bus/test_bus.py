@@ -541,6 +541,9 @@ def test_rabbit_engine_answers_ae_when_no_destination_queue_takes_the_message(
                 [record] = engine.store.search(channel=name, control_id="LOST")
                 assert record.status == "ERROR"
                 assert select_messages(engine.store, ids=[record.id]) == [record.id]
+                kept = engine.store.get(record.id)  # readable whole: the dashboard shows it
+                assert kept is not None and kept.transformed
+                assert [d.content for d in kept.deliveries] == [kept.transformed] * 2
 
                 # the queues come back at the next reconnect (their consumers were cancelled)
                 await engine.bus.declare(queue_specs(engine.runtimes[name].channel))
