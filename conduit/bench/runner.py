@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import yaml
 
+from conduit.bench import pgstatements
 from conduit.bench.loadgen import LoadResult, drive
 
 CHANNEL = "bench"
@@ -668,6 +669,8 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
         if store_url:  # the warm-up's statistics published first (see PG_STATS_SETTLE)
             time.sleep(PG_STATS_SETTLE)
             server_before = pg_server_counts(store_url)
+        # PostgreSQL's own profile of the window, when pg_stat_statements is loaded
+        profiling = bool(store_url) and pgstatements.start(str(store_url))
         ops_before = scrape_operations(running.metrics_port)
         roles_before = cpu_by_process(engine.pid, downstream.process.pid, backends)
         load = run_load(port, options.messages, options.connections, "E", options.rate)
@@ -681,6 +684,7 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
                  in cpu_by_process(engine.pid, downstream.process.pid, backends).items()}
         cpu = sum(roles[role] for role in ENGINE_ROLES)
         ops_after = scrape_operations(running.metrics_port)
+        statements = pgstatements.read(str(store_url)) if profiling else []
         if store_url:
             running.after_stop.append(server_counts)
         after_bytes, after_fulltext = store_bytes(options, data, store_url)
@@ -703,6 +707,8 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
         "raw_bytes_per_message": raw_size,
         "ops_per_message": {key: round(value, 4) for key, value in per_message(
             ops_before | server_before, ops_after | server_after, options.messages).items()},
+        "pg_statements": [pgstatements.per_message(statement, options.messages)
+                          for statement in statements],
     }
 
 
@@ -802,6 +808,10 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
         f"({engine['store_bytes_per_message'] / engine['raw_bytes_per_message']:.2f}x), "
         f"of which the full-text index {engine['fulltext_bytes_per_message']:.0f}")
     say(ops_line(engine["ops_per_message"], options.store))
+    if engine["pg_statements"]:
+        say("PostgreSQL's statements in the window (pg_stat_statements), most time first:")
+        for line in pgstatements.lines(engine["pg_statements"]):
+            say("  " + line)
     shared = cluster_ceiling(options, by_process)
     say(ceiling_line(options, shared))
     # the same channel with search: {full_text: true}: what the opt-in costs

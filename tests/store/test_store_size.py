@@ -1,11 +1,15 @@
 """Bytes the store takes per message (issue 7: at most 1.5x the raw message, with raw,
-transformed and sent content and the full-text index kept).
+transformed and sent content and the full-text index kept; issue 16: PostgreSQL too).
 
 The engine's per-message sequence on the bench's message (``conduit bench``: MLLP in, ``set``
 PID-5.1 upper, MLLP and file destinations, the receiver's ACK), then the full-text indexer;
-SQLite's ``dbstat`` says how many bytes each table and index took. For the breakdown::
+SQLite's ``dbstat`` says how many bytes each table and index took. On PostgreSQL the sequence of
+``conduit run`` (the message stored with its two deliveries and its search fields in one write,
+then each delivery settled), measured with ``pg_relation_size`` per table, TOAST and index,
+dead rows included (the test server runs without autovacuum). For the breakdown::
 
     .venv/bin/python -m tests.store.test_store_size 5000
+    .venv/bin/python -m tests.store.test_store_size 5000 postgresql://postgres@127.0.0.1/test
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+import uuid
 from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
 
 from conduit.bench.loadgen import message
 from conduit.bench.receiver import ack_for
+from conduit.engine.search import search_fields
+from conduit.hl7.message import Message
 from conduit.store import Store
 from conduit.store.fulltext import Indexer
 from conduit.store.store import Route
@@ -87,6 +97,57 @@ def measure(directory: Path, total: int) -> dict[str, float]:
             if size > empty.get(name, 0)}
 
 
+async def _run(store: Store, total: int) -> None:
+    """``conduit run``'s writes (``ChannelRuntime._accept``, then the delivery workers)."""
+    numbers = iter(range(total))
+
+    async def flow() -> None:
+        for n in numbers:
+            raw = message(n, "S")
+            out = transformed(raw)
+            mid = await store.accepted("bench", raw, control_id=f"S{n:08d}",
+                                       message_type="ADT^A01^ADT_A01",
+                                       patient_id=str(100000 + n % 50000),
+                                       source=f"127.0.0.1:{40000 + n % CONCURRENT}",
+                                       correlation_id=f"S{n:08d}", status="TRANSFORMED",
+                                       transformed=out, error=None,
+                                       routes=[Route("downstream", out), Route("archive", out)],
+                                       search=search_fields(Message.parse(raw), []))
+            await asyncio.gather(
+                store.delivered(mid, "downstream", "SENT", attempts=1,
+                                response=ack_for(out)[1:-2], error=None),
+                store.delivered(mid, "archive", "SENT", attempts=1, response=b"", error=None))
+
+    await asyncio.gather(*(flow() for _ in range(CONCURRENT)))
+    await store.close()
+
+
+def _relations(url: str) -> dict[str, int]:
+    """Bytes of each table and index of the store, and of each table's TOAST (its index too)."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as connection:
+        sizes = connection.execute(text(
+            "SELECT relname, pg_relation_size(oid) FROM pg_class "
+            "WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'i') UNION ALL "
+            "SELECT relname || ' TOAST', pg_relation_size(reltoastrelid) "
+            "+ pg_indexes_size(reltoastrelid) FROM pg_class "
+            "WHERE relnamespace = 'public'::regnamespace AND reltoastrelid <> 0")).all()
+        result = {str(name): int(size) for name, size in sizes}
+    engine.dispose()
+    return result
+
+
+def measure_postgresql(url: str, total: int) -> dict[str, float]:
+    """Bytes per message for each table, TOAST table and index (growth over an empty store)."""
+    store = Store(url)
+    store.migrate()
+    store.engine.dispose()
+    empty = _relations(url)
+    asyncio.run(_run(Store(url), total))
+    return {name: (size - empty.get(name, 0)) / total for name, size in _relations(url).items()
+            if size > empty.get(name, 0)}
+
+
 def test_a_message_takes_at_most_1_5x_its_raw_size(tmp_path: Path) -> None:
     sizes = measure(tmp_path, 2000)
     raw = len(message(0, "S"))
@@ -94,12 +155,110 @@ def test_a_message_takes_at_most_1_5x_its_raw_size(tmp_path: Path) -> None:
     assert total < 1.5 * raw, f"{total:.0f} bytes/message for {raw}: {sizes}"
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "~2.9x (3.1x before 0012_pg_size): each settle rewrites the message row (490 bytes) and "
+    "both delivery rows as new versions, which stay until vacuum; search fields are four rows "
+    "a message. Out of reach of indexes and storage parameters: see README, Performance"))
+def test_a_message_takes_at_most_1_5x_its_raw_size_on_postgresql(postgres_url: str) -> None:
+    """Raw, transformed and sent content, two deliveries, search fields, every row settled:
+    PostgreSQL's heap, TOAST and indexes (its dead row versions too) within 1.5x raw."""
+    sizes = measure_postgresql(postgres_url, 2000)
+    raw = len(message(0, "S"))
+    total = sum(sizes.values())
+    assert total < 1.5 * raw, f"{total:.0f} bytes/message for {raw}: {sizes}"
+
+
+def _status_indexes(url: str) -> dict[str, str]:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as connection:
+        found = dict(connection.execute(text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN "
+            "('ix_messages_channel_status', 'ix_messages_status_id', 'ix_deliveries_status')"
+        )).all())
+        storage = set(connection.execute(text(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid IN "
+            "('messages'::regclass, 'deliveries'::regclass) AND attname IN "
+            "('raw', 'transformed', 'content', 'response')")).scalars())
+    engine.dispose()
+    return {name: definition.partition(" WHERE ")[2] for name, definition in found.items()} | {
+        "storage": "".join(sorted(storage))}
+
+
+def test_settled_rows_stay_out_of_the_status_indexes_and_the_migration_goes_back(
+        postgres_url: str) -> None:
+    """0012_pg_size on PostgreSQL: the three status indexes leave SENT rows out, content is
+    stored as deflated (no second compression); it goes down and up again on a store with
+    messages, which are still found by status either way."""
+    from alembic import command
+    from alembic.config import Config
+
+    from conduit.store.store import MIGRATIONS
+
+    store = Store(postgres_url)
+    store.migrate()
+
+    async def write() -> tuple[int, int]:
+        ids = []
+        for n in range(2):
+            raw = message(n, "S")
+            ids.append(await store.accepted(
+                "bench", raw, control_id=f"S{n}", message_type="ADT^A01", status="TRANSFORMED",
+                transformed=raw, error=None, routes=[Route("a", raw), Route("b", raw)]))
+        await store.delivered(ids[0], "a", "SENT", attempts=1, response=b"", error=None)
+        await store.delivered(ids[0], "b", "SENT", attempts=1, response=b"", error=None)
+        await store.close()
+        return ids[0], ids[1]
+
+    sent, queued = asyncio.run(write())
+    partial = "((status)::text <> 'SENT'::text)"
+    assert _status_indexes(postgres_url) == {
+        "ix_messages_channel_status": partial, "ix_messages_status_id": partial,
+        "ix_deliveries_status": partial, "storage": "e"}
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    for revision, expected in (("-1", ("", "x")), ("head", (partial, "e"))):
+        with store.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            if revision == "head":
+                command.upgrade(config, revision)
+            else:
+                command.downgrade(config, revision)
+        assert _status_indexes(postgres_url) == {
+            "ix_messages_channel_status": expected[0], "ix_messages_status_id": expected[0],
+            "ix_deliveries_status": expected[0], "storage": expected[1]}
+        assert [r.id for r in store.search(channel="bench", status="SENT")] == [sent]
+        assert [r.id for r in store.search(status="QUEUED")] == [queued]
+        assert store.pending("bench")[1] == {"a": [queued], "b": [queued]}
+    store.engine.dispose()
+
+
+def _scratch_database(admin_url: str) -> tuple[str, str]:
+    name = f"conduit_size_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
 if __name__ == "__main__":
     import tempfile
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    with tempfile.TemporaryDirectory() as scratch:
-        result = measure(Path(scratch), count)
+    if len(sys.argv) > 2:  # a PostgreSQL server's URL: a scratch database there, dropped after
+        database, url = _scratch_database(sys.argv[2])
+        try:
+            result = measure_postgresql(url, count)
+        finally:
+            admin = create_engine(sys.argv[2].replace("postgresql://", "postgresql+psycopg://",
+                                                      1), isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE "{database}" WITH (FORCE)'))
+            admin.dispose()
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            result = measure(Path(scratch), count)
     size = len(message(0, "S"))
     for name, value in sorted(result.items(), key=lambda item: -item[1]):
         print(f"{name:36} {value:8.1f}")
