@@ -30,6 +30,13 @@ def test_short_benchmark_runs_and_ends_with_json(
     assert summary["not_aa"] == 0
     assert summary["acked_per_s"] > 0 and summary["delivered_per_s"] > 0
     assert summary["baseline_echo_per_s"] > 0 and summary["ratio_to_baseline"] > 0
+    # delivered over the acknowledged rate's own window, while loaded (not after a drain)
+    loaded = summary["delivered_while_loaded_per_s"]
+    assert 0 < loaded <= summary["acked_per_s"] * 1.05
+    assert summary["delivered_to_acked"] == pytest.approx(loaded / summary["acked_per_s"],
+                                                          abs=0.002)
+    assert any(line.startswith("engine: ") and " msg/s delivered while loaded (" in line
+               and " of acknowledged)" in line for line in lines)
     for key in ("ack_p50_ms", "ack_p99_ms", "cpu_s_per_1000", "peak_rss_mb",
                 "store_bytes_per_message"):
         assert summary[key] > 0, key
