@@ -9,7 +9,8 @@ nothing more on that connection and its ACK comes later, the senders slow to the
 taken anyway: a sender is slowed, never refused, and nothing changes in what an ACK means
 (durable first). A destination that is down (its last attempt failed, breaker open, blocked, or
 its outcomes unrecordable) holds nothing back: its queue grows in the store as before, so one
-dead receiver does not stop the channel's other destinations (store and forward).
+dead receiver does not stop the channel's other destinations (store and forward); nor does a
+destination's rate limit, whose queue holds on purpose what the limit holds back.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class BackpressureSettings(BaseModel):
                     "back under (MLLP: the next message on a connection is read and answered "
                     "later), so the senders slow to the delivery rate instead of the backlog "
                     "growing. A destination that is down (its last attempt failed, breaker open, "
-                    "blocked) holds nothing back. null: never slow down.")
+                    "blocked) holds nothing back, nor one with a 'rate_limit'. null: never "
+                    "slow down.")
     max_wait: Duration = Field(
         2.0, examples=["500ms"],
         description="Longest a message waits for the queue to shrink before it is taken "

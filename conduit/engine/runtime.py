@@ -243,10 +243,13 @@ class ChannelRuntime:
 
     def _backlog(self) -> int:
         """Messages waiting in the queue of the destination furthest behind among those this
-        process sends to and that are sending (a dead one holds nothing back)."""
+        process sends to and that are sending (a dead one holds nothing back, nor one whose
+        rate limit keeps its queue on purpose, nor any while the channel is stopped)."""
+        if not self._workers_running():
+            return 0
         deepest = 0
         for name, worker in self.workers_by_destination.items():
-            if worker.flowing():
+            if worker.flowing() and worker.limiter is None:
                 deepest = max(deepest, sum(self.bus.depth(q) or 0 for q in self._consumed[name]))
         return deepest
 

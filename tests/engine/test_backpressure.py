@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from conduit.bus.base import dest_queue
+from conduit.engine.backpressure import Backpressure, BackpressureSettings
 from tests.ops.helpers import adt
 from tests.support import MllpReceiver, free_port, running_engine, source_port, wait_for
 
@@ -95,17 +96,22 @@ def test_a_slow_destination_slows_intake_to_its_pace(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_backpressure_turned_off_lets_the_queue_grow(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rate_limited", [False, True], ids=["turned-off", "rate-limited"])
+def test_backpressure_turned_off_lets_the_queue_grow(tmp_path: Path, rate_limited: bool) -> None:
     """``backpressure: {queued: null}``: the old behaviour, the backlog piles up in the queue
-    (which is what the test above shows it no longer does)."""
+    (which is what the test above shows it no longer does); and so it does for a destination
+    whose rate limit keeps a queue on purpose."""
     def slowly(_message: bytes) -> str:
         time.sleep(0.005)
         return "AA"
 
     async def scenario() -> None:
         with MllpReceiver(slowly) as receiver:
-            async with running_engine([slow_channel(receiver.port, queued=None)],
-                                      tmp_path) as engine:
+            channel = (slow_channel(receiver.port, queued=20) if rate_limited
+                       else slow_channel(receiver.port, queued=None))
+            if rate_limited:
+                channel["destinations"][0]["rate_limit"] = "100/s"
+            async with running_engine([channel], tmp_path) as engine:
                 seen = await load(engine, receiver)
                 assert engine.runtimes["adt"].backpressure.held == 0
         assert seen["codes"] == ["AA"] * SENDERS * EACH
@@ -143,3 +149,28 @@ def test_the_bound_is_a_channel_option_with_a_default() -> None:
     for wrong in ({"queued": 0}, {"queue": 10}):
         with pytest.raises(ValidationError):
             model.model_validate({**base, "backpressure": wrong})
+
+
+def test_the_gate_waits_for_the_queue_to_shrink_at_most_max_wait() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        backlog = [5]
+        gate = Backpressure(BackpressureSettings(queued=3, max_wait=0.2), lambda: backlog[0])
+        began = loop.time()
+        await gate.admit()  # over, and it stays over: taken anyway after max_wait
+        assert 0.19 <= loop.time() - began < 1 and gate.held == 1
+        loop.call_later(0.05, backlog.__setitem__, 0, 3)
+        began = loop.time()
+        await asyncio.gather(gate.admit(), gate.admit())  # both in once it is back under
+        assert 0.04 <= loop.time() - began < 0.15 and gate.held == 3
+        await asyncio.sleep(0.01)
+        began = loop.time()
+        await gate.admit()  # under: at once
+        assert loop.time() - began < 0.01 and gate.held == 3
+
+        def broken() -> int:
+            raise RuntimeError("no depth")
+
+        await Backpressure(BackpressureSettings(queued=1, max_wait=5), broken).admit()
+
+    asyncio.run(scenario())
