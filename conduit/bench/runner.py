@@ -45,6 +45,7 @@ class Options:
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     ceiling_cores: int = 2         # cores given to RabbitMQ and to PostgreSQL for the ceiling
+    dest_connections: int = 4      # the MLLP destination's connections to the receiver
 
 
 class Receiver:
@@ -341,9 +342,10 @@ def ceiling_line(options: Options, ceiling: dict[str, float] | None) -> str:
 
 
 def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool,
-                   full_text: bool = False) -> dict[str, Any]:
-    """The standard channel: MLLP in, filter, set + template, MLLP out and file out; search
-    fields on and full text off (the defaults) unless ``full_text``.
+                   full_text: bool = False, dest_connections: int = 4) -> dict[str, Any]:
+    """The standard channel: MLLP in, filter, set + template, MLLP out (``dest_connections``
+    connections) and file out; search fields on and full text off (the defaults) unless
+    ``full_text``.
 
     With ``fhir`` the template step is the HL7 v2 to FHIR R4 conversion (a transaction Bundle)
     and the Bundle goes to the file destination only (an MLLP receiver takes HL7, not JSON);
@@ -358,7 +360,7 @@ def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool,
     ] if fhir else [
         # a busy feed keeps several connections to its receiver (one message in flight on each)
         {"name": "downstream", "type": "mllp", "host": "127.0.0.1", "port": downstream,
-         "connections": 4},
+         "connections": dest_connections},
         {"name": "archive", "type": "file", "fsync": False,
          "path": str(out_dir / "{{ msg['MSH-10'] }}.hl7")},
     ]
@@ -607,7 +609,8 @@ def running_engine(options: Options, *, full_text: bool = False) -> Iterator[Run
     port, metrics_port = free_port(), free_port()
     (work / "channels").mkdir()
     (work / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(
-        channel_config(downstream.port, archive, port, options.fhir, full_text)))
+        channel_config(downstream.port, archive, port, options.fhir, full_text,
+                       options.dest_connections)))
     # a free port (a busy 8080 must not stop a bench) that the bench knows: it reads /metrics
     env = {**os.environ, "CONDUIT_DATA_DIR": str(work / "data"), "CONDUIT_LOG_LEVEL": "warning",
            "CONDUIT_DASHBOARD_PORT": str(metrics_port)}
@@ -799,9 +802,12 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    mode = f"bus={options.bus} store={options.store} connections={options.connections} " \
-           f"messages={options.messages}" + (f" rate={options.rate:g}/s" if options.rate else "") \
-           + (" fhir" if options.fhir else "")
+    mode = (f"bus={options.bus} store={options.store} connections={options.connections} "
+            f"messages={options.messages}"
+            + (f" dest-connections={options.dest_connections}"
+               if options.dest_connections != Options.dest_connections else "")
+            + (f" rate={options.rate:g}/s" if options.rate else "")
+            + (" fhir" if options.fhir else ""))
     root = options.out_dir or archive_root() or "the run's temporary folder"
     say(f"conduit bench: {mode}; store in a temporary folder, file destination under {root}")
     echo = baseline_echo(options)
@@ -850,7 +856,8 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
         f"index {text['fulltext_bytes_per_message']:.0f}")
     summary = {"mode": {"bus": options.bus, "store": options.store, "out_dir": str(root),
                         "connections": options.connections, "messages": options.messages,
-                        "rate": options.rate, "fhir": options.fhir},
+                        "rate": options.rate, "fhir": options.fhir,
+                        "dest_connections": options.dest_connections},
                "baseline_echo_per_s": round(echo.rate, 1),
                "baseline_amqp_per_s": round(amqp, 1) if amqp else None,
                "ratio_to_baseline": round(ratio, 3),

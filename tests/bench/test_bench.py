@@ -179,3 +179,26 @@ def test_cluster_ceiling_from_the_shared_services_cpu_per_message() -> None:
     assert line.startswith("ops/msg: publish 2.00  deliver 2.00  ack 0.20  confirm 1.30  store "
                            "stmts 0.80  rows 10.00  commits 0.125  fsyncs 0.160; PostgreSQL's "
                            "own count: commits 0.150  rows 10.01  WAL writes 0.200")
+
+
+def test_dest_connections_sets_the_mllp_destinations_pool(tmp_path: Path) -> None:
+    """``--dest-connections``: the connections the standard channel's MLLP destination keeps
+    (4 unless given), to see what delivery gains from more messages in flight."""
+    from click.testing import CliRunner
+
+    from conduit.bench import runner
+    from conduit.cli import main
+
+    def downstream(config: dict[str, Any]) -> dict[str, Any]:
+        return next(d for d in config["destinations"] if d["name"] == "downstream")
+
+    assert downstream(runner.channel_config(1, tmp_path, 2, False))["connections"] == 4
+    assert downstream(runner.channel_config(1, tmp_path, 2, False, dest_connections=16)
+                      )["connections"] == 16
+    seen: list[runner.Options] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "benchmark", seen.append)
+        result = CliRunner().invoke(main, ["bench", "--dest-connections", "16"])
+        assert result.exit_code == 0, result.output
+        assert CliRunner().invoke(main, ["bench", "--dest-connections", "65"]).exit_code == 2
+    assert [options.dest_connections for options in seen] == [16]
