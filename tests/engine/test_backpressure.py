@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from conduit.bus.base import dest_queue
 from conduit.engine.backpressure import Backpressure, BackpressureSettings
+from conduit.ops.metrics import EngineCollector
 from tests.ops.helpers import adt
 from tests.support import MllpReceiver, free_port, running_engine, source_port, wait_for
 
@@ -81,6 +82,9 @@ def test_a_slow_destination_slows_intake_to_its_pace(tmp_path: Path) -> None:
                                       tmp_path) as engine:
                 seen = await load(engine, receiver)
                 gate = engine.runtimes["adt"].backpressure
+                scraped = {sample.name: sample.value
+                           for family in EngineCollector(engine).collect()
+                           for sample in family.samples}
                 await wait_for(lambda: len(set(receiver.control_ids())) == SENDERS * EACH,
                                timeout=30)
                 await wait_for(lambda: engine.store.counts()["adt"].get("SENT")
@@ -89,6 +93,9 @@ def test_a_slow_destination_slows_intake_to_its_pace(tmp_path: Path) -> None:
         # one look at the queue per 5 ms lets a few in past the bound
         assert seen["deepest"] <= 20 + 3 * SENDERS, seen
         assert gate.held > 0
+        # operators see it: /metrics counts the messages held back and how long they waited
+        assert scraped["conduit_backpressure_waits_total"] == gate.held
+        assert 0 < scraped["conduit_backpressure_wait_seconds_total"] == gate.held_seconds
         # acknowledged no faster than delivered: when the last ACK came, what was acknowledged
         # and not yet delivered is the queue (<= 28) plus what the destination's workers hold
         assert seen["delivered"] >= 0.7 * SENDERS * EACH, seen
