@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conduit.core.duration import Duration
 
-#: How often the destinations' queues are looked at (s): at most once per this long on the
-#: intake path, and this often while intake waits.
+#: How often the destinations' queues are looked at (s) on the intake path, and while intake
+#: waits; sooner on the intake path when the messages taken since could have reached the bound.
 CHECK_EVERY = 0.005
 
 
@@ -59,6 +59,9 @@ class Backpressure:
         self._backlog = backlog
         self._checked_at = float("-inf")
         self._over = False
+        #: The backlog at the last look, and the messages taken since (each adds at most one).
+        self._seen = 0
+        self._taken = 0
         self._under = asyncio.Event()
         self._under.set()
         self._watch: asyncio.Task[None] | None = None
@@ -73,9 +76,10 @@ class Backpressure:
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if now - self._checked_at >= CHECK_EVERY:
+        if now - self._checked_at >= CHECK_EVERY or self._seen + self._taken >= self.limit:
             self._check(now)
         if not self._over:
+            self._taken += 1
             return
         if self._watch is None:
             self._under.clear()
@@ -87,11 +91,12 @@ class Backpressure:
         self.held_seconds += loop.time() - now
 
     def _check(self, now: float) -> bool:
-        self._checked_at = now
+        self._checked_at, self._taken = now, 0
         try:
-            self._over = self._backlog() > (self.limit or 0)
+            self._seen = self._backlog()
         except Exception:  # a queue that cannot say: never hold the senders for it
-            self._over = False
+            self._seen = 0
+        self._over = self._seen > (self.limit or 0)
         return self._over
 
     async def _wait_under(self) -> None:

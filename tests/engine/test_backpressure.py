@@ -69,7 +69,8 @@ async def load(engine: Any, receiver: MllpReceiver | None) -> dict[str, Any]:
 
 def test_a_slow_destination_slows_intake_to_its_pace(tmp_path: Path) -> None:
     """A receiver that takes 5 ms a message, one connection: the senders could hand over 400
-    messages in a fraction of a second and the queue would grow by hundreds. With
+    messages in a fraction of a second and the queue would grow by hundreds (the test below).
+    With
     ``queued: 20`` it stays near 20, the senders get every ACK (AA: slowed, not refused), the
     ACKs keep pace with the deliveries, and every message arrives."""
     def slowly(_message: bytes) -> str:
@@ -90,15 +91,16 @@ def test_a_slow_destination_slows_intake_to_its_pace(tmp_path: Path) -> None:
                 await wait_for(lambda: engine.store.counts()["adt"].get("SENT")
                                == SENDERS * EACH, timeout=10)
         assert seen["codes"] == ["AA"] * SENDERS * EACH
-        # one look at the queue per 5 ms lets a few in past the bound
-        assert seen["deepest"] <= 20 + 3 * SENDERS, seen
+        # the senders waiting are let in together once it is back under: one each past it
+        assert seen["deepest"] <= 20 + SENDERS + 2, seen
         assert gate.held > 0
         # operators see it: /metrics counts the messages held back and how long they waited
         assert scraped["conduit_backpressure_waits_total"] == gate.held
         assert 0 < scraped["conduit_backpressure_wait_seconds_total"] == gate.held_seconds
         # acknowledged no faster than delivered: when the last ACK came, what was acknowledged
-        # and not yet delivered is the queue (<= 28) plus what the destination's workers hold
-        assert seen["delivered"] >= 0.7 * SENDERS * EACH, seen
+        # and not yet delivered is the queue (<= 30) plus what the destination's workers hold
+        # (64); without backpressure the receiver had a tenth of them then
+        assert seen["delivered"] >= 0.6 * SENDERS * EACH, seen
 
     asyncio.run(scenario())
 
@@ -109,7 +111,7 @@ def test_backpressure_turned_off_lets_the_queue_grow(tmp_path: Path, rate_limite
     (which is what the test above shows it no longer does); and so it does for a destination
     whose rate limit keeps a queue on purpose."""
     def slowly(_message: bytes) -> str:
-        time.sleep(0.005)
+        time.sleep(0.02)
         return "AA"
 
     async def scenario() -> None:
