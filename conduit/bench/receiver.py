@@ -1,7 +1,9 @@
 """A fast MLLP receiver for benchmarks: answers AA at once, counts, reports when done.
 
 Run as ``python -m conduit.bench.receiver PORT``; it prints ``listening PORT`` once ready and,
-for each line ``expect N`` on its stdin, prints ``done N <unix time>`` when N messages have arrived.
+for each line ``expect N`` on its stdin, prints ``done N <unix time>`` when N messages have arrived,
+and for ``count``, ``count N <unix time>`` at once (how many so far: the delivered rate while the
+load is still applied, not after a drain).
 Used both as the engine's downstream and, alone, as the raw-echo baseline.
 """
 
@@ -66,6 +68,8 @@ async def serve(port: int) -> None:
                 counter.reached.set()
             await counter.reached.wait()
             print(f"done {counter.count} {time.time():.6f}", flush=True)
+        elif words[:1] == [b"count"]:
+            print(f"count {counter.count} {time.time():.6f}", flush=True)
         elif words[:1] == [b"reset"]:
             counter.count = 0
             print("reset", flush=True)

@@ -46,6 +46,7 @@ class Options:
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     ceiling_cores: int = 2         # cores given to RabbitMQ and to PostgreSQL for the ceiling
+    dest_connections: int = 4      # the MLLP destination's connections to the receiver
 
 
 class Receiver:
@@ -70,6 +71,14 @@ class Receiver:
         self.process.stdin.write(f"expect {count}\n")
         self.process.stdin.flush()
         return float(self._line().split()[2])
+
+    def count(self) -> tuple[int, float]:
+        """Messages arrived so far, and the unix time it had them."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("count\n")
+        self.process.stdin.flush()
+        words = self._line().split()
+        return int(words[1]), float(words[2])
 
     def reset(self) -> None:
         assert self.process.stdin is not None
@@ -334,9 +343,10 @@ def ceiling_line(options: Options, ceiling: dict[str, float] | None) -> str:
 
 
 def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool,
-                   full_text: bool = False) -> dict[str, Any]:
-    """The standard channel: MLLP in, filter, set + template, MLLP out and file out; search
-    fields on and full text off (the defaults) unless ``full_text``.
+                   full_text: bool = False, dest_connections: int = 4) -> dict[str, Any]:
+    """The standard channel: MLLP in, filter, set + template, MLLP out (``dest_connections``
+    connections) and file out; search fields on and full text off (the defaults) unless
+    ``full_text``.
 
     With ``fhir`` the template step is the HL7 v2 to FHIR R4 conversion (a transaction Bundle)
     and the Bundle goes to the file destination only (an MLLP receiver takes HL7, not JSON);
@@ -351,7 +361,7 @@ def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool,
     ] if fhir else [
         # a busy feed keeps several connections to its receiver (one message in flight on each)
         {"name": "downstream", "type": "mllp", "host": "127.0.0.1", "port": downstream,
-         "connections": 4},
+         "connections": dest_connections},
         {"name": "archive", "type": "file", "fsync": False,
          "path": str(out_dir / "{{ msg['MSH-10'] }}.hl7")},
     ]
@@ -359,6 +369,22 @@ def channel_config(downstream: int, out_dir: Path, port: int, fhir: bool,
             "filter": {"all": [{"field": "MSH-9.1", "equals": "ADT"}]},
             "transform": transform, "destinations": destinations,
             **({"search": {"full_text": True}} if full_text else {})}
+
+
+def count_sent(store_url: str) -> tuple[int, float]:
+    """Messages SENT in the store now, and the unix time it had them."""
+    from sqlalchemy import text
+
+    from conduit.store.connect import make_engine
+
+    engine = make_engine(store_url, name=BENCH_NAME)
+    try:
+        with engine.connect() as connection:
+            sent = connection.execute(text(
+                "SELECT count(*) FROM messages WHERE status = 'SENT'")).scalar_one()
+            return int(sent), time.time()
+    finally:
+        engine.dispose()
 
 
 def wait_sent(store_url: str, count: int, timeout: float = 600.0) -> float:
@@ -584,7 +610,8 @@ def running_engine(options: Options, *, full_text: bool = False) -> Iterator[Run
     port, metrics_port = free_port(), free_port()
     (work / "channels").mkdir()
     (work / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(
-        channel_config(downstream.port, archive, port, options.fhir, full_text)))
+        channel_config(downstream.port, archive, port, options.fhir, full_text,
+                       options.dest_connections)))
     # a free port (a busy 8080 must not stop a bench) that the bench knows: it reads /metrics
     env = {**os.environ, "CONDUIT_DATA_DIR": str(work / "data"), "CONDUIT_LOG_LEVEL": "warning",
            "CONDUIT_DASHBOARD_PORT": str(metrics_port)}
@@ -674,6 +701,13 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
         ops_before = scrape_operations(running.metrics_port)
         roles_before = cpu_by_process(engine.pid, downstream.process.pid, backends)
         load = run_load(port, options.messages, options.connections, "E", options.rate)
+        # delivered over the same window as acknowledged, while the load was applied: what
+        # waits in the queues when the senders stop is not in it
+        if options.fhir:
+            sent, counted_at = count_sent(sent_url)
+            delivered_then = sent - options.warmup
+        else:
+            delivered_then, counted_at = downstream.count()
         delivered_at = (wait_sent(sent_url, options.warmup + options.messages) if options.fhir
                         else downstream.wait_for(options.messages))
         time.sleep(0.5)  # let the last group commit land before measuring the store
@@ -694,6 +728,9 @@ def run_engine(options: Options, out: IO[str], *, full_text: bool = False) -> di
     return {
         "acked_per_s": load.rate,
         "delivered_per_s": options.messages / (delivered_at - load.started),
+        "delivered_while_loaded_per_s": delivered_then / (counted_at - load.started),
+        "delivered_to_acked": (delivered_then / (counted_at - load.started) / load.rate
+                               if load.rate else 0.0),
         "not_aa": load.not_aa,
         "ack_p50_ms": load.percentile(50) * 1000,
         "ack_p95_ms": load.percentile(95) * 1000,
@@ -771,9 +808,12 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    mode = f"bus={options.bus} store={options.store} connections={options.connections} " \
-           f"messages={options.messages}" + (f" rate={options.rate:g}/s" if options.rate else "") \
-           + (" fhir" if options.fhir else "")
+    mode = (f"bus={options.bus} store={options.store} connections={options.connections} "
+            f"messages={options.messages}"
+            + (f" dest-connections={options.dest_connections}"
+               if options.dest_connections != Options.dest_connections else "")
+            + (f" rate={options.rate:g}/s" if options.rate else "")
+            + (" fhir" if options.fhir else ""))
     root = options.out_dir or archive_root() or "the run's temporary folder"
     say(f"conduit bench: {mode}; store in a temporary folder, file destination under {root}")
     echo = baseline_echo(options)
@@ -787,6 +827,8 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
     baseline = min(echo.rate, amqp) if amqp else echo.rate
     ratio = engine["delivered_per_s"] / baseline
     say(f"engine: {engine['acked_per_s']:,.0f} msg/s acknowledged, "
+        f"{engine['delivered_while_loaded_per_s']:,.0f} msg/s delivered while loaded "
+        f"({engine['delivered_to_acked']:.2f} of acknowledged), "
         f"{engine['delivered_per_s']:,.0f} msg/s delivered end to end "
         f"({ratio:.2f} of baseline)")
     say(f"engine ACK latency: p50 {engine['ack_p50_ms']:.2f} ms, p95 {engine['ack_p95_ms']:.2f} "
@@ -824,7 +866,8 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
         f"index {text['fulltext_bytes_per_message']:.0f}")
     summary = {"mode": {"bus": options.bus, "store": options.store, "out_dir": str(root),
                         "connections": options.connections, "messages": options.messages,
-                        "rate": options.rate, "fhir": options.fhir},
+                        "rate": options.rate, "fhir": options.fhir,
+                        "dest_connections": options.dest_connections},
                "baseline_echo_per_s": round(echo.rate, 1),
                "baseline_amqp_per_s": round(amqp, 1) if amqp else None,
                "ratio_to_baseline": round(ratio, 3),

@@ -12,6 +12,9 @@ from conduit.cli import main
 @click.option("--messages", "-n", default=20000, show_default=True, help="Messages measured.")
 @click.option("--connections", "-c", default=16, show_default=True,
               help="Concurrent MLLP connections.")
+@click.option("--dest-connections", type=click.IntRange(1, 64), default=Options.dest_connections,
+              show_default=True,
+              help="Connections the standard channel's MLLP destination keeps to the receiver.")
 @click.option("--bus", type=click.Choice(["embedded", "amqp"]), default="embedded",
               show_default=True)
 @click.option("--store", type=click.Choice(["sqlite", "postgresql"]), default="sqlite",
@@ -40,7 +43,7 @@ from conduit.cli import main
                    "msg/s, RSS and queue depth every minute, then whether any trends upward.")
 @click.option("--soak-window", type=float, default=60.0, hidden=True,
               help="Seconds per soak reading (tests use a few).")
-def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
+def bench(messages: int, connections: int, dest_connections: int, bus: str, store: str, fhir: bool,
           rate: float | None, warmup: int, short: bool, out_dir: str | None,
           profile: str | None, amqp_url: str, postgres_url: str, ceiling_cores: int,
           soak_for: str | None, soak_window: float) -> None:
@@ -55,7 +58,7 @@ def bench(messages: int, connections: int, bus: str, store: str, fhir: bool,
     options = Options(messages=messages, connections=connections, bus=bus, store=store,
                       fhir=fhir, rate=rate, warmup=warmup, profile=profile, out_dir=out_dir,
                       amqp_url=amqp_url, postgres_url=postgres_url,
-                      ceiling_cores=ceiling_cores)
+                      ceiling_cores=ceiling_cores, dest_connections=dest_connections)
     seconds = None
     if soak_for is not None:
         from conduit.core.duration import parse_duration

@@ -495,6 +495,10 @@ class _Connection:
         self.writer.close()
 
 
+#: An ACK received, and what ``parse_ack`` read in it (None: unreadable).
+_Answer = tuple[bytes, tuple[str, str, str] | None]
+
+
 @destination("mllp", MllpDestinationConfig,
              summary="sender keeping up to `connections` connections open (default 1, one message "
                      "in flight on each), ACK timeout, MSA-2 checked; `AA`/`CA` sent, `AE`/`CE` "
@@ -545,11 +549,11 @@ class MllpDestination:
                 self._idle.append(conn)
         if not answers:
             return b""  # none asked for (NE, an ACK message) or none came within ack_grace
-        for answer in answers[:-1]:
-            self._check(out, answer)
-        if len(answers) > 1 and parse_ack(answers[0])[0] == "CA":
-            return self._after_commit(out, answers[-1])
-        return self._check(out, answers[-1])
+        for answer, read in answers[:-1]:
+            self._check(out, answer, read)
+        if len(answers) > 1 and answers[0][1] is not None and answers[0][1][0] == "CA":
+            return self._after_commit(out, *answers[-1])
+        return self._check(out, *answers[-1])
 
     def _asks(self, out: Outbound) -> tuple[AckRequest | None, str | None]:
         """What the message asks its receiver for (None: an ACK message, which asks for
@@ -564,13 +568,14 @@ class MllpDestination:
         return (None if found.acknowledgement else found.request), message.control_id or None
 
     async def _answers(self, conn: _Connection, request: AckRequest | None,
-                       expected: str | None) -> tuple[list[bytes], bool] | None:
+                       expected: str | None) -> tuple[list[_Answer], bool] | None:
         """The ACKs the message asked for (HL7 v2 chapter 2: none, one, or a commit ACK then
-        an application ACK), skipping late ACKs for messages sent before on the connection
-        whose ACK may still have been coming; and whether one may still come for this one (a
-        receiver that answers NE or an ACK message anyway, an ER/SU ACK after ack_grace).
-        None when the connection closed first."""
-        answers: list[bytes] = []
+        an application ACK), each with what ``parse_ack`` read in it (None: unreadable),
+        skipping late ACKs for messages sent before on the connection whose ACK may still have
+        been coming; and whether one may still come for this one (a receiver that answers NE
+        or an ACK message anyway, an ER/SU ACK after ack_grace). None when the connection
+        closed first."""
+        answers: list[_Answer] = []
         codes: list[str] = []
         while True:
             may, certain = next_ack(request, codes) if request is not None else (False, False)
@@ -588,28 +593,34 @@ class MllpDestination:
                 return answers, True  # silence within ack_grace: ER/SU say all is well
             if answer is None:
                 return None
+            read: tuple[str, str, str] | None
             try:
-                code, control_id, _ = parse_ack(answer)
+                read = parse_ack(answer)
             except HL7ParseError:
-                code, control_id = "", ""
+                read = None
+            code, control_id = read[:2] if read is not None else ("", "")
             if control_id and control_id != expected and control_id in conn.sent:
                 log.info("mllp late ACK skipped", destination=self.describe(),
                          acked=control_id, code=code)
                 continue
-            answers.append(answer)
+            answers.append((answer, read))
             codes.append(code)
 
-    def _after_commit(self, out: Outbound, answer: bytes) -> bytes:
+    def _after_commit(self, out: Outbound, answer: bytes,
+                      read: tuple[str, str, str] | None) -> bytes:
         """The application ACK after a CA: the receiver has the message durably, so an error
         is final (resending would duplicate it), never retried."""
         try:
-            return self._check(out, answer)
+            return self._check(out, answer, read)
         except ApplicationError as exc:
             raise ApplicationReject(f"{exc} (after CA: not resent)", answer) from exc
 
-    def _check(self, out: Outbound, response: bytes) -> bytes:
+    def _check(self, out: Outbound, response: bytes,
+               read: tuple[str, str, str] | None = None) -> bytes:
+        """The receiver's answer if it accepts the message; else the error it means. ``read``:
+        what ``parse_ack`` found in it already (None: read it here)."""
         try:
-            code, control_id, text = parse_ack(response)
+            code, control_id, text = read if read is not None else parse_ack(response)
         except HL7ParseError as exc:
             raise RetryableError(Reason.of(f"{self.describe()}: unreadable ACK: ", value(exc)),
                                  response) from exc

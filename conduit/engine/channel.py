@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from conduit.connectors.base import DestinationConfig, SourceConfig
 from conduit.core.registry import DestinationSpec, Registry, SourceSpec, StepSpec
 from conduit.core.timezone import check_zone
+from conduit.engine.backpressure import BackpressureSettings
 from conduit.engine.components import default_registry
 from conduit.engine.search import SearchSettings
 from conduit.transforms.filter import Condition, leaves
@@ -189,6 +190,12 @@ class Channel(BaseModel):
                     "with each message (patient identifier, name, MRN, accession and order "
                     "numbers, plus 'fields'), and opt-in full text ('full_text: true').",
         examples=[{"fields": ["PV1-19", "OBR-4.1"], "full_text": False}])
+    backpressure: BackpressureSettings = Field(
+        default_factory=lambda: BackpressureSettings.model_validate({}),
+        description="Intake slows while a destination falls behind (its queue longer than "
+                    "'queued' while it is sending): the senders wait for their ACKs instead of "
+                    "the backlog growing in the engine's queues.",
+        examples=[{"queued": 200, "max_wait": "1s"}, {"queued": None}])
 
     _path: str | None = PrivateAttr(None)
 

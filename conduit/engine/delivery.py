@@ -102,6 +102,8 @@ class DeliveryWorker:
         self._recordable.set()
         self.sent = 0
         self.failed = 0
+        #: The last attempt failed (for a reason worth retrying): the receiver looks down.
+        self.failing = False
         #: Message ids being delivered by this worker now.
         self._sending: set[int] = set()
 
@@ -115,6 +117,13 @@ class DeliveryWorker:
                 "paused": self.paused is not None, "paused_reason": self.paused,
                 "blocked_message": self.blocked_message,
                 "sent": self.sent, "failed": self.failed}
+
+    def flowing(self) -> bool:
+        """Sending: its last attempt did not fail and nothing stops it (an open breaker, a
+        block, a pause). Only a flowing destination slows its channel's intake
+        (:mod:`conduit.engine.backpressure`); one that is down lets its queue grow instead."""
+        return (not self.failing and self.paused is None and self.blocked is None
+                and (self.breaker is None or self.breaker.state != "open"))
 
     def breaker_state(self) -> str | None:
         """The breaker's state; ``open`` too while paused because outcomes cannot be recorded
@@ -196,6 +205,7 @@ class DeliveryWorker:
                     self.breaker.success()  # the receiver answered: it is up
                 return self._given_up(out, attempts, exc)
             except RetryableError as exc:
+                self.failing = True
                 opened = self.breaker.failure(exc) if self.breaker else False
                 if not opened:
                     counted += 1
@@ -221,6 +231,7 @@ class DeliveryWorker:
                                    f"{out.message_id} sent", channel=self.channel)
             self.blocked = self.blocked_message = None
         self.sent += 1
+        self.failing = False
         return Outcome("SENT", attempts, response)
 
     async def _note_attempt(self, out: Outbound, attempts: int, exc: DeliveryError) -> None:

@@ -26,6 +26,7 @@ from conduit.core.observer import Observer
 from conduit.core.payload import Payload, parse_payload
 from conduit.core.protocols import Destination, Receipt, Source
 from conduit.core.reason import HIDDEN, Reason, value
+from conduit.engine.backpressure import Backpressure
 from conduit.engine.channel import Channel
 from conduit.engine.delivery import DeliveryWorker
 from conduit.engine.events import EventLog
@@ -92,6 +93,11 @@ class ChannelRuntime:
         self.workers = workers or DEFAULT_WORKERS
         self.workers_by_destination: dict[str, DeliveryWorker] = {}
         self._configs = {d.name: d for d in channel.destinations}
+        #: The queues each destination's worker here consumes.
+        self._consumed = {d.name: list(consumed_queues(self.name, d))
+                          for d in channel.destinations}
+        #: Holds intake while a destination that is sending falls behind.
+        self.backpressure = Backpressure(channel.backpressure, self._backlog)
         self._ordered = keeps_order(channel)
         self._poll: asyncio.Task[None] | None = None
         self._declared = False
@@ -235,7 +241,20 @@ class ChannelRuntime:
                 await self._poll
             self._poll = None
 
+    def _backlog(self) -> int:
+        """Messages waiting in the queue of the destination furthest behind among those this
+        process sends to and that are sending (a dead one holds nothing back, nor one whose
+        rate limit keeps its queue on purpose, nor any while the channel is stopped)."""
+        if not self._workers_running():
+            return 0
+        deepest = 0
+        for name, worker in self.workers_by_destination.items():
+            if worker.flowing() and worker.limiter is None:
+                deepest = max(deepest, sum(self.bus.depth(q) or 0 for q in self._consumed[name]))
+        return deepest
+
     async def stop(self) -> None:
+        self.backpressure.close()
         await self.stop_polling()
         if self.source is not None:
             await self.source.stop()
@@ -248,6 +267,7 @@ class ChannelRuntime:
     # -- Inbound: what the source calls ----------------------------------------------------
 
     async def receive(self, raw: bytes, meta: dict[str, Any] | None = None) -> Receipt:
+        await self.backpressure.admit()
         receipt = await self._intake(raw, meta or {})
         self.observer.answered(self.name, "AA" if receipt.accepted
                                else "AR" if receipt.permanent else "AE")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from conduit.core.observer import Observer, Stage
@@ -251,8 +251,17 @@ class EngineCollector(Collector):
         lag_seconds = GaugeMetricFamily("conduit_fulltext_lag_seconds",
                                         "Seconds the oldest message not yet reached by the "
                                         "full-text indexer has waited.", value=seconds)
+        waits = CounterMetricFamily(
+            "conduit_backpressure_waits", "Messages the channel's source held back because a "
+            "destination fell behind (backpressure), since the channel was deployed.",
+            labels=["channel"])
+        waited = CounterMetricFamily(
+            "conduit_backpressure_wait_seconds", "Seconds those messages waited in all.",
+            labels=["channel"])
         control = self.engine.control
         for name, runtime in list(self.engine.runtimes.items()):
+            waits.add_metric([name], runtime.backpressure.held)
+            waited.add_metric([name], runtime.backpressure.held_seconds)
             for queue, waiting in control.queue_depths(name).items():
                 if waiting is not None:
                     depth.add_metric([name, queue], waiting)
@@ -267,5 +276,7 @@ class EngineCollector(Collector):
         yield breaker
         yield blocked
         yield state
+        yield waits
+        yield waited
         yield lag
         yield lag_seconds

@@ -30,6 +30,13 @@ def test_short_benchmark_runs_and_ends_with_json(
     assert summary["not_aa"] == 0
     assert summary["acked_per_s"] > 0 and summary["delivered_per_s"] > 0
     assert summary["baseline_echo_per_s"] > 0 and summary["ratio_to_baseline"] > 0
+    # delivered over the acknowledged rate's own window, while loaded (not after a drain)
+    loaded = summary["delivered_while_loaded_per_s"]
+    assert 0 < loaded <= summary["acked_per_s"] * 1.05
+    assert summary["delivered_to_acked"] == pytest.approx(loaded / summary["acked_per_s"],
+                                                          abs=0.002)
+    assert any(line.startswith("engine: ") and " msg/s delivered while loaded (" in line
+               and " of acknowledged)" in line for line in lines)
     for key in ("ack_p50_ms", "ack_p99_ms", "cpu_s_per_1000", "peak_rss_mb",
                 "store_bytes_per_message"):
         assert summary[key] > 0, key
@@ -174,3 +181,26 @@ def test_cluster_ceiling_from_the_shared_services_cpu_per_message() -> None:
     assert line.startswith("ops/msg: publish 2.00  deliver 2.00  ack 0.20  confirm 1.30  store "
                            "stmts 0.80  rows 10.00  commits 0.125  fsyncs 0.160; PostgreSQL's "
                            "own count: commits 0.150  rows 10.01  WAL writes 0.200")
+
+
+def test_dest_connections_sets_the_mllp_destinations_pool(tmp_path: Path) -> None:
+    """``--dest-connections``: the connections the standard channel's MLLP destination keeps
+    (4 unless given), to see what delivery gains from more messages in flight."""
+    from click.testing import CliRunner
+
+    from conduit.bench import runner
+    from conduit.cli import main
+
+    def downstream(config: dict[str, Any]) -> dict[str, Any]:
+        return next(d for d in config["destinations"] if d["name"] == "downstream")
+
+    assert downstream(runner.channel_config(1, tmp_path, 2, False))["connections"] == 4
+    assert downstream(runner.channel_config(1, tmp_path, 2, False, dest_connections=16)
+                      )["connections"] == 16
+    seen: list[runner.Options] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "benchmark", seen.append)
+        result = CliRunner().invoke(main, ["bench", "--dest-connections", "16"])
+        assert result.exit_code == 0, result.output
+        assert CliRunner().invoke(main, ["bench", "--dest-connections", "65"]).exit_code == 2
+    assert [options.dest_connections for options in seen] == [16]

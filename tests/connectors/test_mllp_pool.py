@@ -332,3 +332,28 @@ def test_read_deadline_timer_sleeps_between_reads() -> None:
 def test_frame() -> None:
     assert frame(b"MSH|x") == b"\x0bMSH|x\x1c\r"
     assert frame(b"") == b"\x0b\x1c\r"
+
+
+def test_each_ack_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send reads its ACK once (parse_ack costs ~9 us; it was read twice: once to skip late
+    ACKs, once to judge it)."""
+    calls = 0
+    parse_ack = mllp.parse_ack
+
+    def counting(data: bytes) -> tuple[str, str, str]:
+        nonlocal calls
+        calls += 1
+        return parse_ack(data)
+
+    monkeypatch.setattr(mllp, "parse_ack", counting)
+
+    async def scenario() -> None:
+        async with Receiver() as receiver:
+            dest = destination(receiver.port, tmp_path)
+            for i in range(5):
+                assert msa(await dest.send(out(f"R{i}", message=Message.parse(adt(f"R{i}")))))[1] \
+                    == "AA"
+            await dest.close()
+
+    asyncio.run(scenario())
+    assert calls == 5
