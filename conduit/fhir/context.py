@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from conduit.core.timezone import host_zone
 from conduit.fhir import datatypes as dt
-from conduit.fhir.ids import IdentifierSystems, resource_id
+from conduit.fhir.ids import SHARED_KINDS, IdentifierSystems, resource_id, shared_id
 from conduit.fhir.v2 import Field, Seg
 from conduit.hl7.message import Message, Segment
 
@@ -69,7 +69,7 @@ class Conversion:
         self.tz = _sender_zone(zone(self.options.timezone) or zone(self.options.default_timezone)
                                or _host_zone(), self.msh[7])
         facility, application = self.msh.field(4), self.msh.field(3)
-        self.systems = IdentifierSystems(self.options.identifier_systems,
+        self.systems = IdentifierSystems.of(self.options.identifier_systems,
                                          facility[1] or facility[2],
                                          application[1] or application[2])
         self.control_id = message.control_id  # MSH-10, read by the Bundle and the Provenance
@@ -143,16 +143,33 @@ class Conversion:
     def add(self, resource_type: str, key: tuple[str, ...], body: Json) -> Json:
         """Store a resource with the id derived from ``key``; the same key twice merges into
         the first (its elements win), so a practitioner named in PV1 and OBX is one resource."""
-        rid = resource_id(resource_type, *key)
-        ref = f"{resource_type}/{rid}"
-        existing = self.resources.get(ref)
+        if resource_type in SHARED_KINDS:
+            rid, reference = shared_id(resource_type, key)
+        else:
+            rid = resource_id(resource_type, *key)
+            reference = f"{resource_type}/{rid}"
+        existing = self.resources.get(reference)
         if existing is not None:
             for k, v in body.items():
                 existing.setdefault(k, v)
             return existing
-        resource = {"resourceType": resource_type, "id": rid, **body}
-        self.resources[ref] = resource
+        resource = self.resources[reference] = {"resourceType": resource_type, "id": rid, **body}
         return resource
+
+    def add_ref(self, resource_type: str, key: tuple[str, ...], body: Json) -> Json:
+        """:meth:`add`, answering a Reference to the resource (``ref(add(...))``)."""
+        if resource_type in SHARED_KINDS:
+            rid, reference = shared_id(resource_type, key)
+        else:
+            rid = resource_id(resource_type, *key)
+            reference = f"{resource_type}/{rid}"
+        existing = self.resources.get(reference)
+        if existing is not None:
+            for k, v in body.items():
+                existing.setdefault(k, v)
+        else:
+            self.resources[reference] = {"resourceType": resource_type, "id": rid, **body}
+        return {"reference": reference}
 
     def local_key(self, what: str) -> tuple[str, ...]:
         """A key for a resource without business identifiers: the message's own identity

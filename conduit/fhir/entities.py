@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from conduit.fhir import datatypes as dt
-from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.context import Conversion, Json
 from conduit.fhir.v2 import Field
 
 __all__ = ["location", "organization", "organization_from_hd", "organization_of", "practitioner",
@@ -50,7 +50,7 @@ def _practitioner(ctx: Conversion, f: Field) -> Json | None:
     if not body:
         return None
     key = (dt.identifier_key(ident),) if ident else ctx.sender_key("name|" + f.raw)
-    return ref(ctx.add("Practitioner", key, body))
+    return ctx.add_ref("Practitioner", key, body)
 
 
 def practitioner_role(ctx: Conversion, who: Json | None, where: Json | None = None,
@@ -68,7 +68,7 @@ def practitioner_role(ctx: Conversion, who: Json | None, where: Json | None = No
         body["code"] = [code]
     key = ((who or {}).get("reference", ""), (where or {}).get("reference", ""),
            *(f"{c.get('system', '')}|{c.get('code', '')}" for c in (code or {}).get("coding", ())))
-    return ref(ctx.add("PractitionerRole", key, body))
+    return ctx.add_ref("PractitionerRole", key, body)
 
 
 def organization(ctx: Conversion, f: Field) -> Json | None:
@@ -94,7 +94,7 @@ def organization_of(ctx: Conversion, name: str, ident_value: str,
         body["name"] = name
     key = ((f"id|{system}|{ident_value}",) if ident_value
            else ctx.sender_key("name|" + name))
-    return ref(ctx.add("Organization", key, body))
+    return ctx.add_ref("Organization", key, body)
 
 
 def organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
@@ -113,7 +113,7 @@ def _organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
     if namespace:
         body["name"] = namespace
     key = ("hd|" + system,) if system else ctx.sender_key("hd|" + namespace)
-    return ref(ctx.add("Organization", key, body))
+    return ctx.add_ref("Organization", key, body)
 
 
 _PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
@@ -151,7 +151,7 @@ def _location(ctx: Conversion, pl: Field) -> Json | None:
                 c[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
         if component == described:
             body["description"] = c[9]
-        parent = ref(ctx.add("Location", ctx.sender_key(*path), body))
+        parent = ctx.add_ref("Location", ctx.sender_key(*path), body)
     return parent
 
 

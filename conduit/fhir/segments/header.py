@@ -12,7 +12,7 @@ from urllib.parse import quote
 from conduit.fhir import datatypes as dt
 from conduit.fhir import vocabulary
 from conduit.fhir.codesystems import system_uri
-from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.context import Conversion, Json
 from conduit.fhir.entities import organization, organization_from_hd, practitioner
 from conduit.fhir.v2 import Field, Seg
 
@@ -173,7 +173,7 @@ def _event_location(ctx: Conversion, hd: Field) -> Json | None:
         body["identifier"] = [{"system": "urn:ietf:rfc:3986", "value": system}]
     if hd[1]:
         body["name"] = hd[1]
-    return ref(ctx.add("Location", ("event-facility", system or hd[1]), body))
+    return ctx.add_ref("Location", ("event-facility", system or hd[1]), body)
 
 
 def _device(ctx: Conversion, app: Field) -> Json | None:
@@ -181,4 +181,4 @@ def _device(ctx: Conversion, app: Field) -> Json | None:
     if not app[1]:
         return None
     body = {"deviceName": [{"name": app[1], "type": "user-friendly-name"}]}
-    return ref(ctx.add("Device", ("app", app[1], app[2]), body))
+    return ctx.add_ref("Device", ("app", app[1], app[2]), body)
