@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +46,7 @@ class ConvertOptions:
     see :mod:`conduit.fhir.ids`."""
 
 
+@lru_cache(maxsize=64)
 def zone(spec: str | None) -> str | tzinfo | None:
     """``"+01:00"``/``"Z"`` stay text; an IANA name becomes a ZoneInfo (ValueError if unknown)."""
     if not spec:
@@ -60,20 +62,31 @@ def zone(spec: str | None) -> str | tzinfo | None:
 class Conversion:
     """One message being converted."""
 
-    def __init__(self, message: Message, options: ConvertOptions | None = None) -> None:
+    def __init__(self, message: Message, options: ConvertOptions | None = None,
+                 segments: list[Segment] | None = None) -> None:
         self.message = message
         self.options = options or ConvertOptions()
         self.charset = message.encoding or "utf-8"
         self.resources: dict[str, Json] = {}
-        self.msh = self.seg(message.segments("MSH")[0])
+        # the message's segments in order (``message.segments()``, which convert reads anyway)
+        self.segments = segments if segments is not None else message.segments()
+        first = self.segments[0]
+        self.msh = self.seg(first if first.name == "MSH" else message.segments("MSH")[0])
         self.tz = _sender_zone(zone(self.options.timezone) or zone(self.options.default_timezone)
                                or _host_zone(), self.msh[7])
         facility, application = self.msh.field(4), self.msh.field(3)
         self.systems = IdentifierSystems.of(self.options.identifier_systems,
                                          facility[1] or facility[2],
                                          application[1] or application[2])
-        self.control_id = message.control_id  # MSH-10, read by the Bundle and the Provenance
+        # MSH-10 (read by the Bundle and the Provenance) and MSH-9.1/9.2, raw as
+        # Message.control_id, .message_code and .trigger_event read them
+        raw, seps = self.msh.segment.fields, self.msh.segment.separators
+        self.control_id = raw[10].split(seps.repetition, 1)[0] if len(raw) > 10 else ""
+        msh9 = raw[9].split(seps.repetition, 1)[0].split(seps.component) if len(raw) > 9 else [""]
+        self.message_code = msh9[0]
+        self.trigger_event = msh9[1] if len(msh9) > 1 else ""
         self.message_key = (facility[1], application[1], self.control_id)
+        self.header: str | None = None          # "MessageHeader/<id>", once made
         self.patient: str | None = None
         self.encounter: str | None = None
         self.pending_orc: Seg | None = None     # an ORC waiting for its OBR/RXA
@@ -91,11 +104,25 @@ class Conversion:
         # (kind, raw XCN/PL text) -> its Reference: a practitioner or location named by several
         # segments of a message is worked out once (see conduit.fhir.entities)
         self.entities: dict[tuple[str, str, bool], Json | None] = {}
+        self._first: dict[str, Seg | None] = {}
 
     # -- reading ---------------------------------------------------------------------------------
 
     def seg(self, segment: Segment) -> Seg:
         return Seg(segment, self.charset)
+
+    def first(self, name: str) -> Seg | None:
+        """The first segment called ``name`` (EVN, SFT: near the top when present), read once."""
+        known = self._first
+        if name not in known:
+            known[name] = next((self.seg(s) for s in self.segments if s.name == name), None)
+        return known[name]
+
+    @property
+    def message_type(self) -> str:
+        """``ADT^A01`` (as :attr:`Message.message_type`)."""
+        code, trigger = self.message_code, self.trigger_event
+        return f"{code}^{trigger}" if trigger else code
 
     def identifier(self, f: Field, type_code: str = "", *, authority: int = 4,
                    kind: int = 5) -> Json | None:

@@ -22,7 +22,7 @@ _PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 def encounter_status(ctx: Conversion, seg: Seg) -> str:
     """Encounter.status from the trigger event and PV1-45 (discharge time), as the IG does."""
-    trigger = ctx.message.trigger_event.upper()
+    trigger = ctx.trigger_event.upper()
     if trigger in _CANCELLED:
         return "cancelled"
     if trigger == "A13":  # cancel discharge: the stay goes on, whatever PV1-45 still says
