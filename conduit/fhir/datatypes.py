@@ -320,41 +320,45 @@ _NAME_USE = {"L": "official", "D": "usual", "A": "usual", "M": "maiden", "N": "n
 def name(f: Field, use: str = "") -> Json | None:
     """XPN (or the name part of XCN, via :func:`person_name`) -> HumanName; the suffixes are
     XPN.4, the degree XPN.6 and the professional suffix XPN.14, in that order (IG XPN map)."""
-    return _human_name(f, family=1, given=(2, 3), suffix=(4, 6, 14), prefix=5, use=7,
-                       start=12, end=13, range_=10, default_use=use)
+    c = f.components()  # c[i] is f[i]
+    out: Json = {}
+    if fam := c[1]:
+        out["family"] = fam
+    if g := _present(c[2], c[3]):
+        out["given"] = g
+    if p := c[5]:
+        out["prefix"] = [p]
+    if s := [v for v in (c[4], c[6], c[14]) if v]:
+        out["suffix"] = s
+    if not out:
+        return None
+    if u := _NAME_USE.get(c[7].upper()) or use:
+        out["use"] = u
+    valid = period(c[12], c[13])
+    if not valid:  # XPN.10, the DR (range) component: its two subcomponents
+        dr = f.subcomponents(10)
+        valid = period(dr[1], dr[2])
+    if valid:
+        out["period"] = valid
+    return out
 
 
 def person_name(f: Field) -> Json | None:
     """The name inside an XCN/XPN-like provider field (id^family^given^middle^suffix^prefix)."""
-    return _human_name(f, family=2, given=(3, 4), suffix=(5, 7), prefix=6, use=10,
-                       start=0, end=0, range_=0, default_use="")
-
-
-def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[int, ...],
-                prefix: int, use: int, start: int, end: int, range_: int,
-                default_use: str) -> Json | None:
     c = f.components()  # c[i] is f[i]
     out: Json = {}
-    if fam := c[family]:
+    if fam := c[2]:
         out["family"] = fam
-    if g := _present(c[given[0]], c[given[1]]):
+    if g := _present(c[3], c[4]):
         out["given"] = g
-    if p := c[prefix]:
+    if p := c[6]:
         out["prefix"] = [p]
-    if s := [v for i in suffix if (v := c[i])]:
+    if s := _present(c[5], c[7]):
         out["suffix"] = s
     if not out:
         return None
-    u = _NAME_USE.get(c[use].upper()) if use else None
-    if u or default_use:
-        out["use"] = u or default_use
-    if start:
-        valid = period(c[start], c[end])
-        if not valid and range_:  # the DR (range) component: its two subcomponents
-            dr = f.subcomponents(range_)
-            valid = period(dr[1], dr[2])
-        if valid:
-            out["period"] = valid
+    if u := _NAME_USE.get(c[10].upper()):
+        out["use"] = u
     return out
 
 

@@ -40,9 +40,9 @@ _UNSEEN: Json = {}  # not made yet (None is a made "nothing")
 
 def _practitioner(ctx: Conversion, f: Field) -> Json | None:
     body: Json = {}
-    ident = ctx.identifier(f, authority=9, kind=13)
+    # XCN.13 the type, and no period: XCN.7/8 (degree, source table) are not CX.7/8's dates
+    ident = dt.identifier(f, f.components()[13], authority=9, kind=0, systems=ctx.systems)
     if ident:
-        ident.pop("period", None)
         body["identifier"] = [ident]
     name = dt.person_name(f)
     if name:
