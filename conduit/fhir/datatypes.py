@@ -205,20 +205,22 @@ def codeable(f: Field, table: str | None = None) -> Json | None:
     if not f:
         return None
     c = f.components()
-    codings = []
     # the two triplets (code, display, system name, version): CWE.1-3 + .7, CWE.4-6 + .8; a
     # display without a code is a coding's display, with no table's system (nothing claims a
     # code of it), only the one the sender named
-    for code, display, name, version in ((c[1], c[2], c[3], c[7]), (c[4], c[5], c[6], c[8])):
-        if code:
-            codings.append(coding(code, display, system_uri(name) if name else
-                                  (table_uri(table) if table else None), version))
-        elif display:
-            codings.append(coding(code, display, system_uri(name) if name else None, version))
+    codings: list[Json] = []
+    code, display, name = c[1], c[2], c[3]
+    if code or display:
+        codings.append(coding(code, display, system_uri(name) if name else
+                              (table_uri(table) if table and code else None), c[7]))
+    code2, display2, name2 = c[4], c[5], c[6]
+    if code2 or display2:
+        codings.append(coding(code2, display2, system_uri(name2) if name2 else
+                              (table_uri(table) if table and code2 else None), c[8]))
     out: Json = {}
     if codings:
         out["coding"] = codings
-    original = c[9] or ("" if c[1] or c[4] else c[2])
+    original = c[9] or ("" if code or code2 else display)
     if original:
         out["text"] = original
     return out or None

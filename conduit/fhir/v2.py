@@ -101,11 +101,18 @@ class Field:
         if not raw:
             return _BLANKS
         seps = self._seps
-        if seps.subcomponent not in raw and seps.escape not in raw:
-            # one plain subcomponent (an authority "HOSP", a unit "mg"): what part(i) decodes
-            # to, without the Field
-            out = ["", raw if " " not in raw and raw.isprintable() else raw.strip()]
-            out += _SUB_BLANKS
+        if seps.escape not in raw:  # what part(i) decodes to, without the Field
+            amp = seps.subcomponent
+            if amp not in raw:  # one plain subcomponent (an authority "HOSP", a unit "mg")
+                out = ["", raw if " " not in raw and raw.isprintable() else raw.strip()]
+                out += _SUB_BLANKS
+                return out
+            out = (amp + raw).split(amp)  # HD "HOSP&1.2.3&ISO", DR "20240101&20241231"
+            if " " in raw or not raw.isprintable():
+                out = [v.strip() for v in out]
+            n = len(out)
+            if n < PADDED:
+                out += _BLANKS[n:]
             return out
         return self.part(i).components()
 
@@ -157,7 +164,8 @@ class Seg:
                 found = []
             elif self._seps.repetition not in fields[n]:  # one repetition: field(n)'s Field
                 first = self.field(n)
-                found = [first] if first else []
+                # bool(first), its usual case (text before any separator) without the call
+                found = [first] if fields[n][0].isalnum() or first else []
             else:
                 seps = self._seps
                 found = [f for r in fields[n].split(seps.repetition)
