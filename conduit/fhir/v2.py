@@ -63,25 +63,25 @@ class Field:
     def _decode(self) -> list[str]:
         # mappings read the same components again and again: decode once
         raw, seps = self.raw, self._seps
-        amp = None if self._sub else seps.subcomponent
-        if seps.escape not in raw and (amp is None or amp not in raw):  # most fields: plain
-            sep = seps.subcomponent if self._sub else seps.component
-            if " " not in raw and raw.isprintable():  # no whitespace to strip (str.isspace
-                decoded = (sep + raw).split(sep)      # characters but " " are unprintable)
-            else:
-                decoded = [v.strip() for v in (sep + raw).split(sep)]
+        esc = seps.escape
+        if self._sub:
+            sep, amp = seps.subcomponent, None
+        else:
+            sep, amp = seps.component, seps.subcomponent
+        if esc not in raw:  # most fields
+            decoded = (sep + raw).split(sep)
+            if amp is not None and amp in raw:  # each component's first subcomponent
+                decoded = [v.split(amp, 1)[0] if amp in v else v for v in decoded]
+            if " " in raw or not raw.isprintable():  # whitespace to strip (str.isspace
+                decoded = [v.strip() for v in decoded]  # characters but " " are unprintable)
         else:  # each component's first subcomponent, unescaped and stripped (as _text does)
             parts = self._parts or self._split()
             if amp is not None and amp in raw:
                 parts = [v.split(amp, 1)[0] if amp in v else v for v in parts]
-            esc = seps.escape
+            charset = self._charset
             decoded = [""]
-            if esc in raw:
-                charset = self._charset
-                decoded += [unescape(v, seps, charset=charset).strip() if esc in v else v.strip()
-                            for v in parts]
-            else:
-                decoded += [v.strip() for v in parts]
+            decoded += [unescape(v, seps, charset=charset).strip() if esc in v else v.strip()
+                        for v in parts]
         n = len(decoded)
         if n < PADDED:
             decoded += _BLANKS[n:]
