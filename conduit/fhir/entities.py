@@ -132,14 +132,14 @@ def location(ctx: Conversion, pl: Field) -> Json | None:
 
 def _location(ctx: Conversion, pl: Field) -> Json | None:
     parent: Json | None = None
-    path: list[str] = []
     c = pl.components()  # c[i] is pl[i]
-    described = _most_specific(pl) if c[9] else -1  # PL.9 describes the most specific part
+    described = _most_specific(c) if c[9] else -1  # PL.9 describes the most specific part
+    key = ctx.sender_key()  # + one "kind=value" per level, the path down to this part
     for component, kind in _LEVELS:
         value = c[component]
         if not value:
             continue
-        path.append(f"{kind}={value}")
+        key += (f"{kind}={value}",)
         body: Json = {
             "name": value, "mode": "instance",
             "physicalType": {"coding": [{"system": _PHYSICAL_TYPE, "code": kind}]},
@@ -151,12 +151,14 @@ def _location(ctx: Conversion, pl: Field) -> Json | None:
                 c[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
         if component == described:
             body["description"] = c[9]
-        parent = ctx.add_ref("Location", ctx.sender_key(*path), body)
+        parent = ctx.add_ref("Location", key, body)
     return parent
 
 
-def _most_specific(pl: Field) -> int:
+def _most_specific(c: list[str]) -> int:
+    """The most specific PL component present (bed, room, point of care, floor...), of a
+    PL's components."""
     for component in (3, 2, 1, 8, 7, 4):
-        if pl[component]:
+        if c[component]:
             return component
     return 0
