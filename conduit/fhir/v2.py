@@ -8,6 +8,9 @@ the IG's segment map (``pid.field(5)[1]`` is XPN.1). Everything absent reads as 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from conduit.hl7.escape import unescape
 from conduit.hl7.message import Segment, Separators
 
@@ -69,11 +72,17 @@ class Field:
         else:
             sep, amp = seps.component, seps.subcomponent
         if esc not in raw:  # most fields
-            decoded = (sep + raw).split(sep)
             if amp is not None and amp in raw:  # each component's first subcomponent
-                decoded = [v.split(amp, 1)[0] if amp in v else v for v in decoded]
-            if " " in raw or not raw.isprintable():  # whitespace to strip (str.isspace
-                decoded = [v.strip() for v in decoded]  # characters but " " are unprintable)
+                raw = _cutter(sep, amp)("", raw)
+            decoded = (sep + raw).split(sep)
+            # whitespace to strip: str.isspace characters but " " are unprintable, and a
+            # space inside a component ("Mary Ann", "12 Main St") is kept
+            if " " in raw:
+                if (raw[0] == " " or raw[-1] == " " or " " + sep in raw or sep + " " in raw
+                        or not raw.isprintable()):
+                    decoded = [v.strip() for v in decoded]
+            elif not raw.isprintable():
+                decoded = [v.strip() for v in decoded]
         else:  # each component's first subcomponent, unescaped and stripped (as _text does)
             parts = self._parts or self._split()
             if amp is not None and amp in raw:
@@ -208,6 +217,19 @@ class Seg:
         if seps.escape in raw or seps.subcomponent in raw:
             return self.field(n)[1]
         return raw.strip()
+
+
+def _cutter(sep: str, amp: str) -> Callable[[str, str], str]:
+    """``sub("", raw)`` drops every subcomponent after a component's first (one regex pass
+    instead of a split per component)."""
+    cut = _CUTTERS.get(sep + amp)
+    if cut is None:
+        cut = _CUTTERS[sep + amp] = re.compile(
+            f"{re.escape(amp)}[^{re.escape(sep)}]*").sub
+    return cut
+
+
+_CUTTERS: dict[str, Callable[[str, str], str]] = {}
 
 
 _EMPTY = Field("", Separators(), "utf-8")
