@@ -115,7 +115,11 @@ class Conversion:
         """The first segment called ``name`` (EVN, SFT: near the top when present), read once."""
         known = self._first
         if name not in known:
-            known[name] = next((self.seg(s) for s in self.segments if s.name == name), None)
+            known[name] = None
+            for s in self.segments:
+                if s.name == name:
+                    known[name] = self.seg(s)
+                    break
         return known[name]
 
     @property

@@ -330,8 +330,8 @@ def name(f: Field, use: str = "") -> Json | None:
         out["given"] = g
     if p := c[5]:
         out["prefix"] = [p]
-    if s := [v for v in (c[4], c[6], c[14]) if v]:
-        out["suffix"] = s
+    if c[4] or c[6] or c[14]:
+        out["suffix"] = [v for v in (c[4], c[6], c[14]) if v]
     if not out:
         return None
     if u := _NAME_USE.get(c[7].upper()) or use:

@@ -66,8 +66,10 @@ def practitioner_role(ctx: Conversion, who: Json | None, where: Json | None = No
         body["organization"] = where
     if code is not None:
         body["code"] = [code]
-    key = ((who or {}).get("reference", ""), (where or {}).get("reference", ""),
-           *(f"{c.get('system', '')}|{c.get('code', '')}" for c in (code or {}).get("coding", ())))
+    key = ((who or {}).get("reference", ""), (where or {}).get("reference", ""))
+    if code is not None:
+        key += tuple([f"{c.get('system', '')}|{c.get('code', '')}"
+                      for c in code.get("coding", ())])
     return ctx.add_ref("PractitionerRole", key, body)
 
 

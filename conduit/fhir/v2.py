@@ -176,9 +176,13 @@ class Seg:
                 # bool(first), its usual case (text before any separator) without the call
                 found = [first] if fields[n][0].isalnum() or first else []
             else:
-                seps = self._seps
-                found = [f for r in fields[n].split(seps.repetition)
-                         if (f := Field(r, seps, self._charset))]
+                seps, charset = self._seps, self._charset
+                found = []
+                for r in fields[n].split(seps.repetition):
+                    if r:  # "~~": no Field for an empty repetition
+                        f = Field(r, seps, charset)
+                        if r[0].isalnum() or f:  # bool(f), its usual case without the call
+                            found.append(f)
             self._reps[n] = found
         return found
 
