@@ -19,6 +19,7 @@ __all__ = ["PADDED", "Field", "Seg"]
 PADDED = 21
 """A decoded Field has at least this many entries (components 1-20 and the unused 0)."""
 _BLANKS = [""] * PADDED
+_PADS = [("",) * (PADDED - n) for n in range(PADDED)]  # what a list of n entries lacks
 _SUB_BLANKS = _BLANKS[2:]
 
 
@@ -93,7 +94,7 @@ class Field:
                         for v in parts]
         n = len(decoded)
         if n < PADDED:
-            decoded += _BLANKS[n:]
+            decoded += _PADS[n]
         self._decoded = decoded
         return decoded
 
@@ -121,7 +122,7 @@ class Field:
                 out = [v.strip() for v in out]
             n = len(out)
             if n < PADDED:
-                out += _BLANKS[n:]
+                out += _PADS[n]
             return out
         return self.part(i).components()
 
