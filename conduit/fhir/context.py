@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from conduit.core.timezone import host_zone
 from conduit.fhir import datatypes as dt
-from conduit.fhir.ids import IdentifierSystems, resource_id
+from conduit.fhir.ids import SHARED_KINDS, IdentifierSystems, resource_id, shared_id
 from conduit.fhir.v2 import Field, Seg
 from conduit.hl7.message import Message, Segment
 
@@ -45,6 +46,7 @@ class ConvertOptions:
     see :mod:`conduit.fhir.ids`."""
 
 
+@lru_cache(maxsize=64)
 def zone(spec: str | None) -> str | tzinfo | None:
     """``"+01:00"``/``"Z"`` stay text; an IANA name becomes a ZoneInfo (ValueError if unknown)."""
     if not spec:
@@ -60,20 +62,31 @@ def zone(spec: str | None) -> str | tzinfo | None:
 class Conversion:
     """One message being converted."""
 
-    def __init__(self, message: Message, options: ConvertOptions | None = None) -> None:
+    def __init__(self, message: Message, options: ConvertOptions | None = None,
+                 segments: list[Segment] | None = None) -> None:
         self.message = message
         self.options = options or ConvertOptions()
         self.charset = message.encoding or "utf-8"
         self.resources: dict[str, Json] = {}
-        self.msh = self.seg(message.segments("MSH")[0])
+        # the message's segments in order (``message.segments()``, which convert reads anyway)
+        self.segments = segments if segments is not None else message.segments()
+        first = self.segments[0]
+        self.msh = self.seg(first if first.name == "MSH" else message.segments("MSH")[0])
         self.tz = _sender_zone(zone(self.options.timezone) or zone(self.options.default_timezone)
                                or _host_zone(), self.msh[7])
         facility, application = self.msh.field(4), self.msh.field(3)
-        self.systems = IdentifierSystems(self.options.identifier_systems,
+        self.systems = IdentifierSystems.of(self.options.identifier_systems,
                                          facility[1] or facility[2],
                                          application[1] or application[2])
-        self.control_id = message.control_id  # MSH-10, read by the Bundle and the Provenance
+        # MSH-10 (read by the Bundle and the Provenance) and MSH-9.1/9.2, raw as
+        # Message.control_id, .message_code and .trigger_event read them
+        raw, seps = self.msh.segment.fields, self.msh.segment.separators
+        self.control_id = raw[10].split(seps.repetition, 1)[0] if len(raw) > 10 else ""
+        msh9 = raw[9].split(seps.repetition, 1)[0].split(seps.component) if len(raw) > 9 else [""]
+        self.message_code = msh9[0]
+        self.trigger_event = msh9[1] if len(msh9) > 1 else ""
         self.message_key = (facility[1], application[1], self.control_id)
+        self.header: str | None = None          # "MessageHeader/<id>", once made
         self.patient: str | None = None
         self.encounter: str | None = None
         self.pending_orc: Seg | None = None     # an ORC waiting for its OBR/RXA
@@ -91,11 +104,29 @@ class Conversion:
         # (kind, raw XCN/PL text) -> its Reference: a practitioner or location named by several
         # segments of a message is worked out once (see conduit.fhir.entities)
         self.entities: dict[tuple[str, str, bool], Json | None] = {}
+        self._first: dict[str, Seg | None] = {}
 
     # -- reading ---------------------------------------------------------------------------------
 
     def seg(self, segment: Segment) -> Seg:
         return Seg(segment, self.charset)
+
+    def first(self, name: str) -> Seg | None:
+        """The first segment called ``name`` (EVN, SFT: near the top when present), read once."""
+        known = self._first
+        if name not in known:
+            known[name] = None
+            for s in self.segments:
+                if s.name == name:
+                    known[name] = self.seg(s)
+                    break
+        return known[name]
+
+    @property
+    def message_type(self) -> str:
+        """``ADT^A01`` (as :attr:`Message.message_type`)."""
+        code, trigger = self.message_code, self.trigger_event
+        return f"{code}^{trigger}" if trigger else code
 
     def identifier(self, f: Field, type_code: str = "", *, authority: int = 4,
                    kind: int = 5) -> Json | None:
@@ -143,16 +174,33 @@ class Conversion:
     def add(self, resource_type: str, key: tuple[str, ...], body: Json) -> Json:
         """Store a resource with the id derived from ``key``; the same key twice merges into
         the first (its elements win), so a practitioner named in PV1 and OBX is one resource."""
-        rid = resource_id(resource_type, *key)
-        ref = f"{resource_type}/{rid}"
-        existing = self.resources.get(ref)
+        if resource_type in SHARED_KINDS:
+            rid, reference = shared_id(resource_type, key)
+        else:
+            rid = resource_id(resource_type, *key)
+            reference = f"{resource_type}/{rid}"
+        existing = self.resources.get(reference)
         if existing is not None:
             for k, v in body.items():
                 existing.setdefault(k, v)
             return existing
-        resource = {"resourceType": resource_type, "id": rid, **body}
-        self.resources[ref] = resource
+        resource = self.resources[reference] = {"resourceType": resource_type, "id": rid, **body}
         return resource
+
+    def add_ref(self, resource_type: str, key: tuple[str, ...], body: Json) -> Json:
+        """:meth:`add`, answering a Reference to the resource (``ref(add(...))``)."""
+        if resource_type in SHARED_KINDS:
+            rid, reference = shared_id(resource_type, key)
+        else:
+            rid = resource_id(resource_type, *key)
+            reference = f"{resource_type}/{rid}"
+        existing = self.resources.get(reference)
+        if existing is not None:
+            for k, v in body.items():
+                existing.setdefault(k, v)
+        else:
+            self.resources[reference] = {"resourceType": resource_type, "id": rid, **body}
+        return {"reference": reference}
 
     def local_key(self, what: str) -> tuple[str, ...]:
         """A key for a resource without business identifiers: the message's own identity

@@ -25,8 +25,8 @@ _FIRST = ("PID", "PD1", "PV1", "PV2")
 
 def convert(message: Message, options: ConvertOptions | None = None) -> Json:
     """The FHIR Bundle for one parsed message."""
-    ctx = Conversion(message, options)
     segments = message.segments()
+    ctx = Conversion(message, options, segments)
     done: set[int] = set()
     seen: set[str] = set()
     for i, segment in enumerate(segments):  # the first PID/PV1 group, wherever it is

@@ -205,20 +205,22 @@ def codeable(f: Field, table: str | None = None) -> Json | None:
     if not f:
         return None
     c = f.components()
-    codings = []
     # the two triplets (code, display, system name, version): CWE.1-3 + .7, CWE.4-6 + .8; a
     # display without a code is a coding's display, with no table's system (nothing claims a
     # code of it), only the one the sender named
-    for code, display, name, version in ((c[1], c[2], c[3], c[7]), (c[4], c[5], c[6], c[8])):
-        if code:
-            codings.append(coding(code, display, system_uri(name) if name else
-                                  (table_uri(table) if table else None), version))
-        elif display:
-            codings.append(coding(code, display, system_uri(name) if name else None, version))
+    codings: list[Json] = []
+    code, display, name = c[1], c[2], c[3]
+    if code or display:
+        codings.append(coding(code, display, system_uri(name) if name else
+                              (table_uri(table) if table and code else None), c[7]))
+    code2, display2, name2 = c[4], c[5], c[6]
+    if code2 or display2:
+        codings.append(coding(code2, display2, system_uri(name2) if name2 else
+                              (table_uri(table) if table and code2 else None), c[8]))
     out: Json = {}
     if codings:
         out["coding"] = codings
-    original = c[9] or ("" if c[1] or c[4] else c[2])
+    original = c[9] or ("" if code or code2 else display)
     if original:
         out["text"] = original
     return out or None
@@ -320,41 +322,45 @@ _NAME_USE = {"L": "official", "D": "usual", "A": "usual", "M": "maiden", "N": "n
 def name(f: Field, use: str = "") -> Json | None:
     """XPN (or the name part of XCN, via :func:`person_name`) -> HumanName; the suffixes are
     XPN.4, the degree XPN.6 and the professional suffix XPN.14, in that order (IG XPN map)."""
-    return _human_name(f, family=1, given=(2, 3), suffix=(4, 6, 14), prefix=5, use=7,
-                       start=12, end=13, range_=10, default_use=use)
+    c = f.components()  # c[i] is f[i]
+    out: Json = {}
+    if fam := c[1]:
+        out["family"] = fam
+    if g := _present(c[2], c[3]):
+        out["given"] = g
+    if p := c[5]:
+        out["prefix"] = [p]
+    if c[4] or c[6] or c[14]:
+        out["suffix"] = [v for v in (c[4], c[6], c[14]) if v]
+    if not out:
+        return None
+    if u := _NAME_USE.get(c[7].upper()) or use:
+        out["use"] = u
+    valid = period(c[12], c[13])
+    if not valid:  # XPN.10, the DR (range) component: its two subcomponents
+        dr = f.subcomponents(10)
+        valid = period(dr[1], dr[2])
+    if valid:
+        out["period"] = valid
+    return out
 
 
 def person_name(f: Field) -> Json | None:
     """The name inside an XCN/XPN-like provider field (id^family^given^middle^suffix^prefix)."""
-    return _human_name(f, family=2, given=(3, 4), suffix=(5, 7), prefix=6, use=10,
-                       start=0, end=0, range_=0, default_use="")
-
-
-def _human_name(f: Field, *, family: int, given: tuple[int, int], suffix: tuple[int, ...],
-                prefix: int, use: int, start: int, end: int, range_: int,
-                default_use: str) -> Json | None:
     c = f.components()  # c[i] is f[i]
     out: Json = {}
-    if fam := c[family]:
+    if fam := c[2]:
         out["family"] = fam
-    if g := _present(c[given[0]], c[given[1]]):
+    if g := _present(c[3], c[4]):
         out["given"] = g
-    if p := c[prefix]:
+    if p := c[6]:
         out["prefix"] = [p]
-    if s := [v for i in suffix if (v := c[i])]:
+    if s := _present(c[5], c[7]):
         out["suffix"] = s
     if not out:
         return None
-    u = _NAME_USE.get(c[use].upper()) if use else None
-    if u or default_use:
-        out["use"] = u or default_use
-    if start:
-        valid = period(c[start], c[end])
-        if not valid and range_:  # the DR (range) component: its two subcomponents
-            dr = f.subcomponents(range_)
-            valid = period(dr[1], dr[2])
-        if valid:
-            out["period"] = valid
+    if u := _NAME_USE.get(c[10].upper()):
+        out["use"] = u
     return out
 
 

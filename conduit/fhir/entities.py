@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from conduit.fhir import datatypes as dt
-from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.context import Conversion, Json
 from conduit.fhir.v2 import Field
 
 __all__ = ["location", "organization", "organization_from_hd", "organization_of", "practitioner",
@@ -40,9 +40,9 @@ _UNSEEN: Json = {}  # not made yet (None is a made "nothing")
 
 def _practitioner(ctx: Conversion, f: Field) -> Json | None:
     body: Json = {}
-    ident = ctx.identifier(f, authority=9, kind=13)
+    # XCN.13 the type, and no period: XCN.7/8 (degree, source table) are not CX.7/8's dates
+    ident = dt.identifier(f, f.components()[13], authority=9, kind=0, systems=ctx.systems)
     if ident:
-        ident.pop("period", None)
         body["identifier"] = [ident]
     name = dt.person_name(f)
     if name:
@@ -50,7 +50,7 @@ def _practitioner(ctx: Conversion, f: Field) -> Json | None:
     if not body:
         return None
     key = (dt.identifier_key(ident),) if ident else ctx.sender_key("name|" + f.raw)
-    return ref(ctx.add("Practitioner", key, body))
+    return ctx.add_ref("Practitioner", key, body)
 
 
 def practitioner_role(ctx: Conversion, who: Json | None, where: Json | None = None,
@@ -66,9 +66,11 @@ def practitioner_role(ctx: Conversion, who: Json | None, where: Json | None = No
         body["organization"] = where
     if code is not None:
         body["code"] = [code]
-    key = ((who or {}).get("reference", ""), (where or {}).get("reference", ""),
-           *(f"{c.get('system', '')}|{c.get('code', '')}" for c in (code or {}).get("coding", ())))
-    return ref(ctx.add("PractitionerRole", key, body))
+    key = ((who or {}).get("reference", ""), (where or {}).get("reference", ""))
+    if code is not None:
+        key += tuple([f"{c.get('system', '')}|{c.get('code', '')}"
+                      for c in code.get("coding", ())])
+    return ctx.add_ref("PractitionerRole", key, body)
 
 
 def organization(ctx: Conversion, f: Field) -> Json | None:
@@ -94,7 +96,7 @@ def organization_of(ctx: Conversion, name: str, ident_value: str,
         body["name"] = name
     key = ((f"id|{system}|{ident_value}",) if ident_value
            else ctx.sender_key("name|" + name))
-    return ref(ctx.add("Organization", key, body))
+    return ctx.add_ref("Organization", key, body)
 
 
 def organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
@@ -113,7 +115,7 @@ def _organization_from_hd(ctx: Conversion, hd: Field) -> Json | None:
     if namespace:
         body["name"] = namespace
     key = ("hd|" + system,) if system else ctx.sender_key("hd|" + namespace)
-    return ref(ctx.add("Organization", key, body))
+    return ctx.add_ref("Organization", key, body)
 
 
 _PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
@@ -132,14 +134,14 @@ def location(ctx: Conversion, pl: Field) -> Json | None:
 
 def _location(ctx: Conversion, pl: Field) -> Json | None:
     parent: Json | None = None
-    path: list[str] = []
     c = pl.components()  # c[i] is pl[i]
-    described = _most_specific(pl) if c[9] else -1  # PL.9 describes the most specific part
+    described = _most_specific(c) if c[9] else -1  # PL.9 describes the most specific part
+    key = ctx.sender_key()  # + one "kind=value" per level, the path down to this part
     for component, kind in _LEVELS:
         value = c[component]
         if not value:
             continue
-        path.append(f"{kind}={value}")
+        key += (f"{kind}={value}",)
         body: Json = {
             "name": value, "mode": "instance",
             "physicalType": {"coding": [{"system": _PHYSICAL_TYPE, "code": kind}]},
@@ -151,12 +153,14 @@ def _location(ctx: Conversion, pl: Field) -> Json | None:
                 c[5], "", "http://terminology.hl7.org/CodeSystem/v2-0116")
         if component == described:
             body["description"] = c[9]
-        parent = ref(ctx.add("Location", ctx.sender_key(*path), body))
+        parent = ctx.add_ref("Location", key, body)
     return parent
 
 
-def _most_specific(pl: Field) -> int:
+def _most_specific(c: list[str]) -> int:
+    """The most specific PL component present (bed, room, point of care, floor...), of a
+    PL's components."""
     for component in (3, 2, 1, 8, 7, 4):
-        if pl[component]:
+        if c[component]:
             return component
     return 0

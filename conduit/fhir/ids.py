@@ -118,6 +118,20 @@ class IdentifierSystems:
         self._sender = f"{SENDER_PREFIX}{_encoded(facility)}:{_encoded(application)}"
         self._known: dict[tuple[str, str, str, str], tuple[str, bool]] = {}
 
+    @classmethod
+    def of(cls, mapping: Mapping[str, Mapping[str, str]] | None, facility: str,
+           application: str) -> IdentifierSystems:
+        """The rule for one sender and mapping, shared by that sender's messages: what it
+        worked out for an authority holds for the next message too (at most ``_SENDERS_MAX``
+        senders are kept, then forgotten all at once)."""
+        key = (facility, application, _mapping_key(mapping))
+        found = _BY_SENDER.get(key)
+        if found is None:
+            if len(_BY_SENDER) >= _SENDERS_MAX:
+                _BY_SENDER.clear()
+            found = _BY_SENDER[key] = cls(mapping, facility, application)
+        return found
+
     @property
     def sender(self) -> str:
         """``urn:conduit:sender:<MSH-4>:<MSH-3>``: the sender's own namespace (rule 5)."""
@@ -131,6 +145,8 @@ class IdentifierSystems:
         if found is None:
             found = self._system(namespace, universal, universal_type, type_code, value)
             if type_code.upper() != "MC":  # the only rule that reads the value
+                if len(self._known) >= _KNOWN_MAX:  # kept across messages: bounded
+                    self._known.clear()
                 self._known[key] = found
         return found
 
@@ -165,6 +181,19 @@ class IdentifierSystems:
         return out
 
 
+_BY_SENDER: dict[tuple[str, str, tuple[tuple[str, str], ...]], IdentifierSystems] = {}
+_SENDERS_MAX = 1024
+_KNOWN_MAX = 4096
+
+
+def _mapping_key(mapping: Mapping[str, Mapping[str, str]] | None) -> tuple[tuple[str, str], ...]:
+    """A mapping's content as a key (read per message: a mapping edited in place still counts)."""
+    if not mapping:
+        return ()
+    return tuple((f"{name}\x1f{k}", v) for name in _MAPPING_KEYS
+                 for k, v in (mapping.get(name) or {}).items())
+
+
 @lru_cache(maxsize=4096)
 def _encoded(part: str) -> str:
     """A sender or namespace part percent-encoded (the same few senders come again and again)."""
@@ -193,14 +222,40 @@ def resource_id(resource_type: str, *parts: str) -> str:
 
     Exactly ``uuid.uuid5(NAMESPACE, name)``, computed without building UUID objects (this runs
     for every resource of every message)."""
-    name = "\x1f".join((resource_type, *parts)) if parts else resource_type + "\x1f"
-    h = _sha1(_PREFIX + name.encode()).hexdigest()
+    return _uuid5("\x1f".join((resource_type, *parts)) if parts else resource_type + "\x1f")
+
+
+def _uuid5(name: str) -> str:
+    h = _NAMESPACED.copy()  # SHA-1 already fed the namespace's 16 bytes
+    h.update(name.encode())
+    x = h.hexdigest()
     # version 5 in the 13th hex digit, RFC 4122 variant (10xx) in the 17th
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
-_sha1 = hashlib.sha1
+_NAMESPACED = hashlib.sha1(_PREFIX)
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+SHARED_KINDS = frozenset({"Location", "Practitioner", "PractitionerRole", "Organization",
+                          "Device"})
+"""Resource types that name a feed's reference data (its wards, doctors, organizations and
+applications): the same few come in message after message, so their ids are remembered
+(:func:`shared_id`) instead of hashed again."""
+
+_SHARED: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {}
+_SHARED_MAX = 8192
+
+
+def shared_id(resource_type: str, parts: tuple[str, ...]) -> tuple[str, str]:
+    """(``resource_id(resource_type, *parts)``, ``"Type/id"``), remembered per process for
+    the :data:`SHARED_KINDS` (at most ``_SHARED_MAX`` of them, then forgotten all at once)."""
+    known = _SHARED.get((resource_type, parts))
+    if known is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        rid = resource_id(resource_type, *parts)
+        known = _SHARED[resource_type, parts] = (rid, f"{resource_type}/{rid}")
+    return known
 
 
 _OID = re.compile(r"[0-2](\.\d+)+")

@@ -8,6 +8,9 @@ the IG's segment map (``pid.field(5)[1]`` is XPN.1). Everything absent reads as 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from conduit.hl7.escape import unescape
 from conduit.hl7.message import Segment, Separators
 
@@ -16,6 +19,7 @@ __all__ = ["PADDED", "Field", "Seg"]
 PADDED = 21
 """A decoded Field has at least this many entries (components 1-20 and the unused 0)."""
 _BLANKS = [""] * PADDED
+_PADS = [("",) * (PADDED - n) for n in range(PADDED)]  # what a list of n entries lacks
 _SUB_BLANKS = _BLANKS[2:]
 
 
@@ -63,28 +67,34 @@ class Field:
     def _decode(self) -> list[str]:
         # mappings read the same components again and again: decode once
         raw, seps = self.raw, self._seps
-        amp = None if self._sub else seps.subcomponent
-        if seps.escape not in raw and (amp is None or amp not in raw):  # most fields: plain
-            sep = seps.subcomponent if self._sub else seps.component
-            if " " not in raw and raw.isprintable():  # no whitespace to strip (str.isspace
-                decoded = (sep + raw).split(sep)      # characters but " " are unprintable)
-            else:
-                decoded = [v.strip() for v in (sep + raw).split(sep)]
+        esc = seps.escape
+        if self._sub:
+            sep, amp = seps.subcomponent, None
+        else:
+            sep, amp = seps.component, seps.subcomponent
+        if esc not in raw:  # most fields
+            if amp is not None and amp in raw:  # each component's first subcomponent
+                raw = _cutter(sep, amp)("", raw)
+            decoded = (sep + raw).split(sep)
+            # whitespace to strip: str.isspace characters but " " are unprintable, and a
+            # space inside a component ("Mary Ann", "12 Main St") is kept
+            if " " in raw:
+                if (raw[0] == " " or raw[-1] == " " or " " + sep in raw or sep + " " in raw
+                        or not raw.isprintable()):
+                    decoded = [v.strip() for v in decoded]
+            elif not raw.isprintable():
+                decoded = [v.strip() for v in decoded]
         else:  # each component's first subcomponent, unescaped and stripped (as _text does)
             parts = self._parts or self._split()
             if amp is not None and amp in raw:
                 parts = [v.split(amp, 1)[0] if amp in v else v for v in parts]
-            esc = seps.escape
+            charset = self._charset
             decoded = [""]
-            if esc in raw:
-                charset = self._charset
-                decoded += [unescape(v, seps, charset=charset).strip() if esc in v else v.strip()
-                            for v in parts]
-            else:
-                decoded += [v.strip() for v in parts]
+            decoded += [unescape(v, seps, charset=charset).strip() if esc in v else v.strip()
+                        for v in parts]
         n = len(decoded)
         if n < PADDED:
-            decoded += _BLANKS[n:]
+            decoded += _PADS[n]
         self._decoded = decoded
         return decoded
 
@@ -101,11 +111,18 @@ class Field:
         if not raw:
             return _BLANKS
         seps = self._seps
-        if seps.subcomponent not in raw and seps.escape not in raw:
-            # one plain subcomponent (an authority "HOSP", a unit "mg"): what part(i) decodes
-            # to, without the Field
-            out = ["", raw if " " not in raw and raw.isprintable() else raw.strip()]
-            out += _SUB_BLANKS
+        if seps.escape not in raw:  # what part(i) decodes to, without the Field
+            amp = seps.subcomponent
+            if amp not in raw:  # one plain subcomponent (an authority "HOSP", a unit "mg")
+                out = ["", raw if " " not in raw and raw.isprintable() else raw.strip()]
+                out += _SUB_BLANKS
+                return out
+            out = (amp + raw).split(amp)  # HD "HOSP&1.2.3&ISO", DR "20240101&20241231"
+            if " " in raw or not raw.isprintable():
+                out = [v.strip() for v in out]
+            n = len(out)
+            if n < PADDED:
+                out += _PADS[n]
             return out
         return self.part(i).components()
 
@@ -157,11 +174,16 @@ class Seg:
                 found = []
             elif self._seps.repetition not in fields[n]:  # one repetition: field(n)'s Field
                 first = self.field(n)
-                found = [first] if first else []
+                # bool(first), its usual case (text before any separator) without the call
+                found = [first] if fields[n][0].isalnum() or first else []
             else:
-                seps = self._seps
-                found = [f for r in fields[n].split(seps.repetition)
-                         if (f := Field(r, seps, self._charset))]
+                seps, charset = self._seps, self._charset
+                found = []
+                for r in fields[n].split(seps.repetition):
+                    if r:  # "~~": no Field for an empty repetition
+                        f = Field(r, seps, charset)
+                        if r[0].isalnum() or f:  # bool(f), its usual case without the call
+                            found.append(f)
             self._reps[n] = found
         return found
 
@@ -200,6 +222,19 @@ class Seg:
         if seps.escape in raw or seps.subcomponent in raw:
             return self.field(n)[1]
         return raw.strip()
+
+
+def _cutter(sep: str, amp: str) -> Callable[[str, str], str]:
+    """``sub("", raw)`` drops every subcomponent after a component's first (one regex pass
+    instead of a split per component)."""
+    cut = _CUTTERS.get(sep + amp)
+    if cut is None:
+        cut = _CUTTERS[sep + amp] = re.compile(
+            f"{re.escape(amp)}[^{re.escape(sep)}]*").sub
+    return cut
+
+
+_CUTTERS: dict[str, Callable[[str, str], str]] = {}
 
 
 _EMPTY = Field("", Separators(), "utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conduit.fhir import datatypes as dt
 from conduit.fhir import vocabulary
-from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.context import Conversion, Json
 from conduit.fhir.v2 import Field, Seg
 
 # table 0438 allergy clinical status -> verification status
@@ -57,9 +57,9 @@ def _reported_by(ctx: Conversion, seg: Seg) -> Json | None:
         body: Json = {"patient": {"reference": ctx.patient}, "name": names}
         if kind:
             body["relationship"] = [kind]
-        return ref(ctx.add("RelatedPerson", (ctx.patient, "reported-by", seg.field(14).raw),
-                           body))
-    return ref(ctx.add("Practitioner", ctx.local_key("Practitioner"), {"name": names}))
+        return ctx.add_ref("RelatedPerson", (ctx.patient, "reported-by", seg.field(14).raw),
+                           body)
+    return ctx.add_ref("Practitioner", ctx.local_key("Practitioner"), {"name": names})
 
 
 def _allergy(ctx: Conversion, seg: Seg, *, identifier: int, onset: int) -> Json | None:

@@ -30,7 +30,7 @@ def sch(ctx: Conversion, seg: Seg) -> None:
     # SCH-25 by the IG's FillerStatusCodes map, else by the trigger event
     status = (vocabulary.code("FillerStatusCodes[Appointment]", seg[25]) or
               _STATUS.get(seg[25].upper()) or
-              _BY_TRIGGER.get(ctx.message.trigger_event.upper(), "booked"))
+              _BY_TRIGGER.get(ctx.trigger_event.upper(), "booked"))
     body: Json = {"status": status}
     idents = [i for n, code in ((1, "PLAC"), (2, "FILL"))
               if (i := ctx.entity_identifier(seg.field(n), code))]

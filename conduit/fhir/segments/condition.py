@@ -64,7 +64,7 @@ def dg1(ctx: Conversion, seg: Seg) -> None:
     # a code given twice (admitting, then final) is two diagnoses, not one keeping the first
     key = (("id", dt.identifier_key(ident)) if ident else
            ctx.distinct("Condition", (ctx.patient, ctx.encounter or "", *_code_key(code))))
-    condition = ref(ctx.add("Condition", key, body))
+    condition = ctx.add_ref("Condition", key, body)
     if ctx.encounter:  # IG DG1[Encounter]: the encounter's diagnosis, its use and rank
         diagnosis: Json = {"condition": condition}
         if use := vocabulary.coding("DiagnosisType", seg[6]):

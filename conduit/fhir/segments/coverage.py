@@ -5,7 +5,7 @@ from __future__ import annotations
 from conduit.fhir import datatypes as dt
 from conduit.fhir import vocabulary
 from conduit.fhir.codesystems import system_uri
-from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.context import Conversion, Json
 from conduit.fhir.entities import organization_of
 from conduit.fhir.segments.patient import add_to_patient
 from conduit.fhir.v2 import Seg
@@ -101,7 +101,7 @@ def _subscriber(ctx: Conversion, seg: Seg, is_patient: bool) -> Json | None:
     body: Json = {"patient": {"reference": ctx.patient}, "name": names}
     if kind := vocabulary.mapped(dt.codeable(seg.field(17), "0063"), "Relationship", seg[17]):
         body["relationship"] = [kind]
-    return ref(ctx.add("RelatedPerson", (ctx.patient, "insured", seg.field(16).raw), body))
+    return ctx.add_ref("RelatedPerson", (ctx.patient, "insured", seg.field(16).raw), body)
 
 
 def in2(ctx: Conversion, seg: Seg) -> None:

@@ -22,7 +22,7 @@ _PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 def encounter_status(ctx: Conversion, seg: Seg) -> str:
     """Encounter.status from the trigger event and PV1-45 (discharge time), as the IG does."""
-    trigger = ctx.message.trigger_event.upper()
+    trigger = ctx.trigger_event.upper()
     if trigger in _CANCELLED:
         return "cancelled"
     if trigger == "A13":  # cancel discharge: the stay goes on, whatever PV1-45 still says
@@ -129,7 +129,7 @@ def _episode(ctx: Conversion, seg: Seg, status: str) -> Json | None:
                   "patient": {"reference": ctx.patient}}
     if seg[53]:
         body["extension"] = [{"url": _DESCRIPTION, "valueString": seg[53]}]
-    return ref(ctx.add("EpisodeOfCare", ("episode", dt.identifier_key(ident)), body))
+    return ctx.add_ref("EpisodeOfCare", ("episode", dt.identifier_key(ident)), body)
 
 
 def _hospitalization(ctx: Conversion, seg: Seg) -> Json:
@@ -151,8 +151,8 @@ def _hospitalization(ctx: Conversion, seg: Seg) -> Json:
     # PV1-37 DLD: discharge location (IS, or CWE from v2.6 whose text is its 2nd part)
     destination = seg.field(37)
     if label := destination.part(1)[2] or destination[1]:
-        stay["destination"] = ref(ctx.add("Location", ("discharged-to", label),
-                                          {"name": label, "mode": "kind"}))
+        stay["destination"] = ctx.add_ref("Location", ("discharged-to", label),
+                                          {"name": label, "mode": "kind"})
     return stay
 
 

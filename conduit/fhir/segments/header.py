@@ -12,13 +12,12 @@ from urllib.parse import quote
 from conduit.fhir import datatypes as dt
 from conduit.fhir import vocabulary
 from conduit.fhir.codesystems import system_uri
-from conduit.fhir.context import Conversion, Json, ref
+from conduit.fhir.context import Conversion, Json
 from conduit.fhir.entities import organization, organization_from_hd, practitioner
 from conduit.fhir.v2 import Field, Seg
 
 _EVENT = dt.table_uri("0003")
 _MESSAGE_TYPE = dt.table_uri("0076")
-_SKIP = frozenset({"MessageHeader", "Provenance"})
 _ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 _PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
@@ -46,9 +45,8 @@ def message_header(ctx: Conversion) -> None:
     source: Json = {}
     if sending_app[1]:
         source["name"] = sending_app[1]
-    software = ctx.message.segments("SFT")
-    if software:
-        sft = ctx.seg(software[0])
+    sft = ctx.first("SFT")
+    if sft is not None:
         if sft[3]:
             source["software"] = sft[3]
         if sft[2]:
@@ -93,7 +91,7 @@ def message_header(ctx: Conversion) -> None:
     language = msh.field(19)[1]
     if _BCP47.fullmatch(language):  # MSH-19 principal language (ISO 639 codes are BCP 47)
         body["language"] = language.lower()
-    ctx.add("MessageHeader", ctx.message_key, body)
+    ctx.header = ctx.add_ref("MessageHeader", ctx.message_key, body)["reference"]
 
 
 _BCP47 = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
@@ -123,10 +121,9 @@ def _meta(msh: Seg) -> Json:
 def provenance(ctx: Conversion) -> None:
     """The Provenance of everything made from this message (target is required: none, none)."""
     # ctx.resources is keyed by each resource's "Type/id", its reference
-    targets = [{"reference": key} for key, r in ctx.resources.items()
-               if r["resourceType"] not in _SKIP]
-    evn = ctx.message.segments("EVN")
-    event = ctx.seg(evn[0]) if evn else None
+    header = ctx.header  # the one MessageHeader (no Provenance is made before this one)
+    targets = [{"reference": key} for key in ctx.resources if key != header]
+    event = ctx.first("EVN")
     # EVN-2 recorded date/time (IG EVN[Provenance]), else the message's own time
     recorded = (ctx.instant(event[2]) if event is not None else None) or ctx.instant(ctx.msh[7])
     if not targets or not recorded:
@@ -151,7 +148,7 @@ def provenance(ctx: Conversion) -> None:
     if who is None:
         return
     agents = [{"type": {"coding": [dt.coding("author", "Author", _PARTICIPANT)]}, "who": who}]
-    if evn and (operator := practitioner(ctx, ctx.seg(evn[0]).field(5))):
+    if event is not None and (operator := practitioner(ctx, event.field(5))):
         agents.append({"type": {"coding": [dt.coding("enterer", "Enterer", _PARTICIPANT)]},
                        "who": operator})  # EVN-5 operator id
     body["agent"] = agents
@@ -160,7 +157,7 @@ def provenance(ctx: Conversion) -> None:
                            "what": {"identifier": {
                                "system": dt.hd_system(ctx.msh.field(3)) or ctx.systems.sender,
                                "value": ctx.control_id},
-                                    "display": f"HL7 v2 message {ctx.message.message_type}"}}]
+                                    "display": f"HL7 v2 message {ctx.message_type}"}}]
     ctx.add("Provenance", ctx.message_key, body)
 
 
@@ -173,7 +170,7 @@ def _event_location(ctx: Conversion, hd: Field) -> Json | None:
         body["identifier"] = [{"system": "urn:ietf:rfc:3986", "value": system}]
     if hd[1]:
         body["name"] = hd[1]
-    return ref(ctx.add("Location", ("event-facility", system or hd[1]), body))
+    return ctx.add_ref("Location", ("event-facility", system or hd[1]), body)
 
 
 def _device(ctx: Conversion, app: Field) -> Json | None:
@@ -181,4 +178,4 @@ def _device(ctx: Conversion, app: Field) -> Json | None:
     if not app[1]:
         return None
     body = {"deviceName": [{"name": app[1], "type": "user-friendly-name"}]}
-    return ref(ctx.add("Device", ("app", app[1], app[2]), body))
+    return ctx.add_ref("Device", ("app", app[1], app[2]), body)

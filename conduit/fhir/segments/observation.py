@@ -272,8 +272,8 @@ def _more_elements(ctx: Conversion, seg: Seg, body: Json) -> None:
             dt.coding("N", "Not asked", dt.table_uri("0085")),
             dt.coding("not-asked", "Not Asked", _ABSENT)]}
     if device := ctx.entity_identifier(seg.field(18)):  # OBX-18 equipment instance id
-        body["device"] = ref(ctx.add("Device", ("equipment", dt.identifier_key(device)),
-                                     {"identifier": [device]}))
+        body["device"] = ctx.add_ref("Device", ("equipment", dt.identifier_key(device)),
+                                     {"identifier": [device]})
     if instance := ctx.entity_identifier(seg.field(21), "FILL"):
         body["identifier"] = [instance]
     if kind := seg[29]:
@@ -290,5 +290,5 @@ def _specimen(ctx: Conversion, f: Field) -> Json | None:
               if (i := ctx.entity_identifier(f.part(n), code))]
     if not idents or ctx.patient is None:
         return None
-    return ref(ctx.add("Specimen", ("specimen", dt.identifier_key(idents[0])),
-                       {"identifier": idents, "subject": {"reference": ctx.patient}}))
+    return ctx.add_ref("Specimen", ("specimen", dt.identifier_key(idents[0])),
+                       {"identifier": idents, "subject": {"reference": ctx.patient}})

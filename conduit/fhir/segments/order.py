@@ -45,7 +45,7 @@ def flush_orc(ctx: Conversion) -> None:
     Immunization's identifiers), not an open order, though Microsoft's converter makes one.
     """
     pending, ctx.pending_orc = ctx.pending_orc, None
-    if pending is not None and ctx.message.message_code.upper() != "VXU":
+    if pending is not None and ctx.message_code.upper() != "VXU":
         _service_request(ctx, pending, None)
 
 
@@ -217,7 +217,7 @@ def obr(ctx: Conversion, seg: Seg) -> None:
     request = _service_request(ctx, pending, seg)
     ctx.report = None
     ctx.observation = None
-    if ctx.message.message_code.upper() in _RESULT_MESSAGES:
+    if ctx.message_code.upper() in _RESULT_MESSAGES:
         ctx.report = _diagnostic_report(ctx, seg, request)
 
 

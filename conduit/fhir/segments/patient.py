@@ -216,8 +216,10 @@ def _extensions(seg: Seg) -> list[Json]:
     # PID-26 citizenship, PID-39 tribal citizenship, PID-28 nationality
     for n, name in ((26, "patient-citizenship"), (39, "patient-citizenship"),
                     (28, "patient-nationality")):
-        out += [{"url": _EXT + name, "extension": [{"url": "code", "valueCodeableConcept": c}]}
-                for f in seg.reps(n) if (c := dt.codeable(f))]
+        for f in seg.reps(n):
+            if c := dt.codeable(f):
+                out.append({"url": _EXT + name,
+                            "extension": [{"url": "code", "valueCodeableConcept": c}]})
     animal = [{"url": part, "valueCodeableConcept": c}
               for n, part in ((35, "species"), (36, "breed")) if (c := dt.codeable(seg.field(n)))]
     if animal:

@@ -55,7 +55,7 @@ def spm(ctx: Conversion, seg: Seg) -> None:
         body["note"] = notes
     key = (("specimen", dt.identifier_key(idents[0])) if idents
            else ctx.local_key("Specimen"))
-    specimen = ref(ctx.add("Specimen", key, body))
+    specimen = ctx.add_ref("Specimen", key, body)
     for owner in (ctx.report, ctx.order):
         if owner is not None and specimen not in owner.get("specimen", ()):
             owner.setdefault("specimen", []).append(specimen)
