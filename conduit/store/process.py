@@ -60,21 +60,6 @@ def ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def no_wakeup_preemption() -> None:
-    """Linux: schedule this process as ``SCHED_BATCH`` (same share of the CPU, same nice), so
-    that waking it does not preempt the process that woke it.
-
-    The engine wakes the writing process with each group it sends. With no idle CPU (the
-    engine's loop busy on one, the senders, the receiver or anything else on the other), the
-    woken writer went onto the engine's CPU and ran at once, ahead of the engine: the engine
-    sat inside its ``write()`` while the writer ran the group and handed the CPU back only
-    when it blocked in fsync (about 1 ms per group measured in the engine's write()). As a
-    batch process it runs when the engine blocks or its slice ends, or on another CPU once
-    one is free, and the engine goes on with the messages in hand meanwhile."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-
-
 def follow_engine(engine_pid: int) -> None:
     """In a pool's helper process (the full-text indexer): :func:`ignore_interrupts`, a lower
     priority (background work: under load the hot path's processes get the CPU first and the
@@ -153,7 +138,6 @@ def serve(url: str, connection: socket.socket) -> None:
     ``groups.GroupRunner``), answer; until the engine closes its end."""
     ignore_interrupts()
     name_process(WRITER_NAME)
-    no_wakeup_preemption()
     from conduit.store import writes
 
     engine = make_engine(url, name=WRITER_NAME)
