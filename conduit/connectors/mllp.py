@@ -366,6 +366,11 @@ class MllpSource:
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         remote: str, deadline: ReadDeadline, state: _Peer) -> None:
         max_bytes = self.config.max_message_bytes
+        transport = writer.transport
+
+        def write(ack: bytes) -> None:
+            writer.write(frame(ack))
+
         while not self._closing:
             state.reading = True
             try:
@@ -394,11 +399,17 @@ class MllpSource:
                 state.reading = False
             if payload is None:
                 return
-            answers = await self._respond(payload, remote,
-                                          lambda ack: writer.write(frame(ack)))
+            answers = await self._respond(payload, remote, write)
             if answers:  # none for an ACK received, or when MSH-15/16 say NE
-                writer.writelines([frame(answer) for answer in answers])
-                await writer.drain()
+                if len(answers) == 1:
+                    writer.write(frame(answers[0]))
+                else:
+                    writer.writelines([frame(answer) for answer in answers])
+                # an ACK usually leaves at once; wait only while the sender does not read
+                # (drain() is a coroutine and two checks per message even when nothing waits;
+                # a connection lost meanwhile ends the next read instead)
+                if transport.get_write_buffer_size():
+                    await writer.drain()
 
     async def _respond(self, payload: bytes, remote: str,
                        write: Callable[[bytes], None]) -> list[bytes]:

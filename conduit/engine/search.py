@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from conduit.hl7.message import Message
-from conduit.hl7.path import PathText
+from conduit.hl7.message import Message, Segment
+from conduit.hl7.path import FieldPath, PathText, parse_path
 
 #: Read from every HL7 v2 message: (search field name, path read). Accession and order numbers
 #: are the entity identifier (first component); ``OBR-3`` in a search also finds ``OBR-3.1``.
 STANDARD = (("PID-3.4", "PID-3.4"), ("PID-5.1", "PID-5.1"), ("PID-5.2", "PID-5.2"),
             ("ORC-2.1", "ORC-2.1"), ("ORC-3.1", "ORC-3.1"), ("OBR-2.1", "OBR-2.1"),
             ("OBR-3.1", "OBR-3.1"))
+_STANDARD_PATHS = tuple((name, parse_path(path)) for name, path in STANDARD)
 
 
 class SearchSettings(BaseModel):
@@ -46,17 +47,44 @@ class SearchSettings(BaseModel):
 
 def search_fields(message: Message, named: list[str]) -> list[tuple[str, str]]:
     """The search fields of ``message``: the standard set, the MRN, then the ``named`` ones;
-    empty values left out."""
-    found = [(name, message.get(path)) for name, path in STANDARD]
-    found.append(("MRN", _mrn(message)))
+    empty values left out.
+
+    Runs for every message received: each segment is looked up once (``Message.get`` per path
+    scanned the segments again for each, and all of them for each path of a segment the
+    message lacks, ORC and OBR in an ADT) and the standard paths are parsed once."""
+    first: dict[str, Segment | None] = {}
+    found = [(name, _value(message, path, first)) for name, path in _STANDARD_PATHS]
+    found.append(("MRN", _mrn(first["PID"] if "PID" in first else _first(message, "PID", first))))
     found.extend((path, message.get(path)) for path in named)
     return [(name, value) for name, value in found if value]
 
 
-def _mrn(message: Message) -> str:
+def _first(message: Message, name: str, first: dict[str, Segment | None]) -> Segment | None:
+    """The first segment called ``name`` (None if there is none), remembered in ``first``."""
+    segment = first[name] = next(iter(message.segments(name)), None)
+    return segment
+
+
+def _value(message: Message, path: FieldPath, first: dict[str, Segment | None]) -> str:
+    """``message.get(path)`` for a path of a segment's first occurrence."""
+    name = path.segment
+    segment = first[name] if name in first else _first(message, name, first)
+    return (segment.value(path) or "") if segment is not None else ""
+
+
+def _mrn(pid: Segment | None) -> str:
     """The identifier of PID-3 typed MR (CX-5), if the sender typed one."""
-    for repetition in message.repetitions("PID-3"):
-        parts = repetition.split(message.separators.component) if repetition else []
+    if pid is None:
+        return ""
+    component = pid.separators.component
+    for repetition in _repetitions(pid):
+        parts = repetition.split(component) if repetition else []
         if len(parts) > 4 and parts[4] == "MR":
             return parts[0]
     return ""
+
+
+def _repetitions(pid: Segment) -> list[str]:
+    """PID-3's repetitions as sent."""
+    fields = pid.fields
+    return fields[3].split(pid.separators.repetition) if len(fields) > 3 else []

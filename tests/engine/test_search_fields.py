@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from conduit.core.errors import HL7ParseError
 from conduit.engine.channel import channel_model
-from conduit.engine.search import search_fields
+from conduit.engine.search import STANDARD, search_fields
 from conduit.hl7.message import Message
 from tests.ops.helpers import file_channel
+from tests.samples import corpus_files
 from tests.support import mllp_exchange, msa, running_engine, source_port, wait_for
 
 ORU = (b"MSH|^~\\&|LAB|HOSP|EHR|HOSP|20260101120000||ORU^R01|{id}|P|2.5\r"
@@ -76,3 +78,40 @@ def test_the_channel_search_key() -> None:
         model.model_validate({**base, "data_type": "json", "search": {"fields": ["PID-3"]}})
     with pytest.raises(ValidationError):
         model.model_validate({**base, "search": {"fulltext": True}})
+
+
+def _by_get(message: Message, named: list[str]) -> list[tuple[str, str]]:
+    """The definition: each path read with ``Message.get``, the MRN from ``repetitions``."""
+    found = [(name, message.get(path)) for name, path in STANDARD]
+    mrn = ""
+    for repetition in message.repetitions("PID-3"):
+        parts = repetition.split(message.separators.component) if repetition else []
+        if len(parts) > 4 and parts[4] == "MR":
+            mrn = parts[0]
+            break
+    found.append(("MRN", mrn))
+    found.extend((path, message.get(path)) for path in named)
+    return [(name, value) for name, value in found if value]
+
+
+def test_search_fields_read_what_message_get_reads() -> None:
+    """Each segment is looked up once: the same values as a ``Message.get`` per path, on the
+    whole corpus (messages without PID, ORC or OBR, repeated OBRs, other separators, no MR)
+    and on edge cases."""
+    named = ["PV1-19", "OBR-4.1", "OBX[2]-5", "PID-3"]
+    edge = [b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5\rPID|1||^^^^MR~X7^^^H^MR|||\r",
+            b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5\rPID\rOBR|1|\rOBR|2|O2|A2\r",
+            b"MSH#^~\\&#A#B#C#D#20260101##ORM^O01#1#P#2.5\rORC#NW#P1^X#F1\rPID#1##9^^^^MR\r"]
+    messages = edge
+    for path in corpus_files():
+        for part in path.read_bytes().replace(b"\n", b"\r").split(b"\rMSH")[:3]:
+            messages.append(part if part.startswith(b"MSH") else b"MSH" + part)
+    checked = 0
+    for raw in messages:
+        try:
+            message = Message.parse(raw)
+        except HL7ParseError:
+            continue
+        assert search_fields(message, named) == _by_get(Message.parse(raw), named), raw[:60]
+        checked += 1
+    assert checked > 100
