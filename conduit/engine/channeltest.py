@@ -34,7 +34,7 @@ from conduit.engine.channel import Channel
 from conduit.engine.loader import load_channel, load_model
 from conduit.engine.pipeline import Pipeline, PipelineResult
 from conduit.hl7.message import Message
-from conduit.hl7.path import PathText
+from conduit.hl7.pathtext import PathText
 
 TEST_SUFFIX = ".test.yaml"
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from conduit.hl7.message import Message, Segment
-from conduit.hl7.path import FieldPath, PathText, parse_path
+from conduit.hl7.path import FieldPath, parse_path
+from conduit.hl7.pathtext import PathText
 
 #: Read from every HL7 v2 message: (search field name, path read). Accession and order numbers
 #: are the entity identifier (first component); ``OBR-3`` in a search also finds ``OBR-3.1``.

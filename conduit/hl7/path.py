@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import NamedTuple
 
-if TYPE_CHECKING:
-    from conduit.hl7.pathtext import PathText as PathText
-
-__all__ = ["FieldPath", "PathText", "check_path", "parse_path"]
+__all__ = ["FieldPath", "check_path", "parse_path"]
 
 _PATH = re.compile(
     r"(?P<seg>[A-Z][A-Z0-9]{2})(?:\[(?P<segn>\d+)\])?"
@@ -110,14 +107,3 @@ def check_path(text: str) -> str:
     """Return ``text`` if it is a valid path, else raise ValueError saying why."""
     parse_path(text)
     return text
-
-
-def __getattr__(name: str) -> Any:
-    """``PathText`` is made by :mod:`conduit.hl7.pathtext` on first use: it needs pydantic,
-    which parsing and conversion do not (its thousands of objects would only lengthen every
-    full garbage collection of a converting process)."""
-    if name == "PathText":
-        from conduit.hl7.pathtext import PathText
-
-        return PathText
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """A field path as a config field (pydantic), apart from the parser so that parsing never
-imports pydantic; still importable as ``conduit.hl7.path.PathText``."""
+imports pydantic."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from conduit.core.registry import step
-from conduit.hl7.path import PathText
+from conduit.hl7.pathtext import PathText
 from conduit.transforms.registry import StepOptions, StepState
 from conduit.transforms.template import TemplateText, compile_template, is_template, render_template
 

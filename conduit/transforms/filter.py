@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from conduit.core.reason import Reason, value
-from conduit.hl7.path import PathText
+from conduit.hl7.pathtext import PathText
 
 _SHOWN = 40  # longest value quoted in a reason, so reasons stay short
 

@@ -62,7 +62,7 @@ def test_parsing_and_conversion_do_not_import_pydantic() -> None:
 
     code = ("import sys, conduit.hl7.message, conduit.fhir; "
             "assert 'pydantic' not in sys.modules, 'imported pydantic'; "
-            "from conduit.hl7.path import PathText; "
+            "from conduit.hl7.pathtext import PathText; "
             "from pydantic import TypeAdapter; "
             "assert TypeAdapter(PathText).validate_python('PID-3.1') == 'PID-3.1'")
     subprocess.run([sys.executable, "-c", code], check=True)
