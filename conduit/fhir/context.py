@@ -174,21 +174,13 @@ class Conversion:
     def add(self, resource_type: str, key: tuple[str, ...], body: Json) -> Json:
         """Store a resource with the id derived from ``key``; the same key twice merges into
         the first (its elements win), so a practitioner named in PV1 and OBX is one resource."""
-        if resource_type in SHARED_KINDS:
-            rid, reference = shared_id(resource_type, key)
-        else:
-            rid = resource_id(resource_type, *key)
-            reference = f"{resource_type}/{rid}"
-        existing = self.resources.get(reference)
-        if existing is not None:
-            for k, v in body.items():
-                existing.setdefault(k, v)
-            return existing
-        resource = self.resources[reference] = {"resourceType": resource_type, "id": rid, **body}
-        return resource
+        return self._put(resource_type, key, body)[0]
 
     def add_ref(self, resource_type: str, key: tuple[str, ...], body: Json) -> Json:
         """:meth:`add`, answering a Reference to the resource (``ref(add(...))``)."""
+        return {"reference": self._put(resource_type, key, body)[1]}
+
+    def _put(self, resource_type: str, key: tuple[str, ...], body: Json) -> tuple[Json, str]:
         if resource_type in SHARED_KINDS:
             rid, reference = shared_id(resource_type, key)
         else:
@@ -198,9 +190,9 @@ class Conversion:
         if existing is not None:
             for k, v in body.items():
                 existing.setdefault(k, v)
-        else:
-            self.resources[reference] = {"resourceType": resource_type, "id": rid, **body}
-        return {"reference": reference}
+            return existing, reference
+        resource = self.resources[reference] = {"resourceType": resource_type, "id": rid, **body}
+        return resource, reference
 
     def local_key(self, what: str) -> tuple[str, ...]:
         """A key for a resource without business identifiers: the message's own identity
