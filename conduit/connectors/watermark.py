@@ -39,15 +39,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from conduit.core.private import append_durably, private_folder
+from conduit.core.private import append_durably, private_folder, replace_durably
 
 log = structlog.get_logger(__name__)
 
@@ -204,11 +202,7 @@ class WatermarkWindow:
         if self.based and self.checkpoints:
             entries.append({"b": self.checkpoints[0].number})
         entries += [{"s": d, "n": n} for d, n in self.seen.items()]
-        fd, temp = tempfile.mkstemp(dir=self.journal.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            for entry in entries:
-                handle.write(json.dumps(entry, default=str, separators=(",", ":")) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self.journal)
+        replace_durably(self.journal, "".join(
+            json.dumps(entry, default=str, separators=(",", ":")) + "\n" for entry in entries
+        ).encode("utf-8"))
         self._lines = len(entries)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import tempfile
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conduit.core.errors import ConfigError
+from conduit.core.private import replace_durably
 from conduit.store.versions import ChannelVersions, Version, sha256
 
 if TYPE_CHECKING:
@@ -100,26 +99,10 @@ def check(engine: Engine, name: str, text: str) -> Channel:
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` at once (a reader sees the old file or the new one), with
-    the old file's permissions. The temporary name is not a channel file (``--watch``)."""
+    """Replace ``path`` by ``text`` at once, with the old file's permissions. The temporary
+    name is not a channel file (``--watch``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode: int | None = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".editing", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    replace_durably(path, text.encode("utf-8"), suffix=".editing")
 
 
 def _lock(engine: Engine) -> asyncio.Lock:
