@@ -246,3 +246,42 @@ def test_migrate_queues_command_reads_the_channels(channel: str, tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert f"{source_queue(channel)}: quorum now, 4 message(s) kept" in result.output
     assert set(queue_types(channel).values()) == {"quorum"}
+
+
+def test_an_engine_upgraded_over_classic_queues_runs_and_reports_them(
+        channel: str, tmp_path: Path) -> None:
+    """The upgrade itself: queues a version before made (classic) hold a message; the engine
+    starts on them, delivers it and new ones, and shows the classic queues to the operator."""
+    from conduit.engine.loader import load_channels
+    from conduit.engine.topology import queue_specs
+    from conduit.ops.health import classic_queues
+    from conduit.ops.metrics import EngineCollector
+    from tests.rabbit import engine_on, hl7
+    from tests.support import MllpReceiver, free_port, mllp_exchange, msa, wait_for, write_channel
+
+    with MllpReceiver() as receiver:
+        config = {"name": channel,
+                  "source": {"type": "mllp", "host": "127.0.0.1", "port": free_port()},
+                  "destinations": [{"name": "out", "type": "mllp", "host": "127.0.0.1",
+                                    "port": receiver.port}]}
+        path = write_channel(tmp_path / "old", config)
+        declare_classic(channel, queues=queue_specs(load_channels([path])[0]))
+
+        async def scenario() -> None:
+            with structlog.testing.capture_logs() as logs:
+                async with engine_on([config], tmp_path, bus_url=RABBIT_URL) as engine:
+                    port = engine.runtimes[channel].source.port
+                    for control_id in ("ONE", "TWO"):
+                        [ack] = await asyncio.to_thread(mllp_exchange, port, [hl7(control_id)])
+                        assert msa(ack)[1] == "AA"
+                    await wait_for(lambda: receiver.control_ids() == ["ONE", "TWO"])
+                    kept = [source_queue(channel), dest_queue(channel, "out"),
+                            dead_letter_queue(channel)]
+                    assert classic_queues(engine) == sorted(kept)
+                    [gauge] = [m for m in EngineCollector(engine).collect()
+                               if m.name == "conduit_bus_classic_queues"]
+                    assert gauge.samples[0].value == 3
+            assert len([e for e in logs if e["event"] == "rabbitmq queue kept classic"]) == 3
+
+        asyncio.run(scenario())
+    assert set(queue_types(channel).values()) == {"classic"}
