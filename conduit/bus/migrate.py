@@ -81,10 +81,9 @@ def _migrate(connection: pika.BlockingConnection, name: str,
                            "engine (and conduit reprocess) before migrating its queues"])
     channel = connection.channel()
     channel.queue_declare(temporary, durable=True, arguments={"x-queue-type": "quorum"})
-    moved = 0
     if kind == "classic":
         for _ in range(DELETE_ATTEMPTS):
-            moved += _move(connection, name, temporary)
+            _move(connection, name, temporary)
             try:
                 connection.channel().queue_delete(name, if_unused=True, if_empty=True)
                 break
@@ -94,11 +93,11 @@ def _migrate(connection: pika.BlockingConnection, name: str,
         else:
             raise ConfigError([f"RabbitMQ queue {name} keeps getting messages or consumers: "
                                "stop every engine before migrating"])
-        kind, _ = _kind(connection, name, spec)  # declared again, as quorum
-        if exchange:
-            channel = connection.channel()
-            channel.exchange_declare(exchange, "fanout", durable=True)
-            channel.queue_bind(name, exchange)
+        _kind(connection, name, spec)  # declared again, as quorum
+    if exchange:  # a dead-letter queue: bound again (also when an earlier run stopped here)
+        channel = connection.channel()
+        channel.exchange_declare(exchange, "fanout", durable=True)
+        channel.queue_bind(name, exchange)
     back = _move(connection, temporary, name)
     # Quorum queues refuse if-empty and if-unused deletes; nothing but this command uses a
     # migration queue, and _move has just emptied it (checked once more).

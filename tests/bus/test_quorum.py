@@ -200,19 +200,27 @@ def test_migrate_queues_keeps_every_message_in_order(channel: str) -> None:
 
 
 def test_migrate_queues_finishes_an_interrupted_run(channel: str) -> None:
-    """A run that stopped after emptying a queue into its migration queue (and deleting it):
-    the next run declares it as quorum and brings the messages back."""
-    source = source_queue(channel)
+    """A run that stopped after emptying queues into their migration queues (and deleting
+    them): the next run declares them as quorum, binds the dead-letter queue again and brings
+    the messages back."""
+    source, dlq = source_queue(channel), dead_letter_queue(channel)
     with pika.BlockingConnection(pika.URLParameters(RABBIT_URL)) as connection:
         ch = connection.channel()
-        ch.queue_declare(source + SUFFIX, durable=True, arguments={"x-queue-type": "quorum"})
+        ch.exchange_declare(dlq, "fanout", durable=True)
         ch.confirm_delivery()
-        for i in range(5):
-            ch.basic_publish("", source + SUFFIX, str(i).encode(),
-                             pika.BasicProperties(delivery_mode=2, message_id=str(i)))
-    results = migrate_queues(RABBIT_URL, specs(channel)[:1])
-    assert [(r.queue, r.moved, r.already) for r in results] == [(source, 5, False)]
-    assert queue_types(channel) == {source: "quorum"}
+        for queue, count in ((source, 5), (dlq, 1)):
+            ch.queue_declare(queue + SUFFIX, durable=True, arguments={"x-queue-type": "quorum"})
+            for i in range(count):
+                ch.basic_publish("", queue + SUFFIX, str(i).encode(),
+                                 pika.BasicProperties(delivery_mode=2, message_id=str(i)))
+    results = migrate_queues(RABBIT_URL, specs(channel))
+    assert [(r.queue, r.moved, r.already) for r in results] == [
+        (source, 5, False), (dlq, 1, False), (dest_queue(channel, "out"), 0, True)]
+    assert set(queue_types(channel).values()) == {"quorum"} and len(queue_types(channel)) == 3
+    with pika.BlockingConnection(pika.URLParameters(RABBIT_URL)) as connection:
+        ch = connection.channel()
+        ch.confirm_delivery()  # the dead-letter queue is bound to its exchange again
+        ch.basic_publish(dlq, "", b"dead", mandatory=True)
 
 
 def test_migrate_queues_refuses_a_queue_with_consumers(channel: str) -> None:
