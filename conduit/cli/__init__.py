@@ -17,7 +17,7 @@ def _register() -> None:
 
     for name in ("run", "send", "messages", "validate", "schema", "test", "convert", "bench",
                  "users", "prune", "reprocess", "hash_password", "status", "channels", "dlq",
-                 "breakers", "db", "events"):
+                 "breakers", "db", "events", "bus"):
         try:
             importlib.import_module(f"conduit.cli.{name}")
         except ModuleNotFoundError as exc:  # a command still being written must not break the rest

@@ -32,7 +32,7 @@ from conduit.cli import main
                    "python -m pstats); figures are slower while profiling.")
 @click.option("--amqp-url", default=Options.amqp_url, show_default=True,
               help="RabbitMQ for --bus amqp; Conduit's URL options apply "
-                   "(e.g. ?queue_type=quorum).")
+                   "(e.g. ?queue_type=classic; quorum is the default).")
 @click.option("--postgres-url", default=Options.postgres_url, show_default=True,
               help="A PostgreSQL database the benchmark may create databases from.")
 @click.option("--ceiling-cores", type=click.IntRange(min=1), default=Options.ceiling_cores,

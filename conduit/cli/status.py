@@ -27,4 +27,9 @@ def status(url: str | None, token: str | None, config_file: Path | None, as_json
                    f"role {health['role']}, up {health['uptime_seconds']:.0f}s")
         for name, state in health["channels"].items():
             click.echo(f"  {name:40} {state}")
+        classic = health.get("classic_queues") or []
+        if classic:
+            click.echo(f"  {len(classic)} RabbitMQ queue(s) still classic (quorum is the "
+                       f"default; stop the engines and run `conduit bus migrate-queues`): "
+                       f"{', '.join(classic)}")
     sys.exit(0 if health["status"] == "ok" else 1)

@@ -167,7 +167,8 @@ class Settings(BaseModel):
         None, description="SQLAlchemy URL of the store; default sqlite:///<data_dir>/conduit.db.",
         examples=["postgresql://conduit@db:5432/conduit"])
     bus_url: str | None = Field(
-        None, description="amqp://user:pass@host:5672/vhost for RabbitMQ; default in-process.")
+        None, description="amqp://user:pass@host:5672/vhost for RabbitMQ (quorum queues; "
+                          "?queue_type=classic for classic); default in-process.")
     timezone: str | None = Field(
         None, examples=["Europe/Berlin"],
         description="Default time zone (IANA name) of the senders' clocks, for HL7 v2 times "

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from conduit.core.reason import loaded
 from conduit.ops.access import Operator, Viewer, remote, state
 from conduit.ops.auth import Principal
-from conduit.ops.health import readiness
+from conduit.ops.health import classic_queues, readiness
 from conduit.ops.operations import (
     ReprocessError,
     note_reprocessed,
@@ -183,4 +183,5 @@ async def health(request: Request, _: Principal = Viewer) -> dict[str, Any]:
     return {"status": "ok" if all(checks.values()) else "degraded", "checks": checks,
             "version": release, "role": engine.settings.role,
             "uptime_seconds": round(time.time() - web.extras["started"], 1),
-            "channels": {n: engine.control.state(n) for n in sorted(engine.control.channels)}}
+            "channels": {n: engine.control.state(n) for n in sorted(engine.control.channels)},
+            "classic_queues": classic_queues(engine)}

@@ -21,3 +21,9 @@ async def readiness(engine: Engine) -> dict[str, bool]:
         store = False
     bus = engine.bus.connected
     return {"store": store, "bus": bus}
+
+
+def classic_queues(engine: Engine) -> list[str]:
+    """The RabbitMQ queues kept classic although quorum is the default (they existed before:
+    ``conduit bus migrate-queues`` moves them); empty for a bus without queue types."""
+    return sorted(getattr(engine.bus, "classic_queues", ()))

@@ -312,3 +312,7 @@ class EngineCollector(Collector):
         yield waited
         yield lag
         yield lag_seconds
+        yield GaugeMetricFamily(
+            "conduit_bus_classic_queues", "RabbitMQ queues kept classic because they existed "
+            "before quorum became the default (conduit bus migrate-queues moves them).",
+            value=len(getattr(self.engine.bus, "classic_queues", ())))

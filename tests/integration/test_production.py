@@ -222,7 +222,7 @@ def test_compose_services_run_as_processes_on_one_host(tmp_path: Path) -> None:
         store_url = f"postgresql://postgres@127.0.0.1:5432/{database}"
         local = {  # the compose network's names, pointed at this machine's servers
             "CONDUIT_STORE_URL": store_url,
-            "CONDUIT_BUS_URL": RABBIT_URL + "?queue_type=quorum",
+            "CONDUIT_BUS_URL": RABBIT_URL,  # quorum queues, the default (as the compose file)
             "EHR_MLLP_HOST": "127.0.0.1", "EHR_MLLP_PORT": str(ehr_port),
             "CONDUIT_ADMIN_PASSWORD_FILE": str(secret),
             "CONDUIT_DASHBOARD_PORT": str(dashboard),

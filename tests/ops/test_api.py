@@ -65,6 +65,7 @@ def test_stop_pause_start_and_channel_listing(tmp_path: Path) -> None:
             assert (await api.post("/api/channels/adt/redeploy")).status_code == 403
             health = (await api.get("/api/health")).json()
             assert health["status"] == "ok" and health["channels"] == {"adt": "started"}
+            assert health["classic_queues"] == []  # none on the embedded bus
 
     run(scenario)
 
