@@ -8,6 +8,7 @@ segment belongs to (the OBR above an OBX, the RXA above an RXR) is tracked in th
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -58,9 +59,8 @@ def convert(message: Message, options: ConvertOptions | None = None) -> Json:
 
 
 def _default(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
+    # called for every NM value of every Bundle: no import here (it cost 2 % of a conversion)
+    if type(value) is Decimal or isinstance(value, Decimal):
         return orjson.Fragment(str(value))
     raise TypeError(type(value).__name__)
 

@@ -202,7 +202,7 @@ def codeable(f: Field, table: str | None = None) -> Json | None:
     and no code, as the IG's CWE[CodeableConcept] map has it (CWE.2 -> coding[1].display), its
     system only one the sender named; with no code at all the text is also CodeableConcept.text.
     """
-    if not f:
+    if not f.raw or not f:  # most coded fields a map reads are empty: no __bool__ call then
         return None
     c = f.components()
     # the two triplets (code, display, system name, version): CWE.1-3 + .7, CWE.4-6 + .8; a
@@ -248,7 +248,7 @@ def hd_system(hd: Field) -> str | None:
 _IDENTIFIER_TYPES = table_uri("0203")
 
 
-def identifier(f: Field, type_code: str = "", *, authority: int = 4,
+def identifier(f: Field, type_code: str = "", authority: int = 4,
                kind: int = 5, systems: IdentifierSystems | None = None) -> Json | None:
     """CX -> Identifier (value, system from the assigning authority, type, period).
 

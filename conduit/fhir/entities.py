@@ -41,7 +41,7 @@ _UNSEEN: Json = {}  # not made yet (None is a made "nothing")
 def _practitioner(ctx: Conversion, f: Field) -> Json | None:
     body: Json = {}
     # XCN.13 the type, and no period: XCN.7/8 (degree, source table) are not CX.7/8's dates
-    ident = dt.identifier(f, f.components()[13], authority=9, kind=0, systems=ctx.systems)
+    ident = dt.identifier(f, f.components()[13], 9, 0, ctx.systems)  # authority XCN.9, no kind
     if ident:
         body["identifier"] = [ident]
     name = dt.person_name(f)
@@ -66,7 +66,7 @@ def practitioner_role(ctx: Conversion, who: Json | None, where: Json | None = No
         body["organization"] = where
     if code is not None:
         body["code"] = [code]
-    key = ((who or {}).get("reference", ""), (where or {}).get("reference", ""))
+    key: tuple[str, ...] = ((who or {}).get("reference", ""), (where or {}).get("reference", ""))
     if code is not None:
         key += tuple([f"{c.get('system', '')}|{c.get('code', '')}"
                       for c in code.get("coding", ())])

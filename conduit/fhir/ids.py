@@ -222,10 +222,11 @@ def resource_id(resource_type: str, *parts: str) -> str:
 
     Exactly ``uuid.uuid5(NAMESPACE, name)``, computed without building UUID objects (this runs
     for every resource of every message)."""
-    return _uuid5("\x1f".join((resource_type, *parts)) if parts else resource_type + "\x1f")
+    return uuid5_text("\x1f".join((resource_type, *parts)) if parts else resource_type + "\x1f")
 
 
-def _uuid5(name: str) -> str:
+def uuid5_text(name: str) -> str:
+    """``str(uuid.uuid5(NAMESPACE, name))`` (for callers that join the parts themselves)."""
     h = _NAMESPACED.copy()  # SHA-1 already fed the namespace's 16 bytes
     h.update(name.encode())
     x = h.hexdigest()

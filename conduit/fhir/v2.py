@@ -26,25 +26,22 @@ _SUB_BLANKS = _BLANKS[2:]
 class Field:
     """One repetition of a field (or one component, for its subcomponents), decoded lazily."""
 
-    __slots__ = ("_charset", "_decoded", "_parts", "_seps", "_sub", "raw")
+    __slots__ = ("_charset", "_decoded", "_parts", "_seps", "is_component", "raw")
 
     def __init__(self, raw: str, seps: Separators, charset: str, *, sub: bool = False) -> None:
         self.raw = raw
         self._seps = seps
         self._charset = charset
-        self._sub = sub
+        # True for one component read over its subcomponents (made by :meth:`part`); an
+        # attribute, not a property: entities key every practitioner/location on it
+        self.is_component = sub
         self._parts: list[str] | None = None
         self._decoded: list[str] | None = None
-
-    @property
-    def is_component(self) -> bool:
-        """True for one component read over its subcomponents (made by :meth:`part`)."""
-        return self._sub
 
     def _split(self) -> list[str]:
         parts = self._parts
         if parts is None:
-            sep = self._seps.subcomponent if self._sub else self._seps.component
+            sep = self._seps.subcomponent if self.is_component else self._seps.component
             parts = self._parts = self.raw.split(sep)
         return parts
 
@@ -68,7 +65,7 @@ class Field:
         # mappings read the same components again and again: decode once
         raw, seps = self.raw, self._seps
         esc = seps.escape
-        if self._sub:
+        if self.is_component:
             sep, amp = seps.subcomponent, None
         else:
             sep, amp = seps.component, seps.subcomponent

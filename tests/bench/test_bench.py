@@ -183,6 +183,21 @@ def test_cluster_ceiling_from_the_shared_services_cpu_per_message() -> None:
                            "own count: commits 0.150  rows 10.01  WAL writes 0.200")
 
 
+def test_embedded_mode_counts_no_rabbitmq_or_postgresql_cpu() -> None:
+    """Embedded bus and SQLite use neither service: their CPU on the machine is not these
+    messages' cost (another helper's PostgreSQL backend exiting made it -0.783 s per 1,000)."""
+    from conduit.bench.runner import Options, services_used
+
+    roles = {"engine": 1.2, "store writer": 0.5, "RabbitMQ": 0.2, "PostgreSQL": -0.8,
+             "PostgreSQL for the store writer": 0.0, "load generator": 0.05}
+    assert services_used(Options(), roles) == {
+        "engine": 1.2, "store writer": 0.5, "RabbitMQ": 0.0, "PostgreSQL": 0.0,
+        "PostgreSQL for the store writer": 0.0, "load generator": 0.05}
+    assert services_used(Options(bus="amqp"), roles)["RabbitMQ"] == 0.2
+    assert services_used(Options(bus="amqp"), roles)["PostgreSQL"] == 0.0
+    assert services_used(Options(store="postgresql"), roles) == {**roles, "RabbitMQ": 0.0}
+
+
 def test_dest_connections_sets_the_mllp_destinations_pool(tmp_path: Path) -> None:
     """``--dest-connections``: the connections the standard channel's MLLP destination keeps
     (4 unless given), to see what delivery gains from more messages in flight."""
