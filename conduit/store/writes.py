@@ -11,16 +11,16 @@ still takes ~11 ms under load: PostgreSQL's own time, 3 ms on an idle machine).
 Content arrives as it is and is compressed here (``codec.pack``), so that it is compressed by
 whichever process runs the write: on SQLite in the engine, the writing process (``process``).
 
-The hot path talks to the driver directly: plain SQL, one parameter tuple per row, the driver's
-executemany. SQLAlchemy's compiled statements cost 2-3x the database's own work per row here
-(parameter dicts, per-row bind processing, insertmanyvalues for RETURNING). Values arrive ready
-for the driver (``Store._stamp``, ``tables.sqlite_text``). Statements are written with ``?`` and
-turned into psycopg's ``%s`` for PostgreSQL.
+The hot path talks to the driver directly: plain SQL, one parameter tuple per row (on
+PostgreSQL turned into one array per column). SQLAlchemy's compiled statements cost 2-3x the
+database's own work per row here (parameter dicts, per-row bind processing, insertmanyvalues
+for RETURNING). Values arrive ready for the driver (``Store._stamp``, ``tables.sqlite_text``).
+Statements are written with ``?`` and turned into psycopg's ``%s`` for PostgreSQL.
 
 A group's rows go to the database as one statement per table, not one per row: on SQLite as
 multi-row VALUES (see ``_many``), on PostgreSQL as one array per column, ``unnest``-ed (see
-``_arrays``): psycopg's executemany binds and executes every row (~0.35 ms of the engine's CPU
-per message) and PostgreSQL starts an executor for each.
+``_ARRAY_INSERTS``): psycopg's executemany binds and executes every row (~0.35 ms of the
+engine's CPU per message) and PostgreSQL starts an executor for each.
 """
 
 from __future__ import annotations
@@ -292,8 +292,9 @@ _NEW_IDS = "SELECT array_agg(nextval('messages_id_seq')) FROM generate_series(1,
 
 def _last_of_each(rows: Sequence[tuple[Any, ...]], *key: int) -> list[tuple[Any, ...]]:
     """``rows`` with only the last for each key (the columns at ``key``): what applying them in
-    turn leaves. ``UPDATE ... FROM`` applies one joined row per target row, any one of them
-    (PostgreSQL the first, SQLite an arbitrary one), so a group must not hold two."""
+    turn leaves. ``UPDATE ... FROM`` applies one joined row per target row, and which one is
+    up to the plan (PostgreSQL's and SQLite's documentation both say so): a group must not hold
+    two."""
     return list({tuple(row[i] for i in key): row for row in rows}.values())
 
 
