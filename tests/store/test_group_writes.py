@@ -190,3 +190,38 @@ def test_two_outcomes_of_one_delivery_in_one_group_keep_the_last(store_url: str)
     assert [(d.status, d.attempts, d.error) for record in store.get_many(ids) if record
             for d in record.deliveries] == [("SENT", tries, None)] * 3
     store.engine.dispose()
+
+
+@pytest.mark.parametrize("join", ["nestloop", "hashjoin", "mergejoin"])
+def test_postgresql_keeps_the_last_outcome_whatever_the_plan(postgres_url: str,
+                                                             join: str) -> None:
+    """The same on PostgreSQL with each join method the only one allowed: without keeping
+    the last of each in Python, each of these plans applied the first (the engine's own
+    plans happened to apply the last)."""
+    import psycopg
+
+    store = Store(postgres_url)
+    store.migrate()
+
+    async def scenario() -> tuple[list[int], list[str]]:
+        async with await psycopg.AsyncConnection.connect(postgres_url) as connection:
+            for method in ("nestloop", "hashjoin", "mergejoin"):
+                await connection.execute(f"SET enable_{method} = {method == join}")
+            async with connection.cursor() as cursor:
+                ids = await writes.insert_messages.run_async(cursor, _group_items(store, 3))
+                await writes.record_attempts.run_async(cursor, [
+                    (attempts, f"try {attempts}", datetime.now(UTC), i, "a")
+                    for i in ids for attempts in (1, 2, 3)])
+                finals = await writes.record_deliveries.run_async(cursor, [
+                    (status, attempts, None, error, datetime.now(UTC), i, "a", None)
+                    for i in ids for status, attempts, error in (
+                        ("ERROR", 4, "AR"), ("SENT", 5, None))])
+            await connection.commit()
+        return ids, finals
+
+    ids, finals = asyncio.run(scenario())
+    assert finals == ["TRANSFORMED"] * 6  # "b" is still queued
+    records = [r for r in store.get_many(ids) if r]
+    store.engine.dispose()
+    assert [(d.destination, d.status, d.attempts, d.error) for r in records
+            for d in r.deliveries] == [("a", "SENT", 5, None), ("b", "QUEUED", 0, None)] * 3
