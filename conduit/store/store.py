@@ -267,7 +267,7 @@ class Store:
 
         A reply is stored as a delta against the message's raw content while that is at hand
         (in flight through this process), else compressed alone."""
-        raw = self._recent.get(message_id)
+        raw = self._recent.get(message_id) if response else None  # no reply: no delta
         final = str(await self.writer.submit(writes.record_deliveries, (
             status, attempts, response, stored(error), self._now(), message_id, destination,
             raw)))
