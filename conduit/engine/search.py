@@ -62,7 +62,7 @@ def search_fields(message: Message, named: list[str]) -> list[tuple[str, str]]:
 
 def _first(message: Message, name: str, first: dict[str, Segment | None]) -> Segment | None:
     """The first segment called ``name`` (None if there is none), remembered in ``first``."""
-    segment = first[name] = message.first(name)
+    segment = first[name] = next(iter(message.segments(name)), None)
     return segment
 
 

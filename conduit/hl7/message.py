@@ -384,11 +384,6 @@ class Message:
             out.append(v or "")
         return out if any(out) else []
 
-    def first(self, name: str) -> Segment | None:
-        """The first segment called ``name``, None if there is none (found by a scan that
-        stops there: no index of every segment is built for it)."""
-        return self._find(name, 1)
-
     def segments(self, name: str | None = None) -> list[Segment]:
         """All segments in order, or those named ``name``."""
         if name is None:

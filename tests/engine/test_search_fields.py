@@ -115,13 +115,3 @@ def test_search_fields_read_what_message_get_reads() -> None:
         assert search_fields(message, named) == _by_get(Message.parse(raw), named), raw[:60]
         checked += 1
     assert checked > 100
-
-
-def test_search_fields_scan_and_build_no_segment_index() -> None:
-    """Each segment the standard set reads is found by a scan that stops at it (a message
-    indexes its segments only when something reads them all): the intake's hot path."""
-    message = Message.parse(_oru(1))
-    assert dict(search_fields(message, []))["OBR-3.1"] == "ACC1"
-    assert message._index is None
-    adt = Message.parse(_oru(2).split(b"ORC|")[0])  # no ORC or OBR: scanned to the end
-    assert "ORC-2.1" not in dict(search_fields(adt, [])) and adt._index is None

@@ -227,13 +227,3 @@ def test_repr_and_len_carry_no_content() -> None:
     assert len(m) == 5
     assert "TESTPATIENT" not in repr(m)
     assert "TESTPATIENT" not in repr(m.segments("PID")[0])
-
-
-def test_first_segment_as_segments_finds_it() -> None:
-    for raw in (ADT_A01, ADT_A01_WITH_Z, ORU_R01):
-        message = Message.parse(raw)
-        for name in ("MSH", "PID", "OBX", "ZPI", "NTE", "XYZ"):
-            found = message.segments(name)
-            expected = found[0].raw if found else None
-            scanned = Message.parse(raw).first(name)
-            assert (scanned.raw if scanned else None) == expected
