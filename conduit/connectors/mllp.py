@@ -35,7 +35,13 @@ from conduit.core.errors import ApplicationError, ApplicationReject, HL7ParseErr
 from conduit.core.protocols import Inbound, Outbound, Receipt
 from conduit.core.reason import Reason, value
 from conduit.core.registry import destination, source
-from conduit.hl7.acceptance import AckRequest, assess, error_code_for_problem, next_ack
+from conduit.hl7.acceptance import (
+    AckRequest,
+    asked_for,
+    assess,
+    error_code_for_problem,
+    next_ack,
+)
 from conduit.hl7.ack import (
     build_ack_bytes,
     build_ack_for_unparseable,
@@ -537,9 +543,11 @@ class MllpDestination:
         async with self._slots:
             conn: _Connection | None = None
             try:
-                conn = await self._checkout()
+                conn = self._reuse() or await self._checkout()
                 conn.writer.write(frame(out.content))
-                await conn.writer.drain()
+                if conn.writer.transport.get_write_buffer_size():
+                    await conn.writer.drain()  # else sent whole: a lost connection is seen
+                    # by the ACK read (EOF: retried) as drain would have seen it
                 found = await self._answers(conn, request, expected)
             except (OSError, TimeoutError, FramingError) as exc:
                 if conn is not None:
@@ -575,8 +583,7 @@ class MllpDestination:
                 message = Message.parse(out.content)
             except HL7ParseError:
                 return AckRequest(), None  # the receiver answers AR; _check reads it
-        found = assess(message)
-        return (None if found.acknowledgement else found.request), message.control_id or None
+        return asked_for(message), message.control_id or None
 
     async def _answers(self, conn: _Connection, request: AckRequest | None,
                        expected: str | None) -> tuple[list[_Answer], bool] | None:
@@ -649,6 +656,13 @@ class MllpDestination:
         if code in ("AR", "CR"):
             raise ApplicationReject(answered, response)
         raise ApplicationError(answered, response)
+
+    def _reuse(self) -> _Connection | None:
+        """The most recently used idle connection when it is usable (the usual case, without
+        a coroutine); None leaves the rest to ``_checkout``."""
+        if self._idle and self._idle[-1].usable():
+            return self._idle.pop()
+        return None
 
     async def _checkout(self) -> _Connection:
         """An idle usable connection, or a new one (the caller holds a slot)."""

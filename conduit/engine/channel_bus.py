@@ -118,18 +118,10 @@ class ChannelBus:
             return False
 
     async def _dispatch(self, queue: str, envelope: Envelope) -> None:
-        self._held[queue] = self._held.get(queue, 0) + 1
-        try:
-            while True:
-                if not self.gate.is_set():
-                    await self.gate.wait()
-                    continue
-                handler = self._handlers.get(queue)
-                if handler is not None:
-                    break
-                await self._changed.wait()  # undeployed, or a destination removed: hold it
-        finally:
-            self._held[queue] -= 1
+        # the usual case, the channel running: no wait, so nothing is ever held
+        handler = self._handlers.get(queue) if self.gate.is_set() else None
+        if handler is None:
+            handler = await self._hold(queue)
         generation = self.generation
         self._in_flight[generation] = self._in_flight.get(generation, 0) + 1
         try:
@@ -141,3 +133,18 @@ class ChannelBus:
             else:
                 del self._in_flight[generation]
                 self._finished.set()
+
+    async def _hold(self, queue: str) -> Handler:
+        """Wait, counted as held, until the channel runs with a handler for ``queue``."""
+        self._held[queue] = self._held.get(queue, 0) + 1
+        try:
+            while True:
+                if not self.gate.is_set():
+                    await self.gate.wait()
+                    continue
+                handler = self._handlers.get(queue)
+                if handler is not None:
+                    return handler
+                await self._changed.wait()  # undeployed, or a destination removed: hold it
+        finally:
+            self._held[queue] -= 1

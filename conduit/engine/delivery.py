@@ -190,7 +190,8 @@ class DeliveryWorker:
         attempts = counted = 0
         free = self.breaker is None and self.limiter is None  # nothing to pass: no gate
         while True:
-            await self._recordable.wait()  # paused while outcomes cannot be recorded
+            if not self._recordable.is_set():  # paused while outcomes cannot be recorded
+                await self._recordable.wait()
             try:
                 async with self._senders:
                     if free:

@@ -143,6 +143,14 @@ def assess(msg: Message, *, message_types: list[str] | None = None,
     return Assessment(request, refusal, header.component(9, 1).upper() == "ACK")
 
 
+def asked_for(msg: Message) -> AckRequest | None:
+    """For a sender: the ACKs ``msg`` asks its receiver for, as :func:`assess` reads them,
+    None for an ACK message (which asks for none); without ``assess``'s header checks, which
+    are the receiver's to make (this runs for every message sent)."""
+    header = _Header(msg)
+    return None if header.component(9, 1).upper() == "ACK" else _requested(header)[0]
+
+
 def is_acknowledgement(msg: Message) -> bool:
     """True for an ACK message (MSH-9.1 ``ACK``): stored and routed, never acknowledged."""
     return _Header(msg).component(9, 1).upper() == "ACK"

@@ -48,7 +48,7 @@ from conduit.store.tables import (
     messages,
     microseconds,
     search_fields,
-    sqlite_text,
+    sqlite_now,
 )
 
 #: A field path without a component (``OBR-3``): also matches its first component's row.
@@ -216,11 +216,15 @@ class Store:
                      correlation_id: str | None) -> tuple[Any, ...]:
         """A new ``messages`` row as ``writes.insert_messages`` takes it (received now; raw and
         transformed content as they are: the write compresses them)."""
-        stamp = now()
+        received: Any
+        stamp: Any
+        if self._sqlite:
+            received, stamp = sqlite_now()
+        else:
+            received = stamp = now()
         control_id = _clip(control_id, 200)
-        return (channel, sqlite_text(stamp) if self._sqlite else stamp, self._stamp(stamp),
-                status, control_id, _clip(message_type, 40), _clip(patient_id, 200),
-                _clip(source, 200), raw, transformed, stored(error),
+        return (channel, received, stamp, status, control_id, _clip(message_type, 40),
+                _clip(patient_id, 200), _clip(source, 200), raw, transformed, stored(error),
                 _stored_correlation(_clip(correlation_id, 100), control_id))
 
     def _remember(self, message_id: int, raw: bytes) -> None:
@@ -267,7 +271,7 @@ class Store:
 
         A reply is stored as a delta against the message's raw content while that is at hand
         (in flight through this process), else compressed alone."""
-        raw = self._recent.get(message_id)
+        raw = self._recent.get(message_id) if response else None  # no reply: no delta
         final = str(await self.writer.submit(writes.record_deliveries, (
             status, attempts, response, stored(error), self._now(), message_id, destination,
             raw)))

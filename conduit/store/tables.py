@@ -6,6 +6,7 @@ content for every message, so every byte a row takes is paid per message.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,14 @@ def sqlite_text(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def sqlite_now() -> tuple[str, int]:
+    """The time now as SQLite keeps a new message's ``received_at`` (``sqlite_text``) and a
+    ``Stamp`` column (``microseconds``), from one clock read: formatting it with ``isoformat``
+    instead of ``strftime`` is a third of the cost, on every message received."""
+    micros = time.time_ns() // 1000
+    return (_EPOCH + timedelta(microseconds=micros)).isoformat(" ", "microseconds"), micros
 
 
 class _Microseconds(TypeDecorator[datetime]):

@@ -15,7 +15,7 @@ and paths written literally as ``msg['...']`` are checked then too.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -28,7 +28,7 @@ from pydantic import AfterValidator
 from conduit.hl7.escape import escape, unescape
 from conduit.hl7.message import Message, Separators
 from conduit.hl7.path import check_path
-from conduit.transforms.template_fast import fast_renderer
+from conduit.transforms.template_fast import Renderer, fast_renderer
 
 
 def environment() -> SandboxedEnvironment:
@@ -202,10 +202,11 @@ def render_template(template: jinja2.Template | str, message: Message | None = N
     """
     if isinstance(template, str):
         template = compile_template(template)
-    if message is not None:
-        fast: Callable[[Message], str] | None = getattr(template, "_conduit_fast", None)
-        if fast is not None:  # only message fields in text: no Jinja runtime (template_fast)
-            return fast(message)
+    fast: Renderer | None = getattr(template, "_conduit_fast", None)
+    if fast is not None and (message is not None or not fast.reads_message) and (
+            not fast.names or fast.names.issubset(extra)):
+        # only message fields and the caller's names in text: no Jinja runtime (template_fast)
+        return fast.render(message, extra)  # type: ignore[arg-type]  # None: msg not read
     context: dict[str, Any] = {**_globals_of(template), "vars": dict(variables or {}), **extra}
     if message is not None:
         context["msg"] = MessageView(message)

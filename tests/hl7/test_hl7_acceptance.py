@@ -8,6 +8,8 @@ import pytest
 from conduit.core.errors import HL7ParseError
 from conduit.hl7.acceptance import (
     AckRequest,
+    asked_for,
+    assess,
     check_header,
     error_code_for_problem,
     is_acknowledgement,
@@ -153,3 +155,19 @@ def test_processing_id_is_read_in_any_case() -> None:
     assert check_header(msg("MSH|^~\\&|A|F|B|G|2026||ADT^A01|C1|p|2.5")) is None
     assert check_header(msg("MSH|^~\\&|A|F|B|G|2026||ADT^A01|C1|p|2.5"),
                         processing_ids=["P"]) is None
+
+
+@pytest.mark.parametrize("msh", [
+    "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5",
+    "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5|||AL|ER",
+    "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5|||XX|NE",  # not table 0155: AL, AL
+    "MSH|^~\\&|A|B|C|D|20260101||ADT^A01||P|",  # header checks fail: a sender still asks
+    "MSH|^~\\&|A|B|C|D|20260101||ACK^A01|1|P|2.5|||AL|AL",
+    "MSH|^~\\&|A|B|C|D|20260101||ack|1|P|2.5",
+])
+def test_asked_for_is_what_assess_reads_for_a_sender(msh: str) -> None:
+    """What a destination expects back (``asked_for``) is ``assess``'s request, None for an ACK
+    message, without the receiver's header checks."""
+    message = Message.parse(msh + "\rPID|1||X\r")
+    found = assess(message)
+    assert asked_for(message) == (None if found.acknowledgement else found.request)

@@ -570,3 +570,18 @@ def test_postgresql_connections_say_who_they_are(postgres_url: str) -> None:
         return names
 
     assert {"conduit-writer", "conduit"} <= asyncio.run(scenario())
+
+
+def test_sqlite_now_is_sqlite_text_and_microseconds_of_one_instant(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new message's two times on SQLite, formatted without strftime: exactly what
+    ``sqlite_text`` and ``microseconds`` give for that instant (a whole second too)."""
+    from conduit.store import tables
+
+    text, micros = tables.sqlite_now()
+    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    assert (text, micros) == (tables.sqlite_text(instant), tables.microseconds(instant))
+    whole = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    monkeypatch.setattr(tables.time, "time_ns", lambda: tables.microseconds(whole) * 1000)
+    assert tables.sqlite_now() == ("2026-01-02 03:04:05.000000", tables.microseconds(whole))
+    assert tables.sqlite_text(whole) == "2026-01-02 03:04:05.000000"

@@ -6,6 +6,7 @@ import asyncio
 import zlib
 
 import pytest
+from sqlalchemy import select
 
 from conduit.store import Store, replay
 from conduit.store.codec import (
@@ -22,6 +23,7 @@ from conduit.store.codec import (
     unpack,
 )
 from conduit.store.store import Route
+from conduit.store.tables import deliveries
 from tests.samples import ADT_A01
 
 RAW = ADT_A01.encode()
@@ -141,5 +143,26 @@ def test_a_reply_without_its_raw_at_hand_is_stored_alone(store_url: str) -> None
         assert record is not None and record.deliveries[0].response == ACK
         assert record.transformed == RAW and record.deliveries[0].content == RAW
         await other.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_empty_reply_is_stored_as_one_byte(store_url: str) -> None:
+    """A file destination answers nothing: no delta against the raw message is set up for it
+    (nor the raw message sent to the writer for one); it reads back without the raw."""
+    store = Store(store_url)
+    store.migrate()
+
+    async def scenario() -> None:
+        mid = await store.received("e", RAW, control_id="C1", message_type="ADT^A01")
+        await store.processed(mid, "TRANSFORMED", transformed=RAW, error=None,
+                              routes=[Route("a", RAW)], raw=RAW)
+        await store.delivered(mid, "a", "SENT", attempts=1, response=b"", error=None)
+        with store.engine.connect() as connection:
+            stored = connection.execute(select(deliveries.c.response)).scalar_one()
+        assert bytes(stored) == PLAIN and not needs_raw(stored)
+        record = store.get(mid)
+        assert record is not None and record.deliveries[0].response == b""
+        await store.close()
 
     asyncio.run(scenario())
