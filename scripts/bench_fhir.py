@@ -44,10 +44,11 @@ sys.path.insert(0, os.environ.get(CODE_ENV) or str(ROOT))
 import orjson  # noqa: E402
 
 from conduit.core.errors import MessageError  # noqa: E402
-from conduit.fhir import compiled, convert, dumps  # noqa: E402
+from conduit.fhir import convert, dumps  # noqa: E402
 from conduit.fhir.validate import bundle_problems  # noqa: E402
 from conduit.hl7.message import Message  # noqa: E402
 
+PURE_ENV = "CONDUIT_FHIR_PURE"  # conduit.fhir.compiled: pure Python even with the mypyc build
 CORPUS = ROOT / "tests" / "samples" / "corpus" / "microsoft-fhir-converter"
 
 
@@ -65,6 +66,15 @@ def rate(work: Callable[[Any], object], items: list[Any], seconds: float,
         elapsed = time.process_time() - start
         if elapsed >= seconds or (limit is not None and done >= limit):
             return done / elapsed
+
+
+def fhir_build() -> str:
+    """Compiled (the optional mypyc build) or pure Python, in the checkout imported."""
+    try:
+        from conduit.fhir import compiled
+    except ImportError:  # a checkout from before the optional build (--against)
+        return "pure Python"
+    return compiled.build
 
 
 def parse_only(raw: bytes) -> object:
@@ -115,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                         "tree), alternating, and print each run and the medians")
     parser.add_argument("--runs", type=int, default=5, help="runs of each side (--against)")
     parser.add_argument("--against-pure", action="store_true",
-                        help=f"the --against side runs pure Python ({compiled.PURE_ENV}=1), "
+                        help=f"the --against side runs pure Python ({PURE_ENV}=1), "
                         "even where the mypyc build is installed")
     parser.add_argument("--only-fhir", action="store_true", help="time v2 -> FHIR alone")
     parser.add_argument("--skip", action="append", default=[], metavar="FILE",
@@ -132,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     bundles = [orjson.loads(to_fhir(r)) for r in raws]
     segments = sum(len(Message.parse(r)) for r in raws)
     entries = sum(len(b["entry"]) for b in bundles)
-    print(f"fhir: {compiled.build}")
+    print(f"fhir: {fhir_build()}")
     print(f"{len(raws)} messages, {segments / len(raws):.1f} segments and "
           f"{entries / len(raws):.1f} Bundle entries per message on average")
     if args.only_fhir:
@@ -140,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
         entries = sum(len(orjson.loads(to_fhir(r))["entry"]) for r in raws) / len(raws)
         print(f"v2->FHIR {rate(to_fhir, raws, args.seconds):.1f} msg/s {entries:.2f} entries "
-              f"[{compiled.build}] ({conduit.__file__})")
+              f"[{fhir_build()}] ({conduit.__file__})")
         return 0
     results = [
         ("parse only (Message.parse + 4 reads)", rate(parse_only, raws, args.seconds)),
@@ -168,7 +178,7 @@ def _alternate(args: argparse.Namespace, refused: list[str]) -> int:
         for side in (("against", "here") if run % 2 == 0 else ("here", "against")):
             env = {**os.environ, CODE_ENV: sides[side]}
             if side == "against" and args.against_pure:
-                env[compiled.PURE_ENV] = "1"
+                env[PURE_ENV] = "1"
             out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
             line = out.stdout.strip().splitlines()[-1]
             figures[side].append(float(line.split()[1]))
