@@ -12,6 +12,7 @@ tests patch module functions, which compiled modules do not allow).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.machinery
 import importlib.util
 import json
@@ -92,7 +93,18 @@ def install() -> str:
         return build
     if any(module in sys.modules for module in MODULES):
         return build  # already imported as pure Python; never mix the two in one process
-    sys.meta_path.insert(0, _Finder({name: where / entry["file"]
-                                     for name, entry in manifest.items()}))
+    finder = _Finder({name: where / entry["file"] for name, entry in manifest.items()})
+    sys.meta_path.insert(0, finder)
+    try:  # mypyc's runtime library holds every module's code: a broken build fails here
+        for name in finder.files.keys() - set(MODULES):
+            importlib.import_module(name)
+        missing = [str(file) for file in finder.files.values() if not file.is_file()]
+        if missing:
+            raise ImportError(f"missing {', '.join(missing)}")
+    except ImportError as exc:
+        sys.meta_path.remove(finder)
+        warnings.warn(f"the compiled FHIR converter ({where}) does not load ({exc}); running "
+                      "pure Python (rebuild: make install-compiled)", RuntimeWarning, stacklevel=2)
+        return build
     build = COMPILED
     return build

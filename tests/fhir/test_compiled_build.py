@@ -72,6 +72,18 @@ def test_a_build_from_other_sources_is_not_loaded_and_says_so(tmp_path: Path) ->
     assert "make install-compiled" in run.stderr
 
 
+def test_a_build_that_does_not_load_is_not_used_and_says_so(tmp_path: Path) -> None:
+    """Current sources but no extension modules (a broken install): warning, pure Python."""
+    digests = {m: hashlib.sha256(ROOT.joinpath(*m.split(".")).with_suffix(".py").read_bytes())
+               .hexdigest() for m in MODULES}
+    where = _fake_build(tmp_path, "")
+    manifest = {m: {"file": f"{m}.so", "sha256": digests[m]} for m in MODULES}
+    (where / PACKAGE / "manifest.json").write_text(json.dumps(manifest))
+    run = _child(REPORT, pure=False, extra_path=where)
+    assert run.stdout.strip() == PURE
+    assert "does not load (missing" in run.stderr
+
+
 def test_pure_python_can_be_forced(tmp_path: Path) -> None:
     run = _child(REPORT, pure=True, extra_path=_fake_build(tmp_path, "0" * 64))
     assert (run.stdout.strip(), run.stderr) == (PURE, "")
