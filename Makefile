@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench
+.PHONY: install install-compiled uninstall-compiled run test lint bench
 
 $(BIN)/conduit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,14 @@ $(BIN)/conduit: pyproject.toml
 	touch $@
 
 install: $(BIN)/conduit
+
+# Optional: the HL7 v2 -> FHIR converter compiled with mypyc (needs gcc and the Python headers),
+# installed beside the venv's packages, never beside the sources (scripts/build_compiled.py).
+install-compiled: install
+	$(BIN)/python scripts/build_compiled.py
+
+uninstall-compiled:
+	$(BIN)/python scripts/build_compiled.py --remove
 
 run: install
 	$(BIN)/conduit run channels/

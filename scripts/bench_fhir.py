@@ -9,6 +9,10 @@ run by run and the medians are compared; both convert the same messages):
 
     .venv/bin/python scripts/bench_fhir.py --against /path/to/old/checkout --runs 7
 
+The optional mypyc build (``make install-compiled``) against pure Python, same checkout:
+
+    .venv/bin/python scripts/bench_fhir.py --against . --against-pure --runs 7
+
 Messages: the Microsoft FHIR-Converter samples of tests/samples/corpus (full ADT/ORU/VXU/SIU/
 MDM... messages, 4 to 60 segments). Rates are messages per second of CPU time
 (time.process_time) on one core:
@@ -44,6 +48,7 @@ from conduit.fhir import convert, dumps  # noqa: E402
 from conduit.fhir.validate import bundle_problems  # noqa: E402
 from conduit.hl7.message import Message  # noqa: E402
 
+PURE_ENV = "CONDUIT_FHIR_PURE"  # conduit.fhir.compiled: pure Python even with the mypyc build
 CORPUS = ROOT / "tests" / "samples" / "corpus" / "microsoft-fhir-converter"
 
 
@@ -61,6 +66,15 @@ def rate(work: Callable[[Any], object], items: list[Any], seconds: float,
         elapsed = time.process_time() - start
         if elapsed >= seconds or (limit is not None and done >= limit):
             return done / elapsed
+
+
+def fhir_build() -> str:
+    """Compiled (the optional mypyc build) or pure Python, in the checkout imported."""
+    try:
+        from conduit.fhir import compiled
+    except ImportError:  # a checkout from before the optional build (--against)
+        return "pure Python"
+    return compiled.build
 
 
 def parse_only(raw: bytes) -> object:
@@ -110,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="time v2 -> FHIR here and in CHECKOUT (another commit's work "
                         "tree), alternating, and print each run and the medians")
     parser.add_argument("--runs", type=int, default=5, help="runs of each side (--against)")
+    parser.add_argument("--against-pure", action="store_true",
+                        help=f"the --against side runs pure Python ({PURE_ENV}=1), "
+                        "even where the mypyc build is installed")
     parser.add_argument("--only-fhir", action="store_true", help="time v2 -> FHIR alone")
     parser.add_argument("--skip", action="append", default=[], metavar="FILE",
                         help="leave this corpus file out (repeatable)")
@@ -125,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     bundles = [orjson.loads(to_fhir(r)) for r in raws]
     segments = sum(len(Message.parse(r)) for r in raws)
     entries = sum(len(b["entry"]) for b in bundles)
+    print(f"fhir: {fhir_build()}")
     print(f"{len(raws)} messages, {segments / len(raws):.1f} segments and "
           f"{entries / len(raws):.1f} Bundle entries per message on average")
     if args.only_fhir:
@@ -132,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
         entries = sum(len(orjson.loads(to_fhir(r))["entry"]) for r in raws) / len(raws)
         print(f"v2->FHIR {rate(to_fhir, raws, args.seconds):.1f} msg/s {entries:.2f} entries "
-              f"({conduit.__file__})")
+              f"[{fhir_build()}] ({conduit.__file__})")
         return 0
     results = [
         ("parse only (Message.parse + 4 reads)", rate(parse_only, raws, args.seconds)),
@@ -155,20 +173,24 @@ def _alternate(args: argparse.Namespace, refused: list[str]) -> int:
                *(f"--skip={name}" for name in [*args.skip, *refused])]
     figures: dict[str, list[float]] = {side: [] for side in sides}
     entries: dict[str, float] = {}
+    builds: dict[str, str] = {}
     for run in range(args.runs):
         for side in (("against", "here") if run % 2 == 0 else ("here", "against")):
             env = {**os.environ, CODE_ENV: sides[side]}
+            if side == "against" and args.against_pure:
+                env[PURE_ENV] = "1"
             out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
             line = out.stdout.strip().splitlines()[-1]
             figures[side].append(float(line.split()[1]))
             entries[side] = float(line.split()[3])
+            builds[side] = line.split("[", 1)[1].split("]", 1)[0] if "[" in line else "?"
             if not line.endswith(f"({sides[side]}/conduit/__init__.py)"):
                 raise SystemExit(f"the {side} run imported another conduit: {line}")
             print(f"run {run + 1} {side:<7} {figures[side][-1]:8,.0f} msg/s", flush=True)
     for side, path in sides.items():
         values = ", ".join(f"{v:,.0f}" for v in figures[side])
         median = statistics.median(figures[side])
-        print(f"{side:<7} median {median:7,.0f} msg/s  ({values})  {path}")
+        print(f"{side:<7} median {median:7,.0f} msg/s  ({values})  {path}, fhir: {builds[side]}")
         print(f"{'':<7} {entries[side]:.1f} Bundle entries per message: "
               f"{median * entries[side]:,.0f} entries/s")
     return 0

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+# Pure Python even where the optional mypyc build is installed (tests patch module functions, which
+# compiled modules refuse); CONDUIT_FHIR_PURE=0 runs them against the build. Set before any
+# conduit.fhir import (conduit/fhir/compiled.py).
+os.environ.setdefault("CONDUIT_FHIR_PURE", "1")
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -821,6 +821,14 @@ def unreachable(options: Options) -> list[str]:
     return problems
 
 
+def _fhir_build() -> str:
+    """The converter the engine's processes load: mypyc-compiled or pure Python (the same
+    environment and files as this process, so the same answer)."""
+    from conduit.fhir import compiled
+
+    return compiled.build
+
+
 def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
     def say(text: str) -> None:
         print(text, file=out, flush=True)
@@ -830,7 +838,7 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
             + (f" dest-connections={options.dest_connections}"
                if options.dest_connections != Options.dest_connections else "")
             + (f" rate={options.rate:g}/s" if options.rate else "")
-            + (" fhir" if options.fhir else ""))
+            + (f" fhir ({_fhir_build()})" if options.fhir else ""))
     root = options.out_dir or archive_root() or "the run's temporary folder"
     say(f"conduit bench: {mode}; store in a temporary folder, file destination under {root}")
     echo = baseline_echo(options)
@@ -884,6 +892,7 @@ def benchmark(options: Options, out: IO[str] = sys.stdout) -> dict[str, Any]:
     summary = {"mode": {"bus": options.bus, "store": options.store, "out_dir": str(root),
                         "connections": options.connections, "messages": options.messages,
                         "rate": options.rate, "fhir": options.fhir,
+                        "fhir_build": _fhir_build() if options.fhir else None,
                         "dest_connections": options.dest_connections},
                "baseline_echo_per_s": round(echo.rate, 1),
                "baseline_amqp_per_s": round(amqp, 1) if amqp else None,
