@@ -32,6 +32,7 @@ from conduit.core.reason import stored_prefix
 from conduit.store.codec import unpack
 from conduit.store.store import KEEP_SENT_AT, Store, content_of, message_conditions, now
 from conduit.store.tables import deliveries, events, messages
+from conduit.store.unsettled import has_delivery
 
 REPROCESS = "reprocess"
 SWEEP = "sweep"
@@ -77,10 +78,10 @@ def select_messages(store: Store, *, ids: Sequence[int] = (), channel: str | Non
             # stored as a reason (core.reason.stored): MARK, public text (the same here)
             messages.c.error.startswith(stored_prefix(NOT_ACCEPTED), autoescape=True))))
     if dead_letters:
-        dead = select(deliveries.c.message_id).where(deliveries.c.status == "ERROR")
+        dead = [deliveries.c.status == "ERROR"]
         if destinations:
-            dead = dead.where(deliveries.c.destination.in_(list(destinations)))
-        conditions.append(messages.c.id.in_(dead))
+            dead.append(deliveries.c.destination.in_(list(destinations)))
+        conditions.append(has_delivery(*dead))
     query = select(messages.c.id).where(and_(True, *conditions)).order_by(messages.c.id)
     with store.engine.connect() as connection:
         return [int(i) for i in connection.execute(query.limit(limit)).scalars()]

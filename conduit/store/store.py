@@ -50,6 +50,7 @@ from conduit.store.tables import (
     search_fields,
     sqlite_now,
 )
+from conduit.store.unsettled import joined
 
 #: A field path without a component (``OBR-3``): also matches its first component's row.
 _WHOLE_FIELD = re.compile(r"^[A-Z][A-Z0-9]{2}(\[\d+\])?-\d+$")
@@ -321,10 +322,9 @@ class Store:
         received = (select(messages.c.id)
                     .where(messages.c.channel == channel, messages.c.status == "RECEIVED")
                     .order_by(messages.c.id))
-        queued = (select(deliveries.c.destination, deliveries.c.message_id)
-                  .join(messages, messages.c.id == deliveries.c.message_id)
-                  .where(messages.c.channel == channel, deliveries.c.status == "QUEUED")
-                  .order_by(deliveries.c.message_id))
+        rows, side = joined(self.engine.dialect.name, deliveries.c.status == "QUEUED")
+        queued = (select(side.c.destination, side.c.message_id).select_from(rows)
+                  .where(messages.c.channel == channel).order_by(messages.c.id))
         by_destination: dict[str, list[int]] = {}
         with self.engine.connect() as connection:
             ids = list(connection.execute(received).scalars())

@@ -122,6 +122,8 @@ deliveries = Table(
     Column("updated_at", Stamp, nullable=False),
     # NULL while SENT means "at updated_at" (the two were the same moment; see Store.get)
     Column("sent_at", Stamp),
+    # SQLite only: PostgreSQL drops it (migration 0013) so that an outcome is a HOT update, and
+    # reads open deliveries through their messages (``unsettled``)
     Index("ix_deliveries_status", "status", "message_id"),
     sqlite_with_rowid=False,
 )

@@ -39,7 +39,8 @@ PAGES = ["/", "/channels/orders", "/messages", "/messages?channel=orders&status=
          "/messages?since=30d&until=1d",
          "/messages/{id}", "/messages/{id}/raw", "/api/charts", "/api/charts?channel=orders",
          "/api/channels", "/api/messages?channel=orders&status=ERROR",
-         "/api/messages?field=MRN:P0123456", "/api/messages/export?limit=500", "/admin/audit"]
+         "/api/messages?field=MRN:P0123456", "/api/messages/export?limit=500", "/admin/audit",
+         "/api/deadletters", "/api/deadletters?channel=orders"]
 
 
 def store_url(target: str) -> str:
