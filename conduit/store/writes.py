@@ -106,15 +106,12 @@ class StepWrite:
                     await writing.execute(step.sql, step.params)
                     sent.append((step, writing))
                     value = None
-                elif isinstance(step, Rows):
+                else:  # Rows: on PostgreSQL every write is a Write (see _many)
+                    assert isinstance(step, Rows)
                     await cursor.execute(step.sql, step.params)
                     await pipeline.sync()
                     _count(step, cursor)
                     value = await cursor.fetchall()
-                else:
-                    await cursor.executemany(step.sql, step.rows)
-                    _count(step, cursor)
-                    value = None
         for step, writing in sent:  # answered: the pipeline's end waited for them
             _count(step, writing)
             await writing.close()
@@ -227,13 +224,16 @@ def _multi_row_sql(name: str, width: int, count: int) -> str:
 
 def _many(dialect: str, name: str, rows: Sequence[tuple[Any, ...]]) -> Generator[Step, Any, None]:
     """Statement ``name`` for every row: on PostgreSQL as one statement (``_ARRAYS``), on
-    SQLite as few multi-row statements."""
+    SQLite as few multi-row statements where it has that form (an INSERT, or one of
+    ``_UPDATE_FROM``), else an executemany."""
     if dialect != "sqlite":
         yield Write(_ARRAYS[name], [kind(column) for kind, column in zip(
             _ARRAY_KINDS[name], zip(*rows, strict=True), strict=True)])
         return
-    if not _MULTI_ROW or len(rows) < 2:
-        yield Many(_SQL[dialect][name], rows)
+    statement = _SQL[dialect][name]
+    if (not _MULTI_ROW or len(rows) < 2
+            or not (name in _UPDATE_FROM or statement.startswith("INSERT"))):
+        yield Many(statement, rows)
         return
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         chunk = rows[start:start + _ROWS_PER_STATEMENT]
@@ -287,6 +287,7 @@ def _array_statements() -> tuple[dict[str, str], dict[str, list[type[pgarrays.Co
                      f"unnest({', '.join(f'%b::{t}[]' for _, t in columns)}) "
                      f"AS v({', '.join(c for c, _ in columns)}) WHERE {where}")
     sql["delete_deliveries"] = "DELETE FROM deliveries WHERE message_id = ANY(%b::bigint[])"
+    kinds["delete_deliveries"] = [pgarrays.Bigints]
     return sql, kinds
 
 
@@ -355,7 +356,6 @@ def record_processed(dialect: str, items: Sequence[tuple[tuple[Any, ...], list[t
                                                           bytes | None]]) -> Steps:
     """The pipeline's outcome for messages stored RECEIVED, with their deliveries; each item
     ``((status, transformed, error, stamp, id), deliveries, raw)``."""
-    sql = _SQL[dialect]
     messages: list[tuple[Any, ...]] = []
     deliveries: list[tuple[Any, ...]] = []
     routed: list[tuple[int]] = []
@@ -365,27 +365,17 @@ def record_processed(dialect: str, items: Sequence[tuple[tuple[Any, ...], list[t
             routed.append((message_id,))
             deliveries.extend((message_id, *_packed_delivery(row, raw, transformed))
                               for row in rows)
-    if dialect == "sqlite":
-        yield Many(sql["update_processed"], messages)
-    else:
-        yield from _many(dialect, "update_processed", _last_of_each(messages, 4))
+    yield from _many(dialect, "update_processed", _last_of_each(messages, 4))
     if routed:
         # A redelivered message is processed again: its deliveries are replaced, not doubled.
-        if dialect == "sqlite":
-            yield Many(sql["delete_deliveries"], routed)
-        else:
-            yield Write(_ARRAYS["delete_deliveries"],
-                        (pgarrays.Bigints(row[0] for row in routed),))
+        yield from _many(dialect, "delete_deliveries", routed)
         yield from _many(dialect, "insert_delivery", deliveries)
     return [None] * len(items)
 
 
 @StepWrite
 def record_attempts(dialect: str, rows: Sequence[tuple[Any, ...]]) -> Steps:
-    if dialect == "sqlite":
-        yield Many(_SQL[dialect]["update_attempts"], rows)
-    else:
-        yield from _many(dialect, "update_attempts", _last_of_each(rows, 3, 4))
+    yield from _many(dialect, "update_attempts", _last_of_each(rows, 3, 4))
     return [None] * len(rows)
 
 
