@@ -86,21 +86,27 @@ async def test_concurrent_publishers_each_return_once_confirmed(
     await until(lambda: len(seen) == 2000)
 
 
+async def _collect(bus: Bus, *queues: str) -> dict[str, list[tuple[int, bytes, str | None]]]:
+    """Subscribe to ``queues``; each one's envelopes (id, body, correlation id) as they come."""
+    got: dict[str, list[tuple[int, bytes, str | None]]] = {queue: [] for queue in queues}
+
+    def appender(seen: list[tuple[int, bytes, str | None]]) -> Any:
+        async def handler(envelope: Envelope) -> None:
+            seen.append((envelope.message_id, envelope.body, envelope.correlation_id))
+        return handler
+
+    for queue in queues:
+        await bus.subscribe(queue, appender(got[queue]))
+    return got
+
+
 async def test_publish_routed_reaches_each_queue_with_its_correlation_id(
         bus_and_channel: tuple[Bus, str]) -> None:
     bus, channel = bus_and_channel
     out, fifo = dest_queue(channel, "out"), dest_queue(channel, "fifo")
     await bus.publish_routed([(out, Envelope(7, b"a", "corr-7")), (fifo, Envelope(7, b"b")),
                               (out, Envelope(8, b"c", "corr-8"))])
-    got: dict[str, list[tuple[int, bytes, str | None]]] = {out: [], fifo: []}
-
-    def collect(queue: str):  # type: ignore[no-untyped-def]
-        async def handler(envelope: Envelope) -> None:
-            got[queue].append((envelope.message_id, envelope.body, envelope.correlation_id))
-        return handler
-
-    await bus.subscribe(out, collect(out))
-    await bus.subscribe(fifo, collect(fifo))
+    got = await _collect(bus, out, fifo)
     await until(lambda: len(got[out]) == 2 and len(got[fifo]) == 1)
     assert got[out] == [(7, b"a", "corr-7"), (8, b"c", "corr-8")]
     assert got[fifo] == [(7, b"b", None)]
@@ -455,15 +461,7 @@ async def test_one_publish_reaches_every_queue_of_a_message(
     await bus.publish_routed([(out, Envelope(8, b"a", "c8")), (fifo, Envelope(8, b"b", "c8")),
                               (out, Envelope(9, b"n", "c9")), (fifo, Envelope(9, b"n", "c9"))])
     assert bus.operations.publishes == 4
-    got: dict[str, list[tuple[int, bytes, str | None]]] = {out: [], fifo: []}
-
-    def collect(queue: str):  # type: ignore[no-untyped-def]
-        async def handler(envelope: Envelope) -> None:
-            got[queue].append((envelope.message_id, envelope.body, envelope.correlation_id))
-        return handler
-
-    await bus.subscribe(out, collect(out))
-    await bus.subscribe(fifo, collect(fifo))
+    got = await _collect(bus, out, fifo)
     await until(lambda: len(got[out]) == 3 and len(got[fifo]) == 3)
     assert got[out] == [(7, b"same", "c7"), (8, b"a", "c8"), (9, b"n", "c9")]
     assert got[fifo] == [(7, b"same", "c7"), (8, b"b", "c8"), (9, b"n", "c9")]
