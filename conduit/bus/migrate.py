@@ -24,7 +24,7 @@ import pika.exceptions
 from pika.spec import BasicProperties
 
 from conduit.bus.base import QueueSpec
-from conduit.bus.rabbitmq import RabbitBus, queue_arguments
+from conduit.bus.rabbitmq import RabbitBus, declare_as_first
 from conduit.core.errors import ConfigError
 
 #: The quorum queue a classic queue's messages wait in while it is declared again.
@@ -122,19 +122,12 @@ def _exists(connection: pika.BlockingConnection, name: str) -> bool:
 def _kind(connection: pika.BlockingConnection, name: str,
           spec: QueueSpec | None) -> tuple[str, int]:
     """The queue's type (declaring it as quorum when it does not exist) and its consumers."""
-    refused = None
-    for kind in ("quorum", "classic"):
-        try:
-            frame = connection.channel().queue_declare(
-                name, durable=True, arguments=queue_arguments(spec, kind))
-            return kind, frame.method.consumer_count
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            if exc.reply_code != 406:
-                raise
-            refused = refused or exc
-    assert refused is not None
-    raise ConfigError([f"RabbitMQ queue {name} exists with other settings "
-                       f"({refused.reply_text}): not migrated"])
+    _, kind, frame, refused = declare_as_first(connection, connection.channel(), name, spec,
+                                               ("quorum", "classic"))
+    if kind is None:
+        raise ConfigError([f"RabbitMQ queue {name} exists with other settings "
+                           f"({refused[0].reply_text}): not migrated"])
+    return kind, frame.method.consumer_count
 
 
 def _move(connection: pika.BlockingConnection, source: str, target: str) -> int:

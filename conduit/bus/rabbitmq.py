@@ -492,17 +492,9 @@ class RabbitBus:
             other = "classic" if self.queue_type == "quorum" else "quorum"
             types = [other, self.queue_type] if name in self.classic_queues else [
                 self.queue_type, other]
-        refused: list[pika.exceptions.ChannelClosedByBroker] = []
-        for queue_type in types:
-            try:
-                channel.queue_declare(name, durable=True,
-                                      arguments=self._arguments(spec, queue_type))
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code != 406:
-                    raise
-                refused.append(exc)
-                channel = connection.channel()
-                continue
+        channel, queue_type, _, refused = declare_as_first(connection, channel, name, spec,
+                                                           types)
+        if queue_type is not None:
             if queue_type != self.queue_type:
                 if name not in self.classic_queues:
                     self.classic_queues.add(name)
@@ -523,10 +515,6 @@ class RabbitBus:
             "it (rabbitmqctl delete_queue) once drained, or keep its settings (queue_type, "
             "ordered, partition_by); `conduit bus migrate-queues` moves classic queues to "
             "quorum without losing their messages"]) from reason
-
-    def _arguments(self, spec: QueueSpec | None,
-                   queue_type: str | None = None) -> dict[str, Any]:
-        return queue_arguments(spec, queue_type or self.queue_type)
 
     def _on_open(self, connection: AsyncioConnection) -> None:
         if self._closing:
@@ -701,6 +689,28 @@ class RabbitBus:
             return  # that channel is gone; the broker redelivers the envelope
         assert self._loop is not None
         acks.settle(tag, ack, self._loop)
+
+
+def declare_as_first(connection: pika.BlockingConnection, channel: Any, name: str,
+                     spec: QueueSpec | None, types: Sequence[str],
+                     ) -> tuple[Any, str | None, Any, list[pika.exceptions.ChannelClosedByBroker]]:
+    """Declare queue ``name`` as the first of ``types`` the broker accepts. A queue's type is
+    fixed once it exists, and a declare of another type is refused (406), which closes the
+    channel: each try after a refusal opens another. Returns the channel to go on with, the type
+    accepted (None: every one refused), the declare's answer and the refusals."""
+    refused: list[pika.exceptions.ChannelClosedByBroker] = []
+    for queue_type in types:
+        try:
+            frame = channel.queue_declare(name, durable=True,
+                                          arguments=queue_arguments(spec, queue_type))
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 406:
+                raise
+            refused.append(exc)
+            channel = connection.channel()
+            continue
+        return channel, queue_type, frame, refused
+    return channel, None, None, refused
 
 
 def queue_arguments(spec: QueueSpec | None, queue_type: str) -> dict[str, Any]:
